@@ -1,0 +1,30 @@
+# Developer entry points. `make test` installs what is missing and runs
+# every check; pass pytest arguments with ARGS, e.g. make test ARGS="-k params".
+BIN := .venv/bin
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help test lint js bench demo
+
+help: ## Show this list
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+
+test: ## Install what is missing, then lint, type-check and run all tests
+	scripts/test $(ARGS)
+
+lint: ## ruff and mypy only
+	@scripts/bootstrap
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy task_api
+
+js: ## Build the JS client into task_api/static/task_api/
+	@scripts/bootstrap --js
+	cd static_src && npm run build
+
+bench: ## Run the benchmarks
+	@scripts/bootstrap
+	$(BIN)/python -m bench
+
+demo: ## Start the demo project
+	scripts/demo
