@@ -4,8 +4,8 @@ The same file serves pytest and the processes the tests start (Celery worker,
 daphne). Environment variables choose the services:
 
 - ``TASK_API_TEST_DB``: ``sqlite`` (default) or ``postgres``.
-- ``TASK_API_SQLITE_PATH``: the SQLite file every process shares.
-- ``TASK_API_POSTGRES_NAME``: the PostgreSQL database every process shares.
+- ``TASK_API_DB_NAME``: the database (SQLite file or PostgreSQL name) that a
+  process started by the tests shares with them.
 - ``REDIS_URL``: when set, Celery and the channel layer use that Redis;
   otherwise Celery runs eagerly and the channel layer lives in memory.
 """
@@ -66,11 +66,14 @@ TEMPLATES = [
     }
 ]
 
-_sqlite_path = os.environ.get(
-    "TASK_API_SQLITE_PATH", str(Path(tempfile.gettempdir()) / "task_api_test.sqlite3")
+# Processes started by the tests receive the test database's name in
+# TASK_API_DB_NAME, so that they all share one database.
+_db_name_override = os.environ.get("TASK_API_DB_NAME")
+_sqlite_path = _db_name_override or str(
+    Path(tempfile.gettempdir()) / f"task_api_test_{os.getpid()}.sqlite3"
 )
 if os.environ.get("TASK_API_TEST_DB", "sqlite") == "postgres":
-    _pg_name = os.environ.get("TASK_API_POSTGRES_NAME", "task_api")
+    _pg_name = _db_name_override or f"task_api_{os.getpid()}"
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
@@ -78,7 +81,7 @@ if os.environ.get("TASK_API_TEST_DB", "sqlite") == "postgres":
             "USER": os.environ.get("PGUSER", "postgres"),
             "HOST": os.environ.get("PGHOST", "127.0.0.1"),
             "PORT": os.environ.get("PGPORT", "5432"),
-            "TEST": {"NAME": f"test_{_pg_name}"},
+            "TEST": {"NAME": _pg_name if _db_name_override else f"test_{_pg_name}"},
         }
     }
 else:

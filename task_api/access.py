@@ -1,0 +1,42 @@
+"""Who may see a task: one rule for REST, polling and WebSocket subscriptions.
+
+A task belongs to the user who started it; an anonymous visitor's task
+belongs to their session. Staff may see every task. A task that belongs to
+nobody (started outside a request) is visible to staff only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q
+
+from .models import TaskRecord, TaskRecordQuerySet
+
+
+def owner_fields(user: Any, session: Any) -> dict[str, Any]:
+    """The ownership fields of a task started by this user or session."""
+    if user is not None and user.is_authenticated:
+        return {"owner": user, "session_key": ""}
+    if session is not None:
+        if not session.session_key:
+            session.save()
+        return {"owner": None, "session_key": session.session_key or ""}
+    return {"owner": None, "session_key": ""}
+
+
+def visible_tasks(user: Any, session_key: str | None) -> TaskRecordQuerySet:
+    """The tasks this user or session may see."""
+    tasks = TaskRecord.objects.all()
+    if user is not None and user.is_authenticated:
+        return tasks if user.is_staff else tasks.filter(owner=user)
+    if session_key:
+        return tasks.filter(Q(owner__isnull=True) & Q(session_key=session_key))
+    return tasks.none()
+
+
+def can_access(record: TaskRecord, user: Any, session_key: str | None) -> bool:
+    """Whether this user or session may see ``record``."""
+    if user is not None and user.is_authenticated:
+        return bool(user.is_staff) or record.owner_id == user.pk
+    return bool(session_key) and record.owner_id is None and record.session_key == session_key

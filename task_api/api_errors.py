@@ -1,0 +1,38 @@
+"""HTTP errors of the REST API (DRF exceptions)."""
+
+from __future__ import annotations
+
+from rest_framework import status
+from rest_framework.exceptions import APIException
+
+
+class TaskFinished(APIException):
+    """The task already reached a terminal state."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The task already finished."
+    default_code = "task_finished"
+
+
+class RequestTooLarge(APIException):
+    """The request body is over ``TASK_API_MAX_REQUEST_BYTES``."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "too_large"
+
+
+class TooManyTasks(APIException):
+    """The user has too many unfinished tasks."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_detail = "Too many unfinished tasks."
+    default_code = "too_many_tasks"
+
+
+class ServiceUnavailable(APIException):
+    """The backend's broker is down; nothing was started."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The task queue is unavailable; try again later."
+    default_code = "backend_unavailable"

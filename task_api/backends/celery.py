@@ -1,0 +1,106 @@
+"""Runs tasks on Celery workers (the default backend).
+
+Two Celery tasks carry the work: ``task_api.run`` acknowledges the message
+when it starts (a task whose worker dies is failed as lost), and
+``task_api.run_retry_safe`` acknowledges it at the end and is redelivered if
+its worker dies, for task classes with ``retry_safe = True``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task as CeleryTask
+from celery import shared_task
+
+from .. import runner
+from ..conf import task_api_settings
+from ..models import TaskRecord
+from ..tasks import Task
+from .base import BackendUnavailable, BaseBackend
+
+logger = logging.getLogger("task_api.backends.celery")
+
+PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+
+class TaskFailed(Exception):
+    """Raised to Celery so it records the failure; the record holds the details."""
+
+
+def _run(celery_task: CeleryTask[Any, Any], uuid: str) -> str:
+    from ..registry import get_task
+
+    request = celery_task.request
+    retries_left = 0
+    try:
+        record = TaskRecord.objects.only("name").get(uuid=uuid)
+        task_class = get_task(record.name)
+        retries_left = max(task_class.max_retries - request.retries, 0) if task_class.retry_on else 0
+        takeover = task_class.retry_safe
+    except Exception:
+        takeover = False
+    outcome = runner.execute(
+        uuid,
+        background_flush=not request.is_eager,
+        allow_takeover=takeover,
+        retries_left=retries_left,
+    )
+    if outcome.retry_in is not None:
+        raise celery_task.retry(countdown=outcome.retry_in, max_retries=None)
+    if outcome.failed and outcome.error is not None:
+        raise TaskFailed(f"{outcome.error['type']}: {outcome.error['message']}")
+    return str(outcome.status)
+
+
+@shared_task(name="task_api.run", bind=True, acks_late=False, ignore_result=True)
+def run_task(self: CeleryTask[Any, Any], uuid: str) -> str:
+    """Run a task record; the message is acknowledged on start."""
+    return _run(self, uuid)
+
+
+@shared_task(
+    name="task_api.run_retry_safe",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def run_retry_safe_task(self: CeleryTask[Any, Any], uuid: str) -> str:
+    """Run a task record that may run again if its worker dies."""
+    return _run(self, uuid)
+
+
+class CeleryBackend(BaseBackend):
+    """Sends each task to Celery, with the task class's time limits."""
+
+    supports_hard_time_limit = True
+    supports_revoke = True
+
+    def enqueue(self, record: TaskRecord, task_class: type[Task]) -> None:
+        celery_task = run_retry_safe_task if task_class.retry_safe else run_task
+        options: dict[str, Any] = {"task_id": str(record.uuid)}
+        hard = task_class.time_limit or task_api_settings.time_limit
+        soft = task_class.soft_time_limit or task_api_settings.soft_time_limit
+        if hard is not None:
+            options["time_limit"] = hard
+            options["soft_time_limit"] = soft if soft is not None else max(hard - 1.0, hard * 0.9)
+        elif soft is not None:
+            options["soft_time_limit"] = soft
+        if task_api_settings.celery_queue:
+            options["queue"] = task_api_settings.celery_queue
+        try:
+            celery_task.apply_async(
+                args=[str(record.uuid)], retry=True, retry_policy=PUBLISH_RETRY_POLICY, **options
+            )
+        except Exception as exc:
+            if celery_task.app.conf.task_always_eager:
+                raise
+            raise BackendUnavailable(f"Could not reach the task broker: {exc}") from exc
+
+    def revoke(self, record: TaskRecord) -> None:
+        try:
+            run_task.app.control.revoke(str(record.uuid))
+        except Exception as exc:
+            logger.warning("Could not revoke task %s: %r", record.uuid, exc)

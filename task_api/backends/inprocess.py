@@ -1,0 +1,58 @@
+"""Runs tasks in a thread pool of the web process: no broker, for the embedded default.
+
+Time limits are soft only (checked at the task's progress calls); tasks that
+were running when the process stopped are failed by the stale-task check.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.db import close_old_connections
+
+from .. import runner
+from ..conf import task_api_settings
+from ..models import TaskRecord
+from ..tasks import Task
+from .base import BaseBackend
+
+logger = logging.getLogger("task_api.backends.inprocess")
+
+
+class InProcessBackend(BaseBackend):
+    """A thread pool in this process; size ``TASK_API_INPROCESS_WORKERS``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=task_api_settings.inprocess_workers,
+                    thread_name_prefix="task_api-worker",
+                )
+            return self._executor
+
+    def enqueue(self, record: TaskRecord, task_class: type[Task]) -> None:
+        self._pool().submit(self._work, record.uuid, task_class)
+
+    @staticmethod
+    def _work(uuid: Any, task_class: type[Task]) -> None:
+        retries_left = task_class.max_retries if task_class.retry_on else 0
+        try:
+            while True:
+                outcome = runner.execute(uuid, retries_left=retries_left)
+                if outcome.retry_in is None:
+                    return
+                retries_left -= 1
+                time.sleep(outcome.retry_in)
+        except BaseException:
+            logger.exception("Task %s crashed its worker thread", uuid)
+        finally:
+            close_old_connections()

@@ -1,0 +1,5 @@
+"""WebSocket consumers."""
+
+from .tasks import TaskConsumer
+
+__all__ = ["TaskConsumer"]

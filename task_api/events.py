@@ -1,0 +1,165 @@
+"""Publishing task events to the channel layer: the only module that sends them.
+
+Events go to one group per task, ``task_api.task.<uuid hex>``, as
+``{"type": "task.event", "frame": <frame>}`` where the frame is what the
+WebSocket consumer forwards (see ``docs/protocol.md``).
+
+Sync code (workers, views) publishes through one long-lived event loop per
+process, in a daemon thread, so that channels-redis keeps its connection pool
+and a progress event costs a queue put, not a new event loop and connection
+(``async_to_sync`` per event). Frames of one task are sent in order. With the
+in-memory channel layer, events are sent on the server's own loop, which the
+consumer hands over on connect, because that layer is not thread-safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any
+
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+from .conf import task_api_settings
+
+logger = logging.getLogger("task_api.events")
+
+GROUP_PREFIX = "task_api.task."
+SEND_TIMEOUT = 2.0
+
+
+def group_name(uuid: Any) -> str:
+    """The channel layer group of one task."""
+    return GROUP_PREFIX + (uuid.hex if hasattr(uuid, "hex") else str(uuid).replace("-", ""))
+
+
+def update_frame(uuid: Any, seq: int, changes: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """An ``update`` frame: fields to overwrite and messages to append."""
+    return {"type": "update", "uuid": str(uuid), "seq": seq, "set": changes, "append": entries}
+
+
+def snapshot_frame(task_json: dict[str, Any]) -> dict[str, Any]:
+    """A ``snapshot`` frame carrying the whole task JSON."""
+    return {"type": "snapshot", "uuid": task_json["uuid"], "seq": task_json["seq"], "task": task_json}
+
+
+class Publisher:
+    """Sends frames to task groups from sync code, in order, without blocking."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[tuple[str, dict[str, Any], Future[bool] | None]] | None = None
+        self._server_loop: asyncio.AbstractEventLoop | None = None
+        self._failures = 0
+        self._last_failure_log = 0.0
+
+    def bind_server_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Send on this loop (the ASGI server's) when the layer is in memory."""
+        with self._lock:
+            if self._server_loop is not loop:
+                self._server_loop = loop
+                self._loop = None
+                self._queue = None
+
+    def publish(self, uuid: Any, frame: dict[str, Any], *, wait: bool = False) -> bool:
+        """Queue ``frame`` for the task's group; with ``wait``, block until sent (bounded)."""
+        layer = get_channel_layer(task_api_settings.channel_layer_alias)
+        if layer is None:
+            return False
+        target = self._target_loop(layer)
+        if target is None:
+            return False
+        loop, queue = target
+        future: Future[bool] | None = Future() if wait else None
+        item = (group_name(uuid), frame, future)
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the loop is closed
+            return False
+        if future is None:
+            return True
+        try:
+            in_loop_thread = _running_loop() is loop
+            return False if in_loop_thread else future.result(timeout=SEND_TIMEOUT + 0.5)
+        except Exception:
+            return False
+
+    def _target_loop(
+        self, layer: Any
+    ) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[Any]] | None:
+        with self._lock:
+            if self._loop is not None and self._queue is not None and not self._loop.is_closed():
+                return self._loop, self._queue
+            if isinstance(layer, InMemoryChannelLayer):
+                loop = self._server_loop
+                if loop is None or loop.is_closed():
+                    return None  # nobody in this process can be listening
+                self._loop, self._queue = loop, self._make_queue(loop)
+            else:
+                self._loop = asyncio.new_event_loop()
+                self._queue = self._make_queue(self._loop)
+                threading.Thread(
+                    target=self._loop.run_forever, name="task_api-publisher", daemon=True
+                ).start()
+            return self._loop, self._queue
+
+    def _make_queue(self, loop: asyncio.AbstractEventLoop) -> asyncio.Queue[Any]:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        loop.call_soon_threadsafe(lambda: loop.create_task(self._sender(queue)))
+        return queue
+
+    async def _sender(self, queue: asyncio.Queue[Any]) -> None:
+        while True:
+            group, frame, future = await queue.get()
+            layer = get_channel_layer(task_api_settings.channel_layer_alias)
+            sent = False
+            try:
+                await asyncio.wait_for(
+                    layer.group_send(group, {"type": "task.event", "frame": frame}), SEND_TIMEOUT
+                )
+                sent = True
+                self._failures = 0
+            except Exception as exc:
+                self._log_failure(exc)
+            if future is not None and not future.done():
+                future.set_result(sent)
+
+    def _log_failure(self, exc: Exception) -> None:
+        self._failures += 1
+        now = time.monotonic()
+        if now - self._last_failure_log > 10:
+            self._last_failure_log = now
+            logger.warning(
+                "Could not publish task events (%d failures so far): %r; "
+                "watchers will get the state from the database",
+                self._failures,
+                exc,
+            )
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+publisher = Publisher()
+
+
+def publish(uuid: Any, frame: dict[str, Any], *, wait: bool = False) -> bool:
+    """Send ``frame`` to the group of task ``uuid`` (see :class:`Publisher`)."""
+    return publisher.publish(uuid, frame, wait=wait)
+
+
+def _reset_after_fork() -> None:
+    global publisher
+    publisher = Publisher()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)

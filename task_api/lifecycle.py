@@ -1,0 +1,116 @@
+"""State transitions of task records.
+
+Every transition is one conditional ``UPDATE`` (``WHERE status = ...``), so
+concurrent actors (the worker, a cancel request, the stale-task sweep) never
+overwrite each other: whoever moves the task first wins, and the others see
+zero rows updated. Each transition bumps ``seq`` and publishes a frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db.models import F
+from django.utils import timezone
+
+from . import events
+from .models import TaskRecord, TaskStatus
+from .serializers import task_json
+
+logger = logging.getLogger("task_api.lifecycle")
+
+
+def publish_snapshot(record: TaskRecord, *, wait: bool = False) -> None:
+    """Publish the whole task, as stored, to its watchers."""
+    events.publish(record.uuid, events.snapshot_frame(task_json(record)), wait=wait)
+
+
+def reload(uuid: Any) -> TaskRecord | None:
+    """The record as stored now, or ``None`` if it is gone."""
+    return TaskRecord.objects.filter(uuid=uuid).first()
+
+
+def start(record: TaskRecord, *, allow_takeover: bool = False) -> bool:
+    """Move a pending task to running; ``False`` if it is not ours to run."""
+    now = timezone.now()
+    statuses = [TaskStatus.PENDING, TaskStatus.RUNNING] if allow_takeover else [TaskStatus.PENDING]
+    updated = TaskRecord.objects.filter(pk=record.pk, status__in=statuses).update(
+        status=TaskStatus.RUNNING,
+        started=now,
+        heartbeat=now,
+        attempt=F("attempt") + 1,
+        seq=F("seq") + 1,
+    )
+    if not updated:
+        return False
+    record.refresh_from_db(fields=["status", "started", "heartbeat", "attempt", "seq", "cancel_requested"])
+    changes = {
+        "status": record.status,
+        "started": task_json(record)["started"],
+        "attempt": record.attempt,
+    }
+    events.publish(record.uuid, events.update_frame(record.uuid, record.seq, changes, []))
+    return True
+
+
+def finish(record: TaskRecord, status: TaskStatus, **fields: Any) -> bool:
+    """Store the terminal state of a running task and publish it; ``False`` if it was not running."""
+    fields.setdefault("finished", timezone.now())
+    seq = record.seq + 1
+    updated = TaskRecord.objects.filter(pk=record.pk, status=TaskStatus.RUNNING, attempt=record.attempt).update(
+        status=status, seq=F("seq") + 1, **fields
+    )
+    if not updated:
+        return False
+    for key, value in fields.items():
+        setattr(record, key, value)
+    record.status = status
+    record.seq = max(seq, record.seq)
+    record.refresh_from_db(fields=["seq", "cancel_requested"])
+    publish_snapshot(record, wait=True)
+    return True
+
+
+def requeue(record: TaskRecord, message: dict[str, Any]) -> bool:
+    """Put a running task back to pending before a retry."""
+    record.messages = [*record.messages, message]
+    updated = TaskRecord.objects.filter(pk=record.pk, status=TaskStatus.RUNNING, attempt=record.attempt).update(
+        status=TaskStatus.PENDING, messages=record.messages, seq=F("seq") + 1
+    )
+    if updated:
+        record.refresh_from_db()
+        publish_snapshot(record)
+    return bool(updated)
+
+
+def fail(record: TaskRecord, error_type: str, message: str, *, from_statuses: tuple[str, ...]) -> bool:
+    """Fail a task that is in one of ``from_statuses`` (no worker is running it)."""
+    updated = TaskRecord.objects.filter(pk=record.pk, status__in=from_statuses).update(
+        status=TaskStatus.FAILED,
+        error={"type": error_type, "message": message},
+        finished=timezone.now(),
+        seq=F("seq") + 1,
+    )
+    if updated:
+        record.refresh_from_db()
+        publish_snapshot(record)
+    return bool(updated)
+
+
+def cancel(record: TaskRecord) -> TaskRecord:
+    """Cancel a pending task at once, or ask a running one to stop."""
+    now = timezone.now()
+    cancelled = TaskRecord.objects.filter(pk=record.pk, status=TaskStatus.PENDING).update(
+        status=TaskStatus.CANCELLED,
+        finished=now,
+        cancel_requested=True,
+        error={"type": "Cancelled", "message": "The task was cancelled before it started."},
+        seq=F("seq") + 1,
+    )
+    if not cancelled:
+        TaskRecord.objects.filter(pk=record.pk, status=TaskStatus.RUNNING).update(cancel_requested=True)
+    record.refresh_from_db()
+    if cancelled:
+        publish_snapshot(record)
+    return record

@@ -1,0 +1,83 @@
+"""The task record: one row per task started through the API."""
+
+from __future__ import annotations
+
+import uuid as uuid_lib
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class TaskStatus(models.TextChoices):
+    """Where a task is in its life; the last three are terminal."""
+
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+TERMINAL_STATUSES = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+UNFINISHED_STATUSES = (TaskStatus.PENDING, TaskStatus.RUNNING)
+
+
+class TaskRecordQuerySet(models.QuerySet["TaskRecord"]):
+    """Queries on task records."""
+
+    def unfinished(self) -> TaskRecordQuerySet:
+        return self.filter(status__in=UNFINISHED_STATUSES)
+
+
+class TaskRecord(models.Model):
+    """A task's inputs, live state and result."""
+
+    uuid = models.UUIDField(default=uuid_lib.uuid4, unique=True, editable=False)
+    name = models.CharField("task", max_length=200)
+    status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.PENDING)
+    inputs = models.JSONField(default=dict, blank=True)
+    outputs = models.JSONField(default=dict, blank=True)
+    progress = models.BigIntegerField(null=True, blank=True)
+    target = models.BigIntegerField(null=True, blank=True)
+    messages = models.JSONField(default=list, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    traceback = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    session_key = models.CharField(max_length=64, blank=True, default="")
+    idempotency_key = models.CharField(max_length=200, blank=True, default="")
+    created = models.DateTimeField(default=timezone.now)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    seq = models.PositiveIntegerField(default=0)
+    attempt = models.PositiveSmallIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+
+    objects = TaskRecordQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "task"
+        ordering = ["-created", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-created"], name="task_api_owner_created"),
+            models.Index(fields=["owner", "name", "-created"], name="task_api_owner_name"),
+            models.Index(fields=["session_key", "-created"], name="task_api_session_created"),
+            models.Index(fields=["status", "heartbeat"], name="task_api_status_heartbeat"),
+            models.Index(fields=["finished"], name="task_api_finished"),
+            models.Index(fields=["idempotency_key"], name="task_api_idempotency"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.uuid} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        """Whether the task reached a terminal status."""
+        return self.status in TERMINAL_STATUSES

@@ -1,0 +1,63 @@
+"""Finding running tasks whose worker died: no heartbeat for ``TASK_API_STALE_AFTER``.
+
+Checked lazily whenever a running task is read (REST, WebSocket) and swept
+periodically by :func:`sweep_stale` (a Celery worker runs it, and the
+``purge_tasks`` command too).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db.models import F
+from django.utils import timezone
+
+from . import lifecycle
+from .conf import task_api_settings
+from .models import TaskRecord, TaskStatus
+
+logger = logging.getLogger("task_api.recovery")
+
+LOST_MESSAGE = "The worker running the task stopped responding (it crashed or was killed)."
+
+
+def _cutoff() -> object:
+    return timezone.now() - timedelta(seconds=task_api_settings.stale_after)
+
+
+def is_stale(record: TaskRecord) -> bool:
+    """Whether a running record has missed its heartbeats."""
+    return (
+        record.status == TaskStatus.RUNNING
+        and record.heartbeat is not None
+        and record.heartbeat < _cutoff()  # type: ignore[operator]
+    )
+
+
+def fail_if_stale(record: TaskRecord) -> TaskRecord:
+    """Fail ``record`` as lost if it is stale; returns it as stored."""
+    if is_stale(record):
+        updated = TaskRecord.objects.filter(
+            pk=record.pk, status=TaskStatus.RUNNING, heartbeat=record.heartbeat
+        ).update(
+            status=TaskStatus.FAILED,
+            error={"type": "WorkerLost", "message": LOST_MESSAGE},
+            finished=timezone.now(),
+            seq=F("seq") + 1,
+        )
+        record.refresh_from_db()
+        if updated:
+            logger.warning("Task %s lost its worker; marked failed", record.uuid)
+            lifecycle.publish_snapshot(record)
+    return record
+
+
+def sweep_stale() -> int:
+    """Fail every stale running task; returns how many."""
+    count = 0
+    for record in TaskRecord.objects.filter(status=TaskStatus.RUNNING, heartbeat__lt=_cutoff()):
+        before = record.status
+        if fail_if_stale(record).status != before:
+            count += 1
+    return count

@@ -1,0 +1,80 @@
+"""The OpenAPI document: each registered task's inputs appear in ``POST /tasks/``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework import serializers
+
+from .registry import get_tasks
+
+
+class TaskStartSchema(serializers.Serializer[dict[str, Any]]):
+    """Stands for the body of ``POST /tasks/`` in the OpenAPI document."""
+
+    task = serializers.CharField()
+    inputs = serializers.DictField(required=False)
+
+
+class CatalogEntrySerializer(serializers.Serializer[dict[str, Any]]):
+    """One registered task in ``GET /tasks/catalog/``."""
+
+    name = serializers.CharField()
+    description = serializers.CharField()
+    inputs = serializers.DictField(help_text="JSON Schema of the inputs")
+    outputs = serializers.DictField(help_text="JSON Schema of the outputs")
+
+
+class TaskStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[misc]
+    """Describes the start body as one alternative per registered task."""
+
+    target_class = TaskStartSchema
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        variants = []
+        for name, cls in sorted(get_tasks().items()):
+            variant: dict[str, Any] = {
+                "type": "object",
+                "title": name,
+                "properties": {
+                    "task": {"type": "string", "enum": [name]},
+                    "inputs": cls.input_schema(),
+                },
+                "required": ["task", "inputs"] if any(p.required for p in cls.inputs.values()) else ["task"],
+                "additionalProperties": False,
+            }
+            description = cls.get_description()
+            if description:
+                variant["description"] = description
+            variants.append(variant)
+        if not variants:
+            return {"type": "object"}
+        return {"oneOf": variants, "discriminator": {"propertyName": "task"}}
+
+
+def only_task_api(endpoints: list[tuple[str, str, str, Any]], **kwargs: Any) -> list[tuple[str, str, str, Any]]:
+    """Keep the endpoints of this app only."""
+    return [endpoint for endpoint in endpoints if getattr(endpoint[3], "__module__", "").startswith("task_api.")]
+
+
+class TaskSchemaView(SpectacularAPIView):  # type: ignore[misc]
+    """The OpenAPI 3 document of the task API."""
+
+    custom_settings = {
+        "TITLE": "Task API",
+        "DESCRIPTION": "Start background tasks and follow their progress.",
+        "PREPROCESSING_HOOKS": ["task_api.schema.only_task_api"],
+        "COMPONENT_SPLIT_REQUEST": True,
+    }
+
+    def get_authenticators(self) -> list[Any]:
+        from .views import TaskAPIView
+
+        return TaskAPIView.get_authenticators(self)  # type: ignore[arg-type]
+
+    def get_permissions(self) -> list[Any]:
+        from .views import TaskAPIView
+
+        return TaskAPIView.get_permissions(self)  # type: ignore[arg-type]

@@ -1,0 +1,88 @@
+"""Starting a task: create its record, then hand it to the backend after commit."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from . import lifecycle
+from .backends.base import BackendUnavailable, get_backend
+from .conf import task_api_settings
+from .models import TaskRecord, TaskStatus
+from .tasks import Task
+
+logger = logging.getLogger("task_api.starting")
+
+
+class LimitReached(Exception):
+    """The owner already has the maximum number of unfinished tasks."""
+
+
+def find_repeat(idempotency_key: str, owner: dict[str, Any]) -> TaskRecord | None:
+    """A task started with the same key by the same owner within the window."""
+    if not idempotency_key:
+        return None
+    since = timezone.now() - timedelta(seconds=task_api_settings.idempotency_window)
+    return (
+        TaskRecord.objects.filter(idempotency_key=idempotency_key, created__gte=since, **owner)
+        .order_by("-created")
+        .first()
+    )
+
+
+def check_limit(owner: dict[str, Any]) -> None:
+    """Raise ``LimitReached`` if the owner has too many unfinished tasks."""
+    limit = task_api_settings.max_running_per_user
+    if limit is None or (owner.get("owner") is None and not owner.get("session_key")):
+        return
+    if TaskRecord.objects.filter(**owner).unfinished().count() >= limit:
+        raise LimitReached(f"You already have {limit} unfinished tasks; wait for one to finish.")
+
+
+def start_task(
+    task_class: type[Task],
+    inputs: dict[str, Any],
+    *,
+    owner: dict[str, Any] | None = None,
+    idempotency_key: str = "",
+) -> tuple[TaskRecord, bool]:
+    """Create and enqueue a task; returns the record and whether it is new.
+
+    Raises ``BackendUnavailable`` (and removes the record) when the broker is
+    down, unless called inside a transaction, where the task is dispatched on
+    commit and a dispatch failure marks it failed.
+    """
+    owner = owner or {}
+    repeat = find_repeat(idempotency_key, owner)
+    if repeat is not None:
+        return repeat, False
+    check_limit(owner)
+    record = TaskRecord.objects.create(
+        name=task_class.name,
+        inputs=task_class.inputs_to_json(inputs),
+        idempotency_key=idempotency_key,
+        **owner,
+    )
+    backend = get_backend()
+    if connection.in_atomic_block:
+        transaction.on_commit(lambda: _dispatch_on_commit(record, task_class))
+        return record, True
+    try:
+        backend.enqueue(record, task_class)
+    except BackendUnavailable:
+        TaskRecord.objects.filter(pk=record.pk, status=TaskStatus.PENDING).delete()
+        raise
+    record.refresh_from_db()
+    return record, True
+
+
+def _dispatch_on_commit(record: TaskRecord, task_class: type[Task]) -> None:
+    try:
+        get_backend().enqueue(record, task_class)
+    except BackendUnavailable as exc:
+        logger.error("Could not dispatch task %s: %s", record.uuid, exc)
+        lifecycle.fail(record, "BackendUnavailable", str(exc), from_statuses=(TaskStatus.PENDING,))

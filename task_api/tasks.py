@@ -1,0 +1,233 @@
+"""The ``Task`` base class that users subclass."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from functools import cache
+from typing import Any, ClassVar
+
+from .exceptions import Cancelled, OutputError, TaskTimeout
+from .params import MISSING, Parameter, ParameterError
+from .reporting import Reporter
+
+
+class InputErrors(ValueError):
+    """Every problem with a task's inputs, keyed by input name."""
+
+    def __init__(self, errors: dict[str, Any]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+class Task:
+    """A background task with typed inputs and outputs.
+
+    Subclasses set ``name``, ``inputs`` and ``outputs`` and implement
+    ``run(self, **inputs)``. Optional inputs take their default from ``run``'s
+    signature (or from the parameter's ``default``).
+    """
+
+    name: ClassVar[str]
+    inputs: ClassVar[Mapping[str, Parameter]] = {}
+    outputs: ClassVar[Mapping[str, Parameter]] = {}
+    description: ClassVar[str] = ""
+    #: Seconds after which the task is stopped and fails; ``None`` uses the setting.
+    time_limit: ClassVar[float | None] = None
+    #: Seconds after which ``TaskTimeout`` is raised inside the task.
+    soft_time_limit: ClassVar[float | None] = None
+    #: Exceptions after which the task is tried again, with exponential backoff.
+    retry_on: ClassVar[tuple[type[BaseException], ...]] = ()
+    max_retries: ClassVar[int] = 3
+    retry_backoff: ClassVar[float] = 1.0
+    #: Whether running the task twice is harmless, so a task whose worker died is run again.
+    retry_safe: ClassVar[bool] = False
+
+    _reporter: Reporter
+
+    def __init__(self) -> None:
+        self._reporter = Reporter.detached()
+
+    def run(self, **inputs: Any) -> Any:
+        """Do the work; return the single output, or a dict of several outputs."""
+        raise NotImplementedError(f"{type(self).__name__} must implement run()")
+
+    # -- progress and messages (hot path: no I/O here) ------------------------------
+
+    def set_target(self, target: int) -> None:
+        """Set the value that ``progress`` counts towards."""
+        reporter = self._reporter
+        reporter.target = target if type(target) is int else int(target)
+        reporter.touch()
+
+    def set_progress(self, progress: int) -> None:
+        """Set the progress; pushed to watchers, coalesced."""
+        reporter = self._reporter
+        reporter.progress = progress if type(progress) is int else int(progress)
+        if not reporter.dirty:
+            reporter.touch()
+
+    def inc_progress(self, amount: int = 1) -> None:
+        """Add ``amount`` to the progress (which starts at 0)."""
+        reporter = self._reporter
+        reporter.progress = (reporter.progress or 0) + (
+            amount if type(amount) is int else int(amount)
+        )
+        if not reporter.dirty:
+            reporter.touch()
+
+    def add_message(self, value: Any, level: str = "info") -> None:
+        """Add a message (any JSON value, usually a string) for the watchers."""
+        self._reporter.add_message(value, level)
+
+    def check_cancelled(self) -> None:
+        """Raise ``Cancelled`` (or ``TaskTimeout``) if the task should stop now."""
+        self._reporter.check()
+
+    @property
+    def cancel_requested(self) -> bool:
+        """Whether somebody asked to cancel this task."""
+        return self._reporter.cancel_requested
+
+    # -- schema and conversion ------------------------------------------------------
+
+    @classmethod
+    def get_description(cls) -> str:
+        """The description, or the first paragraph of the docstring."""
+        if cls.description:
+            return cls.description
+        doc = inspect.getdoc(cls) if cls.__doc__ else ""
+        return (doc or "").split("\n\n")[0].strip()
+
+    @classmethod
+    def input_defaults(cls) -> dict[str, Any]:
+        """Defaults of the optional inputs, from the parameters then ``run``'s signature."""
+        return _input_defaults(cls)
+
+    @classmethod
+    def clean_inputs(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Convert JSON inputs to Python values, raising ``InputErrors`` with every problem."""
+        errors: dict[str, Any] = {}
+        cleaned: dict[str, Any] = {}
+        for key in data:
+            if key not in cls.inputs:
+                known = ", ".join(sorted(cls.inputs)) or "none"
+                errors[key] = [f"Unexpected input {key!r}; known inputs: {known}."]
+        for key, param in cls.inputs.items():
+            if key not in data:
+                if param.required:
+                    errors[key] = ["This input is required."]
+                continue
+            try:
+                cleaned[key] = param.to_python(data[key])
+            except ParameterError as exc:
+                errors[key] = _as_error_list(exc.detail)
+        if errors:
+            raise InputErrors(errors)
+        return cleaned
+
+    @classmethod
+    def inputs_to_json(cls, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Convert cleaned inputs back to JSON, to store them."""
+        return {key: cls.inputs[key].to_json(value) for key, value in inputs.items()}
+
+    @classmethod
+    def inputs_from_json(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Turn stored inputs into the keyword arguments of ``run``."""
+        kwargs = {key: cls.inputs[key].to_python(value) for key, value in data.items()}
+        for key, value in cls.input_defaults().items():
+            kwargs.setdefault(key, value)
+        return kwargs
+
+    @classmethod
+    def outputs_to_json(cls, result: Any) -> dict[str, Any]:
+        """Check what ``run`` returned against ``outputs`` and convert it to JSON."""
+        declared = cls.outputs
+        if not declared:
+            return {}
+        if len(declared) == 1:
+            ((key, param),) = declared.items()
+            values = {key: result}
+        elif isinstance(result, Mapping):
+            values = dict(result)
+        else:
+            raise OutputError(
+                f"Task {cls.name!r} declares outputs {sorted(declared)} and must return a dict; "
+                f"got {type(result).__name__}."
+            )
+        missing = sorted(set(declared) - set(values))
+        extra = sorted(set(values) - set(declared), key=str)
+        problems = []
+        if missing:
+            problems.append(f"missing outputs {missing}")
+        if extra:
+            problems.append(f"unexpected outputs {extra}")
+        converted: dict[str, Any] = {}
+        for key in declared.keys() & values.keys():
+            try:
+                converted[key] = declared[key].to_json(values[key])
+            except ParameterError as exc:
+                problems.append(f"output {key!r}: {_flatten(exc.detail)}")
+        if problems:
+            raise OutputError(f"Task {cls.name!r} returned bad outputs: " + "; ".join(problems))
+        return converted
+
+    @classmethod
+    def input_schema(cls) -> dict[str, Any]:
+        """The inputs as a JSON Schema object."""
+        defaults = cls.input_defaults()
+        properties = {}
+        for key, param in cls.inputs.items():
+            schema = param.json_schema()
+            if key in defaults and "default" not in schema:
+                try:
+                    schema["default"] = param.to_json(defaults[key])
+                except ParameterError:
+                    pass
+            properties[key] = schema
+        required = [key for key, param in cls.inputs.items() if param.required]
+        return _object_schema(properties, required)
+
+    @classmethod
+    def output_schema(cls) -> dict[str, Any]:
+        """The outputs as a JSON Schema object."""
+        properties = {key: param.json_schema() for key, param in cls.outputs.items()}
+        return _object_schema(properties, list(cls.outputs))
+
+
+def _object_schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    if required:
+        schema["required"] = required
+    return schema
+
+
+@cache
+def _input_defaults(cls: type[Task]) -> dict[str, Any]:
+    defaults: dict[str, Any] = {}
+    parameters = inspect.signature(cls.run).parameters
+    for key, param in cls.inputs.items():
+        if param.default is not MISSING:
+            defaults[key] = param.default
+        elif key in parameters and parameters[key].default is not inspect.Parameter.empty:
+            defaults[key] = parameters[key].default
+    return defaults
+
+
+def _as_error_list(detail: Any) -> Any:
+    return [detail] if isinstance(detail, str) else detail
+
+
+def _flatten(detail: Any) -> str:
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, dict):
+        return "; ".join(f"[{key}] {_flatten(value)}" for key, value in detail.items())
+    return "; ".join(_flatten(item) for item in detail)
+
+
+__all__ = ["Cancelled", "InputErrors", "Task", "TaskTimeout"]

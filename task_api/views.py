@@ -1,0 +1,176 @@
+"""The REST API under ``/tasks/``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.module_loading import import_string
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+from . import access, lifecycle, recovery
+from .api_errors import ServiceUnavailable, TaskFinished, TooManyTasks
+from .backends.base import BackendUnavailable, get_backend
+from .conf import task_api_settings
+from .exceptions import UnknownTask
+from .models import TaskRecord, TaskRecordQuerySet, TaskStatus
+from .parsers import LimitedJSONParser
+from .registry import get_task, get_tasks
+from .schema import CatalogEntrySerializer, TaskStartSchema
+from .serializers import TaskCreateSerializer, TaskSerializer
+from .starting import LimitReached, start_task
+from .tasks import InputErrors
+
+
+def _classes(configured: list[Any] | None, default: list[Any]) -> list[Any]:
+    entries = default if configured is None else configured
+    return [import_string(entry) if isinstance(entry, str) else entry for entry in entries]
+
+
+class TaskPagination(PageNumberPagination):
+    """Pages of ``TASK_API_PAGE_SIZE`` tasks; ``?page_size=`` up to 200."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+    def get_page_size(self, request: Request) -> int | None:
+        self.page_size = task_api_settings.page_size
+        return super().get_page_size(request)
+
+
+class TaskAPIView(GenericAPIView[TaskRecord]):
+    """Base view: authentication and permissions from the settings, read per request."""
+
+    parser_classes = [LimitedJSONParser]
+    serializer_class = TaskSerializer
+
+    def get_authenticators(self) -> list[Any]:
+        classes = _classes(
+            task_api_settings.authentication_classes, api_settings.DEFAULT_AUTHENTICATION_CLASSES
+        )
+        return [auth() for auth in classes]
+
+    def get_permissions(self) -> list[Any]:
+        classes = _classes(task_api_settings.permission_classes, api_settings.DEFAULT_PERMISSION_CLASSES)
+        return [permission() for permission in classes]
+
+    def get_queryset(self) -> TaskRecordQuerySet:
+        request = self.request
+        session = getattr(request, "session", None)
+        return access.visible_tasks(request.user, session.session_key if session else None)
+
+    def get_record(self, uuid: Any) -> TaskRecord:
+        record = self.get_queryset().filter(uuid=uuid).first()
+        if record is None:
+            raise NotFound(f"No task {str(uuid)!r}.")
+        return recovery.fail_if_stale(record)
+
+
+class TaskListView(TaskAPIView):
+    """List your tasks, newest first, or start a task."""
+
+    pagination_class = TaskPagination
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("task", str, description="Only tasks of this name."),
+            OpenApiParameter("status", str, enum=TaskStatus.values, description="Only tasks in this status."),
+        ],
+        responses=TaskSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        tasks = self.get_queryset()
+        name = request.query_params.get("task")
+        if name:
+            tasks = tasks.filter(name=name)
+        wanted = request.query_params.get("status")
+        if wanted:
+            if wanted not in TaskStatus.values:
+                raise ValidationError(
+                    {"status": [f"Unknown status {wanted!r}; choose one of {', '.join(TaskStatus.values)}."]}
+                )
+            tasks = tasks.filter(status=wanted)
+        page = self.paginate_queryset(tasks.order_by("-created", "-id"))
+        return self.get_paginated_response(TaskSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=TaskStartSchema,
+        responses={201: TaskSerializer, 200: TaskSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+    )
+    def post(self, request: Request) -> Response:
+        if not isinstance(request.data, dict):
+            raise ValidationError({"non_field_errors": ["Expected a JSON object with 'task' and 'inputs'."]})
+        body = TaskCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            task_class = get_task(body.validated_data["task"])
+        except UnknownTask as exc:
+            raise ValidationError({"task": [str(exc)]}) from None
+        try:
+            inputs = task_class.clean_inputs(body.validated_data["inputs"])
+        except InputErrors as exc:
+            raise ValidationError({"inputs": exc.errors}) from None
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > 200:
+            raise ValidationError({"Idempotency-Key": ["At most 200 characters."]})
+        owner = access.owner_fields(request.user, getattr(request, "session", None))
+        try:
+            record, created = start_task(task_class, inputs, owner=owner, idempotency_key=key)
+        except LimitReached as exc:
+            raise TooManyTasks(str(exc)) from None
+        except BackendUnavailable as exc:
+            raise ServiceUnavailable(str(exc)) from None
+        return Response(
+            TaskSerializer(record).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+            headers={"Location": request.build_absolute_uri(f"{record.uuid}/")},
+        )
+
+
+class TaskDetailView(TaskAPIView):
+    """One of your tasks."""
+
+    def get(self, request: Request, uuid: Any) -> Response:
+        return Response(TaskSerializer(self.get_record(uuid)).data)
+
+
+class TaskCancelView(TaskAPIView):
+    """Cancel one of your tasks: at once if pending, at its next progress call if running."""
+
+    @extend_schema(request=None, responses={202: TaskSerializer})
+    def post(self, request: Request, uuid: Any) -> Response:
+        record = self.get_record(uuid)
+        if record.is_finished:
+            raise TaskFinished(f"Task {str(record.uuid)!r} already finished with status {record.status!r}.")
+        was_pending = record.status == TaskStatus.PENDING
+        record = lifecycle.cancel(record)
+        if was_pending and record.status == TaskStatus.CANCELLED:
+            get_backend().revoke(record)
+        return Response(TaskSerializer(record).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TaskCatalogView(TaskAPIView):
+    """The registered tasks with the JSON Schema of their inputs and outputs."""
+
+    pagination_class = None
+
+    @extend_schema(responses=CatalogEntrySerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(
+            [
+                {
+                    "name": name,
+                    "description": cls.get_description(),
+                    "inputs": cls.input_schema(),
+                    "outputs": cls.output_schema(),
+                }
+                for name, cls in sorted(get_tasks().items())
+            ]
+        )

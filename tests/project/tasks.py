@@ -1,0 +1,133 @@
+"""Sample tasks used by the tests."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from task_api.params import (
+    DictParameter,
+    IntParameter,
+    ListParameter,
+    NumberParameter,
+    StringParameter,
+)
+from task_api.tasks import Task
+
+
+class Add(Task):
+    """Add two numbers."""
+
+    name = "add"
+    inputs = {"a": NumberParameter(), "b": NumberParameter(required=False)}
+    outputs = {"sum": NumberParameter()}
+
+    def run(self, a: float, b: float = 1) -> float:
+        return a + b
+
+
+class Countdown(Task):
+    """Count to a number, a step at a time."""
+
+    name = "countdown"
+    inputs = {"count": IntParameter(minimum=0), "delay": NumberParameter(required=False)}
+    outputs = {"counted": IntParameter()}
+
+    def run(self, count: int, delay: float = 0.0) -> int:
+        self.set_target(count)
+        for _ in range(count):
+            if delay:
+                time.sleep(delay)
+            self.inc_progress()
+        return count
+
+
+class Fail(Task):
+    """Always fails."""
+
+    name = "fail"
+    inputs = {"reason": StringParameter(required=False)}
+
+    def run(self, reason: str = "boom") -> None:
+        raise ValueError(reason)
+
+
+class Messages(Task):
+    """Posts messages."""
+
+    name = "messages"
+    inputs = {"lines": ListParameter(StringParameter())}
+    outputs = {"count": IntParameter()}
+
+    def run(self, lines: list[str]) -> int:
+        for line in lines:
+            self.add_message(line)
+        return len(lines)
+
+
+class MultiOutput(Task):
+    """Several outputs, one of them a dict."""
+
+    name = "multi"
+    inputs = {"text": StringParameter()}
+    outputs = {"upper": StringParameter(), "info": DictParameter(), "length": IntParameter()}
+
+    def run(self, text: str) -> dict[str, Any]:
+        return {"upper": text.upper(), "info": {"text": text}, "length": len(text)}
+
+
+class BadOutput(Task):
+    """Returns outputs that do not match its declaration."""
+
+    name = "bad-output"
+    inputs = {"mode": StringParameter()}
+    outputs = {"value": IntParameter(), "label": StringParameter()}
+
+    def run(self, mode: str) -> Any:
+        if mode == "missing":
+            return {"value": 1}
+        if mode == "extra":
+            return {"value": 1, "label": "x", "other": 2}
+        if mode == "type":
+            return {"value": "not a number", "label": "x"}
+        return "not a dict"
+
+
+class Sleep(Task):
+    """Sleeps in small steps, checking for cancellation."""
+
+    name = "sleep"
+    inputs = {"seconds": NumberParameter()}
+
+    def run(self, seconds: float) -> None:
+        self.set_target(int(seconds * 10))
+        for _ in range(int(seconds * 10)):
+            time.sleep(0.1)
+            self.inc_progress()
+
+
+class Burst(Task):
+    """Emits many progress updates and messages as fast as it can."""
+
+    name = "burst"
+    inputs = {"count": IntParameter(), "messages": IntParameter(required=False)}
+    outputs = {"count": IntParameter()}
+
+    def run(self, count: int, messages: int = 0) -> int:
+        self.set_target(count)
+        for i in range(1, count + 1):
+            self.set_progress(i)
+        for i in range(messages):
+            self.add_message(f"message {i}")
+        return count
+
+
+class Echo(Task):
+    """Returns its input."""
+
+    name = "echo"
+    inputs = {"value": DictParameter(required=False)}
+    outputs = {"value": DictParameter()}
+
+    def run(self, value: dict[str, Any] | None = None) -> dict[str, Any]:
+        return value or {}
