@@ -1,0 +1,47 @@
+import type { Options } from '../types'
+import { TaskAPIError } from './errors'
+
+/** Reads a cookie from `document.cookie`, if there is a document. */
+function cookie(name: string): string | undefined {
+  for (const part of (globalThis.document?.cookie || '').split(';')) {
+    const i = part.indexOf('=')
+    if (part.slice(0, i).trim() == name) return decodeURIComponent(part.slice(i + 1).trim())
+  }
+}
+
+/** Flattens DRF errors: `{"inputs": {"count": ["Bad."]}}` -> `["inputs.count: Bad."]`. */
+const flatten = (v: unknown, path: string): string[] =>
+  v && typeof v == 'object'
+    ? Object.entries(v).flatMap(([k, x]) => flatten(x, Array.isArray(v) ? path : path ? path + '.' + k : k))
+    : [(path && path != 'detail' ? path + ': ' : '') + v]
+
+/**
+ * Sends a JSON request to `baseURL + path` and resolves with the parsed answer.
+ * Rejects with code `network`, `bad_request` (400) or `http_error`.
+ */
+export async function request(o: Options, method: string, path: string, body?: object, key?: string): Promise<any> {
+  const headers: Record<string, string> = { Accept: 'application/json' }
+  const token = method != 'GET' && cookie(o.csrfCookieName)
+  if (token) headers[o.csrfHeaderName] = token
+  if (body) headers['Content-Type'] = 'application/json'
+  if (key) headers['Idempotency-Key'] = key
+  let res: Response, text: string
+  try {
+    res = await fetch(o.baseURL.replace(/\/?$/, '/') + path, { method, headers, credentials: o.credentials, body: body && JSON.stringify(body) })
+    text = await res.text()
+  } catch (e) {
+    throw Object.assign(new TaskAPIError('network', 'Network error: ' + (e as Error).message), { cause: e })
+  }
+  let data = null
+  try {
+    data = JSON.parse(text)
+  } catch {}
+  if (res.ok && data) return data
+  throw new TaskAPIError(
+    res.status == 400 ? 'bad_request' : 'http_error',
+    (data && flatten(data, '').join('; ')) || 'HTTP ' + res.status,
+    null,
+    res.status,
+    data,
+  )
+}

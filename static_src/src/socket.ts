@@ -1,0 +1,127 @@
+import type { Task } from '../types'
+import { backoff } from './options'
+
+/** A server frame (see docs/protocol.md). */
+export interface Frame {
+  type: string
+  uuid?: string | null
+  seq: number
+  task: Task
+  set?: Partial<Task>
+  append?: Task['message_log']
+  code?: string
+  detail?: string
+}
+
+/** A task followed over a shared socket. */
+export interface Sub {
+  uuid: string
+  /** Handles a frame about this task. */
+  frame(f: Frame): void
+  /** The socket went down for the `failures`-th time in a row, or is back up (0). */
+  down(failures: number): void
+}
+
+/** One WebSocket shared by every task followed through the same URL. */
+export interface Conn {
+  add(s: Sub): void
+  remove(s: Sub): void
+  /** Sends `subscribe`, which the server answers with a snapshot. */
+  subscribe(s: Sub): void
+}
+
+const conns = new Map<string, Conn>()
+
+/** Resolves `url` against `location`, switching http(s) to ws(s). */
+export function socketURL(url: string): string {
+  const u = new URL(url, globalThis.location?.href)
+  u.protocol = u.protocol.replace('http', 'ws')
+  return u.href
+}
+
+/** The shared connection for a resolved socket URL, opened on first use. */
+export const connection = (url: string) => conns.get(url) || open(url)
+
+/** Time a connection stays open after its last task is done. */
+const IDLE = 2000
+/** Heartbeat period: a ping is sent, and a socket silent for a whole period is dropped. */
+const BEAT = 25000
+
+function open(url: string): Conn {
+  const subs = new Set<Sub>()
+  let ws: WebSocket | null = null
+  let live = false
+  let failures = 0
+  let quiet = false
+  let retry: ReturnType<typeof setTimeout> | undefined
+  let idle: ReturnType<typeof setTimeout> | undefined
+  let beat: ReturnType<typeof setInterval> | undefined
+
+  const send = (type: string, uuid?: string) => live && ws!.send(JSON.stringify({ type, uuid }))
+
+  function connect() {
+    retry = undefined
+    let s: WebSocket
+    try {
+      s = ws = new WebSocket(url)
+    } catch {
+      return lost((ws = null))
+    }
+    s.onopen = () => {
+      live = true
+      quiet = false
+      beat = setInterval(() => (quiet ? lost(s) : ((quiet = true), send('ping'))), BEAT)
+      for (const sub of subs) sub.down(0), conn.subscribe(sub)
+    }
+    s.onmessage = (e) => {
+      let f: Frame
+      quiet = false
+      failures = 0
+      try {
+        f = JSON.parse(e.data)
+      } catch {
+        return
+      }
+      for (const sub of subs) if (sub.uuid == f.uuid) sub.frame(f)
+    }
+    s.onerror = s.onclose = () => lost(s)
+  }
+
+  /** Drops socket `s` if it is still the current one, and schedules a reconnect. */
+  function lost(s: WebSocket | null) {
+    if (s != ws) return
+    close()
+    failures++
+    for (const sub of subs) sub.down(failures)
+    if (subs.size) retry = setTimeout(connect, backoff(1000, failures - 1))
+  }
+
+  function close() {
+    const s = ws
+    ws = null
+    live = false
+    clearInterval(beat)
+    clearTimeout(retry)
+    if (s) (s.onopen = s.onmessage = s.onerror = s.onclose = null), s.close()
+  }
+
+  const conn: Conn = {
+    add(sub) {
+      clearTimeout(idle)
+      subs.add(sub)
+      if (live) conn.subscribe(sub)
+      else {
+        if (failures) sub.down(failures)
+        if (!ws && !retry) connect()
+      }
+    },
+    remove(sub) {
+      if (!subs.delete(sub)) return
+      if (![...subs].some((x) => x.uuid == sub.uuid)) send('unsubscribe', sub.uuid)
+      if (!subs.size) idle = setTimeout(() => (close(), conns.delete(url)), IDLE)
+    },
+    subscribe: (sub) => send('subscribe', sub.uuid),
+  }
+  conns.set(url, conn)
+  return conn
+}
