@@ -1,0 +1,293 @@
+"""The WebSocket consumer, through the project's ASGI application (in-memory layer)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.db.models import F
+
+from task_api import events
+from task_api.models import TaskRecord, TaskStatus
+from task_api.serializers import task_json
+from tests.project.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = (b"origin", b"http://testserver")
+
+
+@pytest.fixture
+def inprocess(settings: Any) -> None:
+    settings.TASK_API_BACKEND = "task_api.backends.inprocess.InProcessBackend"
+    settings.TASK_API_RESYNC_INTERVAL = 0.2
+
+
+@pytest.fixture
+def alice_headers(users: Any, session_cookie: Any) -> list[tuple[bytes, bytes]]:
+    return [ORIGIN, (b"cookie", session_cookie(users.alice).header.encode())]
+
+
+@pytest.fixture
+def bob_headers(users: Any, session_cookie: Any) -> list[tuple[bytes, bytes]]:
+    return [ORIGIN, (b"cookie", session_cookie(users.bob).header.encode())]
+
+
+async def connect(headers: list[tuple[bytes, bytes]]) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(application, "/ws/tasks/", headers=headers)
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def receive(communicator: WebsocketCommunicator, timeout: float = 5) -> dict[str, Any]:
+    return json.loads(await communicator.receive_from(timeout=timeout))
+
+
+async def until_terminal(communicator: WebsocketCommunicator, timeout: float = 10) -> list[dict[str, Any]]:
+    frames = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        frame = await receive(communicator, timeout=max(deadline - asyncio.get_running_loop().time(), 0.01))
+        frames.append(frame)
+        if frame["type"] == "snapshot" and frame["task"]["status"] in ("succeeded", "failed", "cancelled"):
+            return frames
+
+
+def make_task(owner: Any, **fields: Any) -> TaskRecord:
+    return TaskRecord.objects.create(name="add", inputs={"a": 1}, owner=owner, **fields)
+
+
+async def test_snapshot_equals_rest_json(users: Any, alice_headers: Any) -> None:
+    record = await sync_to_async(make_task)(users.alice, status=TaskStatus.SUCCEEDED, outputs={"sum": 2})
+    communicator = await connect(alice_headers)
+    await communicator.send_json_to({"type": "subscribe", "uuid": str(record.uuid)})
+    frame = await receive(communicator)
+    assert frame["type"] == "snapshot"
+    assert frame["uuid"] == str(record.uuid)
+    assert frame["task"] == task_json(await sync_to_async(TaskRecord.objects.get)(pk=record.pk))
+    await communicator.disconnect()
+
+
+async def test_foreign_task_is_refused_without_data(users: Any, bob_headers: Any) -> None:
+    record = await sync_to_async(make_task)(users.alice)
+    communicator = await connect(bob_headers)
+    await communicator.send_json_to({"type": "subscribe", "uuid": str(record.uuid)})
+    frame = await receive(communicator)
+    assert frame == {
+        "type": "error",
+        "uuid": str(record.uuid),
+        "code": "not_found",
+        "detail": f"No task {str(record.uuid)!r}.",
+    }
+    # No event of that task reaches bob afterwards.
+    await get_channel_layer().group_send(
+        events.group_name(record.uuid),
+        {"type": "task.event", "frame": events.update_frame(record.uuid, 1, {"progress": 1}, [])},
+    )
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+async def test_anonymous_visitor_cannot_watch_a_users_task(users: Any) -> None:
+    record = await sync_to_async(make_task)(users.alice)
+    communicator = await connect([ORIGIN])
+    await communicator.send_json_to({"type": "subscribe", "uuid": str(record.uuid)})
+    assert (await receive(communicator))["code"] == "not_found"
+    await communicator.disconnect()
+
+
+async def test_foreign_origin_is_refused(alice_headers: Any) -> None:
+    headers = [(b"origin", b"http://evil.example"), alice_headers[1]]
+    communicator = WebsocketCommunicator(application, "/ws/tasks/", headers=headers)
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("not json", "invalid"),
+        ("[1, 2]", "invalid"),
+        ('{"type": "dance"}', "invalid"),
+        ('{"type": "subscribe", "uuid": "nope"}', "invalid"),
+        ('{"type": "subscribe"}', "invalid"),
+        ('{"type": "subscribe", "uuid": "' + "x" * 5000 + '"}', "too_large"),
+    ],
+)
+async def test_bad_frames_get_an_error_and_the_connection_stays_usable(
+    alice_headers: Any, text: str, code: str
+) -> None:
+    communicator = await connect(alice_headers)
+    await communicator.send_to(text_data=text)
+    frame = await receive(communicator)
+    assert frame["type"] == "error"
+    assert frame["code"] == code
+    assert frame["detail"]
+    await communicator.send_json_to({"type": "ping"})
+    assert await receive(communicator) == {"type": "pong"}
+    await communicator.disconnect()
+
+
+async def test_binary_frame_is_refused(alice_headers: Any) -> None:
+    communicator = await connect(alice_headers)
+    await communicator.send_to(bytes_data=b"\x00\x01")
+    assert (await receive(communicator))["code"] == "invalid"
+    await communicator.disconnect()
+
+
+async def test_subscription_limit(settings: Any, users: Any, alice_headers: Any) -> None:
+    settings.TASK_API_MAX_SUBSCRIPTIONS = 2
+    records = [await sync_to_async(make_task)(users.alice) for _ in range(3)]
+    communicator = await connect(alice_headers)
+    for record in records[:2]:
+        await communicator.send_json_to({"type": "subscribe", "uuid": str(record.uuid)})
+        assert (await receive(communicator))["type"] == "snapshot"
+    await communicator.send_json_to({"type": "subscribe", "uuid": str(records[2].uuid)})
+    assert (await receive(communicator))["code"] == "too_many"
+    await communicator.disconnect()
+
+
+async def start(client_user: Any, task: str, inputs: dict[str, Any]) -> str:
+    from rest_framework.test import APIClient
+
+    def post() -> str:
+        client = APIClient()
+        client.force_authenticate(client_user)
+        response = client.post("/tasks/", {"task": task, "inputs": inputs}, format="json")
+        assert response.status_code == 201, response.content
+        return str(response.json()["uuid"])
+
+    return await sync_to_async(post)()
+
+
+def apply(task: dict[str, Any] | None, frame: dict[str, Any]) -> dict[str, Any]:
+    """What a client does with a frame (docs/protocol.md)."""
+    if frame["type"] == "snapshot":
+        return dict(frame["task"])
+    assert task is not None
+    assert frame["seq"] == task["seq"] + 1, "gap in seq"
+    task = {**task, **frame["set"], "seq": frame["seq"]}
+    task["messages"] = [*task["messages"], *(entry["value"] for entry in frame["append"])]
+    task["message_log"] = [*task["message_log"], *frame["append"]]
+    return task
+
+
+async def test_live_events_end_in_the_rest_json(inprocess: None, users: Any, alice_headers: Any) -> None:
+    communicator = await connect(alice_headers)
+    uuid = await start(users.alice, "countdown", {"count": 5, "delay": 0.05})
+    await communicator.send_json_to({"type": "subscribe", "uuid": uuid})
+    frames = await until_terminal(communicator)
+    task = None
+    for frame in frames:
+        task = apply(task, frame)
+    assert task is not None
+    stored = await sync_to_async(TaskRecord.objects.get)(uuid=uuid)
+    assert task == task_json(stored)
+    assert task["status"] == "succeeded"
+    assert task["progress"] == 5
+    assert task["outputs"] == {"counted": 5}
+    assert any(frame["type"] == "update" and "progress" in frame["set"] for frame in frames)
+    await communicator.disconnect()
+
+
+async def test_messages_stream(inprocess: None, users: Any, alice_headers: Any) -> None:
+    communicator = await connect(alice_headers)
+    uuid = await start(users.alice, "messages", {"lines": ["one", "two", "three"]})
+    await communicator.send_json_to({"type": "subscribe", "uuid": uuid})
+    task = None
+    for frame in await until_terminal(communicator):
+        task = apply(task, frame)
+    assert task is not None
+    assert task["messages"] == ["one", "two", "three"]
+    assert [entry["level"] for entry in task["message_log"]] == ["info"] * 3
+    await communicator.disconnect()
+
+
+async def test_one_connection_watches_many_tasks(inprocess: None, users: Any, alice_headers: Any) -> None:
+    communicator = await connect(alice_headers)
+    uuids = [await start(users.alice, "countdown", {"count": 3, "delay": 0.05}) for _ in range(3)]
+    for uuid in uuids:
+        await communicator.send_json_to({"type": "subscribe", "uuid": uuid})
+    finished: set[str] = set()
+    while finished != set(uuids):
+        frame = await receive(communicator)
+        if frame["type"] == "snapshot" and frame["task"]["status"] == "succeeded":
+            finished.add(frame["uuid"])
+    await communicator.disconnect()
+
+
+async def test_unsubscribe_stops_events(users: Any, alice_headers: Any) -> None:
+    record = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
+    communicator = await connect(alice_headers)
+    await communicator.send_json_to({"type": "subscribe", "uuid": str(record.uuid)})
+    await receive(communicator)
+    await communicator.send_json_to({"type": "unsubscribe", "uuid": str(record.uuid)})
+    await asyncio.sleep(0.05)
+    await get_channel_layer().group_send(
+        events.group_name(record.uuid),
+        {"type": "task.event", "frame": events.update_frame(record.uuid, 1, {"progress": 1}, [])},
+    )
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+async def test_gap_in_events_is_repaired_with_a_snapshot(users: Any, alice_headers: Any) -> None:
+    record = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
+    communicator = await connect(alice_headers)
+    await communicator.send_json_to({"type": "subscribe", "uuid": str(record.uuid)})
+    assert (await receive(communicator))["seq"] == 0
+    # The database moved to seq 3 but events 1 and 2 never arrived.
+    await sync_to_async(TaskRecord.objects.filter(pk=record.pk).update)(progress=7, seq=3)
+    await get_channel_layer().group_send(
+        events.group_name(record.uuid),
+        {"type": "task.event", "frame": events.update_frame(record.uuid, 3, {"progress": 7}, [])},
+    )
+    frame = await receive(communicator)
+    assert frame["type"] == "snapshot"
+    assert frame["seq"] == 3
+    assert frame["task"]["progress"] == 7
+    await communicator.disconnect()
+
+
+async def test_final_state_arrives_when_its_event_was_dropped(
+    settings: Any, users: Any, alice_headers: Any
+) -> None:
+    settings.TASK_API_RESYNC_INTERVAL = 0.2
+    record = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
+    communicator = await connect(alice_headers)
+    await communicator.send_json_to({"type": "subscribe", "uuid": str(record.uuid)})
+    await receive(communicator)
+    # The task ends but its terminal event is lost (nothing is published).
+    await sync_to_async(TaskRecord.objects.filter(pk=record.pk).update)(
+        status=TaskStatus.SUCCEEDED, outputs={"sum": 2}, seq=F("seq") + 1
+    )
+    frame = await receive(communicator, timeout=3)
+    assert frame["type"] == "snapshot"
+    assert frame["task"]["status"] == "succeeded"
+    assert frame["task"]["outputs"] == {"sum": 2}
+    await communicator.disconnect()
+
+
+async def test_cancel_reaches_watchers(inprocess: None, users: Any, alice_headers: Any) -> None:
+    from rest_framework.test import APIClient
+
+    communicator = await connect(alice_headers)
+    uuid = await start(users.alice, "sleep", {"seconds": 10})
+    await communicator.send_json_to({"type": "subscribe", "uuid": uuid})
+    await receive(communicator)
+
+    def cancel() -> int:
+        client = APIClient()
+        client.force_authenticate(users.alice)
+        return int(client.post(f"/tasks/{uuid}/cancel/").status_code)
+
+    assert await sync_to_async(cancel)() == 202
+    frames = await until_terminal(communicator)
+    assert frames[-1]["task"]["status"] == "cancelled"
+    await communicator.disconnect()
