@@ -3,7 +3,7 @@
 - ``task_api.E001``: an entry cannot be imported.
 - ``task_api.E002``: an entry is not a ``Task`` subclass, or has no name.
 - ``task_api.E003``: two task classes share a name.
-- ``task_api.E004``: the backend cannot be imported.
+- ``task_api.E004``: the backend cannot be imported, or is not a backend.
 """
 
 from __future__ import annotations
@@ -48,13 +48,19 @@ def check_tasks(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 
 @register()
 def check_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Report a ``TASK_API_BACKEND`` that cannot be imported."""
+    """Report a ``TASK_API_BACKEND`` that cannot be imported or is not a backend."""
+    from .backends.base import BaseBackend
+
+    path = task_api_settings.backend
     try:
-        import_string(task_api_settings.backend)
+        backend_class = import_string(path)
     except ImportError as exc:
+        return [Error(f"Cannot import TASK_API_BACKEND {path!r}: {exc}", id="task_api.E004")]
+    if not (isinstance(backend_class, type) and issubclass(backend_class, BaseBackend)):
         return [
             Error(
-                f"Cannot import TASK_API_BACKEND {task_api_settings.backend!r}: {exc}",
+                f"TASK_API_BACKEND {path!r} is not a subclass of "
+                "task_api.backends.base.BaseBackend.",
                 id="task_api.E004",
             )
         ]

@@ -1,12 +1,14 @@
 """The registered task classes, from ``TASK_API_BACKGROUND_TASKS``.
 
 The registry is built from the settings on each use (cached per settings
-value), so ``override_settings`` works; a bad entry raises
-``ConfigurationError`` here and is reported by the system checks at start.
+value), so ``override_settings`` works. A bad entry is logged and left out,
+so that one broken import does not break every request; the system checks
+report it at start (``task_api.E001`` to ``E003``).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.utils.module_loading import import_string
@@ -14,6 +16,8 @@ from django.utils.module_loading import import_string
 from .conf import task_api_settings
 from .exceptions import ConfigurationError, UnknownTask
 from .tasks import Task
+
+logger = logging.getLogger("task_api.registry")
 
 _cache: tuple[tuple[Any, ...], dict[str, type[Task]]] | None = None
 
@@ -35,17 +39,27 @@ def load_entry(entry: Any) -> type[Task]:
 
 
 def get_tasks() -> dict[str, type[Task]]:
-    """All registered tasks by name."""
+    """All registered tasks by name; bad entries are logged and left out."""
     global _cache
     entries = tuple(task_api_settings.background_tasks)
     if _cache is not None and _cache[0] == entries:
         return _cache[1]
     tasks: dict[str, type[Task]] = {}
     for entry in entries:
-        cls = load_entry(entry)
-        if cls.name in tasks and tasks[cls.name] is not cls:
-            raise ConfigurationError(f"Two task classes are named {cls.name!r}.")
-        tasks[cls.name] = cls
+        try:
+            cls = load_entry(entry)
+        except ConfigurationError as exc:
+            logger.error("Task entry left out: %s", exc)
+            continue
+        other = tasks.setdefault(cls.name, cls)
+        if other is not cls:
+            logger.error(
+                "Task entry %r left out: the name %r is already used by %s.%s.",
+                entry,
+                cls.name,
+                other.__module__,
+                other.__qualname__,
+            )
     _cache = (entries, tasks)
     return tasks
 
