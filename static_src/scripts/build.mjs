@@ -1,6 +1,7 @@
 // Builds the client. `node scripts/build.mjs` writes every output;
 // `node scripts/build.mjs --check` rebuilds in memory and fails when the
-// committed classic-script builds differ from the sources.
+// classic-script builds, as committed (git HEAD) or on disk, differ from it.
+import { execFileSync } from 'node:child_process'
 import { readFile, writeFile, mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -42,6 +43,20 @@ async function build() {
   }
 }
 
+/** The file as in git HEAD: null when missing, the build itself outside a git work tree. */
+function committed(path) {
+  try {
+    execFileSync('git', ['rev-parse', '--is-inside-work-tree'], { cwd: repo, stdio: 'ignore' })
+  } catch {
+    return outputs[path]
+  }
+  try {
+    return execFileSync('git', ['show', `HEAD:${path}`], { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+  } catch {
+    return null
+  }
+}
+
 const outputs = await build()
 const min = outputs[STATIC[0]]
 const size = `${Buffer.byteLength(min)} bytes minified, ${gzipSync(min, { level: 9 }).length} bytes gzipped`
@@ -49,8 +64,8 @@ const size = `${Buffer.byteLength(min)} bytes minified, ${gzipSync(min, { level:
 if (process.argv.includes('--check')) {
   const stale = []
   for (const path of STATIC) {
-    const current = await readFile(join(repo, path), 'utf8').catch(() => null)
-    if (current !== outputs[path]) stale.push(path)
+    const onDisk = await readFile(join(repo, path), 'utf8').catch(() => null)
+    if (onDisk !== outputs[path] || committed(path) !== outputs[path]) stale.push(path)
   }
   if (stale.length) {
     console.error(`Out of date (run \`npm run build\` and commit): ${stale.join(', ')}`)

@@ -78,6 +78,16 @@ export const clock = {
     this.now = end
     await flush()
   },
+  /** Advances time until `promise` settles (at most 10 minutes), and returns it. */
+  async run(promise) {
+    let settled = false
+    promise.then(
+      () => (settled = true),
+      () => (settled = true),
+    )
+    for (let i = 0; i < 600 && !settled; i++) await this.tick(1000)
+    return promise
+  },
 }
 
 /**
@@ -99,7 +109,7 @@ export const server = {
       this.requests.push(req)
       const route = this.routes.find((r) => r.method == req.method && r.path == url)
       let answer = route ? route.answer : { status: 404, body: { detail: 'Not found.' } }
-      if (typeof answer == 'function') answer = answer(req)
+      if (typeof answer == 'function') answer = await answer(req)
       if (answer instanceof Error) throw answer
       const text = typeof answer.body == 'string' ? answer.body : JSON.stringify(answer.body)
       return { ok: answer.status >= 200 && answer.status < 300, status: answer.status, text: async () => text }

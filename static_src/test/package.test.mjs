@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { test } from 'node:test'
+import vm from 'node:vm'
+import { gzipSync } from 'node:zlib'
+
+const require = createRequire(import.meta.url)
+const root = new URL('..', import.meta.url)
+const read = (path) => readFileSync(new URL(path, root), 'utf8')
+const pkg = JSON.parse(read('package.json'))
+const API = ['options', 'run', 'watch', 'start', 'cancel', 'get', 'TaskAPIError']
+
+test('require() returns the API object, also as .default', () => {
+  const api = require('../dist/index.cjs')
+  for (const name of API) assert.ok(name in api, name)
+  assert.equal(api.default, api)
+  assert.equal(api.options.csrfHeaderName, 'X-CSRFToken')
+})
+
+test('import: default export and named exports', async () => {
+  const mod = await import('../dist/index.mjs')
+  for (const name of API) {
+    assert.ok(name in mod.default, name)
+    assert.equal(mod[name], mod.default[name], name)
+  }
+})
+
+test('package.json points at files that exist', () => {
+  assert.equal(pkg.name, 'django-task-api')
+  assert.equal(pkg.license, 'BSD-3-Clause')
+  assert.equal(pkg.sideEffects, false)
+  assert.deepEqual(pkg.dependencies, undefined, 'no runtime dependencies')
+  const entry = pkg.exports['.']
+  assert.deepEqual(Object.keys(entry), ['types', 'import', 'require'])
+  for (const path of [pkg.main, pkg.module, pkg.types, ...Object.values(entry)]) read(path)
+  assert.match(read(pkg.types), /export declare function run\(/)
+})
+
+const classic = read('../task_api/static/django-task-api.min.js')
+
+test('the classic script defines only the TaskAPI global', async () => {
+  assert.equal(read('../task_api/static/task_api/django-task-api.min.js'), classic)
+  const answer = { uuid: 'u1', status: 'succeeded', seq: 1, outputs: { sum: 3 } }
+  const context = vm.createContext({
+    fetch: async () => ({ ok: true, status: 201, text: async () => JSON.stringify(answer) }),
+  })
+  vm.runInContext(classic, context)
+  assert.deepEqual(Object.keys(context), ['fetch', 'TaskAPI'])
+  const { TaskAPI } = context
+  assert.deepEqual(Object.keys(TaskAPI).sort(), [...API].sort())
+  assert.deepEqual({ ...TaskAPI.options }, {
+    baseURL: '/tasks/',
+    wsURL: '/ws/tasks/',
+    csrfCookieName: 'csrftoken',
+    csrfHeaderName: 'X-CSRFToken',
+    pollInterval: 1000,
+    transport: 'auto',
+    maxRetries: 5,
+    credentials: 'same-origin',
+  })
+  const sum = await TaskAPI.run('sum', { numbers: [1, 2] }).then((json) => json.outputs.sum)
+  assert.equal(sum, 3)
+})
+
+test('the classic script is at most 3 KB gzipped, as the README says', () => {
+  const size = gzipSync(classic, { level: 9 }).length
+  assert.ok(size <= 3072, `${size} bytes`)
+  assert.match(read('README.md'), new RegExp(`${Buffer.byteLength(classic)} bytes minified, ${size} bytes gzipped`))
+})
