@@ -1,0 +1,132 @@
+"""End to end: daphne, a Celery worker and a private redis-server, real HTTP and WebSocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+import websockets
+
+from tests.watching import RestClient, watch
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def stack(celery_worker: Any, daphne_server: Any, users: Any, session_cookie: Any) -> dict[str, Any]:
+    return {
+        "alice": RestClient(daphne_server.url, "alice", "pw-alice"),
+        "bob": RestClient(daphne_server.url, "bob", "pw-bob"),
+        "alice_cookie": session_cookie(users.alice).header,
+        "bob_cookie": session_cookie(users.bob).header,
+        "daphne": daphne_server,
+    }
+
+
+def test_worker_runs_tasks_to_success_and_failure(stack: dict[str, Any]) -> None:
+    alice = stack["alice"]
+    ok = alice.start("multi", {"text": "hello"})
+    assert ok["status"] == "pending"
+    failed = alice.start("fail", {"reason": "disk full"})
+    bad = alice.start("bad-output", {"mode": "missing"})
+    assert alice.wait(ok["uuid"])["outputs"] == {"upper": "HELLO", "info": {"text": "hello"}, "length": 5}
+    failure = alice.wait(failed["uuid"])
+    assert failure["status"] == "failed"
+    assert failure["error"] == {"type": "ValueError", "message": "disk full"}
+    assert "traceback" not in failure
+    bad_result = alice.wait(bad["uuid"])
+    assert bad_result["status"] == "failed"
+    assert bad_result["error"]["type"] == "OutputError"
+    assert "missing outputs ['label']" in bad_result["error"]["message"]
+
+
+def test_progress_and_messages_are_seen_while_running(stack: dict[str, Any]) -> None:
+    alice = stack["alice"]
+    task = alice.start("countdown", {"count": 20, "delay": 0.05})
+    seen = set()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        current = alice.get(task["uuid"]).json()
+        seen.add(current["progress"])
+        if current["status"] == "succeeded":
+            break
+        time.sleep(0.05)
+    assert current["status"] == "succeeded"
+    assert current["progress"] == 20
+    assert len(seen - {None, 0, 20}) >= 3, f"too few intermediate progress values: {sorted(seen, key=str)}"
+    messages = alice.wait(alice.start("messages", {"lines": ["a", "b", "c"]})["uuid"])
+    assert messages["messages"] == ["a", "b", "c"]
+
+
+def test_websocket_stream_ends_equal_to_rest(stack: dict[str, Any]) -> None:
+    alice, daphne = stack["alice"], stack["daphne"]
+    task = alice.start("countdown", {"count": 10, "delay": 0.05})
+    final, frames = asyncio.run(watch(daphne.ws_url, stack["alice_cookie"], daphne.url, task["uuid"]))
+    assert final is not None
+    assert final == alice.get(task["uuid"]).json()
+    assert final["progress"] == 10
+    progress = [f["set"]["progress"] for f in frames if f["type"] == "update" and "progress" in f["set"]]
+    assert progress, "no live progress frames"
+    assert progress == sorted(progress)
+
+
+def test_second_user_is_refused_on_the_websocket(stack: dict[str, Any]) -> None:
+    task = stack["alice"].start("countdown", {"count": 2})
+    daphne = stack["daphne"]
+    final, frames = asyncio.run(watch(daphne.ws_url, stack["bob_cookie"], daphne.url, task["uuid"]))
+    assert final is None
+    assert frames == [
+        {"type": "error", "uuid": task["uuid"], "code": "not_found", "detail": f"No task {task['uuid']!r}."}
+    ]
+    assert stack["bob"].get(task["uuid"]).status_code == 404
+
+
+def test_reconnect_in_the_middle_resumes(stack: dict[str, Any]) -> None:
+    alice, daphne = stack["alice"], stack["daphne"]
+    task = alice.start("countdown", {"count": 30, "delay": 0.05})
+    first, _ = asyncio.run(
+        watch(daphne.ws_url, stack["alice_cookie"], daphne.url, task["uuid"], max_frames=3)
+    )
+    assert first is not None
+    assert first["status"] == "running"
+    final, frames = asyncio.run(watch(daphne.ws_url, stack["alice_cookie"], daphne.url, task["uuid"]))
+    assert frames[0]["type"] == "snapshot"
+    assert final == alice.get(task["uuid"]).json()
+    assert final["status"] == "succeeded"
+
+
+def test_foreign_origin_is_refused(stack: dict[str, Any]) -> None:
+    daphne = stack["daphne"]
+
+    async def connect() -> None:
+        async with websockets.connect(
+            f"{daphne.ws_url}/ws/tasks/",
+            additional_headers={"Cookie": stack["alice_cookie"], "Origin": "http://evil.example"},
+        ):
+            pass
+
+    with pytest.raises(websockets.InvalidStatus):
+        asyncio.run(connect())
+
+
+def test_redis_restart_during_a_task_still_delivers_the_outcome(
+    stack: dict[str, Any], redis_server: Any
+) -> None:
+    alice, daphne = stack["alice"], stack["daphne"]
+    task = alice.start("sleep", {"seconds": 3})
+    alice_cookie = stack["alice_cookie"]
+
+    def restart_soon() -> None:
+        time.sleep(1.0)
+        redis_server.restart()
+
+    restarter = threading.Thread(target=restart_soon)
+    restarter.start()
+    final, _ = asyncio.run(watch(daphne.ws_url, alice_cookie, daphne.url, task["uuid"], timeout=45))
+    restarter.join()
+    assert final is not None
+    assert final["status"] == "succeeded"
+    assert final == alice.get(task["uuid"]).json()
