@@ -301,6 +301,16 @@ DUMP_REJECTED = [
 ]
 
 
+def test_datetime_offsets_that_are_not_whole_minutes_are_written_in_utc() -> None:
+    odd = timezone(timedelta(minutes=17, seconds=30))
+    parameter = DateTimeParameter()
+    assert parameter.to_json(datetime(1890, 1, 1, 0, 17, 30, tzinfo=odd)) == "1890-01-01T00:00:00Z"
+    with pytest.raises(ParameterError, match="A datetime within the range of UTC is required"):
+        parameter.to_json(datetime(1, 1, 1, tzinfo=odd))
+    with pytest.raises(ParameterError, match="A valid ISO-8601 datetime is required"):
+        parameter.to_python("1890-01-01T00:00:00+00:17:30")
+
+
 @pytest.mark.parametrize(("parameter", "value", "message"), DUMP_REJECTED)
 def test_to_json_rejects(parameter: Parameter, value: object, message: str) -> None:
     with pytest.raises(ParameterError) as info:
@@ -613,7 +623,7 @@ def test_parameters_are_immutable_values() -> None:
         parameter.anything = 1  # type: ignore[attr-defined]
     assert ListParameter(StringParameter()) == ListParameter(StringParameter())
     assert hash(ChoiceParameter(["a"])) == hash(ChoiceParameter(("a",)))
-    assert IntParameter() != FloatParameter()
+    assert IntParameter(minimum=1) != IntParameter()
 
 
 def test_defaults_of_the_base_options() -> None:
@@ -630,18 +640,18 @@ def test_defaults_of_the_base_options() -> None:
     [
         (lambda: IntParameter(default=3), ValueError, "pass required=False"),
         (lambda: IntParameter(minimum=5, maximum=1), ValueError, "minimum 5 is above maximum 1"),
-        (lambda: IntParameter(minimum="1"), TypeError, "minimum must be a finite number"),
+        (lambda: IntParameter(minimum="1"), TypeError, "minimum must be a finite number"),  # type: ignore[arg-type]
         (lambda: FloatParameter(maximum=INF), TypeError, "maximum must be a finite number"),
         (lambda: StringParameter(pattern="("), ValueError, r"Invalid pattern '\('"),
-        (lambda: StringParameter(max_length=2.5), TypeError, "max_length must be an int"),
+        (lambda: StringParameter(max_length=2.5), TypeError, "max_length must be an int"),  # type: ignore[arg-type]
         (lambda: ListParameter(IntParameter(), min_items=-1), TypeError, "min_items must be"),
-        (lambda: ListParameter("x"), TypeError, "needs a Parameter for its items"),
-        (lambda: DictParameter(values=int), TypeError, "values must be a Parameter"),
+        (lambda: ListParameter("x"), TypeError, "needs a Parameter for its items"),  # type: ignore[arg-type]
+        (lambda: DictParameter(values=int), TypeError, "values must be a Parameter"),  # type: ignore[arg-type]
         (lambda: ChoiceParameter([]), ValueError, "at least one choice"),
         (lambda: ChoiceParameter("abc"), TypeError, "choices must be a sequence"),
-        (lambda: ChoiceParameter(["a", None]), TypeError, "got None"),
+        (lambda: ChoiceParameter(["a", None]), TypeError, "got None"),  # type: ignore[list-item]
         (lambda: ChoiceParameter([NAN]), TypeError, "got nan"),
-        (lambda: Parameter(), TypeError, "abstract"),
+        (lambda: Parameter(), TypeError, "abstract"),  # type: ignore[abstract]
     ],
 )
 def test_bad_declarations_fail_early(make: Any, error: type[Exception], message: str) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from .base import Parameter, ParameterError, _show
 
 _DATETIME: Final = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?"
-    r"(?:[Zz]|[+-]\d{2}:?\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?",
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}:?\d{2})?",
     re.ASCII,
 )
 _DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
@@ -22,7 +21,9 @@ class DateTimeParameter(Parameter):
     """An aware datetime, as an ISO-8601 string such as ``2026-11-22T10:00:00.120Z``.
 
     A value without a UTC offset, input or output, is taken to be in UTC.
-    Outputs keep their offset and write UTC as ``Z``.
+    Outputs keep their offset, written as ``Z`` for UTC; an offset that is not
+    whole minutes (old local mean times) cannot be written in RFC 3339, so
+    such a value is written in UTC.
     """
 
     def _parse(self, value: object) -> datetime:
@@ -40,8 +41,16 @@ class DateTimeParameter(Parameter):
     def _dump(self, value: object) -> str:
         if not isinstance(value, datetime):
             raise ParameterError(f"A datetime is required; got {_show(value)}.")
-        if value.utcoffset() is None:
+        offset = value.utcoffset()
+        if offset is None:
             value = value.replace(tzinfo=UTC)
+        elif offset % timedelta(minutes=1):
+            try:
+                value = value.astimezone(UTC)
+            except OverflowError:
+                raise ParameterError(
+                    f"A datetime within the range of UTC is required; got {_show(value)}."
+                ) from None
         text = value.isoformat()
         return text[:-6] + "Z" if text.endswith("+00:00") else text
 
