@@ -1,0 +1,7 @@
+"""A small Django project that shows Django Task API at work."""
+
+from __future__ import annotations
+
+from .celery import app as celery_app
+
+__all__ = ["celery_app"]

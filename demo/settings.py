@@ -1,0 +1,118 @@
+"""Settings of the demo project.
+
+Out of the box everything runs in one process: SQLite in ``DEMO_VAR``
+(default ``demo/var/``), tasks in threads of the web process, live events
+through the in-memory channel layer. The environment switches to the real
+engine:
+
+- ``REDIS_URL``: tasks run on Celery workers (``celery -A demo worker``) with
+  this broker, and events go through channels-redis.
+- ``DATABASE_URL``: ``postgres://user:password@host:port/name`` picks PostgreSQL.
+- ``DJANGO_SECRET_KEY``, ``DJANGO_ALLOWED_HOSTS`` (comma-separated),
+  ``DJANGO_DEBUG``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from demo.env import database_from_url, env_flag, env_list, sqlite_database
+
+BASE_DIR = Path(__file__).resolve().parent
+VAR_DIR = Path(os.environ.get("DEMO_VAR") or BASE_DIR / "var")
+
+SECRET_KEY = os.environ.get(
+    "DJANGO_SECRET_KEY", "django-insecure-demo-only-3vq8m2x7k1p0r6t4w9y5z2b8n1c6d0f3"
+)
+DEBUG = env_flag("DJANGO_DEBUG")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+USE_TZ = True
+TIME_ZONE = "UTC"
+ROOT_URLCONF = "demo.urls"
+ASGI_APPLICATION = "demo.asgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+STATIC_URL = "/static/"
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "task_api",
+    "demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": database_from_url(DATABASE_URL)}
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {"default": sqlite_database(VAR_DIR / "demo.sqlite3")}
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    TASK_API_BACKEND = "task_api.backends.celery.CeleryBackend"
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+    CELERY_BROKER_URL = REDIS_URL
+else:
+    TASK_API_BACKEND = "task_api.backends.inprocess.InProcessBackend"
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CELERY_BROKER_URL = "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Visitors need no account: a visitor's tasks belong to their browser session.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+TASK_API_PERMISSIONS_CLASSES = ["rest_framework.permissions.AllowAny"]
+TASK_API_BACKGROUND_TASKS = [
+    "demo.tasks.Countdown",
+    "demo.tasks.Primes",
+    "demo.tasks.WordStats",
+    "demo.tasks.Report",
+    "demo.tasks.Flaky",
+    "demo.tasks.LongJob",
+]
+TASK_API_INPROCESS_WORKERS = 8
+TASK_API_MAX_RUNNING_PER_USER = 10
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Django Task API demo",
+    "VERSION": "2.0.0",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"task_api": {"handlers": ["console"], "level": "INFO"}},
+}
