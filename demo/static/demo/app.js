@@ -1,0 +1,111 @@
+// The demo page: a form per task from the catalog, and the runs, followed live.
+import { buildForm, clearErrors, readInputs, showBadRequest, showFieldError, showFormError } from './schema-form.js'
+import { RunList, storedRuns } from './runs.js'
+
+const TaskAPI = window.TaskAPI
+/** The promise of each run followed on this page, by uuid (for Cancel). */
+const followed = new Map()
+
+async function loadCatalog() {
+  const response = await fetch(TaskAPI.options.baseURL + 'catalog/', {
+    headers: { Accept: 'application/json' },
+    credentials: 'same-origin',
+  })
+  if (!response.ok) throw new Error(`GET ${TaskAPI.options.baseURL}catalog/ answered ${response.status}`)
+  return response.json()
+}
+
+/** Starts the task of a submitted form and follows it in the run list. */
+function submit(form, entry, runs) {
+  clearErrors(form)
+  const { inputs, problems } = readInputs(form, entry.inputs || {})
+  if (Object.keys(problems).length) {
+    for (const [name, message] of Object.entries(problems)) showFieldError(form, name, message)
+    return
+  }
+  const button = form.querySelector('button[type=submit]')
+  button.disabled = true
+  const run = TaskAPI.run(entry.name, inputs, { onProgress: (task) => runs.update(task, inputs) })
+  run.started
+    .then((task) => followed.set(task.uuid, run), () => {})
+    .finally(() => {
+      button.disabled = false
+    })
+  run.then(
+    (task) => followed.delete(task.uuid),
+    (error) => {
+      if (error.task) {
+        followed.delete(error.task.uuid)
+        runs.update(error.task, inputs)
+        if (error.code !== 'failed' && error.code !== 'cancelled') runs.notice(error.task.uuid, error.message)
+      } else if (!(error.code === 'bad_request' && showBadRequest(form, error.body))) {
+        showFormError(form, error.message)
+      }
+    },
+  )
+}
+
+/** Follows again the runs kept from an earlier visit. */
+function reattach(runs) {
+  for (const saved of storedRuns()) {
+    runs.placeholder(saved)
+    const watch = TaskAPI.watch(saved.uuid, { onProgress: (task) => runs.update(task, saved.inputs) })
+    followed.set(saved.uuid, watch)
+    watch.then(
+      () => followed.delete(saved.uuid),
+      (error) => {
+        followed.delete(saved.uuid)
+        if (error.httpStatus === 404) return runs.remove(saved.uuid)
+        if (error.task) runs.update(error.task)
+        if (error.code !== 'failed' && error.code !== 'cancelled') runs.notice(saved.uuid, error.message)
+      },
+    )
+  }
+}
+
+function cancel(runs, uuid) {
+  const run = followed.get(uuid)
+  const answer = run ? run.cancel() : TaskAPI.cancel(uuid)
+  answer.then(
+    (task) => task && runs.update(task),
+    (error) => runs.notice(uuid, 'Could not cancel: ' + error.message),
+  )
+}
+
+async function main() {
+  const grid = document.getElementById('catalog')
+  const failure = document.getElementById('catalog-error')
+  if (!TaskAPI) {
+    failure.textContent = 'The Task API client (django-task-api.min.js) did not load.'
+    failure.hidden = false
+    return
+  }
+  let catalog
+  try {
+    catalog = await loadCatalog()
+  } catch (error) {
+    failure.textContent = 'Could not load the task catalog: ' + error.message
+    failure.hidden = false
+    grid.replaceChildren()
+    return
+  }
+  const runs = new RunList(document.getElementById('runs'), {
+    catalog: new Map(catalog.map((entry) => [entry.name, entry])),
+    onCancel: (uuid) => cancel(runs, uuid),
+  })
+  grid.replaceChildren(
+    ...catalog.map((entry) => {
+      const form = buildForm(entry)
+      form.addEventListener('submit', (event) => {
+        event.preventDefault()
+        submit(form, entry, runs)
+      })
+      return form
+    }),
+  )
+  grid.removeAttribute('aria-busy')
+  reattach(runs)
+  document.body.dataset.ready = 'true'
+}
+
+main()
