@@ -4,6 +4,11 @@
 with its inputs, checks the outputs and stores the terminal state. Progress
 and messages go through a :class:`~task_api.reporting.Reporter` whose
 coalesced flushes land in :class:`DatabaseSink`.
+
+Database connections belong to the caller: Celery's Django fixup closes them
+after each task in a worker (but not after an eager task, which runs in the
+caller's connection and maybe its transaction), and the in-process backend
+closes its threads' connections itself.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import close_old_connections
 from django.utils import timezone
 
 from . import events, lifecycle, reporting
@@ -113,7 +117,6 @@ def execute(
         return _run(task, task_class, record, reporter, retries_left)
     finally:
         reporter.close()
-        close_old_connections()
 
 
 def _run(task: Task, task_class: type[Task], record: TaskRecord, reporter: Reporter, retries_left: int) -> Outcome:
