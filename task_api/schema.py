@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers
 
@@ -33,7 +35,12 @@ class TaskStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[misc
     target_class = TaskStartSchema
 
     def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
-        variants = []
+        # Each variant is a component of its own: an OpenAPI discriminator only
+        # considers referenced schemas, and drf-spectacular's enum extraction
+        # would otherwise merge the one-value ``task`` enums of all variants.
+        variants: list[dict[str, str]] = []
+        mapping: dict[str, str] = {}
+        used: set[str] = set()
         for name, cls in sorted(get_tasks().items()):
             variant: dict[str, Any] = {
                 "type": "object",
@@ -48,10 +55,30 @@ class TaskStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[misc
             description = cls.get_description()
             if description:
                 variant["description"] = description
-            variants.append(variant)
+            component = ResolvedComponent(
+                name=_component_name(name, used),
+                type=ResolvedComponent.SCHEMA,
+                schema=variant,
+                object=cls,
+            )
+            auto_schema.registry.register_on_missing(component)
+            variants.append(component.ref)
+            mapping[name] = component.ref["$ref"]
         if not variants:
             return {"type": "object"}
-        return {"oneOf": variants, "discriminator": {"propertyName": "task"}}
+        return {"oneOf": variants, "discriminator": {"propertyName": "task", "mapping": mapping}}
+
+
+def _component_name(task_name: str, used: set[str]) -> str:
+    """A unique component name for a task's start body (``[A-Za-z0-9]`` only)."""
+    words = re.findall(r"[A-Za-z0-9]+", task_name)
+    base = "Start" + "".join(word[:1].upper() + word[1:] for word in words)
+    name, number = base, 1
+    while name in used:
+        number += 1
+        name = f"{base}{number}"
+    used.add(name)
+    return name
 
 
 def only_task_api(endpoints: list[tuple[str, str, str, Any]], **kwargs: Any) -> list[tuple[str, str, str, Any]]:
