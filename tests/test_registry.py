@@ -1,13 +1,17 @@
-"""The task registry: settings read lazily, dotted paths and classes, system checks."""
+"""The task registry: settings read lazily, dotted paths and classes, the catalog and
+OpenAPI document built from it, and the system checks."""
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.checks import run_checks
 from django.test import override_settings
+from django.utils.module_loading import import_string
 from rest_framework.test import APIClient
 
 from task_api.checks import check_backend, check_tasks
@@ -18,17 +22,8 @@ from task_api.registry import get_task, get_tasks, load_entry
 from task_api.tasks import Task
 from tests.project.tasks import Add, Countdown, Echo
 
-PROJECT_TASKS = [
-    "add",
-    "bad-output",
-    "burst",
-    "countdown",
-    "echo",
-    "fail",
-    "messages",
-    "multi",
-    "sleep",
-]
+# Imported independently of the registry, from the test project's settings.
+PROJECT_TASKS = sorted(import_string(path).name for path in settings.TASK_API_BACKGROUND_TASKS)
 
 
 class Shout(Task):
@@ -54,6 +49,13 @@ class NotATask:
     name = "not-a-task"
 
 
+@pytest.fixture
+def api(django_user_model: Any) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(django_user_model.objects.create_user("alice"))
+    return client
+
+
 def task_api_errors(**overrides: Any) -> list[tuple[str, str]]:
     """The ``task_api`` system check errors under the given settings, as (id, message)."""
     with override_settings(**overrides):
@@ -67,6 +69,7 @@ def task_api_errors(**overrides: Any) -> list[tuple[str, str]]:
 def test_project_tasks_are_registered_from_dotted_paths() -> None:
     tasks = get_tasks()
     assert sorted(tasks) == PROJECT_TASKS
+    assert {"add", "countdown", "echo", "fail"} <= set(PROJECT_TASKS)
     assert tasks["add"] is Add
     assert get_task("countdown") is Countdown
 
@@ -151,13 +154,11 @@ def test_load_entry_rejects_bad_entries(entry: Any, message: str) -> None:
     ],
 )
 def test_posting_a_dotted_path_imports_nothing(
-    django_user_model: Any, name: str, module: str | None
+    api: APIClient, name: str, module: str | None
 ) -> None:
     if module is not None:
         assert module not in sys.modules
-    client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_user("alice"))
-    response = client.post("/tasks/", {"task": name, "inputs": {}}, format="json")
+    response = api.post("/tasks/", {"task": name, "inputs": {}}, format="json")
     assert response.status_code == 400
     assert response.json()["task"] == [
         f"Unknown task {name!r}; known tasks: {', '.join(PROJECT_TASKS)}."
@@ -165,6 +166,73 @@ def test_posting_a_dotted_path_imports_nothing(
     assert not TaskRecord.objects.exists()
     if module is not None:
         assert module not in sys.modules
+
+
+# -- catalog and OpenAPI -------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_catalog_lists_every_task_with_its_schemas(api: APIClient) -> None:
+    catalog = api.get("/tasks/catalog/").json()
+    tasks = get_tasks()
+    assert [entry["name"] for entry in catalog] == sorted(tasks)
+    for entry in catalog:
+        cls = tasks[entry["name"]]
+        assert entry["inputs"] == cls.input_schema()
+        assert entry["outputs"] == cls.output_schema()
+        assert entry["description"] == cls.get_description()
+    add = next(entry for entry in catalog if entry["name"] == "add")
+    assert add["inputs"]["required"] == ["a"]
+    assert add["outputs"]["properties"]["sum"]["type"] == "number"
+
+
+def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        *_, kind, name = schema["$ref"].split("/")
+        schema = document["components"][kind][name]
+    return schema
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("url", "headers"),
+    [
+        ("/tasks/schema/?format=json", {}),
+        ("/tasks/schema/", {"HTTP_ACCEPT": "application/json"}),
+        ("/tasks/schema/", {"HTTP_ACCEPT": "application/vnd.oai.openapi+json"}),
+    ],
+)
+def test_openapi_document_has_every_tasks_inputs(api: APIClient, url: str, headers: Any) -> None:
+    response = api.get(url, **headers)
+    assert response.status_code == 200
+    document = json.loads(response.content)
+    assert document["openapi"].startswith("3.")
+    paths = document["paths"]
+    assert {"/tasks/", "/tasks/{uuid}/", "/tasks/{uuid}/cancel/", "/tasks/catalog/"} <= set(paths)
+    assert not any(path.startswith("/admin") for path in paths)
+    content = paths["/tasks/"]["post"]["requestBody"]["content"]["application/json"]
+    body = _resolve(document, content["schema"])
+    tasks = get_tasks()
+    variants = [_resolve(document, variant) for variant in body["oneOf"]]
+    assert [variant["title"] for variant in variants] == sorted(tasks)
+    mapping = body["discriminator"]["mapping"]
+    assert body["discriminator"]["propertyName"] == "task"
+    assert sorted(mapping) == sorted(tasks)
+    for variant in variants:
+        name = variant["title"]
+        cls = tasks[name]
+        assert variant["properties"]["inputs"] == cls.input_schema()
+        task_schema = _resolve(document, variant["properties"]["task"])
+        assert (task_schema["type"], task_schema["enum"]) == ("string", [name])
+        assert _resolve(document, {"$ref": mapping[name]}) is variant
+
+
+@pytest.mark.django_db
+def test_openapi_document_does_not_need_the_global_schema_class(api: APIClient) -> None:
+    with override_settings(REST_FRAMEWORK={}):
+        response = api.get("/tasks/schema/?format=json")
+    assert response.status_code == 200
+    assert "/tasks/" in json.loads(response.content)["paths"]
 
 
 # -- system checks ----------------------------------------------------------------------------
@@ -229,9 +297,8 @@ def test_real_backends_pass_the_check(backend: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_bad_entry_does_not_break_requests(django_user_model: Any) -> None:
-    client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_user("alice"))
+def test_a_bad_entry_does_not_break_requests(api: APIClient) -> None:
+    client = api
     entries = ["tests.project.tasks.Missing", "tests.project.tasks.Add", Nameless]
     with override_settings(TASK_API_BACKGROUND_TASKS=entries):
         assert [entry["name"] for entry in client.get("/tasks/catalog/").json()] == ["add"]
