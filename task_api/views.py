@@ -64,9 +64,11 @@ class TaskAPIView(GenericAPIView[TaskRecord]):
         return [permission() for permission in classes]
 
     def get_queryset(self) -> TaskRecordQuerySet:
-        request = self.request
-        session = getattr(request, "session", None)
-        return access.visible_tasks(request.user, session.session_key if session else None)
+        return access.visible_tasks(self.request.user, self._session_key())
+
+    def _session_key(self) -> str | None:
+        session = getattr(self.request, "session", None)
+        return session.session_key if session else None
 
     def get_record(self, uuid: Any) -> TaskRecord:
         record = self.get_queryset().filter(uuid=uuid).first()
@@ -88,7 +90,8 @@ class TaskListView(TaskAPIView):
         responses=TaskSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        tasks = self.get_queryset()
+        # Staff may read any task, but their list holds their own tasks only.
+        tasks = access.own_tasks(request.user, self._session_key())
         name = request.query_params.get("task")
         if name:
             tasks = tasks.filter(name=name)
