@@ -15,4 +15,5 @@ class TaskAPIConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the checks)
+        from . import retention  # noqa: F401  (registers the periodic Celery task)
         from .backends import celery  # noqa: F401  (registers the Celery tasks)

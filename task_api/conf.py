@@ -89,7 +89,7 @@ class TaskAPISettings:
     @property
     def max_running_per_user(self) -> int | None:
         """Unfinished tasks one user may have at once; ``None`` for no limit."""
-        value = _get("TASK_API_MAX_RUNNING_PER_USER", 20)
+        value = _get("TASK_API_MAX_RUNNING_PER_USER", 100)
         return None if value is None else int(value)
 
     @property

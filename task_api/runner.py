@@ -105,6 +105,7 @@ def execute(
         return SKIPPED
     sink = DatabaseSink(record)
     reporter = Reporter(record.uuid, sink, seq=record.seq)
+    reporter.entries = list(record.messages or [])  # kept from earlier attempts
     reporter.cancel_requested = record.cancel_requested
     limit = soft_time_limit if soft_time_limit is not None else _soft_limit(task_class)
     if limit is not None:
@@ -113,6 +114,7 @@ def execute(
         reporting.register(reporter)
     task = task_class()
     task._reporter = reporter
+    task.attempt = record.attempt
     try:
         return _run(task, task_class, record, reporter, retries_left)
     finally:

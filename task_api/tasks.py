@@ -44,6 +44,8 @@ class Task:
     retry_safe: ClassVar[bool] = False
 
     _reporter: Reporter
+    #: Which run of this task this is: 1, then 2 and more after retries.
+    attempt: int = 1
 
     def __init__(self) -> None:
         self._reporter = Reporter.detached()

@@ -15,6 +15,7 @@ from celery import Task as CeleryTask
 from celery import shared_task
 
 from .. import runner
+from . import celery_recovery  # noqa: F401  (connects the worker signals)
 from ..conf import task_api_settings
 from ..models import TaskRecord
 from ..tasks import Task
@@ -84,8 +85,9 @@ class CeleryBackend(BaseBackend):
         hard = task_class.time_limit or task_api_settings.time_limit
         soft = task_class.soft_time_limit or task_api_settings.soft_time_limit
         if hard is not None:
+            # The soft limit must come first, or the task gets no chance to end cleanly.
             options["time_limit"] = hard
-            options["soft_time_limit"] = soft if soft is not None else max(hard - 1.0, hard * 0.9)
+            options["soft_time_limit"] = min(soft, hard * 0.9) if soft is not None else hard * 0.9
         elif soft is not None:
             options["soft_time_limit"] = soft
         if task_api_settings.celery_queue:

@@ -137,7 +137,13 @@ TASK_API_BACKGROUND_TASKS = [
     "tests.project.tasks.Sleep",
     "tests.project.tasks.Burst",
     "tests.project.tasks.Echo",
+    "tests.project.tasks.RetrySafeSleep",
+    "tests.project.tasks.Stubborn",
+    "tests.project.tasks.SoftLimited",
+    "tests.project.tasks.Flaky",
 ]
+# The end-to-end tests start a thousand tasks at once as one user.
+TASK_API_MAX_RUNNING_PER_USER = 5000
 
 LOGGING = {
     "version": 1,

@@ -131,3 +131,59 @@ class Echo(Task):
 
     def run(self, value: dict[str, Any] | None = None) -> dict[str, Any]:
         return value or {}
+
+
+class RetrySafeSleep(Sleep):
+    """Like sleep, but safe to run again if its worker dies."""
+
+    name = "retry-safe-sleep"
+    retry_safe = True
+    outputs = {"attempt": IntParameter()}
+
+    def run(self, seconds: float) -> int:  # type: ignore[override]
+        super().run(seconds)
+        return self.attempt
+
+
+class Stubborn(Task):
+    """Ignores its soft time limit: only the hard limit stops it."""
+
+    name = "stubborn"
+    inputs = {"seconds": NumberParameter()}
+    time_limit = 2.0
+    soft_time_limit = 1.0
+
+    def run(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                time.sleep(deadline - time.monotonic())
+            except Exception:  # the soft time limit, ignored on purpose
+                continue
+
+
+class SoftLimited(Task):
+    """Runs past its soft time limit."""
+
+    name = "soft-limited"
+    inputs = {"seconds": NumberParameter()}
+    soft_time_limit = 0.5
+
+    def run(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class Flaky(Task):
+    """Fails with a connection error on its first attempts, then succeeds."""
+
+    name = "flaky"
+    inputs = {"succeed_on": IntParameter()}
+    outputs = {"attempt": IntParameter()}
+    retry_on = (ConnectionError,)
+    max_retries = 3
+    retry_backoff = 0.1
+
+    def run(self, succeed_on: int) -> int:
+        if self.attempt < succeed_on:
+            raise ConnectionError(f"attempt {self.attempt} could not connect")
+        return self.attempt
