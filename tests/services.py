@@ -1,0 +1,386 @@
+"""Fixtures that start real services for the tests: Redis, a Celery worker and
+daphne, sharing the test database; and the users to act as.
+
+Each service runs as a child process on its own free port, with its own
+temporary directory and a log file, and is stopped at the end of the session.
+A service that fails to start fails the test with the tail of its log.
+Tests that share data with these processes must commit it:
+``@pytest.mark.django_db(transaction=True)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+from celery import Celery
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from pytest_django import DjangoDbBlocker
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PASSWORDS = {"alice": "pw-alice", "bob": "pw-bob", "staff": "pw-staff"}
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+class ServiceError(RuntimeError):
+    """A service did not start."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def child_pids(pid: int) -> list[int]:
+    """Return the ids of the live (not zombie) processes whose parent is ``pid``."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children.append(int(stat.parent.name))
+    return sorted(children)
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class Service:
+    """A child process with its output in a log file, stopped and started on demand.
+
+    ``ready`` is polled after each start until it returns true.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_path: Path,
+        ready: Callable[[], bool],
+        env: Mapping[str, str] | None = None,
+        cwd: Path = REPO_ROOT,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.env = dict(os.environ if env is None else env)
+        self.cwd = cwd
+        self._ready = ready
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        """The process id of the running service."""
+        if self._process is None:
+            raise ServiceError(f"{self.name} is not running")
+        return self._process.pid
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Start the process and wait until it is ready."""
+        if self.running:
+            return
+        with self.log_path.open("ab") as log:
+            log.write(f"--- starting: {' '.join(self.argv)}\n".encode())
+            log.flush()
+            # A session of its own, so that stop() can reach the children too.
+            self._process = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while not self._ready():
+            code = self._process.poll()
+            if code is not None or time.monotonic() > deadline:
+                self.stop()
+                why = f"exited with code {code}" if code is not None else f"not ready in {timeout}s"
+                raise ServiceError(
+                    f"{self.name} {why}; last lines of {self.log_path}:\n{_tail(self.log_path)}"
+                )
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Ask the process to stop; kill it and its children if it does not."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        # Whatever is left of its process group (pool workers) goes too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+    def restart(self) -> None:
+        """Stop, then start again with the same command line (and so port)."""
+        self.stop()
+        self.start()
+
+
+def _redis_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _http_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True  # any HTTP status means the server is up
+    except OSError:
+        return False
+
+
+class RedisServer(Service):
+    """A private redis-server that keeps nothing on disk."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        argv += ["--save", "", "--appendonly", "no", "--dir", str(directory)]
+        super().__init__(
+            "redis-server",
+            argv,
+            log_path=directory / "redis.log",
+            ready=self.ping,
+            cwd=directory,
+        )
+
+    def ping(self) -> bool:
+        """True if the server answers PING."""
+        return _redis_ping(self.port)
+
+
+class CeleryWorker(Service):
+    """A Celery worker of the test project (prefork, two processes)."""
+
+    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+        self.broker_url = env["REDIS_URL"]
+        self.nodename = f"test@{socket.gethostname()}"
+        argv = [sys.executable, "-m", "celery", "-A", "tests.project.celery", "worker"]
+        argv += ["--loglevel=INFO", "--concurrency=2", "--pool=prefork"]
+        argv += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-n", "test@%h"]
+        super().__init__("celery worker", argv, log_path=log_path, ready=self.ping, env=env)
+
+    def child_pids(self) -> list[int]:
+        """The ids of the pool's worker processes."""
+        return child_pids(self.pid)
+
+    def ping(self, timeout: float = 1.0) -> bool:
+        """True if the worker answers a ``ping`` control command over the broker."""
+        with self.control_app() as app:
+            replies = app.control.ping(destination=[self.nodename], timeout=timeout)
+        return any(self.nodename in reply for reply in replies)
+
+    def control_app(self) -> Celery:
+        """A Celery app on the worker's broker, for control commands; close it after use."""
+        # Not the project's app: in the test process it is configured eagerly,
+        # and its producer pool would publish to that broker, not this one.
+        return Celery("tests.project", broker=self.broker_url, set_as_current=False)
+
+
+class DaphneServer(Service):
+    """daphne serving the test project's ASGI application."""
+
+    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
+        argv += ["tests.project.asgi:application"]
+        super().__init__(
+            "daphne",
+            argv,
+            log_path=log_path,
+            ready=functools.partial(_http_answers, self.url + "/"),
+            env=env,
+        )
+
+
+S = TypeVar("S", bound=Service)
+
+
+def _started(service: S) -> Iterator[S]:
+    try:
+        service.start()
+    except ServiceError as error:
+        failure = str(error)
+    else:
+        failure = ""
+    if failure:
+        pytest.fail(failure, pytrace=False)
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A private Redis; ``.url``, ``.port``, ``.stop()``, ``.start()``, ``.restart()``."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield from _started(server)
+
+
+@pytest.fixture(scope="session")
+def live_db(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> dict[str, str]:
+    """The environment that lets a child process use the test database."""
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        name = str(connection.settings_dict["NAME"])
+    return {
+        "DJANGO_SETTINGS_MODULE": "tests.project.settings",
+        "TASK_API_TEST_DB": os.environ.get("TASK_API_TEST_DB", "sqlite"),
+        "TASK_API_DB_NAME": name,
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+
+
+@pytest.fixture(scope="session")
+def services_env(live_db: dict[str, str], redis_server: RedisServer) -> dict[str, str]:
+    """The environment of the worker and daphne: test database and private Redis."""
+    return {**os.environ, **live_db, "REDIS_URL": redis_server.url}
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    services_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CeleryWorker]:
+    """A running Celery worker; ``.pid``, ``.log_path``, ``.child_pids()``, ``.restart()``."""
+    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    yield from _started(CeleryWorker(services_env, log_path))
+
+
+@pytest.fixture(scope="session")
+def daphne_server(
+    services_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DaphneServer]:
+    """daphne on a free port; ``.url``, ``.ws_url``, ``.stop()``, ``.start()``, ``.restart()``."""
+    log_path = tmp_path_factory.mktemp("daphne") / "daphne.log"
+    yield from _started(DaphneServer(services_env, log_path))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Users:
+    """The users every test can act as; passwords are in ``PASSWORDS``."""
+
+    alice: User
+    bob: User
+    staff: User
+
+
+@functools.cache
+def _password_hash(password: str) -> str:
+    # Hashing is slow by design; each test needs the same few hashes.
+    from django.contrib.auth.hashers import make_password
+
+    return make_password(password)
+
+
+@pytest.fixture
+def users(transactional_db: None) -> Users:
+    """alice and bob (plain users) and staff (``is_staff``), committed to the database."""
+    from django.contrib.auth.models import User
+
+    def create(username: str, **extra: Any) -> User:
+        return User.objects.create(
+            username=username,
+            email=f"{username}@example.com",
+            password=_password_hash(PASSWORDS[username]),
+            **extra,
+        )
+
+    return Users(alice=create("alice"), bob=create("bob"), staff=create("staff", is_staff=True))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionCookie:
+    """The cookies that make an HTTP or WebSocket client act as a user."""
+
+    sessionid: str
+    csrftoken: str
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """The cookies by name, as given to an HTTP client or a browser."""
+        from django.conf import settings
+
+        return {
+            settings.SESSION_COOKIE_NAME: self.sessionid,
+            settings.CSRF_COOKIE_NAME: self.csrftoken,
+        }
+
+    @property
+    def header(self) -> str:
+        """The ``Cookie`` request header."""
+        return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+
+
+@pytest.fixture
+def session_cookie(transactional_db: None) -> Callable[[User], SessionCookie]:
+    """Log a user in and return their cookies: ``session_cookie(users.alice)``.
+
+    Send ``csrftoken`` in the ``X-CSRFToken`` header with unsafe requests.
+    """
+    from django.conf import settings
+    from django.http import HttpRequest
+    from django.middleware.csrf import get_token
+    from django.test import Client
+
+    def login(user: User) -> SessionCookie:
+        client = Client()
+        client.force_login(user)
+        request = HttpRequest()
+        get_token(request)
+        return SessionCookie(
+            sessionid=client.cookies[settings.SESSION_COOKIE_NAME].value,
+            csrftoken=request.META["CSRF_COOKIE"],
+        )
+
+    return login
