@@ -1,6 +1,6 @@
 // Builds the client. `node scripts/build.mjs` writes every output;
 // `node scripts/build.mjs --check` rebuilds in memory and fails when the
-// classic-script builds, as committed (git HEAD) or on disk, differ from it.
+// built files, as committed (git HEAD) or on disk, differ from it.
 import { execFileSync } from 'node:child_process'
 import { readFile, writeFile, mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
@@ -63,7 +63,7 @@ const size = `${Buffer.byteLength(min)} bytes minified, ${gzipSync(min, { level:
 
 if (process.argv.includes('--check')) {
   const stale = []
-  for (const path of STATIC) {
+  for (const path of Object.keys(outputs)) {
     const onDisk = await readFile(join(repo, path), 'utf8').catch(() => null)
     if (onDisk !== outputs[path] || committed(path) !== outputs[path]) stale.push(path)
   }

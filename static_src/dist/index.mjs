@@ -1,0 +1,331 @@
+/*! django-task-api 2.0.0 | BSD-3-Clause */
+
+// src/errors.ts
+var TaskAPIError = class extends Error {
+  constructor(code, message, task = null, httpStatus = null, body = null) {
+    super(message);
+    withTask(Object.assign(this, { name: "TaskAPIError", code, httpStatus, body }), task);
+  }
+};
+var withTask = (err, task) => Object.assign(err, task, { task });
+var taskError = (t) => new TaskAPIError(
+  t.status == "cancelled" ? "cancelled" : "failed",
+  t.error ? t.error.type + ": " + t.error.message : "Task " + t.status,
+  t
+);
+
+// src/http.ts
+function cookie(name) {
+  for (const part of (globalThis.document?.cookie || "").split(";")) {
+    const i = part.indexOf("=");
+    if (part.slice(0, i).trim() == name) return decodeURIComponent(part.slice(i + 1).trim());
+  }
+}
+var flatten = (v, path) => v && typeof v == "object" ? Object.entries(v).flatMap(([k, x]) => flatten(x, Array.isArray(v) ? path : path ? path + "." + k : k)) : [(path && path != "detail" ? path + ": " : "") + v];
+async function request(o, method, path, body, key) {
+  const headers = { Accept: "application/json" };
+  const token = method != "GET" && cookie(o.csrfCookieName);
+  if (token) headers[o.csrfHeaderName] = token;
+  if (body) headers["Content-Type"] = "application/json";
+  if (key) headers["Idempotency-Key"] = key;
+  let res, text;
+  try {
+    res = await fetch(o.baseURL.replace(/\/?$/, "/") + path, { method, headers, credentials: o.credentials, body: body && JSON.stringify(body) });
+    text = await res.text();
+  } catch (e) {
+    throw Object.assign(new TaskAPIError("network", "Network error: " + e.message), { cause: e });
+  }
+  let data = null;
+  try {
+    data = JSON.parse(text);
+  } catch {
+  }
+  if (res.ok && data) return data;
+  throw new TaskAPIError(
+    res.status == 400 ? "bad_request" : "http_error",
+    data && flatten(data, "").join("; ") || "HTTP " + res.status,
+    null,
+    res.status,
+    data
+  );
+}
+
+// src/options.ts
+var options = {
+  baseURL: "/tasks/",
+  wsURL: "/ws/tasks/",
+  csrfCookieName: "csrftoken",
+  csrfHeaderName: "X-CSRFToken",
+  pollInterval: 1e3,
+  transport: "auto",
+  maxRetries: 5,
+  credentials: "same-origin"
+};
+var isTerminal = (t) => /^(succeeded|failed|cancelled)$/.test(t.status);
+var backoff = (base, n) => Math.min(base * 2 ** n, 3e4);
+
+// src/socket.ts
+var conns = /* @__PURE__ */ new Map();
+function socketURL(url) {
+  const u = new URL(url, globalThis.location?.href);
+  u.protocol = u.protocol.replace("http", "ws");
+  return u.href;
+}
+var connection = (url) => conns.get(url) || open(url);
+var IDLE = 2e3;
+var BEAT = 25e3;
+function open(url) {
+  const subs = /* @__PURE__ */ new Set();
+  let ws = null;
+  let live = false;
+  let failures = 0;
+  let quiet = false;
+  let retry;
+  let idle;
+  let beat;
+  const send = (type, uuid) => live && ws.send(JSON.stringify({ type, uuid }));
+  function connect() {
+    retry = void 0;
+    let s;
+    try {
+      s = ws = new WebSocket(url);
+    } catch {
+      return lost(ws = null);
+    }
+    s.onopen = () => {
+      live = true;
+      quiet = false;
+      beat = setInterval(() => quiet ? lost(s) : (quiet = true, send("ping")), BEAT);
+      for (const sub of subs) sub.down(0), conn.subscribe(sub);
+    };
+    s.onmessage = (e) => {
+      let f;
+      quiet = false;
+      failures = 0;
+      try {
+        f = JSON.parse(e.data);
+      } catch {
+        return;
+      }
+      for (const sub of subs) if (sub.uuid == f.uuid) sub.frame(f);
+    };
+    s.onerror = s.onclose = () => lost(s);
+  }
+  function lost(s) {
+    if (s != ws) return;
+    close();
+    failures++;
+    for (const sub of subs) sub.down(failures);
+    if (subs.size) retry = setTimeout(connect, backoff(1e3, failures - 1));
+  }
+  function close() {
+    const s = ws;
+    ws = null;
+    live = false;
+    clearInterval(beat);
+    clearTimeout(retry);
+    if (s) s.onopen = s.onmessage = s.onerror = s.onclose = null, s.close();
+  }
+  const conn = {
+    add(sub) {
+      clearTimeout(idle);
+      subs.add(sub);
+      if (live) conn.subscribe(sub);
+      else {
+        if (failures) sub.down(failures);
+        if (!ws && !retry) connect();
+      }
+    },
+    remove(sub) {
+      if (!subs.delete(sub)) return;
+      if (![...subs].some((x) => x.uuid == sub.uuid)) send("unsubscribe", sub.uuid);
+      if (!subs.size) idle = setTimeout(() => (close(), conns.delete(url)), IDLE);
+    },
+    subscribe: (sub) => send("subscribe", sub.uuid)
+  };
+  conns.set(url, conn);
+  return conn;
+}
+
+// src/watcher.ts
+function follow(uuid, o, known, update, fail) {
+  let task = known;
+  let conn;
+  let timer;
+  let gen = 0;
+  let polling = false;
+  let resyncing = false;
+  function push(t) {
+    if (task && t.seq < task.seq) return;
+    resyncing = false;
+    if (JSON.stringify(t) != JSON.stringify(task)) update(task = t);
+  }
+  async function poll(g, failures = 0) {
+    let delay = o.pollInterval;
+    try {
+      const t = await request(o, "GET", uuid + "/");
+      if (g == gen) push(t);
+    } catch (e) {
+      const err = e;
+      if (g != gen) return;
+      if (!(err.code == "network" || err.httpStatus >= 500 || err.httpStatus == 429) || ++failures > o.maxRetries)
+        return fail(withTask(err, task));
+      delay = backoff(delay, failures);
+    }
+    if (g == gen) timer = setTimeout(() => poll(g, failures), delay);
+  }
+  function setPolling(on) {
+    if (on == polling) return;
+    polling = on;
+    clearTimeout(timer);
+    if (on) poll(++gen);
+    else gen++;
+  }
+  function detach() {
+    conn?.remove(sub);
+    conn = void 0;
+  }
+  const sub = {
+    uuid,
+    frame(f) {
+      if (f.type == "snapshot") push(f.task);
+      else if (f.type == "update" && task && f.seq > task.seq) {
+        if (f.seq == task.seq + 1) {
+          const append = f.append || [];
+          push({
+            ...task,
+            ...f.set,
+            seq: f.seq,
+            messages: task.messages.concat(append.map((e) => e.value)),
+            message_log: task.message_log.concat(append)
+          });
+        } else if (!resyncing) {
+          resyncing = true;
+          conn.subscribe(sub);
+        }
+      } else if (f.type == "error") {
+        detach();
+        if (o.transport != "websocket") setPolling(true);
+        else fail(new TaskAPIError("http_error", f.detail || f.code, task, f.code == "not_found" ? 404 : null, f));
+      }
+    },
+    down(failures) {
+      resyncing = false;
+      if (o.transport != "websocket") setPolling(failures > 0);
+      else if (failures > o.maxRetries) fail(new TaskAPIError("network", "WebSocket unavailable", task));
+    }
+  };
+  let url = "";
+  try {
+    url = o.transport != "polling" && typeof WebSocket == "function" ? socketURL(o.wsURL) : "";
+  } catch {
+  }
+  if (url) (conn = connection(url)).add(sub);
+  else if (o.transport != "websocket") setPolling(true);
+  else fail(new TaskAPIError("network", "WebSocket unavailable", task));
+  return {
+    push,
+    stop() {
+      setPolling(false);
+      detach();
+    }
+  };
+}
+
+// src/index.ts
+var settings = (o) => ({ ...TaskAPI.options, ...o });
+var callSettings = (a, b, c) => settings(a && typeof a == "object" ? a : { onProgress: a, onSuccess: b, onError: c });
+var start = (name, inputs = {}, o) => {
+  const s = settings(o);
+  return request(s, "POST", "", { task: name, inputs }, s.idempotencyKey || void 0);
+};
+var cancel = (uuid, o) => request(settings(o), "POST", uuid + "/cancel/");
+var get = (uuid, o) => request(settings(o), "GET", uuid + "/");
+var run = (name, inputs, a, b, c) => {
+  const o = callSettings(a, b, c);
+  return track(o, null, () => start(name, inputs, o));
+};
+var watch = (uuid, a, b, c) => track(callSettings(a, b, c), uuid);
+function guard(o, fn, arg, task) {
+  try {
+    fn && fn(arg);
+  } catch (e) {
+    const err = Object.assign(new TaskAPIError("callback_error", "Callback failed: " + e, task), { cause: e });
+    try {
+      ;
+      (o.onCallbackError || console.error)(err);
+    } catch (x) {
+      console.error(x);
+    }
+  }
+}
+function track(o, uuid, create) {
+  const { signal } = o;
+  let done = false;
+  let last = null;
+  let follower;
+  let resolve;
+  let reject;
+  let ready;
+  let unready;
+  const started = new Promise((y, n) => (ready = y, unready = n));
+  const promise = new Promise((y, n) => (resolve = y, reject = n));
+  function settle(err, t) {
+    if (done) return;
+    done = true;
+    follower?.stop();
+    signal?.removeEventListener("abort", abort);
+    if (err) unready(err), guard(o, o.onError, err, last), reject(err);
+    else guard(o, o.onSuccess, t, t), resolve(t);
+  }
+  function update(t) {
+    if (done) return;
+    ready(last = t);
+    guard(o, o.onProgress, t, t);
+    if (isTerminal(t)) settle(t.status == "succeeded" ? null : taskError(t), t);
+  }
+  function begin(uuid2, known) {
+    if (known) update(known);
+    if (!done) follower = follow(uuid2, o, known, update, settle);
+    if (done) follower?.stop();
+  }
+  function stop() {
+    return (uuid ? Promise.resolve(uuid) : started.then((t) => t.uuid)).then(
+      (uuid2) => done ? null : cancel(uuid2, o).then(
+        (t) => (follower?.push(t), t),
+        (e) => {
+          if (e.httpStatus != 409) {
+            const err = new TaskAPIError("aborted", "Cancel failed: " + e.message, null, e.httpStatus, e.body);
+            settle(withTask(Object.assign(err, { cause: e }), last));
+          }
+          return null;
+        }
+      ),
+      () => null
+    );
+  }
+  const abort = () => void stop();
+  started.catch(() => {
+  });
+  if (o.onError) promise.catch(() => {
+  });
+  if (signal?.aborted) settle(new TaskAPIError("aborted", "Aborted before start"));
+  else {
+    signal?.addEventListener("abort", abort);
+    if (create) create().then((t) => begin(t.uuid, t), settle);
+    else begin(uuid, null);
+  }
+  return Object.assign(promise, { started, cancel: stop });
+}
+var TaskAPI = { options, run, watch, start, cancel, get, TaskAPIError };
+var index_default = TaskAPI;
+export {
+  TaskAPIError,
+  cancel,
+  index_default as default,
+  get,
+  options,
+  run,
+  start,
+  watch
+};
