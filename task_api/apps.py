@@ -14,6 +14,8 @@ class TaskAPIConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the checks)
-        from . import retention  # noqa: F401  (registers the periodic Celery task)
+        from . import (
+            checks,  # noqa: F401  (registers the checks)
+            retention,  # noqa: F401  (registers the periodic Celery task)
+        )
         from .backends import celery  # noqa: F401  (registers the Celery tasks)

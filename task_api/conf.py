@@ -34,12 +34,16 @@ class TaskAPISettings:
     @property
     def authentication_classes(self) -> list[Any] | None:
         """DRF authentication classes; ``None`` means DRF's global default."""
-        return _get("TASK_API_AUTHENTICATION_CLASSES", None)
+        value: list[Any] | None = _get("TASK_API_AUTHENTICATION_CLASSES", None)
+        return value
 
     @property
     def permission_classes(self) -> list[Any] | None:
         """DRF permission classes; ``None`` means DRF's global default."""
-        return _get("TASK_API_PERMISSIONS_CLASSES", _get("TASK_API_PERMISSION_CLASSES", None))
+        value: list[Any] | None = _get(
+            "TASK_API_PERMISSIONS_CLASSES", _get("TASK_API_PERMISSION_CLASSES", None)
+        )
+        return value
 
     @property
     def page_size(self) -> int:
@@ -132,7 +136,8 @@ class TaskAPISettings:
     @property
     def celery_queue(self) -> str | None:
         """Celery queue the tasks are sent to; ``None`` for Celery's default."""
-        return _get("TASK_API_CELERY_QUEUE", None)
+        value = _get("TASK_API_CELERY_QUEUE", None)
+        return None if value is None else str(value)
 
 
 task_api_settings = TaskAPISettings()

@@ -37,14 +37,21 @@ def group_name(uuid: Any) -> str:
     return GROUP_PREFIX + (uuid.hex if hasattr(uuid, "hex") else str(uuid).replace("-", ""))
 
 
-def update_frame(uuid: Any, seq: int, changes: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
+def update_frame(
+    uuid: Any, seq: int, changes: dict[str, Any], entries: list[dict[str, Any]]
+) -> dict[str, Any]:
     """An ``update`` frame: fields to overwrite and messages to append."""
     return {"type": "update", "uuid": str(uuid), "seq": seq, "set": changes, "append": entries}
 
 
 def snapshot_frame(task_json: dict[str, Any]) -> dict[str, Any]:
     """A ``snapshot`` frame carrying the whole task JSON."""
-    return {"type": "snapshot", "uuid": task_json["uuid"], "seq": task_json["seq"], "task": task_json}
+    return {
+        "type": "snapshot",
+        "uuid": task_json["uuid"],
+        "seq": task_json["seq"],
+        "task": task_json,
+    }
 
 
 class Publisher:

@@ -31,7 +31,7 @@ class OutputError(TaskAPIError, ValueError):
     """A task's ``run`` returned outputs that do not match its ``outputs``."""
 
 
-class Cancelled(TaskAPIError):  # noqa: N818 - reads as the state it signals
+class Cancelled(TaskAPIError):
     """Raised inside a running task when its cancellation was requested."""
 
 

@@ -44,7 +44,9 @@ def start(record: TaskRecord, *, allow_takeover: bool = False) -> bool:
     )
     if not updated:
         return False
-    record.refresh_from_db(fields=["status", "started", "heartbeat", "attempt", "seq", "cancel_requested"])
+    record.refresh_from_db(
+        fields=["status", "started", "heartbeat", "attempt", "seq", "cancel_requested"]
+    )
     changes = {
         "status": record.status,
         "started": task_json(record)["started"],
@@ -55,12 +57,12 @@ def start(record: TaskRecord, *, allow_takeover: bool = False) -> bool:
 
 
 def finish(record: TaskRecord, status: TaskStatus, **fields: Any) -> bool:
-    """Store the terminal state of a running task and publish it; ``False`` if it was not running."""
+    """Store and publish a running task's terminal state; ``False`` if it was not running."""
     fields.setdefault("finished", timezone.now())
     seq = record.seq + 1
-    updated = TaskRecord.objects.filter(pk=record.pk, status=TaskStatus.RUNNING, attempt=record.attempt).update(
-        status=status, seq=F("seq") + 1, **fields
-    )
+    updated = TaskRecord.objects.filter(
+        pk=record.pk, status=TaskStatus.RUNNING, attempt=record.attempt
+    ).update(status=status, seq=F("seq") + 1, **fields)
     if not updated:
         return False
     for key, value in fields.items():
@@ -75,16 +77,18 @@ def finish(record: TaskRecord, status: TaskStatus, **fields: Any) -> bool:
 def requeue(record: TaskRecord, message: dict[str, Any]) -> bool:
     """Put a running task back to pending before a retry."""
     record.messages = [*record.messages, message]
-    updated = TaskRecord.objects.filter(pk=record.pk, status=TaskStatus.RUNNING, attempt=record.attempt).update(
-        status=TaskStatus.PENDING, messages=record.messages, seq=F("seq") + 1
-    )
+    updated = TaskRecord.objects.filter(
+        pk=record.pk, status=TaskStatus.RUNNING, attempt=record.attempt
+    ).update(status=TaskStatus.PENDING, messages=record.messages, seq=F("seq") + 1)
     if updated:
         record.refresh_from_db()
         publish_snapshot(record)
     return bool(updated)
 
 
-def fail(record: TaskRecord, error_type: str, message: str, *, from_statuses: tuple[str, ...]) -> bool:
+def fail(
+    record: TaskRecord, error_type: str, message: str, *, from_statuses: tuple[str, ...]
+) -> bool:
     """Fail a task that is in one of ``from_statuses`` (no worker is running it)."""
     updated = TaskRecord.objects.filter(pk=record.pk, status__in=from_statuses).update(
         status=TaskStatus.FAILED,
@@ -109,7 +113,9 @@ def cancel(record: TaskRecord) -> TaskRecord:
         seq=F("seq") + 1,
     )
     if not cancelled:
-        TaskRecord.objects.filter(pk=record.pk, status=TaskStatus.RUNNING).update(cancel_requested=True)
+        TaskRecord.objects.filter(pk=record.pk, status=TaskStatus.RUNNING).update(
+            cancel_requested=True
+        )
     record.refresh_from_db()
     if cancelled:
         publish_snapshot(record)

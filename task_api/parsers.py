@@ -17,7 +17,10 @@ class LimitedJSONParser(JSONParser):
     """Parses JSON bodies up to ``TASK_API_MAX_REQUEST_BYTES``; rejects NaN and infinity."""
 
     def parse(
-        self, stream: IO[Any], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+        self,
+        stream: IO[Any],
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
         limit = task_api_settings.max_request_bytes
         request = (parser_context or {}).get("request")

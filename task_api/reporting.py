@@ -27,7 +27,9 @@ logger = logging.getLogger("task_api.reporting")
 class ReportSink(Protocol):
     """Where a reporter's flushes go (the database and the channel layer)."""
 
-    def flush(self, reporter: Reporter, changes: dict[str, Any], entries: list[dict[str, Any]]) -> bool:
+    def flush(
+        self, reporter: Reporter, changes: dict[str, Any], entries: list[dict[str, Any]]
+    ) -> bool:
         """Store and publish a change; ``False`` when the task is no longer ours."""
 
     def poll(self, reporters: list[Reporter]) -> None:
@@ -39,6 +41,8 @@ class Reporter:
 
     __slots__ = (
         "__weakref__",
+        "_flushed",
+        "_last_flush",
         "cancel_requested",
         "closed",
         "deadline",
@@ -51,8 +55,6 @@ class Reporter:
         "sink",
         "target",
         "uuid",
-        "_flushed",
-        "_last_flush",
     )
 
     def __init__(self, uuid: Any, sink: ReportSink | None, *, seq: int = 0) -> None:

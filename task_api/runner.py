@@ -56,7 +56,9 @@ class DatabaseSink:
         self.record = record
         self._last_heartbeat = time.monotonic()
 
-    def flush(self, reporter: Reporter, changes: dict[str, Any], entries: list[dict[str, Any]]) -> bool:
+    def flush(
+        self, reporter: Reporter, changes: dict[str, Any], entries: list[dict[str, Any]]
+    ) -> bool:
         fields: dict[str, Any] = {"seq": reporter.seq, **changes}
         if entries:  # the reporter's lock is held during a flush
             fields["messages"] = list(reporter.entries)
@@ -65,13 +67,17 @@ class DatabaseSink:
             pk=self.record.pk, status=TaskStatus.RUNNING, attempt=self.record.attempt
         ).update(**fields)
         if stored:
-            events.publish(reporter.uuid, events.update_frame(reporter.uuid, reporter.seq, changes, entries))
+            events.publish(
+                reporter.uuid, events.update_frame(reporter.uuid, reporter.seq, changes, entries)
+            )
         return bool(stored)
 
     def poll(self, reporters: list[Reporter]) -> None:
         ids = [r.uuid for r in reporters]
         cancelled = set(
-            TaskRecord.objects.filter(uuid__in=ids, cancel_requested=True).values_list("uuid", flat=True)
+            TaskRecord.objects.filter(uuid__in=ids, cancel_requested=True).values_list(
+                "uuid", flat=True
+            )
         )
         for reporter in reporters:
             if reporter.uuid in cancelled:
@@ -79,7 +85,9 @@ class DatabaseSink:
         now = time.monotonic()
         if now - self._last_heartbeat >= task_api_settings.heartbeat_interval:
             self._last_heartbeat = now
-            TaskRecord.objects.filter(uuid__in=ids, status=TaskStatus.RUNNING).update(heartbeat=timezone.now())
+            TaskRecord.objects.filter(uuid__in=ids, status=TaskStatus.RUNNING).update(
+                heartbeat=timezone.now()
+            )
 
 
 def execute(
@@ -121,13 +129,20 @@ def execute(
         reporter.close()
 
 
-def _run(task: Task, task_class: type[Task], record: TaskRecord, reporter: Reporter, retries_left: int) -> Outcome:
+def _run(
+    task: Task, task_class: type[Task], record: TaskRecord, reporter: Reporter, retries_left: int
+) -> Outcome:
     try:
         kwargs = task_class.inputs_from_json(record.inputs)
         result = task.run(**kwargs)
         outputs = task_class.outputs_to_json(result)
     except Cancelled:
-        return _finish(record, reporter, TaskStatus.CANCELLED, {"type": "Cancelled", "message": "The task was cancelled."})
+        return _finish(
+            record,
+            reporter,
+            TaskStatus.CANCELLED,
+            {"type": "Cancelled", "message": "The task was cancelled."},
+        )
     except BaseException as exc:
         if isinstance(exc, task_class.retry_on) and retries_left > 0:
             delay = task_class.retry_backoff * 2 ** (record.attempt - 1)
@@ -135,8 +150,16 @@ def _run(task: Task, task_class: type[Task], record: TaskRecord, reporter: Repor
         if not isinstance(exc, Exception) and not _is_soft_timeout(exc):
             raise
         error = _describe(exc)
-        logger.error("Task %s (%s) failed: %s", record.uuid, record.name, error["message"], exc_info=exc)
-        return _finish(record, reporter, TaskStatus.FAILED, error, traceback="".join(traceback.format_exception(exc)))
+        logger.error(
+            "Task %s (%s) failed: %s", record.uuid, record.name, error["message"], exc_info=exc
+        )
+        return _finish(
+            record,
+            reporter,
+            TaskStatus.FAILED,
+            error,
+            traceback="".join(traceback.format_exception(exc)),
+        )
     return _finish(record, reporter, TaskStatus.SUCCEEDED, None, outputs=outputs)
 
 
@@ -149,11 +172,18 @@ def _finish(
 ) -> Outcome:
     reporter.close()
     record.seq = reporter.seq
-    fields.update(progress=reporter.progress, target=reporter.target, messages=list(reporter.entries), error=error)
+    fields.update(
+        progress=reporter.progress,
+        target=reporter.target,
+        messages=list(reporter.entries),
+        error=error,
+    )
     if status == TaskStatus.SUCCEEDED and reporter.target is not None and reporter.progress is None:
         fields["progress"] = reporter.target
     if not lifecycle.finish(record, status, **fields):
-        logger.warning("Task %s was finished elsewhere (cancelled or lost); its result is dropped", record.uuid)
+        logger.warning(
+            "Task %s was finished elsewhere (cancelled or lost); its result is dropped", record.uuid
+        )
         return SKIPPED
     return Outcome(status=status, error=error)
 
@@ -162,7 +192,10 @@ def _requeue(record: TaskRecord, reporter: Reporter, exc: BaseException, delay: 
     reporter.close()
     record.messages = list(reporter.entries)
     entry = {
-        "value": f"Attempt {record.attempt} failed ({type(exc).__name__}: {exc}); retrying in {delay:g} s.",
+        "value": (
+            f"Attempt {record.attempt} failed ({type(exc).__name__}: {exc}); "
+            f"retrying in {delay:g} s."
+        ),
         "level": "warning",
         "time": timezone.now().isoformat().replace("+00:00", "Z"),
     }
@@ -172,7 +205,10 @@ def _requeue(record: TaskRecord, reporter: Reporter, exc: BaseException, delay: 
 
 def _describe(exc: BaseException) -> dict[str, str]:
     if _is_soft_timeout(exc) or isinstance(exc, TaskTimeout):
-        return {"type": "TaskTimeout", "message": "The task ran past its time limit and was stopped."}
+        return {
+            "type": "TaskTimeout",
+            "message": "The task ran past its time limit and was stopped.",
+        }
     return {"type": type(exc).__name__, "message": str(exc)}
 
 

@@ -29,7 +29,7 @@ class CatalogEntrySerializer(serializers.Serializer[dict[str, Any]]):
     outputs = serializers.DictField(help_text="JSON Schema of the outputs")
 
 
-class TaskStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[misc]
+class TaskStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[no-untyped-call]
     """Describes the start body as one alternative per registered task."""
 
     target_class = TaskStartSchema
@@ -49,13 +49,15 @@ class TaskStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[misc
                     "task": {"type": "string", "enum": [name]},
                     "inputs": cls.input_schema(),
                 },
-                "required": ["task", "inputs"] if any(p.required for p in cls.inputs.values()) else ["task"],
+                "required": ["task", "inputs"]
+                if any(p.required for p in cls.inputs.values())
+                else ["task"],
                 "additionalProperties": False,
             }
             description = cls.get_description()
             if description:
                 variant["description"] = description
-            component = ResolvedComponent(
+            component = ResolvedComponent(  # type: ignore[no-untyped-call]
                 name=_component_name(name, used),
                 type=ResolvedComponent.SCHEMA,
                 schema=variant,
@@ -81,12 +83,18 @@ def _component_name(task_name: str, used: set[str]) -> str:
     return name
 
 
-def only_task_api(endpoints: list[tuple[str, str, str, Any]], **kwargs: Any) -> list[tuple[str, str, str, Any]]:
+def only_task_api(
+    endpoints: list[tuple[str, str, str, Any]], **kwargs: Any
+) -> list[tuple[str, str, str, Any]]:
     """Keep the endpoints of this app only."""
-    return [endpoint for endpoint in endpoints if getattr(endpoint[3], "__module__", "").startswith("task_api.")]
+    return [
+        endpoint
+        for endpoint in endpoints
+        if getattr(endpoint[3], "__module__", "").startswith("task_api.")
+    ]
 
 
-class TaskSchemaView(SpectacularAPIView):  # type: ignore[misc]
+class TaskSchemaView(SpectacularAPIView):
     """The OpenAPI 3 document of the task API."""
 
     custom_settings = {

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Mapping
-from functools import cache
 from typing import Any, ClassVar
 
 from .exceptions import Cancelled, OutputError, TaskTimeout
@@ -148,7 +148,7 @@ class Task:
         if not declared:
             return {}
         if len(declared) == 1:
-            ((key, param),) = declared.items()
+            (key,) = declared
             values = {key: result}
         elif isinstance(result, Mapping):
             values = dict(result)
@@ -182,10 +182,8 @@ class Task:
         for key, param in cls.inputs.items():
             schema = param.json_schema()
             if key in defaults and "default" not in schema:
-                try:
+                with contextlib.suppress(ParameterError):  # a default that is no JSON value
                     schema["default"] = param.to_json(defaults[key])
-                except ParameterError:
-                    pass
             properties[key] = schema
         required = [key for key, param in cls.inputs.items() if param.required]
         return _object_schema(properties, required)
@@ -208,8 +206,12 @@ def _object_schema(properties: dict[str, Any], required: list[str]) -> dict[str,
     return schema
 
 
-@cache
+_defaults_cache: dict[type[Task], dict[str, Any]] = {}
+
+
 def _input_defaults(cls: type[Task]) -> dict[str, Any]:
+    if cls in _defaults_cache:
+        return _defaults_cache[cls]
     defaults: dict[str, Any] = {}
     parameters = inspect.signature(cls.run).parameters
     for key, param in cls.inputs.items():
@@ -217,6 +219,7 @@ def _input_defaults(cls: type[Task]) -> dict[str, Any]:
             defaults[key] = param.default
         elif key in parameters and parameters[key].default is not inspect.Parameter.empty:
             defaults[key] = parameters[key].default
+    _defaults_cache[cls] = defaults
     return defaults
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.utils.module_loading import import_string
@@ -24,12 +25,12 @@ from .models import TaskRecord, TaskRecordQuerySet, TaskStatus
 from .parsers import LimitedJSONParser
 from .registry import get_task, get_tasks
 from .schema import CatalogEntrySerializer, TaskStartSchema
-from .serializers import TaskCreateSerializer, TaskSerializer
+from .serializers import TaskCreateSerializer, TaskSerializer, task_json
 from .starting import LimitReached, start_task
 from .tasks import InputErrors
 
 
-def _classes(configured: list[Any] | None, default: list[Any]) -> list[Any]:
+def _classes(configured: Sequence[Any] | None, default: Sequence[Any]) -> list[Any]:
     entries = default if configured is None else configured
     return [import_string(entry) if isinstance(entry, str) else entry for entry in entries]
 
@@ -60,7 +61,9 @@ class TaskAPIView(GenericAPIView[TaskRecord]):
         return [auth() for auth in classes]
 
     def get_permissions(self) -> list[Any]:
-        classes = _classes(task_api_settings.permission_classes, api_settings.DEFAULT_PERMISSION_CLASSES)
+        classes = _classes(
+            task_api_settings.permission_classes, api_settings.DEFAULT_PERMISSION_CLASSES
+        )
         return [permission() for permission in classes]
 
     def get_queryset(self) -> TaskRecordQuerySet:
@@ -85,7 +88,9 @@ class TaskListView(TaskAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("task", str, description="Only tasks of this name."),
-            OpenApiParameter("status", str, enum=TaskStatus.values, description="Only tasks in this status."),
+            OpenApiParameter(
+                "status", str, enum=TaskStatus.values, description="Only tasks in this status."
+            ),
         ],
         responses=TaskSerializer(many=True),
     )
@@ -99,11 +104,16 @@ class TaskListView(TaskAPIView):
         if wanted:
             if wanted not in TaskStatus.values:
                 raise ValidationError(
-                    {"status": [f"Unknown status {wanted!r}; choose one of {', '.join(TaskStatus.values)}."]}
+                    {
+                        "status": [
+                            f"Unknown status {wanted!r}; "
+                            f"choose one of {', '.join(TaskStatus.values)}."
+                        ]
+                    }
                 )
             tasks = tasks.filter(status=wanted)
         page = self.paginate_queryset(tasks.order_by("-created", "-id"))
-        return self.get_paginated_response(TaskSerializer(page, many=True).data)
+        return self.get_paginated_response([task_json(record) for record in page or []])
 
     @extend_schema(
         request=TaskStartSchema,
@@ -112,7 +122,9 @@ class TaskListView(TaskAPIView):
     )
     def post(self, request: Request) -> Response:
         if not isinstance(request.data, dict):
-            raise ValidationError({"non_field_errors": ["Expected a JSON object with 'task' and 'inputs'."]})
+            raise ValidationError(
+                {"non_field_errors": ["Expected a JSON object with 'task' and 'inputs'."]}
+            )
         body = TaskCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
@@ -154,7 +166,9 @@ class TaskCancelView(TaskAPIView):
     def post(self, request: Request, uuid: Any) -> Response:
         record = self.get_record(uuid)
         if record.is_finished:
-            raise TaskFinished(f"Task {str(record.uuid)!r} already finished with status {record.status!r}.")
+            raise TaskFinished(
+                f"Task {str(record.uuid)!r} already finished with status {record.status!r}."
+            )
         was_pending = record.status == TaskStatus.PENDING
         record = lifecycle.cancel(record)
         if was_pending and record.status == TaskStatus.CANCELLED:

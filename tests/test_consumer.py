@@ -49,13 +49,21 @@ async def receive(communicator: WebsocketCommunicator, timeout: float = 5) -> di
     return json.loads(await communicator.receive_from(timeout=timeout))
 
 
-async def until_terminal(communicator: WebsocketCommunicator, timeout: float = 10) -> list[dict[str, Any]]:
+async def until_terminal(
+    communicator: WebsocketCommunicator, timeout: float = 10
+) -> list[dict[str, Any]]:
     frames = []
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        frame = await receive(communicator, timeout=max(deadline - asyncio.get_running_loop().time(), 0.01))
+        frame = await receive(
+            communicator, timeout=max(deadline - asyncio.get_running_loop().time(), 0.01)
+        )
         frames.append(frame)
-        if frame["type"] == "snapshot" and frame["task"]["status"] in ("succeeded", "failed", "cancelled"):
+        if frame["type"] == "snapshot" and frame["task"]["status"] in (
+            "succeeded",
+            "failed",
+            "cancelled",
+        ):
             return frames
 
 
@@ -64,7 +72,9 @@ def make_task(owner: Any, **fields: Any) -> TaskRecord:
 
 
 async def test_snapshot_equals_rest_json(users: Any, alice_headers: Any) -> None:
-    record = await sync_to_async(make_task)(users.alice, status=TaskStatus.SUCCEEDED, outputs={"sum": 2})
+    record = await sync_to_async(make_task)(
+        users.alice, status=TaskStatus.SUCCEEDED, outputs={"sum": 2}
+    )
     communicator = await connect(alice_headers)
     await communicator.send_json_to({"type": "subscribe", "uuid": str(record.uuid)})
     frame = await receive(communicator)
@@ -178,7 +188,9 @@ def apply(task: dict[str, Any] | None, frame: dict[str, Any]) -> dict[str, Any]:
     return task
 
 
-async def test_live_events_end_in_the_rest_json(inprocess: None, users: Any, alice_headers: Any) -> None:
+async def test_live_events_end_in_the_rest_json(
+    inprocess: None, users: Any, alice_headers: Any
+) -> None:
     communicator = await connect(alice_headers)
     uuid = await start(users.alice, "countdown", {"count": 5, "delay": 0.05})
     await communicator.send_json_to({"type": "subscribe", "uuid": uuid})
@@ -209,7 +221,9 @@ async def test_messages_stream(inprocess: None, users: Any, alice_headers: Any) 
     await communicator.disconnect()
 
 
-async def test_one_connection_watches_many_tasks(inprocess: None, users: Any, alice_headers: Any) -> None:
+async def test_one_connection_watches_many_tasks(
+    inprocess: None, users: Any, alice_headers: Any
+) -> None:
     communicator = await connect(alice_headers)
     uuids = [await start(users.alice, "countdown", {"count": 3, "delay": 0.05}) for _ in range(3)]
     for uuid in uuids:

@@ -1,4 +1,4 @@
-"""End to end: daphne, a Celery worker and a private redis-server, real HTTP and WebSocket clients."""
+"""End to end: daphne, a Celery worker and a private redis-server, real HTTP and WebSocket."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def stack(celery_worker: Any, daphne_server: Any, users: Any, session_cookie: Any) -> dict[str, Any]:
+def stack(
+    celery_worker: Any, daphne_server: Any, users: Any, session_cookie: Any
+) -> dict[str, Any]:
     return {
         "alice": RestClient(daphne_server.url, "alice", "pw-alice"),
         "bob": RestClient(daphne_server.url, "bob", "pw-bob"),
@@ -32,7 +34,11 @@ def test_worker_runs_tasks_to_success_and_failure(stack: dict[str, Any]) -> None
     assert ok["status"] == "pending"
     failed = alice.start("fail", {"reason": "disk full"})
     bad = alice.start("bad-output", {"mode": "missing"})
-    assert alice.wait(ok["uuid"])["outputs"] == {"upper": "HELLO", "info": {"text": "hello"}, "length": 5}
+    assert alice.wait(ok["uuid"])["outputs"] == {
+        "upper": "HELLO",
+        "info": {"text": "hello"},
+        "length": 5,
+    }
     failure = alice.wait(failed["uuid"])
     assert failure["status"] == "failed"
     assert failure["error"] == {"type": "ValueError", "message": "disk full"}
@@ -56,7 +62,9 @@ def test_progress_and_messages_are_seen_while_running(stack: dict[str, Any]) -> 
         time.sleep(0.05)
     assert current["status"] == "succeeded"
     assert current["progress"] == 20
-    assert len(seen - {None, 0, 20}) >= 3, f"too few intermediate progress values: {sorted(seen, key=str)}"
+    assert len(seen - {None, 0, 20}) >= 3, (
+        f"too few intermediate progress values: {sorted(seen, key=str)}"
+    )
     messages = alice.wait(alice.start("messages", {"lines": ["a", "b", "c"]})["uuid"])
     assert messages["messages"] == ["a", "b", "c"]
 
@@ -64,11 +72,15 @@ def test_progress_and_messages_are_seen_while_running(stack: dict[str, Any]) -> 
 def test_websocket_stream_ends_equal_to_rest(stack: dict[str, Any]) -> None:
     alice, daphne = stack["alice"], stack["daphne"]
     task = alice.start("countdown", {"count": 10, "delay": 0.05})
-    final, frames = asyncio.run(watch(daphne.ws_url, stack["alice_cookie"], daphne.url, task["uuid"]))
+    final, frames = asyncio.run(
+        watch(daphne.ws_url, stack["alice_cookie"], daphne.url, task["uuid"])
+    )
     assert final is not None
     assert final == alice.get(task["uuid"]).json()
     assert final["progress"] == 10
-    progress = [f["set"]["progress"] for f in frames if f["type"] == "update" and "progress" in f["set"]]
+    progress = [
+        f["set"]["progress"] for f in frames if f["type"] == "update" and "progress" in f["set"]
+    ]
     assert progress, "no live progress frames"
     assert progress == sorted(progress)
 
@@ -79,7 +91,12 @@ def test_second_user_is_refused_on_the_websocket(stack: dict[str, Any]) -> None:
     final, frames = asyncio.run(watch(daphne.ws_url, stack["bob_cookie"], daphne.url, task["uuid"]))
     assert final is None
     assert frames == [
-        {"type": "error", "uuid": task["uuid"], "code": "not_found", "detail": f"No task {task['uuid']!r}."}
+        {
+            "type": "error",
+            "uuid": task["uuid"],
+            "code": "not_found",
+            "detail": f"No task {task['uuid']!r}.",
+        }
     ]
     assert stack["bob"].get(task["uuid"]).status_code == 404
 
@@ -92,7 +109,9 @@ def test_reconnect_in_the_middle_resumes(stack: dict[str, Any]) -> None:
     )
     assert first is not None
     assert first["status"] == "running"
-    final, frames = asyncio.run(watch(daphne.ws_url, stack["alice_cookie"], daphne.url, task["uuid"]))
+    final, frames = asyncio.run(
+        watch(daphne.ws_url, stack["alice_cookie"], daphne.url, task["uuid"])
+    )
     assert frames[0]["type"] == "snapshot"
     assert final == alice.get(task["uuid"]).json()
     assert final["status"] == "succeeded"

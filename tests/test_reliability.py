@@ -1,4 +1,4 @@
-"""What happens when things go wrong, with real processes: killed workers, time limits, retries, outages."""
+"""When things go wrong, with real processes: killed workers, time limits, retries, outages."""
 
 from __future__ import annotations
 

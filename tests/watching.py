@@ -1,4 +1,4 @@
-"""A small client of the task API for end-to-end tests: REST with requests, WebSocket with websockets."""
+"""A small client of the task API for end-to-end tests: REST (requests) and WebSocket."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ class RestClient:
         self.session.auth = (username, password)
 
     def start(self, task: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        response = self.session.post(f"{self.base_url}/tasks/", json={"task": task, "inputs": inputs}, timeout=10)
+        response = self.session.post(
+            f"{self.base_url}/tasks/", json={"task": task, "inputs": inputs}, timeout=10
+        )
         assert response.status_code == 201, response.text
         return dict(response.json())
 
@@ -78,7 +80,9 @@ async def watch(
             ) as socket:
                 await socket.send(json.dumps({"type": "subscribe", "uuid": uuid}))
                 while time.monotonic() < deadline:
-                    raw = await asyncio.wait_for(socket.recv(), timeout=max(deadline - time.monotonic(), 0.01))
+                    raw = await asyncio.wait_for(
+                        socket.recv(), timeout=max(deadline - time.monotonic(), 0.01)
+                    )
                     frame = json.loads(raw)
                     frames.append(frame)
                     if on_frame is not None:
@@ -91,6 +95,6 @@ async def watch(
                         continue
                     if task["status"] in TERMINAL or (max_frames and len(frames) >= max_frames):
                         return task, frames
-        except (OSError, websockets.ConnectionClosed, asyncio.TimeoutError):
+        except (TimeoutError, OSError, websockets.ConnectionClosed):
             await asyncio.sleep(0.2)
     raise AssertionError(f"no terminal state for {uuid} within {timeout} s; frames: {frames[-5:]}")

@@ -15,15 +15,20 @@ from celery import Task as CeleryTask
 from celery import shared_task
 
 from .. import runner
-from . import celery_recovery  # noqa: F401  (connects the worker signals)
 from ..conf import task_api_settings
 from ..models import TaskRecord
 from ..tasks import Task
+from . import celery_recovery  # noqa: F401  (connects the worker signals)
 from .base import BackendUnavailable, BaseBackend
 
 logger = logging.getLogger("task_api.backends.celery")
 
-PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 
 
 class TaskFailed(Exception):
@@ -38,7 +43,9 @@ def _run(celery_task: CeleryTask[Any, Any], uuid: str) -> str:
     try:
         record = TaskRecord.objects.only("name").get(uuid=uuid)
         task_class = get_task(record.name)
-        retries_left = max(task_class.max_retries - request.retries, 0) if task_class.retry_on else 0
+        retries_left = (
+            max(task_class.max_retries - request.retries, 0) if task_class.retry_on else 0
+        )
         takeover = task_class.retry_safe
     except Exception:
         takeover = False
@@ -94,7 +101,7 @@ class CeleryBackend(BaseBackend):
             options["queue"] = task_api_settings.celery_queue
         try:
             celery_task.apply_async(
-                args=[str(record.uuid)], retry=True, retry_policy=PUBLISH_RETRY_POLICY, **options
+                args=(str(record.uuid),), retry=True, retry_policy=PUBLISH_RETRY_POLICY, **options
             )
         except Exception as exc:
             if celery_task.app.conf.task_always_eager:

@@ -27,7 +27,9 @@ TASK_NAMES = frozenset({"task_api.run", "task_api.run_retry_safe"})
 
 
 @task_failure.connect
-def fail_lost_task(sender: Any = None, task_id: str | None = None, exception: Any = None, **kwargs: Any) -> None:
+def fail_lost_task(
+    sender: Any = None, task_id: str | None = None, exception: Any = None, **kwargs: Any
+) -> None:
     """Fail the record of a task whose process died or hit its hard time limit."""
     if getattr(sender, "name", None) not in TASK_NAMES or task_id is None:
         return

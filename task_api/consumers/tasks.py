@@ -58,7 +58,9 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             return
         if len(text_data.encode()) > task_api_settings.max_frame_bytes:
             await self._error(
-                None, "too_large", f"Frames may be at most {task_api_settings.max_frame_bytes} bytes."
+                None,
+                "too_large",
+                f"Frames may be at most {task_api_settings.max_frame_bytes} bytes.",
             )
             return
         try:

@@ -11,7 +11,9 @@ from ...retention import purge_finished
 
 
 class Command(BaseCommand):
-    help = "Remove finished tasks older than TASK_API_RETENTION (or --older-than) and fail stale ones."
+    help = (
+        "Remove finished tasks older than TASK_API_RETENTION (or --older-than) and fail stale ones."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -28,4 +30,6 @@ class Command(BaseCommand):
         age = task_api_settings.retention if age is None else age
         removed, stale = purge_finished(age, dry_run=options["dry_run"])
         verb = "Would remove" if options["dry_run"] else "Removed"
-        self.stdout.write(f"{verb} {removed} finished tasks older than {age:g} s; {stale} stale tasks failed.")
+        self.stdout.write(
+            f"{verb} {removed} finished tasks older than {age:g} s; {stale} stale tasks failed."
+        )
