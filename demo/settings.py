@@ -114,5 +114,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"task_api": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "WARNING"},
+        "task_api": {"handlers": ["console"], "level": "INFO"},
+    },
 }

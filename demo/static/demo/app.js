@@ -3,6 +3,9 @@ import { buildForm, clearErrors, readInputs, showBadRequest, showFieldError, sho
 import { RunList, storedRuns } from './runs.js'
 
 const TaskAPI = window.TaskAPI
+/** The demo's tasks in the order that tells the story; other tasks follow by name. */
+const ORDER = ['countdown', 'primes', 'word-stats', 'report', 'flaky', 'long-job']
+const rank = (name) => (ORDER.includes(name) ? ORDER.indexOf(name) : ORDER.length)
 /** The promise of each run followed on this page, by uuid (for Cancel). */
 const followed = new Map()
 
@@ -27,7 +30,13 @@ function submit(form, entry, runs) {
   button.disabled = true
   const run = TaskAPI.run(entry.name, inputs, { onProgress: (task) => runs.update(task, inputs) })
   run.started
-    .then((task) => followed.set(task.uuid, run), () => {})
+    .then((task) => {
+      followed.set(task.uuid, run)
+      // On narrow screens the runs are below the forms: bring the new one into view.
+      if (window.matchMedia('(max-width: 1020px)').matches) {
+        document.querySelector(`.run[data-uuid="${task.uuid}"]`)?.scrollIntoView({ behavior: 'smooth', block: 'center' })
+      }
+    }, () => {})
     .finally(() => {
       button.disabled = false
     })
@@ -82,7 +91,7 @@ async function main() {
   }
   let catalog
   try {
-    catalog = await loadCatalog()
+    catalog = (await loadCatalog()).sort((a, b) => rank(a.name) - rank(b.name) || a.name.localeCompare(b.name))
   } catch (error) {
     failure.textContent = 'Could not load the task catalog: ' + error.message
     failure.hidden = false

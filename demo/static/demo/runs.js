@@ -218,7 +218,10 @@ export class RunList {
 
   renderOutputs(card) {
     const properties = this.catalog.get(card.name)?.outputs?.properties || {}
-    const outputs = Object.entries(card.task.outputs || {})
+    const values = card.task.outputs || {}
+    // In the order the task declares its outputs; any others after them.
+    const keys = [...new Set([...Object.keys(properties), ...Object.keys(values)])]
+    const outputs = keys.filter((key) => key in values).map((key) => [key, values[key]])
     card.parts.outputs.replaceChildren(
       ...outputs.map(([key, value]) =>
         h('div', { class: 'output', dataset: { output: key } }, h('dt', { text: properties[key]?.title || humanize(key) }), h('dd', {}, outputValue(value))),
