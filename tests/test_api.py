@@ -14,6 +14,7 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from task_api.backends.celery import TaskFailed, run_task
 from task_api.models import TaskRecord, TaskStatus
 from task_api.starting import start_task
 from tests.project.celery import app as celery_app
@@ -118,6 +119,19 @@ def test_failed_task_exposes_the_error_but_never_the_traceback(api: APIClient) -
         assert b"Traceback" not in content
         assert b"traceback" not in content
     assert "Traceback" in TaskRecord.objects.get(uuid=body["uuid"]).traceback
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("task", "inputs", "state"), [("fail", {}, "FAILURE"), ("add", {"a": 1}, "SUCCESS")]
+)
+def test_celery_sees_the_outcome(alice: Any, task: str, inputs: Any, state: str) -> None:
+    record = record_for(alice, task, inputs=inputs)
+    result = run_task.apply(args=[str(record.uuid)])
+    assert result.state == state
+    if state == "FAILURE":
+        assert isinstance(result.result, TaskFailed)
+        assert str(result.result) == "ValueError: boom"
 
 
 @pytest.mark.django_db(transaction=True)

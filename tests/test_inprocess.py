@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, ClassVar
 
 import pytest
 from django.conf import settings as django_settings
 from django.db import transaction
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from task_api import runner
@@ -254,6 +256,36 @@ def test_a_task_is_retried_on_the_declared_exceptions(api: APIClient) -> None:
     (entry,) = record.messages
     assert entry["level"] == "warning"
     assert entry["value"].startswith("Attempt 1 failed (ConnectionError: the service is not there")
+
+
+def test_a_running_task_keeps_its_heartbeat_fresh(api: APIClient, settings: Any) -> None:
+    settings.TASK_API_HEARTBEAT_INTERVAL = 0.1
+    settings.TASK_API_CANCEL_CHECK_INTERVAL = 0.1
+    uuid = start(api, "sleep", {"seconds": 1})
+    first = wait_for(uuid, lambda r: r.status == "running").heartbeat
+    assert first is not None
+    later = wait_for(uuid, lambda r: r.heartbeat is not None and r.heartbeat > first, timeout=3)
+    assert later.status in ("running", "succeeded")
+    assert wait_for(uuid).status == "succeeded"
+
+
+def test_a_task_whose_worker_died_is_failed_when_read(api: APIClient, alice: Any) -> None:
+    lost = TaskRecord.objects.create(
+        name="sleep",
+        owner=alice,
+        status="running",
+        attempt=1,
+        started=timezone.now() - timedelta(minutes=5),
+        heartbeat=timezone.now() - timedelta(minutes=2),
+    )
+    alive = TaskRecord.objects.create(
+        name="sleep", owner=alice, status="running", attempt=1, heartbeat=timezone.now()
+    )
+    body = api.get(f"/tasks/{lost.uuid}/").json()
+    assert body["status"] == "failed"
+    assert body["error"]["type"] == "WorkerLost"
+    assert body["finished"] is not None
+    assert api.get(f"/tasks/{alive.uuid}/").json()["status"] == "running"
 
 
 def test_many_tasks_at_once(api: APIClient) -> None:
