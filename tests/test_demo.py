@@ -151,6 +151,26 @@ def run_task(page: Page, task: str, **inputs: str) -> None:
     form.locator("button[type=submit]").click()
 
 
+def record_frames(page: Page) -> list[dict[str, Any]]:
+    """The frames the page receives over the task WebSocket, as they arrive."""
+    frames: list[dict[str, Any]] = []
+
+    def on_socket(socket: Any) -> None:
+        if socket.url.endswith("/ws/tasks/"):
+            socket.on("framereceived", lambda payload: frames.append(json.loads(payload)))
+
+    page.on("websocket", on_socket)
+    return frames
+
+
+def assert_pushed(frames: list[dict[str, Any]], task: str) -> None:
+    """The task's progress reached the page as WebSocket updates, not by polling."""
+    uuids = {f["uuid"] for f in frames if f.get("type") == "snapshot" and f["task"]["task"] == task}
+    updates = [f for f in frames if f.get("type") == "update" and f["uuid"] in uuids]
+    assert updates, f"no WebSocket update for {task}; frames: {frames[:5]}"
+    assert not [f for f in frames if f.get("type") == "error"], frames
+
+
 def wait_status(page: Page, task: str, status: str, timeout: int = UI_TIMEOUT_MS) -> None:
     page.wait_for_selector(f'.run[data-task="{task}"][data-status="{status}"]', timeout=timeout)
 
@@ -172,6 +192,7 @@ def test_demo_runs_tasks_live_in_the_browser(start_demo: Any, page: Page) -> Non
     assert "Tasks run in this process" in demo.output
 
     page.set_viewport_size({"width": 1360, "height": 1100})
+    frames = record_frames(page)
     page.goto(demo.url + "/")
     page.wait_for_selector("body[data-ready]", timeout=UI_TIMEOUT_MS)
     expect(page.locator("#engine")).to_contain_text("In-process threads · SQLite")
@@ -195,6 +216,7 @@ def test_demo_runs_tasks_live_in_the_browser(start_demo: Any, page: Page) -> Non
     expect(outputs).to_be_visible()
     expect(outputs).to_contain_text("Elapsed")
     expect(page.locator('.run[data-task="countdown"] .status')).to_have_text("Succeeded")
+    assert_pushed(frames, "countdown")
 
     # Several tasks at once: messages, outputs, a failure and one still running.
     run_task(page, "word-stats")
@@ -260,6 +282,7 @@ def test_demo_runs_tasks_on_celery_with_redis(
     hint = f"REDIS_URL={redis_url} .venv/bin/celery -A demo worker -l info"
     assert hint in demo.output
 
+    frames = record_frames(page)
     page.goto(demo.url + "/")
     page.wait_for_selector("body[data-ready]", timeout=UI_TIMEOUT_MS)
     expect(page.locator("#engine")).to_contain_text("Celery + Redis · SQLite")
@@ -279,6 +302,7 @@ def test_demo_runs_tasks_on_celery_with_redis(
         expect(bar).to_have_attribute("aria-valuenow", "100")
         expect(page.locator('.run[data-task="countdown"] .outputs')).to_contain_text("Elapsed")
         expect(page.locator('.run[data-task="report"] .message')).to_have_count(3)
+        assert_pushed(frames, "countdown")
     finally:
         worker.stop()
 
