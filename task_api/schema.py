@@ -7,6 +7,8 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers
 
@@ -68,7 +70,11 @@ class TaskStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[no-u
             mapping[name] = component.ref["$ref"]
         if not variants:
             return {"type": "object"}
-        return {"oneOf": variants, "discriminator": {"propertyName": "task", "mapping": mapping}}
+        return {
+            "oneOf": variants,
+            "discriminator": {"propertyName": "task", "mapping": mapping},
+            "required": ["task"],  # also marks the request body as required
+        }
 
 
 def _component_name(task_name: str, used: set[str]) -> str:
@@ -113,3 +119,32 @@ class TaskSchemaView(SpectacularAPIView):
         from .views import TaskAPIView
 
         return TaskAPIView.get_permissions(self)  # type: ignore[arg-type]
+
+
+class DetailSerializer(serializers.Serializer[dict[str, Any]]):
+    """An error other than a validation error."""
+
+    detail = serializers.CharField()
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "Field errors, each field with a list of messages.",
+    401: "Not authenticated.",
+    403: "Not allowed.",
+    404: "No such task, or not yours.",
+    409: "The task already finished.",
+    413: "The request body is too large.",
+    429: "Too many unfinished tasks.",
+    503: "The task queue is unavailable.",
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """OpenAPI responses for the error status codes an endpoint can answer."""
+    return {
+        code: OpenApiResponse(
+            response=OpenApiTypes.OBJECT if code == 400 else DetailSerializer,
+            description=_ERROR_DESCRIPTIONS[code],
+        )
+        for code in (401, 403, *codes)
+    }

@@ -165,7 +165,9 @@ class Task:
         if extra:
             problems.append(f"unexpected outputs {extra}")
         converted: dict[str, Any] = {}
-        for key in declared.keys() & values.keys():
+        for key in declared:
+            if key not in values:
+                continue
             try:
                 converted[key] = declared[key].to_json(values[key])
             except ParameterError as exc:

@@ -24,7 +24,7 @@ from .exceptions import UnknownTask
 from .models import TaskRecord, TaskRecordQuerySet, TaskStatus
 from .parsers import LimitedJSONParser
 from .registry import get_task, get_tasks
-from .schema import CatalogEntrySerializer, TaskStartSchema
+from .schema import CatalogEntrySerializer, TaskStartSchema, error_responses
 from .serializers import TaskCreateSerializer, TaskSerializer, task_json
 from .starting import LimitReached, start_task
 from .tasks import InputErrors
@@ -92,7 +92,7 @@ class TaskListView(TaskAPIView):
                 "status", str, enum=TaskStatus.values, description="Only tasks in this status."
             ),
         ],
-        responses=TaskSerializer(many=True),
+        responses={200: TaskSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request) -> Response:
         # Staff may read any task, but their list holds their own tasks only.
@@ -117,7 +117,11 @@ class TaskListView(TaskAPIView):
 
     @extend_schema(
         request=TaskStartSchema,
-        responses={201: TaskSerializer, 200: TaskSerializer},
+        responses={
+            201: TaskSerializer,
+            200: TaskSerializer,
+            **error_responses(400, 413, 429, 503),
+        },
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
     )
     def post(self, request: Request) -> Response:
@@ -155,6 +159,7 @@ class TaskListView(TaskAPIView):
 class TaskDetailView(TaskAPIView):
     """One of your tasks."""
 
+    @extend_schema(responses={200: TaskSerializer, **error_responses(404)})
     def get(self, request: Request, uuid: Any) -> Response:
         return Response(TaskSerializer(self.get_record(uuid)).data)
 
@@ -162,7 +167,7 @@ class TaskDetailView(TaskAPIView):
 class TaskCancelView(TaskAPIView):
     """Cancel one of your tasks: at once if pending, at its next progress call if running."""
 
-    @extend_schema(request=None, responses={202: TaskSerializer})
+    @extend_schema(request=None, responses={202: TaskSerializer, **error_responses(404, 409)})
     def post(self, request: Request, uuid: Any) -> Response:
         record = self.get_record(uuid)
         if record.is_finished:
@@ -181,7 +186,7 @@ class TaskCatalogView(TaskAPIView):
 
     pagination_class = None
 
-    @extend_schema(responses=CatalogEntrySerializer(many=True))
+    @extend_schema(responses={200: CatalogEntrySerializer(many=True), **error_responses()})
     def get(self, request: Request) -> Response:
         return Response(
             [
