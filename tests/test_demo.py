@@ -178,7 +178,7 @@ def wait_status(page: Page, task: str, status: str, timeout: int = UI_TIMEOUT_MS
 @pytest.mark.browser
 @pytest.mark.services
 @pytest.mark.timeout(360)
-def test_demo_runs_tasks_live_in_the_browser(start_demo: Any, page: Page) -> None:
+def test_demo_runs_tasks_live_in_the_browser(start_demo: Any, page: Page, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     # A port already in use is skipped for the next free one.
@@ -239,8 +239,10 @@ def test_demo_runs_tasks_live_in_the_browser(start_demo: Any, page: Page) -> Non
         timeout=UI_TIMEOUT_MS,
     )
     page.evaluate("window.scrollTo(0, 0)")
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
+    # UPDATE_SCREENSHOT=1 refreshes the README's picture; otherwise it is only taken.
+    screenshot = SCREENSHOT if os.environ.get("UPDATE_SCREENSHOT") else tmp_path / "demo.png"
+    page.screenshot(path=str(screenshot))
+    assert screenshot.stat().st_size > 10_000
 
     # After a reload the runs are back, and the unfinished one is followed again.
     page.reload()
