@@ -213,15 +213,23 @@ class CeleryWorker(Service):
 
     def ping(self, timeout: float = 1.0) -> bool:
         """True if the worker answers a ``ping`` control command over the broker."""
-        with self.control_app() as app:
-            replies = app.control.ping(destination=[self.nodename], timeout=timeout)
+        try:
+            with self.control_app() as app:
+                replies = app.control.ping(destination=[self.nodename], timeout=timeout)
+        except Exception:  # the broker is down or restarting: no answer
+            return False
         return any(self.nodename in reply for reply in replies)
 
     def control_app(self) -> Celery:
         """A Celery app on the worker's broker, for control commands; close it after use."""
-        # Not the project's app: in the test process it is configured eagerly,
-        # and its producer pool would publish to that broker, not this one.
-        return Celery("tests.project", broker=self.broker_url, set_as_current=False)
+        # Not the project's app: in the test process that one runs eagerly.
+        # No connection pool: a pooled connection would outlive a Redis restart.
+        return Celery(
+            "tests.project",
+            broker=self.broker_url,
+            set_as_current=False,
+            config_source={"broker_pool_limit": 0},
+        )
 
 
 class DaphneServer(Service):

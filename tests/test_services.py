@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -62,6 +63,17 @@ def test_celery_worker_answers_ping_over_redis(celery_worker: CeleryWorker) -> N
     with celery_worker.control_app() as app:
         replies = app.control.inspect(timeout=2).ping()
     assert replies == {celery_worker.nodename: {"ok": "pong"}}
+    assert len(celery_worker.child_pids()) == 2
+
+
+def test_celery_worker_comes_back_after_a_redis_restart(
+    celery_worker: CeleryWorker, redis_server: RedisServer
+) -> None:
+    redis_server.restart()
+
+    deadline = time.monotonic() + 30
+    while not celery_worker.ping():
+        assert time.monotonic() < deadline, "the worker did not reconnect to Redis"
     assert len(celery_worker.child_pids()) == 2
 
 
