@@ -32,21 +32,27 @@ def reload(uuid: Any) -> TaskRecord | None:
 
 
 def start(record: TaskRecord, *, allow_takeover: bool = False) -> bool:
-    """Move a pending task to running; ``False`` if it is not ours to run."""
+    """Move a pending task to running; ``False`` if it is not ours to run.
+
+    The update is conditional on the ``seq`` read with ``record`` too, so the
+    new values are known without reading the row again.
+    """
     now = timezone.now()
     statuses = [TaskStatus.PENDING, TaskStatus.RUNNING] if allow_takeover else [TaskStatus.PENDING]
-    updated = TaskRecord.objects.filter(pk=record.pk, status__in=statuses).update(
-        status=TaskStatus.RUNNING,
-        started=now,
-        heartbeat=now,
-        attempt=F("attempt") + 1,
-        seq=F("seq") + 1,
+    fields = {
+        "status": TaskStatus.RUNNING,
+        "started": now,
+        "heartbeat": now,
+        "attempt": record.attempt + 1,
+        "seq": record.seq + 1,
+    }
+    updated = TaskRecord.objects.filter(pk=record.pk, status__in=statuses, seq=record.seq).update(
+        **fields
     )
     if not updated:
         return False
-    record.refresh_from_db(
-        fields=["status", "started", "heartbeat", "attempt", "seq", "cancel_requested"]
-    )
+    for key, value in fields.items():
+        setattr(record, key, value)
     changes = {
         "status": record.status,
         "started": task_json(record)["started"],
@@ -57,19 +63,19 @@ def start(record: TaskRecord, *, allow_takeover: bool = False) -> bool:
 
 
 def finish(record: TaskRecord, status: TaskStatus, **fields: Any) -> bool:
-    """Store and publish a running task's terminal state; ``False`` if it was not running."""
+    """Store and publish a running task's terminal state; ``False`` if it was not running.
+
+    While a task runs, only its worker writes ``seq``, so ``record.seq`` is current.
+    """
+    fields.update(status=status, seq=record.seq + 1)
     fields.setdefault("finished", timezone.now())
-    seq = record.seq + 1
     updated = TaskRecord.objects.filter(
         pk=record.pk, status=TaskStatus.RUNNING, attempt=record.attempt
-    ).update(status=status, seq=F("seq") + 1, **fields)
+    ).update(**fields)
     if not updated:
         return False
     for key, value in fields.items():
         setattr(record, key, value)
-    record.status = status
-    record.seq = max(seq, record.seq)
-    record.refresh_from_db(fields=["seq", "cancel_requested"])
     publish_snapshot(record, wait=True)
     return True
 

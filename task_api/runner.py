@@ -94,11 +94,14 @@ def execute(
     uuid: Any,
     *,
     background_flush: bool = True,
-    allow_takeover: bool = False,
     soft_time_limit: float | None = None,
-    retries_left: int = 0,
+    retries_done: int = 0,
 ) -> Outcome:
-    """Run the task ``uuid`` to a terminal state (or a retry)."""
+    """Run the task ``uuid`` to a terminal state, or to a retry after ``retries_done`` ones.
+
+    A task class that is ``retry_safe`` takes over a record left ``running``
+    (its message was redelivered because the worker running it died).
+    """
     record = TaskRecord.objects.filter(uuid=uuid).first()
     if record is None:
         logger.warning("Task %s no longer exists; not running it", uuid)
@@ -108,7 +111,7 @@ def execute(
     except UnknownTask as exc:
         lifecycle.fail(record, "UnknownTask", str(exc), from_statuses=(TaskStatus.PENDING,))
         return Outcome(status=TaskStatus.FAILED, error={"type": "UnknownTask", "message": str(exc)})
-    if not lifecycle.start(record, allow_takeover=allow_takeover):
+    if not lifecycle.start(record, allow_takeover=task_class.retry_safe):
         logger.info("Task %s is %s; not running it", uuid, record.status)
         return SKIPPED
     sink = DatabaseSink(record)
@@ -123,6 +126,7 @@ def execute(
     task = task_class()
     task._reporter = reporter
     task.attempt = record.attempt
+    retries_left = max(task_class.max_retries - retries_done, 0) if task_class.retry_on else 0
     try:
         return _run(task, task_class, record, reporter, retries_left)
     finally:

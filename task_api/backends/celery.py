@@ -36,24 +36,9 @@ class TaskFailed(Exception):
 
 
 def _run(celery_task: CeleryTask[Any, Any], uuid: str) -> str:
-    from ..registry import get_task
-
     request = celery_task.request
-    retries_left = 0
-    try:
-        record = TaskRecord.objects.only("name").get(uuid=uuid)
-        task_class = get_task(record.name)
-        retries_left = (
-            max(task_class.max_retries - request.retries, 0) if task_class.retry_on else 0
-        )
-        takeover = task_class.retry_safe
-    except Exception:
-        takeover = False
     outcome = runner.execute(
-        uuid,
-        background_flush=not request.is_eager,
-        allow_takeover=takeover,
-        retries_left=retries_left,
+        uuid, background_flush=not request.is_eager, retries_done=request.retries or 0
     )
     if outcome.retry_in is not None:
         raise celery_task.retry(countdown=outcome.retry_in, max_retries=None)

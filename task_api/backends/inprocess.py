@@ -40,17 +40,17 @@ class InProcessBackend(BaseBackend):
             return self._executor
 
     def enqueue(self, record: TaskRecord, task_class: type[Task]) -> None:
-        self._pool().submit(self._work, record.uuid, task_class)
+        self._pool().submit(self._work, record.uuid)
 
     @staticmethod
-    def _work(uuid: Any, task_class: type[Task]) -> None:
-        retries_left = task_class.max_retries if task_class.retry_on else 0
+    def _work(uuid: Any) -> None:
+        retries_done = 0
         try:
             while True:
-                outcome = runner.execute(uuid, retries_left=retries_left)
+                outcome = runner.execute(uuid, retries_done=retries_done)
                 if outcome.retry_in is None:
                     return
-                retries_left -= 1
+                retries_done += 1
                 time.sleep(outcome.retry_in)
         except BaseException:
             logger.exception("Task %s crashed its worker thread", uuid)
