@@ -6,6 +6,7 @@ import uuid as uuid_lib
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 
@@ -71,7 +72,19 @@ class TaskRecord(models.Model):
             models.Index(fields=["session_key", "-created"], name="task_api_session_created"),
             models.Index(fields=["status", "heartbeat"], name="task_api_status_heartbeat"),
             models.Index(fields=["finished"], name="task_api_finished"),
-            models.Index(fields=["idempotency_key"], name="task_api_idempotency"),
+        ]
+        constraints = [
+            # One task per owner and key: a double click starts one task.
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=Q(owner__isnull=False) & ~Q(idempotency_key=""),
+                name="task_api_owner_idempotency",
+            ),
+            models.UniqueConstraint(
+                fields=["session_key", "idempotency_key"],
+                condition=Q(owner__isnull=True) & ~Q(idempotency_key=""),
+                name="task_api_session_idempotency",
+            ),
         ]
 
     def __str__(self) -> str:

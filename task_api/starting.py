@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from . import lifecycle
@@ -34,6 +34,14 @@ def find_repeat(idempotency_key: str, owner: dict[str, Any]) -> TaskRecord | Non
     )
 
 
+def _forget_expired_key(idempotency_key: str, owner: dict[str, Any]) -> None:
+    """Free a key whose window has passed, so that it can start a new task."""
+    since = timezone.now() - timedelta(seconds=task_api_settings.idempotency_window)
+    TaskRecord.objects.filter(idempotency_key=idempotency_key, created__lt=since, **owner).update(
+        idempotency_key=""
+    )
+
+
 def check_limit(owner: dict[str, Any]) -> None:
     """Raise ``LimitReached`` if the owner has too many unfinished tasks."""
     limit = task_api_settings.max_running_per_user
@@ -57,16 +65,28 @@ def start_task(
     commit and a dispatch failure marks it failed.
     """
     owner = owner or {}
+    if owner.get("owner") is None and not owner.get("session_key"):
+        idempotency_key = ""  # nobody to tell repeats apart by
     repeat = find_repeat(idempotency_key, owner)
     if repeat is not None:
         return repeat, False
     check_limit(owner)
-    record = TaskRecord.objects.create(
-        name=task_class.name,
-        inputs=task_class.inputs_to_json(inputs),
-        idempotency_key=idempotency_key,
-        **owner,
-    )
+    if idempotency_key:
+        _forget_expired_key(idempotency_key, owner)
+    try:
+        with transaction.atomic():
+            record = TaskRecord.objects.create(
+                name=task_class.name,
+                inputs=task_class.inputs_to_json(inputs),
+                idempotency_key=idempotency_key,
+                **owner,
+            )
+    except IntegrityError:
+        # A concurrent request with the same key created the task first.
+        repeat = find_repeat(idempotency_key, owner)
+        if repeat is None:
+            raise
+        return repeat, False
     backend = get_backend()
     if connection.in_atomic_block:
         transaction.on_commit(lambda: _dispatch_on_commit(record, task_class))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -169,6 +170,54 @@ def test_a_thousand_concurrent_tasks_each_end_exactly_once(alice: RestClient) ->
     assert records.filter(attempt=1).count() == 1000
     wrong = [r.uuid for r in records if r.outputs != {"sum": r.inputs["a"] + 1}]
     assert wrong == []
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_double_click_starts_one_task(alice: RestClient) -> None:
+    def post(_: int) -> tuple[int, str]:
+        session = requests.Session()
+        session.auth = ("alice", "pw-alice")
+        response = session.post(
+            f"{alice.base_url}/tasks/",
+            json={"task": "add", "inputs": {"a": 1}},
+            headers={"Idempotency-Key": "click-42"},
+            timeout=30,
+        )
+        return response.status_code, str(response.json()["uuid"])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(post, range(8)))
+    assert {uuid for _, uuid in answers} == {answers[0][1]}
+    assert sorted(status for status, _ in answers) == [200] * 7 + [201]
+    assert TaskRecord.objects.filter(idempotency_key="click-42").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_repeats_of_one_key_race_to_one_task(django_user_model: Any) -> None:
+    from django.db import connection
+
+    from task_api.registry import get_task
+    from task_api.starting import start_task
+
+    user = django_user_model.objects.create(username="racer")
+    task_class = get_task("add")
+    barrier = threading.Barrier(6)
+
+    def race(_: int) -> str:
+        try:
+            barrier.wait()
+            record, _created = start_task(
+                task_class, {"a": 1}, owner={"owner": user, "session_key": ""}, idempotency_key="k"
+            )
+            return str(record.uuid)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        uuids = set(pool.map(race, range(6)))
+    assert len(uuids) == 1
+    assert TaskRecord.objects.filter(idempotency_key="k").count() == 1
 
 
 @pytest.mark.django_db
