@@ -16,12 +16,14 @@ def api(django_user_model: Any) -> APIClient:
 
 
 @pytest.mark.django_db
-def test_messages_kept_per_task_are_capped(api: APIClient, settings: Any) -> None:
+def test_messages_kept_per_task_are_capped(
+    api: APIClient, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     settings.TASK_API_MAX_MESSAGES = 3
-    lines = ["a", "b", "c", "d", "e", "f"]
-    task = api.post(
-        "/tasks/", {"task": "messages", "inputs": {"lines": lines}}, format="json"
-    ).json()
+    body = {"task": "messages", "inputs": {"lines": ["a", "b", "c", "d", "e", "f"]}}
+    with django_capture_on_commit_callbacks(execute=True):
+        uuid = api.post("/tasks/", body, format="json").json()["uuid"]
+    task = api.get(f"/tasks/{uuid}/").json()
     assert task["status"] == "succeeded"
     assert task["outputs"] == {"count": 6}
     assert task["messages"] == [
