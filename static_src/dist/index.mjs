@@ -7,7 +7,7 @@ var TaskAPIError = class extends Error {
     withTask(Object.assign(this, { name: "TaskAPIError", code, httpStatus, body }), task);
   }
 };
-var withTask = (err, task) => Object.assign(err, task, { task });
+var withTask = (err, task) => Object.assign(err, task, { json: task });
 var taskError = (t) => new TaskAPIError(
   t.status == "cancelled" ? "cancelled" : "failed",
   t.error ? t.error.type + ": " + t.error.message : "Task " + t.status,

@@ -7,7 +7,7 @@ import type { ErrorCode, Task } from '../types'
  */
 export class TaskAPIError extends Error {
   declare code: ErrorCode
-  declare task: Task | null
+  declare json: Task | null
   declare httpStatus: number | null
   declare body: unknown
   declare cause?: unknown
@@ -18,8 +18,8 @@ export class TaskAPIError extends Error {
   }
 }
 
-/** Records the last known task JSON on `err`, its fields included. */
-export const withTask = (err: TaskAPIError, task: Task | null) => Object.assign(err, task, { task })
+/** Records the last known task JSON on `err` as `json`, its fields included. */
+export const withTask = (err: TaskAPIError, task: Task | null) => Object.assign(err, task, { json: task })
 
 /** The rejection for a task that ended `failed` or `cancelled`. */
 export const taskError = (t: Task) =>

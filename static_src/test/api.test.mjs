@@ -51,7 +51,8 @@ describe('predecessor usage', () => {
     assert.equal(err.uuid, 'u1')
     assert.deepEqual(err.outputs, {})
     assert.deepEqual(err.error, { type: 'ValueError', message: 'no' })
-    assert.deepEqual(err.task, failed)
+    assert.deepEqual(err.json, failed)
+    assert.equal(err.task, failed.task)
   })
 
   test('TaskAPI.options are read at call time', async () => {
@@ -78,7 +79,7 @@ describe('errors', () => {
       code: 'bad_request',
       httpStatus: 400,
       body,
-      task: null,
+      json: null,
       message: "inputs.count: A valid integer is required; got 'ten'.; inputs.name: This input is required.",
     })
     assert.deepEqual(caught.body, body)
@@ -128,7 +129,7 @@ describe('callback exceptions', () => {
       console.error = original
     }
     assert.deepEqual(
-      logged.map((e) => [e.code, e.cause.message, e.task.seq]),
+      logged.map((e) => [e.code, e.cause.message, e.json.seq]),
       [
         ['callback_error', 'progress bug', 1],
         ['callback_error', 'progress bug', 3],

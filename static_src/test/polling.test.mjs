@@ -53,7 +53,7 @@ test('rejects with code network after maxRetries failures in a row', async () =>
   assert.ok(err instanceof TaskAPI.TaskAPIError)
   assert.equal(err.code, 'network')
   assert.match(err.message, /Failed to fetch/)
-  assert.equal(err.task.uuid, 'u1')
+  assert.equal(err.json.uuid, 'u1')
   assert.equal(err.status, 'pending', 'task fields are copied onto the error')
   assert.equal(errback, err)
 })

@@ -14,6 +14,6 @@ TaskAPI.run('wait', { seconds: 3 }, (json: Task) => json.progress, null, (err) =
 const promise = TaskAPI.run('wait', {}, { onProgress: (t) => t.messages, signal: new AbortController().signal, transport: 'polling' })
 promise.started.then((t) => t.uuid)
 promise.cancel().then((t) => t?.status)
-promise.catch((err: TaskAPIError) => [err.code, err.httpStatus, err.body, err.task?.uuid, err.outputs])
+promise.catch((err: TaskAPIError) => [err.code, err.httpStatus, err.body, err.json?.uuid, err.task, err.outputs])
 TaskAPI.watch('6f1c3a52', { onSuccess: (t) => t.finished })
 void sum

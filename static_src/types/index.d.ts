@@ -63,14 +63,14 @@ export type ErrorCode =
 
 /**
  * The error every rejection carries. When a task JSON is known its fields are
- * copied onto the error too (`err.status`, `err.uuid`, `err.outputs`, ...),
- * except `task`, which holds the whole task JSON.
+ * copied onto the error too (`err.status`, `err.uuid`, `err.task`, `err.outputs`,
+ * ...), as the 1.x client rejected with the task JSON itself; `json` holds it whole.
  */
 export declare class TaskAPIError extends Error {
   constructor(code: ErrorCode, message: string, task?: Task | null, httpStatus?: number | null, body?: unknown)
   code: ErrorCode
   /** The last task JSON seen, or null. */
-  task: Task | null
+  json: Task | null
   /** HTTP status of a failed request, or null. */
   httpStatus: number | null
   /** Parsed body of a failed request, e.g. `{"inputs": {"count": ["..."]}}`. */
@@ -78,7 +78,7 @@ export declare class TaskAPIError extends Error {
   /** The underlying error (network failure, exception thrown by a callback). */
   cause?: unknown
 }
-export interface TaskAPIError extends Partial<Omit<Task, 'task'>> {}
+export interface TaskAPIError extends Partial<Task> {}
 
 /** Per-call options: any of {@link Options} plus callbacks and controls. */
 export interface CallOptions extends Partial<Options> {

@@ -43,10 +43,10 @@ function submit(form, entry, runs) {
   run.then(
     (task) => followed.delete(task.uuid),
     (error) => {
-      if (error.task) {
-        followed.delete(error.task.uuid)
-        runs.update(error.task, inputs)
-        if (error.code !== 'failed' && error.code !== 'cancelled') runs.notice(error.task.uuid, error.message)
+      if (error.json) {
+        followed.delete(error.json.uuid)
+        runs.update(error.json, inputs)
+        if (error.code !== 'failed' && error.code !== 'cancelled') runs.notice(error.json.uuid, error.message)
       } else if (!(error.code === 'bad_request' && showBadRequest(form, error.body))) {
         showFormError(form, error.message)
       }
@@ -65,7 +65,7 @@ function reattach(runs) {
       (error) => {
         followed.delete(saved.uuid)
         if (error.httpStatus === 404) return runs.remove(saved.uuid)
-        if (error.task) runs.update(error.task)
+        if (error.json) runs.update(error.json)
         if (error.code !== 'failed' && error.code !== 'cancelled') runs.notice(saved.uuid, error.message)
       },
     )
