@@ -1,0 +1,59 @@
+"""Settings of the benchmark project: the test project plus bench-only tasks, views and routes.
+
+``BENCH_PROGRESS_INTERVAL`` sets ``TASK_API_PROGRESS_INTERVAL`` (the worker is
+restarted to change it).
+"""
+
+from __future__ import annotations
+
+import os
+
+from tests.project.settings import *  # noqa: F403
+from tests.project.settings import (
+    CHANNEL_LAYERS,
+    INSTALLED_APPS,
+    REDIS_URL,
+    TASK_API_BACKGROUND_TASKS,
+)
+
+INSTALLED_APPS = [*INSTALLED_APPS, "bench"]
+ROOT_URLCONF = "bench.urls"
+ASGI_APPLICATION = "bench.asgi.application"
+
+TASK_API_BACKGROUND_TASKS = [
+    *TASK_API_BACKGROUND_TASKS,
+    "bench.tasks.Noop",
+    "bench.tasks.Ticker",
+    "bench.tasks.Spin",
+    "bench.tasks.LateBurst",
+    "bench.tasks.Steps",
+]
+TASK_API_PROGRESS_INTERVAL = float(os.environ.get("BENCH_PROGRESS_INTERVAL", "0.1"))
+# The per-user limit query still runs on every start; a load test just never reaches it.
+TASK_API_MAX_RUNNING_PER_USER = 1_000_000
+
+# redis-py 8 reads with a 5 s socket timeout, the same as channels-redis's BZPOPMIN
+# wait, so a consumer idle for 5 s may die with TimeoutError (WebSocket closed with
+# 1011); and its pool raises past 100 connections in flight instead of waiting.
+# BENCH_PROJECT_LAYER=1 keeps the test project's layer to show it.
+if REDIS_URL and not os.environ.get("BENCH_PROJECT_LAYER"):
+    CHANNEL_LAYERS = {
+        "default": {
+            **CHANNEL_LAYERS["default"],
+            "CONFIG": {
+                **CHANNEL_LAYERS["default"]["CONFIG"],
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "max_connections": 10_000}],
+            },
+        }
+    }
+
+# Basic authentication checks the password on every request: with the default
+# PBKDF2 hasher that alone costs tens of milliseconds and would hide the rest.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"task_api": {"handlers": ["console"], "level": "WARNING"}},
+}
