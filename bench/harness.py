@@ -1,0 +1,203 @@
+"""The services every scenario runs against, private to one bench run.
+
+``Stack`` starts a redis-server on a free port, migrates a fresh SQLite
+database in a temporary directory, creates a user, then starts a Celery
+worker (prefork, two processes) and daphne on the bench project. Everything is
+stopped and removed on exit.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import resource
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .processes import REPO_ROOT, Process, cpu_seconds, free_port, port_open, rss_bytes
+
+LOGS = REPO_ROOT / "bench" / "results" / "logs"
+USERNAME, PASSWORD = "bench", "bench-password"
+DEFAULT_INTERVAL = 0.1
+
+
+def raise_file_limit() -> int:
+    """Raise the soft limit of open files to the hard limit (children inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class Stack:
+    """redis-server, a migrated database, a Celery worker and daphne, with a logged-in user."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="task_api_bench_"))
+        self.redis_port = free_port()
+        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        self.origin = self.base_url
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "TASK_API_TEST_DB": "sqlite",
+            "TASK_API_DB_NAME": str(self.dir / "bench.sqlite3"),
+            "REDIS_URL": self.redis_url,
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
+            ),
+        }
+        self.interval = DEFAULT_INTERVAL
+        self.cookie = ""
+        self.user: Any = None
+        redis_argv = ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1"]
+        redis_argv += ["--save", "", "--appendonly", "no", "--dir", str(self.dir)]
+        self.redis = Process(
+            "redis-server",
+            redis_argv,
+            log_path=self.dir / "redis.log",
+            env=self.env,
+            ready=lambda: port_open(self.redis_port),
+        )
+        self.worker = self._worker(self.interval)
+        daphne_argv = [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1"]
+        daphne_argv += ["-p", str(self.port), "bench.asgi:application"]
+        self.daphne = Process(
+            "daphne",
+            daphne_argv,
+            log_path=self.dir / "daphne.log",
+            env=self.env,
+            ready=lambda: port_open(self.port),
+        )
+
+    # -- life cycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start every service; on failure, stop what was started."""
+        raise_file_limit()
+        try:
+            self.redis.start()
+            os.environ.update(self.env)
+            self._setup_django()
+            self.worker.start(timeout=60)
+            self.daphne.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop every service, keep the logs in ``bench/results/logs``, remove the rest."""
+        for process in (self.daphne, self.worker, self.redis):
+            process.stop()
+        shutil.rmtree(LOGS, ignore_errors=True)
+        LOGS.mkdir(parents=True)
+        for log in self.dir.glob("*.log"):
+            shutil.copy(log, LOGS / log.name)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _setup_django(self) -> None:
+        import django
+
+        django.setup()
+        from django.contrib.auth.models import User
+        from django.core.management import call_command
+        from django.test import Client
+
+        call_command("migrate", verbosity=0, interactive=False)
+        self.user = User.objects.create_user(USERNAME, password=PASSWORD)
+        client = Client()
+        client.force_login(self.user)
+        self.cookie = f"sessionid={client.cookies['sessionid'].value}"
+
+    # -- the worker -----------------------------------------------------------------
+
+    def _worker(self, interval: float) -> Process:
+        argv = [sys.executable, "-m", "celery", "-A", "tests.project.celery", "worker"]
+        argv += ["--loglevel=WARNING", "--concurrency=2", "--pool=prefork", "-n", "bench@%h"]
+        argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+        return Process(
+            "celery worker",
+            argv,
+            log_path=self.dir / "worker.log",
+            env={**self.env, "BENCH_PROGRESS_INTERVAL": repr(interval)},
+            ready=self.worker_answers,
+        )
+
+    def worker_answers(self) -> bool:
+        """Whether a worker answers a ``ping`` over the broker."""
+        replies = self.celery_app.control.ping(timeout=0.5)
+        return any(name.startswith("bench@") for reply in replies for name in reply)
+
+    def use_interval(self, interval: float) -> None:
+        """Restart the worker with ``TASK_API_PROGRESS_INTERVAL = interval`` unless it has it."""
+        if interval == self.interval:
+            return
+        self.worker.stop()
+        self.interval = interval
+        self.worker = self._worker(interval)
+        self.worker.start(timeout=60)
+
+    @property
+    def celery_app(self) -> Any:
+        from tests.project.celery import app
+
+        return app
+
+    def pause_worker(self, paused: bool) -> None:
+        """Stop or resume the worker's consumption of the default queue."""
+        control = self.celery_app.control
+        if paused:
+            control.cancel_consumer("celery", reply=True, timeout=2)
+        else:
+            control.add_consumer("celery", reply=True, timeout=2)
+
+    # -- daphne -----------------------------------------------------------------------
+
+    def restart_daphne(self) -> None:
+        """A fresh daphne process (for memory measurements)."""
+        self.daphne.stop()
+        self.daphne.start()
+
+    def daphne_rss(self) -> int:
+        """daphne's resident memory in bytes."""
+        return rss_bytes(self.daphne.pid)
+
+    def daphne_cpu(self) -> float:
+        """CPU seconds daphne has used so far."""
+        return cpu_seconds(self.daphne.pid)
+
+    # -- clients ----------------------------------------------------------------------
+
+    @property
+    def basic_auth(self) -> str:
+        """The ``Authorization`` header of the bench user."""
+        token = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
+        return f"Basic {token}"
+
+    def subprocess(self, name: str, module_args: list[str]) -> Process:
+        """A ``python -m bench.<module>`` helper process with the bench environment."""
+        return Process(
+            name,
+            [sys.executable, "-m", *module_args],
+            log_path=self.dir / f"{name}.log",
+            env=self.env,
+        )
+
+    def clear_tasks(self) -> None:
+        """Remove every task record (between scenarios)."""
+        from task_api.models import TaskRecord
+
+        TaskRecord.objects.all().delete()
