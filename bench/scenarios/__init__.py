@@ -1,0 +1,18 @@
+"""The scenarios, in the order they run."""
+
+from __future__ import annotations
+
+from . import burst, fanout, first_event, polling, progress_cost, push_latency, throughput
+from .base import Mode, Scenario
+
+SCENARIOS: tuple[Scenario, ...] = (
+    push_latency.SCENARIO,
+    progress_cost.SCENARIO,
+    burst.SCENARIO,
+    throughput.SCENARIO,
+    polling.SCENARIO,
+    fanout.SCENARIO,
+    first_event.SCENARIO,
+)
+
+__all__ = ["SCENARIOS", "Mode", "Scenario"]

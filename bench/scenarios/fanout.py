@@ -1,0 +1,283 @@
+"""Fan-out: N WebSocket clients on one daphne process watch one running task.
+
+The task (``bench-ticker``, 200 calls a second with default coalescing) is
+created first and enqueued once every client has its snapshot, so the memory
+figure is daphne's resident memory with N idle subscribed connections, less
+its memory before them (fresh daphne, warmed by a few connections), over N.
+The baseline is the bare consumer with N clients, fed 10 events a second (the
+library's coalesced rate) by ``group_send`` from a separate process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid as uuid_lib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from ..harness import Stack
+from ..stats import Metric, Sample, Target, percentile
+from ..ws import is_terminal, now_us, open_socket, progress_of, receive, subscribe
+from .base import Mode, Scenario, ms
+
+CONNECTING = 50  # connections opened at once
+BARE_RATE = 10.0
+
+
+@dataclass
+class Seen:
+    """What one client received."""
+
+    latencies: list[float] = field(default_factory=list)
+    first: int = 0
+    last: int = 0
+    final: bool = False
+    final_at: int = 0
+    snapshots: int = 0
+
+
+async def _open(stack: Stack, url: str, n: int) -> list[ClientConnection]:
+    gate = asyncio.Semaphore(CONNECTING)
+
+    async def one() -> ClientConnection:
+        async with gate:
+            ws: ClientConnection = await open_socket(url, cookie=stack.cookie, origin=stack.origin)
+            return ws
+
+    results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
+    sockets = [ws for ws in results if isinstance(ws, ClientConnection)]
+    if len(sockets) < n:
+        await _close(sockets)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        raise RuntimeError(
+            f"only {len(sockets)} of {n} connections opened; first error: {errors[0]!r}"
+        )
+    return sockets
+
+
+async def _close(sockets: list[ClientConnection]) -> None:
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+
+
+async def _snapshot(ws: ClientConnection, uuid: str) -> bool:
+    """Subscribe and wait for the snapshot; ``False`` if the server closed the connection."""
+    try:
+        await subscribe(ws, uuid)
+        got = await receive(ws, 60)
+    except ConnectionClosed:
+        return False
+    return got is not None and got[1]["type"] == "snapshot"
+
+
+async def _watch_task(ws: ClientConnection, since: int, deadline: float) -> Seen:
+    seen = Seen()
+    while (got := await receive(ws, deadline - time.monotonic())) is not None:
+        arrival, frame = got
+        if frame["type"] == "snapshot":
+            seen.snapshots += 1
+            if is_terminal(frame):
+                seen.final, seen.final_at = frame["task"]["status"] == "succeeded", arrival
+                break
+            continue
+        value = progress_of(frame)
+        if value is not None and value >= since:
+            seen.latencies.append(ms(arrival - value))
+            seen.first, seen.last = seen.first or arrival, arrival
+    return seen
+
+
+async def _watch_feed(ws: ClientConnection, deadline: float) -> Seen:
+    seen = Seen()
+    while (got := await receive(ws, deadline - time.monotonic())) is not None:
+        arrival, frame = got
+        if frame["t"] < 0:
+            seen.final, seen.final_at = True, arrival
+            break
+        seen.latencies.append(ms(arrival - frame["t"]))
+        seen.first, seen.last = seen.first or arrival, arrival
+    return seen
+
+
+def _summary(prefix: str, n: int, memory: int, cpu: float, began: int, seen: list[Seen]) -> Sample:
+    latencies = [value for one in seen for value in one.latencies]
+    first = min((one.first for one in seen if one.first), default=0)
+    last = max((one.last for one in seen), default=0)
+    return {
+        f"{prefix}_kib": memory / n / 1024,
+        f"{prefix}_idle_cpu": cpu,
+        f"{prefix}_missed": float(sum(not one.final for one in seen)),
+        f"{prefix}_rate": len(latencies) / max((last - first) / 1e6, 1e-6),
+        f"{prefix}_p50": percentile(latencies, 50),
+        f"{prefix}_p99": percentile(latencies, 99),
+        f"{prefix}_frames": len(latencies) / n,
+        f"{prefix}_resyncs": float(sum(max(one.snapshots - 1, 0) for one in seen)) / n,
+        f"{prefix}_all_final": (max(one.final_at for one in seen) - began) / 1e6,
+    }
+
+
+async def _measure(
+    stack: Stack,
+    url: str,
+    n: int,
+    idle: float,
+    prepare: Callable[[list[ClientConnection]], Awaitable[list[ClientConnection]]],
+    go: Callable[[], Awaitable[Any]],
+    watch: Callable[[ClientConnection], Awaitable[Seen]],
+) -> tuple[int, float, int, list[Seen]]:
+    """Memory of ``n`` prepared connections, daphne's CPU while they idle, when ``go``
+    was called (µs), and what each connection saw after it."""
+    await _close(await prepare(await _open(stack, url, 5)))
+    await asyncio.sleep(0.5)
+    before = stack.daphne_rss()
+    sockets = await _open(stack, url, n)
+    try:
+        ready = await prepare(sockets)
+        memory = stack.daphne_rss() - before
+        cpu = stack.daphne_cpu()
+        await asyncio.sleep(idle)
+        cpu = (stack.daphne_cpu() - cpu) / idle * 100
+        watching = [asyncio.create_task(watch(ws)) for ws in ready]
+        began = now_us()
+        await go()
+        seen = list(await asyncio.gather(*watching))
+        return memory, cpu, began, seen + [Seen() for _ in range(n - len(ready))]
+    finally:
+        await _close(sockets)
+
+
+async def _library(stack: Stack, n: int, seconds: float, idle: float) -> Sample:
+    from task_api.backends.base import get_backend
+    from task_api.models import TaskRecord
+    from task_api.registry import get_task
+
+    inputs = {"rate": 200, "duration": seconds}
+    record = await asyncio.to_thread(
+        lambda: TaskRecord.objects.create(name="bench-ticker", inputs=inputs, owner=stack.user)
+    )
+    uuid = str(record.uuid)
+    since = now_us()
+    deadline = time.monotonic() + seconds + 120
+
+    async def prepare(sockets: list[ClientConnection]) -> list[ClientConnection]:
+        gate = asyncio.Semaphore(CONNECTING)
+
+        async def one(ws: ClientConnection) -> bool:
+            async with gate:
+                return await _snapshot(ws, uuid)
+
+        subscribed = await asyncio.gather(*(one(ws) for ws in sockets))
+        return [ws for ws, ok in zip(sockets, subscribed, strict=True) if ok]
+
+    async def go() -> None:
+        await asyncio.to_thread(get_backend().enqueue, record, get_task("bench-ticker"))
+
+    url = f"{stack.ws_url}/ws/tasks/"
+    memory, cpu, began, seen = await _measure(
+        stack, url, n, idle, prepare, go, lambda ws: _watch_task(ws, since, deadline)
+    )
+    return {
+        **_summary("lib", n, memory, cpu, began, seen),
+        "storm_closed": await _storm(stack, url, n, uuid),
+    }
+
+
+async def _storm(stack: Stack, url: str, n: int, uuid: str) -> float:
+    """Subscribe ``n`` open connections at the same moment; count those the server closed."""
+    sockets = await _open(stack, url, n)
+
+    async def one(ws: ClientConnection) -> bool:
+        try:
+            await subscribe(ws, uuid)
+            return await receive(ws, 60) is None
+        except ConnectionClosed:
+            return True
+
+    try:
+        closed = await asyncio.gather(*(one(ws) for ws in sockets))
+    finally:
+        await _close(sockets)
+    return float(sum(closed))
+
+
+async def _bare(stack: Stack, n: int, seconds: float, idle: float) -> Sample:
+    group = uuid_lib.uuid4().hex
+    feeder = stack.subprocess(
+        "feed-fanout", ["bench.feeders", "layer", group, f"{BARE_RATE}", f"{seconds}"]
+    )
+    deadline = time.monotonic() + seconds + 120
+
+    async def prepare(sockets: list[ClientConnection]) -> list[ClientConnection]:
+        return sockets
+
+    async def go() -> None:
+        feeder.start()
+
+    try:
+        memory, cpu, began, seen = await _measure(
+            stack,
+            f"{stack.ws_url}/ws/bare/{group}/",
+            n,
+            idle,
+            prepare,
+            go,
+            lambda ws: _watch_feed(ws, deadline),
+        )
+    finally:
+        feeder.wait(30)
+    return _summary("bare", n, memory, cpu, began, seen)
+
+
+def _run(stack: Stack, mode: Mode) -> list[Sample]:
+    n, seconds, idle = mode.pick(1000, 20), mode.pick(3.0, 0.5), mode.pick(6.0, 0.5)
+    stack.use_interval(0.1)
+    samples = []
+    for _ in range(mode.repeats):
+        stack.restart_daphne()
+        sample = asyncio.run(_library(stack, n, seconds, idle))
+        stack.restart_daphne()
+        sample.update(asyncio.run(_bare(stack, n, seconds, idle)))
+        samples.append(sample)
+    return samples
+
+
+def _versus(label: str, key: str, unit: str) -> Metric:
+    return Metric(
+        label=label,
+        key=f"lib_{key}",
+        unit=unit,
+        baseline_key=f"bare_{key}",
+        baseline_label="bare consumer, same clients",
+    )
+
+
+METRICS = (
+    Metric(
+        label="clients without the final state",
+        key="lib_missed",
+        unit="",
+        target=Target(op="==", value=0),
+        aggregate="sum",
+        check=True,
+    ),
+    _versus("daphne memory per connection", "kib", "KiB"),
+    _versus("daphne CPU with the clients idle (of one core)", "idle_cpu", "%"),
+    _versus("start of events to final state at every client", "all_final", "s"),
+    _versus("frames delivered per client", "frames", ""),
+    _versus("delivered frames/s, all clients", "rate", "/s"),
+    _versus("set_progress (send) to client, p50", "p50", "ms"),
+    _versus("set_progress (send) to client, p99", "p99", "ms"),
+    Metric(label="extra snapshots per client (resync)", key="lib_resyncs", unit=""),
+    Metric(
+        label="connections lost when all subscribe at once",
+        key="storm_closed",
+        unit="",
+        aggregate="max",
+    ),
+)
+
+SCENARIO = Scenario(name="fanout", title="6. Fan-out", metrics=METRICS, run=_run)
