@@ -1,0 +1,791 @@
+"""Every code block of README.md, checked: the Python snippets run, the page and JS
+snippets run in Chromium against daphne and a Celery worker, the shell commands
+name real targets and programs, and the JSON examples and reference tables match
+what the code does.
+
+The snippets are read from README.md at test time (``tests/readme_snippets.py``).
+The live tests need the README's ``Wait`` task registered in the test project:
+``tests.project.readme_tasks.Wait`` runs the README's ``task`` snippet.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+import uuid as uuid_lib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import django
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import BaseChannelLayer
+from channels.routing import ProtocolTypeRouter
+from channels.testing import WebsocketCommunicator
+from django.conf import settings as django_settings
+from django.template import Context, Template
+from django.test import override_settings
+from django.urls import Resolver404, resolve
+from django.utils.module_loading import import_string
+from playwright.sync_api import expect
+from rest_framework.test import APIClient
+
+from task_api import events
+from task_api.conf import TaskAPISettings, task_api_settings
+from task_api.models import TaskRecord, TaskStatus
+from task_api.params import IntParameter, StringParameter
+from task_api.params import base as params_base
+from task_api.serializers import task_json
+from task_api.tasks import Task
+from task_api.views import TaskCancelView, TaskCatalogView, TaskDetailView, TaskListView
+from tests.project.asgi import application
+from tests.readme_snippets import (
+    README,
+    Block,
+    blocks,
+    exec_snippet,
+    load_snippet_module,
+    snippet,
+    table,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from playwright.sync_api import Browser, BrowserContext, Page
+
+    from tests.services import CeleryWorker, DaphneServer, SessionCookie, Users
+
+REPO_ROOT = README.parent
+TASK_API = REPO_ROOT / "task_api"
+STATIC_JS = TASK_API / "static" / "django-task-api.min.js"
+TIMEOUT_MS = 20_000
+TERMINAL = {"succeeded", "failed", "cancelled"}
+TASK_GET = re.compile(r"/tasks/[0-9a-f-]{36}/$")
+# Where the README puts the Wait task; the live tests' processes find it in the test project.
+README_TASK_MODULE = "myapp.background"
+README_PACKAGES = frozenset({"myapp", "myproject"})
+PROJECT_TASK_PATH = "tests.project.readme_tasks.Wait"
+
+
+def _startproject_installed_apps() -> list[str]:
+    """``INSTALLED_APPS`` of a project made by ``django-admin startproject``."""
+    template = Path(django.__file__).parent / "conf/project_template/project_name/settings.py-tpl"
+    for node in ast.parse(template.read_text()).body:
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "INSTALLED_APPS":
+            apps: list[str] = ast.literal_eval(node.value)
+            return apps
+    raise AssertionError(f"no INSTALLED_APPS in {template}")
+
+
+def block_starting(lang: str, start: str) -> Block:
+    """The README's one unnamed ``lang`` block whose text starts with ``start``."""
+    found = [b for b in blocks() if b.lang == lang and not b.name and b.text.startswith(start)]
+    assert len(found) == 1, f"README.md: expected one {lang} block starting {start!r}"
+    return found[0]
+
+
+@pytest.fixture
+def fresh_modules() -> Iterator[None]:
+    """The README's ``myapp`` and ``myproject`` modules a test runs are forgotten after it."""
+    try:
+        yield
+    finally:
+        for name in list(sys.modules):
+            if name.split(".")[0] in README_PACKAGES:
+                del sys.modules[name]
+
+
+@pytest.fixture
+def readme_task(fresh_modules: None, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The ``task`` snippet run as ``myapp.background``, its ``sleep`` a no-op that is recorded."""
+    module = load_snippet_module("task", README_TASK_MODULE)
+    module.slept = []
+    monkeypatch.setattr(module, "sleep", module.slept.append)
+    return module
+
+
+@pytest.fixture
+def api(django_user_model: Any) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(django_user_model.objects.create_user("reader"))
+    return client
+
+
+# -- snippet: task --------------------------------------------------------------------------
+
+
+def test_task_snippet_declares_the_wait_task(readme_task: ModuleType) -> None:
+    wait = readme_task.Wait
+    assert isinstance(wait, type)
+    assert issubclass(wait, Task)
+    assert (wait.name, wait.__module__) == ("wait", README_TASK_MODULE)
+    assert wait.get_description() == "Wait a number of seconds, counting them."
+    assert list(wait.inputs) == ["seconds", "label"]
+    assert isinstance(wait.inputs["seconds"], IntParameter)
+    assert isinstance(wait.inputs["label"], StringParameter)
+    assert not any(param.required for param in wait.inputs.values())
+    assert list(wait.outputs) == ["waited"]
+    assert isinstance(wait.outputs["waited"], IntParameter)
+    # Optional inputs take their defaults from run's signature.
+    assert wait.input_schema() == {
+        "type": "object",
+        "properties": {
+            "seconds": {"type": "integer", "minimum": 1, "maximum": 600, "default": 10},
+            "label": {"type": "string", "maxLength": 50, "default": "wait"},
+        },
+        "additionalProperties": False,
+    }
+    assert wait.output_schema()["required"] == ["waited"]
+
+
+def test_task_snippet_runs_detached(readme_task: ModuleType) -> None:
+    task = readme_task.Wait()
+    assert task.run(seconds=3, label="tea") == 3
+    reporter = task._reporter
+    assert (reporter.progress, reporter.target) == (3, 3)
+    assert [(e["value"], e["level"]) for e in reporter.entries] == [
+        ("tea: one more second", "info")
+    ] * 3
+    assert readme_task.slept == [1, 1, 1]
+
+    defaults = readme_task.Wait()
+    assert defaults.run() == 10
+    assert (defaults._reporter.progress, defaults._reporter.target) == (10, 10)
+    assert defaults._reporter.entries[-1]["value"] == "wait: one more second"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_task_snippet_runs_through_the_rest_api(readme_task: ModuleType, api: APIClient) -> None:
+    with override_settings(TASK_API_BACKGROUND_TASKS=[readme_task.Wait]):
+        response = api.post("/tasks/", {"task": "wait", "inputs": {"seconds": 4}}, format="json")
+        assert response.status_code == 201, response.content
+        body = response.json()
+        assert api.get(f"/tasks/{body['uuid']}/").json() == body
+    assert (body["task"], body["status"], body["error"]) == ("wait", "succeeded", None)
+    assert body["outputs"] == {"waited": 4}
+    assert (body["progress"], body["target"]) == (4, 4)
+    assert body["messages"] == ["wait: one more second"] * 4
+    assert readme_task.slept == [1] * 4
+
+
+# -- snippet: settings ----------------------------------------------------------------------
+
+
+def _settings_snippet() -> dict[str, Any]:
+    return exec_snippet("settings", {"INSTALLED_APPS": _startproject_installed_apps()})
+
+
+def test_settings_snippet_configures_the_app(readme_task: ModuleType) -> None:
+    names = _settings_snippet()
+    apps = names["INSTALLED_APPS"]
+    assert {"daphne", "rest_framework", "channels", "task_api"} <= set(apps)
+    assert len(apps) == len(set(apps)), apps
+    for app in apps:
+        __import__(app)
+    # The setting names the snippet "task" defines, where the README puts it.
+    (entry,) = names["TASK_API_BACKGROUND_TASKS"]
+    assert import_string(entry) is readme_task.Wait
+    assert names["ASGI_APPLICATION"] == "myproject.asgi.application"
+    assert '"myproject.settings"' in snippet("asgi")
+    layer = names["CHANNEL_LAYERS"]["default"]
+    assert issubclass(import_string(layer["BACKEND"]), BaseChannelLayer)
+    assert all(host.startswith("redis://") for host in layer["CONFIG"]["hosts"])
+    assert names["CELERY_BROKER_URL"].startswith("redis://")
+
+
+def test_settings_snippet_puts_daphne_before_staticfiles() -> None:
+    """The README says daphne goes before staticfiles, so that runserver serves ASGI."""
+    apps = _settings_snippet()["INSTALLED_APPS"]
+    assert apps.index("daphne") < apps.index("django.contrib.staticfiles"), (
+        f"after the settings snippet, on a new project's INSTALLED_APPS: {apps}"
+    )
+
+
+# -- snippet: urls --------------------------------------------------------------------------
+
+
+def test_urls_snippet_serves_the_api_and_no_root(fresh_modules: None) -> None:
+    urls = load_snippet_module("urls", "myproject.urls")
+    uuid = uuid_lib.uuid4()
+    views = {
+        "/tasks/": TaskListView,
+        "/tasks/catalog/": TaskCatalogView,
+        f"/tasks/{uuid}/": TaskDetailView,
+        f"/tasks/{uuid}/cancel/": TaskCancelView,
+    }
+    for path, view in views.items():
+        match = resolve(path, urlconf=urls)
+        assert match.namespace == "task_api", path
+        assert match.func.view_class is view, path  # type: ignore[attr-defined]
+    assert resolve(f"/tasks/{uuid}/", urlconf=urls).kwargs == {"uuid": uuid}
+    with pytest.raises(Resolver404):
+        resolve("/", urlconf=urls)
+
+
+def test_rest_table_requests_resolve_to_views_that_take_them(fresh_modules: None) -> None:
+    urls = load_snippet_module("urls", "myproject.urls")
+    rows = table("request", "answer")
+    assert len(rows) >= 6
+    for request, _answer in rows:
+        found = re.match(r"`(GET|POST) (/[^`?\s]*)", request)
+        assert found, request
+        method, path = found.group(1), found.group(2).replace("<uuid>", str(uuid_lib.uuid4()))
+        view = resolve(path, urlconf=urls).func.view_class  # type: ignore[attr-defined]
+        assert hasattr(view, method.lower()), f"{request}: {view.__name__} has no {method}"
+
+
+# -- snippets: asgi and celery --------------------------------------------------------------
+
+
+def _code_lines(source: str) -> list[str]:
+    """The code lines of ``source``: no module docstring, blank lines or future imports."""
+    tree = ast.parse(source)
+    start = 0
+    first = tree.body[0] if tree.body else None
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+        start = first.end_lineno or 0
+    return [
+        line
+        for line in source.splitlines()[start:]
+        if line.strip() and line.strip() != "from __future__ import annotations"
+    ]
+
+
+@pytest.mark.parametrize("name", ["asgi", "celery"])
+def test_project_file_is_the_snippet(name: str) -> None:
+    expected = snippet(name).replace("myproject", "tests.project")
+    project_file = REPO_ROOT / "tests" / "project" / f"{name}.py"
+    assert _code_lines(project_file.read_text()) == _code_lines(expected)
+
+
+def test_project_imports_its_celery_app_as_the_readme_says() -> None:
+    line = "from .celery import app as celery_app"
+    assert f"`{line}`" in README.read_text()
+    assert line in (REPO_ROOT / "tests" / "project" / "__init__.py").read_text().splitlines()
+
+
+# -- snippets: page and js, in Chromium -----------------------------------------------------
+
+
+def _alice_context(
+    browser: Browser,
+    daphne: DaphneServer,
+    cookie: SessionCookie,
+    html: str,
+) -> BrowserContext:
+    """alice's browser context; ``/readme-page/`` on daphne serves ``html``, static JS too."""
+    context = browser.new_context(base_url=daphne.url)
+    context.set_default_timeout(TIMEOUT_MS)
+    # A page served by daphne itself is on the loopback address, as the API and the
+    # socket are; Chromium cannot tell that of a routed page and asks for permission.
+    context.grant_permissions(["local-network-access"], origin=daphne.url)
+    context.add_cookies(
+        [{"name": k, "value": v, "url": daphne.url} for k, v in cookie.cookies.items()]
+    )
+    context.route(
+        f"{daphne.url}/readme-page/",
+        lambda route: route.fulfill(content_type="text/html; charset=utf-8", body=html),
+    )
+    context.route(
+        "**/static/django-task-api.min.js",
+        lambda route: route.fulfill(path=STATIC_JS, content_type="text/javascript"),
+    )
+    return context
+
+
+def _alice_tasks(context: BrowserContext) -> list[dict[str, Any]]:
+    response = context.request.get("/tasks/?task=wait")
+    assert response.status == 200, response.text()
+    results: list[dict[str, Any]] = response.json()["results"]
+    return results
+
+
+def _wait_until_all_ended(page: Page, context: BrowserContext, count: int) -> list[dict[str, Any]]:
+    """alice's ``count`` wait tasks, once every one of them has ended."""
+    tasks: list[dict[str, Any]] = []
+    for _ in range(TIMEOUT_MS // 100):
+        tasks = _alice_tasks(context)
+        if len(tasks) == count and all(t["status"] in TERMINAL for t in tasks):
+            return tasks
+        page.wait_for_timeout(100)
+    raise AssertionError(f"alice's tasks did not all end: {tasks}")
+
+
+def test_project_task_is_the_readme_snippet() -> None:
+    """The live processes run ``Wait`` as the test project imports it: the README's code."""
+    wait = import_string(PROJECT_TASK_PATH)
+    assert issubclass(wait, Task)
+    assert wait.name == "wait"
+    assert wait.run.__code__.co_filename == str(README)
+
+
+@pytest.fixture(scope="session")
+def wait_registered() -> None:
+    """The live processes use the test project's settings: they must register ``Wait``."""
+    if PROJECT_TASK_PATH not in django_settings.TASK_API_BACKGROUND_TASKS:
+        pytest.fail(
+            f"add {PROJECT_TASK_PATH!r} to TASK_API_BACKGROUND_TASKS in tests/project/settings.py",
+            pytrace=False,
+        )
+
+
+@pytest.fixture
+def alice_cookie(users: Users, session_cookie: Callable[[User], SessionCookie]) -> SessionCookie:
+    return session_cookie(users.alice)
+
+
+@pytest.mark.browser
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_page_snippet_shows_the_result(
+    wait_registered: None,
+    browser: Browser,
+    celery_worker: CeleryWorker,
+    daphne_server: DaphneServer,
+    alice_cookie: SessionCookie,
+) -> None:
+    html = Template(snippet("page")).render(Context())
+    assert '<script src="/static/django-task-api.min.js"></script>' in html
+    context = _alice_context(browser, daphne_server, alice_cookie, html)
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        polls: list[str] = []
+        page.on("request", lambda r: polls.append(r.url) if TASK_GET.search(r.url) else None)
+        with page.expect_websocket() as socket_info:
+            page.goto("/readme-page/")
+        frames: list[dict[str, Any]] = []
+        socket_info.value.on("framereceived", lambda payload: frames.append(json.loads(payload)))
+        expect(page.locator("#result")).to_have_text("Waited 3 s", timeout=TIMEOUT_MS)
+        assert page.eval_on_selector("#bar", "bar => [bar.value, bar.max]") == [3, 3]
+        assert socket_info.value.url == f"{daphne_server.ws_url}/ws/tasks/"
+        # The progress and the end came over the socket, not by polling.
+        assert [f["set"]["progress"] for f in frames if "progress" in f.get("set", {})], frames
+        assert frames[-1]["type"] == "snapshot", frames
+        assert polls == []
+        (task,) = _alice_tasks(context)
+        assert (task["status"], task["outputs"], task["progress"]) == (
+            "succeeded",
+            {"waited": 3},
+            3,
+        )
+        assert errors == []
+    finally:
+        context.close()
+
+
+# Records what the page logs, as JSON, before any page script runs.
+_LOG_RECORDER = """
+window.readmeLogs = []
+const log = console.log.bind(console)
+console.log = (...args) => {
+  window.readmeLogs.push(JSON.parse(JSON.stringify(args)))
+  log(...args)
+}
+"""
+
+
+def _load_until_settled(page: Page, load: Callable[[], Any]) -> list[list[Any]]:
+    """Load the page, wait until its task socket closes (every task settled): its logs."""
+    with page.expect_websocket() as socket_info:
+        load()
+    socket = socket_info.value
+    if not socket.is_closed():
+        socket.wait_for_event("close", timeout=3 * TIMEOUT_MS)
+    logs: list[list[Any]] = page.evaluate("readmeLogs")
+    return logs
+
+
+def _logged_states(logs: list[list[Any]], uuid: str) -> list[dict[str, Any]]:
+    """The task JSONs of ``uuid`` that were logged on their own."""
+    return [
+        args[0]
+        for args in logs
+        if len(args) == 1 and isinstance(args[0], dict) and args[0].get("uuid") == uuid
+    ]
+
+
+@pytest.mark.browser
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_js_snippet_runs_watches_and_cancels(
+    wait_registered: None,
+    browser: Browser,
+    celery_worker: CeleryWorker,
+    daphne_server: DaphneServer,
+    alice_cookie: SessionCookie,
+) -> None:
+    html = (
+        '<script src="/static/django-task-api.min.js"></script>\n'
+        f"<script>\n{snippet('js')}</script>\n"
+    )
+    context = _alice_context(browser, daphne_server, alice_cookie, html)
+    try:
+        page = context.new_page()
+        page.add_init_script(_LOG_RECORDER)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+
+        logs = _load_until_settled(page, lambda: page.goto("/readme-page/"))
+        cancelled = page.evaluate("localStorage.getItem('task')")
+        tasks = {t["uuid"]: t for t in _wait_until_all_ended(page, context, 3)}
+        # The 30-second run, aborted at once, ends cancelled; its progress was logged.
+        assert tasks[cancelled]["status"] == "cancelled", tasks[cancelled]
+        assert tasks[cancelled]["cancel_requested"] is True
+        assert _logged_states(logs, cancelled)[-1] == tasks[cancelled], "last state seen != REST"
+        # The two 3-second runs succeed: one logs its output, the other its progress.
+        finished = [t for uuid, t in tasks.items() if uuid != cancelled]
+        assert [(t["status"], t["outputs"]) for t in finished] == [("succeeded", {"waited": 3})] * 2
+        numbers = [
+            args[0] for args in logs if len(args) == 1 and type(args[0]) in (int, type(None))
+        ]
+        assert set(numbers) <= {None, 0, 1, 2, 3}, logs
+        assert {1, 2, 3} <= set(numbers), logs
+        assert numbers.count(3) >= 2, logs
+        assert [args for args in logs if len(args) == 2] == [], "the errback was called"
+
+        # After a reload, watch() re-attaches to the task saved in localStorage.
+        first_errors = list(errors)
+        logs = _load_until_settled(page, page.reload)
+        assert _logged_states(logs, cancelled) == [tasks[cancelled]], logs
+        _wait_until_all_ended(page, context, 6)
+        assert first_errors == [], "promises the snippet leaves rejected without a handler"
+        assert errors == first_errors, "after a reload, promises left rejected without a handler"
+    finally:
+        context.close()
+
+
+# -- shell blocks ---------------------------------------------------------------------------
+
+
+def _make_dry_run(*args: str) -> list[str]:
+    result = subprocess.run(
+        ["make", "-n", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_make_demo_and_make_test_run_their_scripts() -> None:
+    block = block_starting("sh", "make demo")
+    targets = [line.split("#")[0].split()[1] for line in block.text.splitlines()]
+    assert targets == ["demo", "test"]
+    for target in targets:
+        (command,) = _make_dry_run(target)
+        script = REPO_ROOT / command.split()[0]
+        assert command.split()[0] == f"scripts/{target}"
+        assert script.is_file()
+        assert os.access(script, os.X_OK), f"{script} is not executable"
+    assert _make_dry_run("test", "ARGS=-k consumer") == ["scripts/test -k consumer"]
+
+
+def test_demo_on_celery_commands() -> None:
+    block = block_starting("sh", "REDIS_URL=")
+    demo, worker = block.text.splitlines()
+    assert demo.startswith("REDIS_URL=redis://")
+    assert demo.endswith(" make demo")
+    assert "REDIS_URL" in (REPO_ROOT / "scripts" / "demo").read_text()
+    argv = worker.split()
+    assert argv[0].startswith("REDIS_URL=redis://")
+    assert argv[1:] == [".venv/bin/celery", "-A", "demo", "worker", "-l", "info"]
+    assert _celery_app_main("demo") == "demo"
+
+
+def test_pip_install_names_the_package_and_its_extras() -> None:
+    block = block_starting("sh", "pip install")
+    found = re.fullmatch(r'pip install "([\w-]+)\[([\w,]+)\]"\n', block.text)
+    assert found, block.text
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    assert found.group(1) == project["name"]
+    extras = found.group(2).split(",")
+    assert extras == ["redis", "daphne"]
+    assert set(extras) <= set(project["optional-dependencies"])
+    assert any(d.startswith("channels-redis") for d in project["optional-dependencies"]["redis"])
+    assert any(d.startswith("daphne") for d in project["optional-dependencies"]["daphne"])
+
+
+def _celery_app_main(app: str) -> str:
+    """The name of the Celery app that ``celery -A app`` finds, found in a process of its own."""
+    code = "import sys; from celery.app.utils import find_app; print(find_app(sys.argv[1]).main)"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", code, app],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_server_and_worker_commands_exist_and_find_the_project() -> None:
+    block = block_starting("sh", "daphne ")
+    daphne, celery = (line.split() for line in block.text.splitlines())
+    bin_dir = Path(sys.executable).parent
+    for argv in (daphne, celery):
+        assert os.access(bin_dir / argv[0], os.X_OK), f"no {argv[0]} in {bin_dir}"
+    assert daphne[1:] == ["myproject.asgi:application"]
+    app = import_string(daphne[1].replace("myproject", "tests.project").replace(":", "."))
+    assert isinstance(app, ProtocolTypeRouter)
+    assert celery[1:] == ["-A", "myproject", "worker", "-l", "info"]
+    assert _celery_app_main("tests.project") == "tests.project"
+
+
+# -- JSON blocks ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_task_json_example_has_the_fields_of_task_json(readme_task: ModuleType) -> None:
+    example = json.loads(block_starting("json", "{\n").text)
+    record = TaskRecord.objects.create(name="wait", status=TaskStatus.RUNNING)
+    assert list(example) == list(task_json(record))
+    assert example["status"] in TaskStatus.values
+    assert example["messages"] == [entry["value"] for entry in example["message_log"]]
+    # What the README's Wait task says with its default label.
+    task = readme_task.Wait()
+    task.run(seconds=1)
+    assert example["messages"][0] == task._reporter.entries[0]["value"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bad_request_example_is_what_the_api_answers(
+    readme_task: ModuleType, api: APIClient
+) -> None:
+    example = json.loads(block_starting("json", '{"inputs"').text)
+    with override_settings(TASK_API_BACKGROUND_TASKS=[readme_task.Wait]):
+        response = api.post(
+            "/tasks/",
+            {"task": "wait", "inputs": {"seconds": "ten", "colour": "red"}},
+            format="json",
+        )
+    assert response.status_code == 400
+    assert response.json() == example
+    assert not TaskRecord.objects.exists()
+
+
+# -- the layout block -----------------------------------------------------------------------
+
+
+def test_layout_names_existing_paths() -> None:
+    """Top-level names are in the repository; indented ones in task_api/ (or its backends/)."""
+    block = block_starting("", "task_api/")
+    for line in block.text.splitlines():
+        names = re.findall(r"[\w.]+(?:/[\w.]+)*(?:/|\.py|\.md)(?![\w/])", line)
+        assert names, line
+        for name in names:
+            if line.startswith(" "):
+                places = [TASK_API / name, TASK_API / "backends" / name]
+            else:
+                places = [REPO_ROOT / name]
+            assert any(p.exists() for p in places), f"README layout names {name}: {line.strip()!r}"
+
+
+# -- reference tables -----------------------------------------------------------------------
+
+
+def _settings_table() -> dict[str, str]:
+    """Each setting of the README's settings table, with its default as written."""
+    defaults = {}
+    for cell, default, _meaning in table("setting", "default", "meaning"):
+        for name in re.findall(r"`(TASK_API_\w+)`", cell):
+            defaults[name] = default.strip("`")
+    return defaults
+
+
+def _settings_read_by(path: Path) -> set[str]:
+    return set(re.findall(r'"(TASK_API_[A-Z_]+)"', path.read_text()))
+
+
+def test_every_setting_in_the_table_is_read() -> None:
+    sources = "\n".join(p.read_text() for p in TASK_API.rglob("*.py"))
+    for name in _settings_table():
+        assert f'"{name}"' in sources, f"task_api never reads {name}"
+
+
+def test_every_setting_read_is_in_the_table() -> None:
+    rows = "\n".join(" | ".join(row) for row in table("setting", "default", "meaning"))
+    read = _settings_read_by(TASK_API / "conf.py")
+    for path in (TASK_API / "params").glob("*.py"):
+        read |= _settings_read_by(path)
+    missing = sorted(name for name in read if f"`{name}`" not in rows)
+    assert missing == [], f"settings read by task_api but not in README's settings table: {missing}"
+
+
+def _conf_property_of() -> dict[str, str]:
+    """The ``TaskAPISettings`` property that reads each setting (its first name only)."""
+    properties = {}
+    tree = ast.parse((TASK_API / "conf.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            for call in ast.walk(node):
+                if (
+                    isinstance(call, ast.Call)
+                    and ast.unparse(call.func) == "_get"
+                    and isinstance(call.args[0], ast.Constant)
+                ):
+                    properties.setdefault(call.args[0].value, node.name)
+    return properties
+
+
+def test_settings_table_defaults_are_the_code_defaults(settings: Any) -> None:
+    for name in dir(django_settings):
+        if name.startswith("TASK_API_"):
+            delattr(settings, name)
+    properties = _conf_property_of()
+    assert {p for p in dir(TaskAPISettings) if not p.startswith("_")} == set(properties.values())
+    for name, written in _settings_table().items():
+        if name in properties:
+            actual = getattr(task_api_settings, properties[name])
+        else:
+            actual = params_base._limit(name)
+        expected = None if written == "DRF's default" else ast.literal_eval(written)
+        assert actual == expected, f"{name}: README says {written}, the code uses {actual!r}"
+
+
+def _table_frames(uuid: str) -> dict[tuple[str, str], tuple[dict[str, Any], str]]:
+    """The WebSocket table's frames by direction and type, "6f1c…" made ``uuid``; and meaning."""
+    frames = {}
+    for direction, cell, meaning in table("direction", "frame", "meaning"):
+        text = cell.strip("`").replace("6f1c…", uuid).replace("{…task JSON…}", "{}")
+        frame = json.loads(text.replace("…", ""))
+        frames[direction, frame["type"]] = (frame, meaning)
+    return frames
+
+
+async def _receive(communicator: WebsocketCommunicator) -> dict[str, Any]:
+    frame: dict[str, Any] = json.loads(await communicator.receive_from(timeout=5))
+    return frame
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_websocket_table_frames_are_what_the_consumer_speaks(
+    users: Users, session_cookie: Callable[[User], SessionCookie]
+) -> None:
+    record = await sync_to_async(TaskRecord.objects.create)(
+        name="wait", owner=users.alice, status=TaskStatus.RUNNING, progress=3, target=10, seq=5
+    )
+    uuid = str(record.uuid)
+    frames = _table_frames(uuid)
+    assert sorted(frames) == [
+        ("client", "ping"),
+        ("client", "subscribe"),
+        ("client", "unsubscribe"),
+        ("server", "error"),
+        ("server", "snapshot"),
+        ("server", "update"),
+    ]
+    cookie = await sync_to_async(session_cookie)(users.alice)
+    headers = [(b"origin", b"http://testserver"), (b"cookie", cookie.header.encode())]
+    communicator = WebsocketCommunicator(application, "/ws/tasks/", headers=headers)
+    connected, _ = await communicator.connect()
+    assert connected
+    try:
+        snapshot_row, _ = frames["server", "snapshot"]
+        subscribe, meaning = frames["client", "subscribe"]
+        assert "answered by a `snapshot`" in meaning
+        for _again in range(2):  # sent again, it asks for a fresh snapshot
+            await communicator.send_json_to(subscribe)
+            snapshot = await _receive(communicator)
+            assert snapshot["type"] == "snapshot"
+            assert list(snapshot) == list(snapshot_row)
+            assert snapshot["task"] == task_json(record)
+            assert (snapshot["uuid"], snapshot["seq"]) == (uuid, 5)
+
+        ping, meaning = frames["client", "ping"]
+        await communicator.send_json_to(ping)
+        answer = re.search(r"answered by `(\{.*?\})`", meaning)
+        assert answer, meaning
+        assert await _receive(communicator) == json.loads(answer.group(1))
+
+        unsubscribe, _ = frames["client", "unsubscribe"]
+        await communicator.send_json_to(unsubscribe)
+        assert await communicator.receive_nothing(timeout=0.3)
+
+        error_row, meaning = frames["server", "error"]
+        await communicator.send_json_to({**subscribe, "uuid": str(uuid_lib.uuid4())})
+        refused = await _receive(communicator)
+        assert refused == {
+            **error_row,
+            "uuid": refused["uuid"],
+            "detail": f"No task {refused['uuid']!r}.",
+        }
+    finally:
+        await communicator.disconnect()
+    consumer = (TASK_API / "consumers" / "tasks.py").read_text()
+    for code in re.findall(r"`(\w+)`", meaning.split(":", 1)[1]):
+        assert f'"{code}"' in consumer, f"the consumer never sends the error code {code}"
+
+    update, _ = frames["server", "update"]
+    assert events.update_frame(uuid, update["seq"], update["set"], update["append"]) == update
+    assert set(update["set"]) <= set(task_json(record))
+    for entry in update["append"]:
+        assert list(entry) == ["value", "level", "time"]
+
+
+# -- every block is checked -----------------------------------------------------------------
+
+SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
+    "task": [
+        test_task_snippet_declares_the_wait_task,
+        test_task_snippet_runs_detached,
+        test_task_snippet_runs_through_the_rest_api,
+    ],
+    "settings": [
+        test_settings_snippet_configures_the_app,
+        test_settings_snippet_puts_daphne_before_staticfiles,
+    ],
+    "urls": [
+        test_urls_snippet_serves_the_api_and_no_root,
+        test_rest_table_requests_resolve_to_views_that_take_them,
+    ],
+    "asgi": [test_project_file_is_the_snippet],
+    "celery": [
+        test_project_file_is_the_snippet,
+        test_project_imports_its_celery_app_as_the_readme_says,
+    ],
+    "page": [test_page_snippet_shows_the_result, test_project_task_is_the_readme_snippet],
+    "js": [test_js_snippet_runs_watches_and_cancels],
+}
+# The other blocks, by language and how their text starts.
+BLOCK_CHECKS: dict[tuple[str, str], Callable[..., Any]] = {
+    ("sh", "make demo"): test_make_demo_and_make_test_run_their_scripts,
+    ("sh", "REDIS_URL="): test_demo_on_celery_commands,
+    ("sh", "pip install"): test_pip_install_names_the_package_and_its_extras,
+    ("sh", "daphne "): test_server_and_worker_commands_exist_and_find_the_project,
+    ("json", "{\n"): test_task_json_example_has_the_fields_of_task_json,
+    ("json", '{"inputs"'): test_bad_request_example_is_what_the_api_answers,
+    ("", "task_api/"): test_layout_names_existing_paths,
+}
+
+
+def test_every_code_block_is_checked() -> None:
+    unchecked = []
+    used: set[tuple[str, str]] = set()
+    for block in blocks():
+        if block.name is not None:
+            if block.name not in SNIPPET_CHECKS:
+                unchecked.append(f"README.md:{block.line}: snippet {block.name!r}")
+            continue
+        keys = [
+            (lang, start)
+            for lang, start in BLOCK_CHECKS
+            if block.lang == lang and block.text.startswith(start)
+        ]
+        if len(keys) != 1:
+            kind = block.lang or "text"
+            unchecked.append(f"README.md:{block.line}: {kind} block {block.first_line!r}")
+        used.update(keys)
+    assert unchecked == [], "code blocks of README.md that no test checks"
+    assert set(BLOCK_CHECKS) == used, "checks of blocks that README.md no longer has"
+    named = {block.name for block in blocks() if block.name}
+    assert set(SNIPPET_CHECKS) == named, "checks of snippets that README.md no longer has"
