@@ -104,12 +104,19 @@ class Service:
 
     @property
     def running(self) -> bool:
+        """True if the process was started and has not exited."""
         return self._process is not None and self._process.poll() is None
+
+    @property
+    def crashed(self) -> bool:
+        """True if the process exited without being asked to stop."""
+        return self._process is not None and self._process.poll() is not None
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         """Start the process and wait until it is ready."""
         if self.running:
             return
+        self.stop()  # clean up after a crashed process
         with self.log_path.open("ab") as log:
             log.write(f"--- starting: {' '.join(self.argv)}\n".encode())
             log.flush()
@@ -123,11 +130,21 @@ class Service:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        try:
+            self.wait_ready(timeout)
+        except ServiceError:
+            self.stop()
+            raise
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        """Wait until the running service answers, e.g. after a restart of its broker."""
+        process = self._process
+        if process is None:
+            raise ServiceError(f"{self.name} is not running")
         deadline = time.monotonic() + timeout
         while not self._ready():
-            code = self._process.poll()
+            code = process.poll()
             if code is not None or time.monotonic() > deadline:
-                self.stop()
                 why = f"exited with code {code}" if code is not None else f"not ready in {timeout}s"
                 raise ServiceError(
                     f"{self.name} {why}; last lines of {self.log_path}:\n{_tail(self.log_path)}"
@@ -253,19 +270,43 @@ class DaphneServer(Service):
 S = TypeVar("S", bound=Service)
 
 
-def _started(service: S) -> Iterator[S]:
+def _start_or_fail(service: Service) -> None:
     try:
         service.start()
     except ServiceError as error:
         failure = str(error)
     else:
-        failure = ""
-    if failure:
-        pytest.fail(failure, pytrace=False)
+        return
+    pytest.fail(failure, pytrace=False)
+
+
+def _started(service: S) -> Iterator[S]:
+    _start_or_fail(service)
     try:
         yield service
     finally:
         service.stop()
+
+
+@pytest.fixture(autouse=True)
+def _services_up(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Start each test with its services running, even if an earlier test
+    stopped one; a service that crashes during a test fails it at teardown."""
+    names = ("redis_server", "celery_worker", "daphne_server")
+    services: list[Service] = [
+        request.getfixturevalue(name) for name in names if name in request.fixturenames
+    ]
+    for service in services:
+        _start_or_fail(service)
+    yield
+    for service in services:
+        if service.crashed:
+            log = _tail(service.log_path)
+            service.stop()
+            pytest.fail(
+                f"{service.name} crashed during the test; last lines of its log:\n{log}",
+                pytrace=False,
+            )
 
 
 @pytest.fixture(scope="session")
