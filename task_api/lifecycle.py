@@ -66,12 +66,19 @@ def finish(record: TaskRecord, status: TaskStatus, **fields: Any) -> bool:
     """Store and publish a running task's terminal state; ``False`` if it was not running.
 
     While a task runs, only its worker writes ``seq``, so ``record.seq`` is current.
+    ``cancel_requested`` only ever turns true: the update is made conditional on
+    the value the worker knows, then on the other one, so the published snapshot
+    matches the row without reading it again.
     """
     fields.update(status=status, seq=record.seq + 1)
     fields.setdefault("finished", timezone.now())
-    updated = TaskRecord.objects.filter(
+    running = TaskRecord.objects.filter(
         pk=record.pk, status=TaskStatus.RUNNING, attempt=record.attempt
-    ).update(**fields)
+    )
+    updated = running.filter(cancel_requested=record.cancel_requested).update(**fields)
+    if not updated and not record.cancel_requested:
+        record.cancel_requested = True  # requested while the task was finishing
+        updated = running.filter(cancel_requested=True).update(**fields)
     if not updated:
         return False
     for key, value in fields.items():

@@ -176,6 +176,7 @@ def _finish(
 ) -> Outcome:
     reporter.close()
     record.seq = reporter.seq
+    record.cancel_requested = record.cancel_requested or reporter.cancel_requested
     fields.update(
         progress=reporter.progress,
         target=reporter.target,
