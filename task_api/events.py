@@ -30,6 +30,7 @@ logger = logging.getLogger("task_api.events")
 
 GROUP_PREFIX = "task_api.task."
 SEND_TIMEOUT = 2.0
+MAX_QUEUED = 10_000
 
 
 def group_name(uuid: Any) -> str:
@@ -85,7 +86,7 @@ class Publisher:
         future: Future[bool] | None = Future() if wait else None
         item = (group_name(uuid), frame, future)
         try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+            loop.call_soon_threadsafe(self._enqueue, queue, item)
         except RuntimeError:  # the loop is closed
             return False
         if future is None:
@@ -116,9 +117,20 @@ class Publisher:
             return self._loop, self._queue
 
     def _make_queue(self, loop: asyncio.AbstractEventLoop) -> asyncio.Queue[Any]:
-        queue: asyncio.Queue[Any] = asyncio.Queue()
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=MAX_QUEUED)
         loop.call_soon_threadsafe(lambda: loop.create_task(self._sender(queue)))
         return queue
+
+    def _enqueue(self, queue: asyncio.Queue[Any], item: tuple[str, dict[str, Any], Any]) -> None:
+        """Queue a frame; when the layer has been unreachable long enough to fill
+        the queue, drop it (watchers catch up from the database)."""
+        try:
+            queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self._log_failure(RuntimeError(f"{MAX_QUEUED} events waiting; dropping one"))
+            future = item[2]
+            if future is not None and not future.done():
+                future.set_result(False)
 
     async def _sender(self, queue: asyncio.Queue[Any]) -> None:
         while True:
