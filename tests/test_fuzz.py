@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 import schemathesis
-from schemathesis import checks
 from django.core.wsgi import get_wsgi_application
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
+from schemathesis import checks
 
 # Tasks that end quickly whatever their inputs, so that generated bodies run for real.
 FUZZED_TASKS = [
@@ -56,4 +56,11 @@ def test_api_conforms_to_its_schema(api_schema: Any) -> None:
 
 def test_the_fuzzed_document_lists_every_task_body(api_schema: Any) -> None:
     bodies = api_schema.raw_schema["components"]["schemas"]
-    assert {"StartAdd", "StartFail", "StartMessages", "StartMulti", "StartBadOutput", "StartEcho"} <= set(bodies)
+    assert {
+        "StartAdd",
+        "StartFail",
+        "StartMessages",
+        "StartMulti",
+        "StartBadOutput",
+        "StartEcho",
+    } <= set(bodies)

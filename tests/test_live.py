@@ -79,7 +79,9 @@ def test_websocket_stream_ends_equal_to_rest(stack: dict[str, Any]) -> None:
     assert final == alice.get(task["uuid"]).json()
     assert final["progress"] == 10
     progress = [
-        f["set"]["progress"] for f in frames if f["type"] == "update" and "progress" in f["set"]
+        f["set"]["progress"]
+        for f in frames
+        if f["type"] == "update" and f["set"].get("progress") is not None  # None: target set first
     ]
     assert progress, "no live progress frames"
     assert progress == sorted(progress)
