@@ -88,7 +88,8 @@ def build_rows(scenario: str, metrics: Iterable[Metric], samples: list[Sample]) 
             if metric.baseline_key
             else None
         )
-        ratio = value / baseline if baseline else None
+        known = baseline is not None and not math.isnan(baseline) and not math.isnan(value)
+        ratio = value / baseline if known and baseline else None
         met = metric.target.met(value, ratio) if metric.target else None
         verdict = "" if met is None else "ok" if met else ("FAIL" if metric.check else "miss")
         rows.append(

@@ -11,6 +11,7 @@ library's coalesced rate) by ``group_send`` from a separate process.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid as uuid_lib
 from collections.abc import Awaitable, Callable
@@ -39,6 +40,7 @@ class Seen:
     final: bool = False
     final_at: int = 0
     snapshots: int = 0
+    closed: bool = False
 
 
 async def _open(stack: Stack, url: str, n: int) -> list[ClientConnection]:
@@ -76,6 +78,14 @@ async def _snapshot(ws: ClientConnection, uuid: str) -> bool:
 
 async def _watch_task(ws: ClientConnection, since: int, deadline: float) -> Seen:
     seen = Seen()
+    try:
+        await _follow_task(ws, since, deadline, seen)
+    except ConnectionClosed:
+        seen.closed = True
+    return seen
+
+
+async def _follow_task(ws: ClientConnection, since: int, deadline: float, seen: Seen) -> None:
     while (got := await receive(ws, deadline - time.monotonic())) is not None:
         arrival, frame = got
         if frame["type"] == "snapshot":
@@ -88,18 +98,20 @@ async def _watch_task(ws: ClientConnection, since: int, deadline: float) -> Seen
         if value is not None and value >= since:
             seen.latencies.append(ms(arrival - value))
             seen.first, seen.last = seen.first or arrival, arrival
-    return seen
 
 
 async def _watch_feed(ws: ClientConnection, deadline: float) -> Seen:
     seen = Seen()
-    while (got := await receive(ws, deadline - time.monotonic())) is not None:
-        arrival, frame = got
-        if frame["t"] < 0:
-            seen.final, seen.final_at = True, arrival
-            break
-        seen.latencies.append(ms(arrival - frame["t"]))
-        seen.first, seen.last = seen.first or arrival, arrival
+    try:
+        while (got := await receive(ws, deadline - time.monotonic())) is not None:
+            arrival, frame = got
+            if frame["t"] < 0:
+                seen.final, seen.final_at = True, arrival
+                break
+            seen.latencies.append(ms(arrival - frame["t"]))
+            seen.first, seen.last = seen.first or arrival, arrival
+    except ConnectionClosed:
+        seen.closed = True
     return seen
 
 
@@ -111,12 +123,15 @@ def _summary(prefix: str, n: int, memory: int, cpu: float, began: int, seen: lis
         f"{prefix}_kib": memory / n / 1024,
         f"{prefix}_idle_cpu": cpu,
         f"{prefix}_missed": float(sum(not one.final for one in seen)),
+        f"{prefix}_closed": float(sum(one.closed for one in seen)),
         f"{prefix}_rate": len(latencies) / max((last - first) / 1e6, 1e-6),
         f"{prefix}_p50": percentile(latencies, 50),
         f"{prefix}_p99": percentile(latencies, 99),
         f"{prefix}_frames": len(latencies) / n,
         f"{prefix}_resyncs": float(sum(max(one.snapshots - 1, 0) for one in seen)) / n,
-        f"{prefix}_all_final": (max(one.final_at for one in seen) - began) / 1e6,
+        f"{prefix}_all_final": (max(one.final_at for one in seen) - began) / 1e6
+        if all(one.final for one in seen)
+        else math.nan,
     }
 
 
@@ -245,13 +260,14 @@ def _run(stack: Stack, mode: Mode) -> list[Sample]:
     return samples
 
 
-def _versus(label: str, key: str, unit: str) -> Metric:
+def _versus(label: str, key: str, unit: str, aggregate: str = "median") -> Metric:
     return Metric(
         label=label,
         key=f"lib_{key}",
         unit=unit,
         baseline_key=f"bare_{key}",
         baseline_label="bare consumer, same clients",
+        aggregate=aggregate,
     )
 
 
@@ -264,6 +280,7 @@ METRICS = (
         aggregate="sum",
         check=True,
     ),
+    _versus("connections closed by the server", "closed", "", "max"),
     _versus("daphne memory per connection", "kib", "KiB"),
     _versus("daphne CPU with the clients idle (of one core)", "idle_cpu", "%"),
     _versus("start of events to final state at every client", "all_final", "s"),

@@ -21,6 +21,7 @@ from .base import Mode, Scenario, ms
 
 STEPS = {"task": "bench-steps", "inputs": {"steps": 3, "delay": 0.02}}
 PAUSE = 0.05
+WARMUP = 2  # first samples on the fresh daphne, not counted
 
 
 async def _library(stack: Stack, count: int) -> list[float]:
@@ -77,10 +78,11 @@ async def _baseline(stack: Stack, count: int) -> list[float]:
 def _run(stack: Stack, mode: Mode) -> list[Sample]:
     count = mode.pick(30, 3)
     stack.use_interval(0.1)
+    stack.restart_daphne()  # unloaded: a fresh server, not one that served the fan-out
     samples = []
     for _ in range(mode.repeats):
-        base = asyncio.run(_baseline(stack, count))
-        lib = asyncio.run(_library(stack, count))
+        base = asyncio.run(_baseline(stack, count + WARMUP))[WARMUP:]
+        lib = asyncio.run(_library(stack, count + WARMUP))[WARMUP:]
         samples.append(
             {
                 "lib_p50": percentile(lib, 50),
