@@ -305,3 +305,34 @@ async def test_cancel_reaches_watchers(inprocess: None, users: Any, alice_header
     frames = await until_terminal(communicator)
     assert frames[-1]["task"]["status"] == "cancelled"
     await communicator.disconnect()
+
+
+async def test_one_query_rechecks_every_connection(
+    settings: Any, users: Any, alice_headers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from task_api.consumers import resync
+
+    settings.TASK_API_RESYNC_INTERVAL = 0.1
+    calls: list[list[str]] = []
+    real = resync._stored_seqs
+
+    def counted(uuids: list[str]) -> dict[str, int]:
+        calls.append(uuids)
+        return real(uuids)
+
+    monkeypatch.setattr(resync, "_stored_seqs", counted)
+    records = [
+        await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING) for _ in range(2)
+    ]
+    communicators = [await connect(alice_headers) for _ in range(5)]
+    for communicator in communicators:
+        for record in records:
+            await communicator.send_json_to({"type": "subscribe", "uuid": str(record.uuid)})
+            await receive(communicator)
+    calls.clear()
+    await asyncio.sleep(0.55)
+    assert 2 <= len(calls) <= 7  # one query per interval, not one per connection
+    assert all(sorted(uuids) == sorted(str(r.uuid) for r in records) for uuids in calls)
+    for communicator in communicators:
+        assert await communicator.receive_nothing(timeout=0.05)  # nothing was behind
+        await communicator.disconnect()

@@ -16,6 +16,7 @@ from .. import access, events, recovery
 from ..conf import task_api_settings
 from ..models import TERMINAL_STATUSES, TaskRecord
 from ..serializers import task_json
+from . import resync
 
 
 def _load_visible(uuid: str, user: Any, session_key: str | None) -> dict[str, Any] | None:
@@ -23,11 +24,6 @@ def _load_visible(uuid: str, user: Any, session_key: str | None) -> dict[str, An
     if record is None or not access.can_access(record, user, session_key):
         return None
     return task_json(recovery.fail_if_stale(record))
-
-
-def _stored_seqs(uuids: list[str]) -> dict[str, int]:
-    rows = TaskRecord.objects.filter(uuid__in=uuids).values_list("uuid", "seq")
-    return {str(uuid): seq for uuid, seq in rows}
 
 
 class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -40,13 +36,10 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if isinstance(layer, InMemoryChannelLayer):
             events.publisher.bind_server_loop(asyncio.get_running_loop())
         self.watched: dict[str, int] = {}
-        self.resync: asyncio.Task[None] | None = None
         await self.accept()
-        self.resync = asyncio.create_task(self._resync_loop())
+        resync.watch(self)
 
     async def disconnect(self, code: int) -> None:
-        if self.resync is not None:
-            self.resync.cancel()
         for uuid in list(getattr(self, "watched", {})):
             await self._leave(uuid)
 
@@ -136,20 +129,10 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if frame["type"] == "snapshot" and frame["task"]["status"] in TERMINAL_STATUSES:
             await self._leave(uuid)
 
-    async def _resync_loop(self) -> None:
-        """Re-check watched tasks, so a dropped event or a lost group is repaired."""
-        while True:
-            await asyncio.sleep(task_api_settings.resync_interval)
-            if not self.watched:
-                continue
-            uuids = list(self.watched)
-            with contextlib.suppress(Exception):
-                for uuid in uuids:
-                    await self.channel_layer.group_add(events.group_name(uuid), self.channel_name)
-            stored = await database_sync_to_async(_stored_seqs)(uuids)
-            for uuid in uuids:
-                if uuid in self.watched and stored.get(uuid, -1) != self.watched[uuid]:
-                    await self._send_snapshot(uuid)
+    async def catch_up(self, uuid: str) -> None:
+        """Rejoin the task's group and send a fresh snapshot (see :mod:`.resync`)."""
+        await self.channel_layer.group_add(events.group_name(uuid), self.channel_name)
+        await self._send_snapshot(uuid)
 
     # -- output -----------------------------------------------------------------------
 

@@ -1,0 +1,86 @@
+"""One re-check per process of every task watched over WebSockets.
+
+Each connection remembers the last ``seq`` it forwarded per task. Every
+``TASK_API_RESYNC_INTERVAL`` seconds a single query reads the stored ``seq``
+of all watched tasks, and each connection that is behind on a task (an event
+was dropped, or the layer lost its group after a Redis restart) rejoins the
+group and sends a fresh snapshot. Idle connections cost nothing but their
+share of that one query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from typing import Protocol
+
+from channels.db import database_sync_to_async
+
+from ..conf import task_api_settings
+from ..models import TaskRecord
+
+logger = logging.getLogger("task_api.consumers")
+
+
+class Watcher(Protocol):
+    """What the re-check needs of a connection."""
+
+    watched: dict[str, int]
+
+    async def catch_up(self, uuid: str) -> None:
+        """Rejoin the task's group and send a fresh snapshot."""
+
+
+def _stored_seqs(uuids: list[str]) -> dict[str, int]:
+    rows = TaskRecord.objects.filter(uuid__in=uuids).values_list("uuid", "seq")
+    return {str(uuid): seq for uuid, seq in rows}
+
+
+class _Resync:
+    """The re-check of one event loop's connections."""
+
+    def __init__(self) -> None:
+        self.watchers: weakref.WeakSet[Watcher] = weakref.WeakSet()
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, watcher: Watcher) -> None:
+        self.watchers.add(watcher)
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while self.watchers:
+            await asyncio.sleep(task_api_settings.resync_interval)
+            try:
+                await self.check()
+            except Exception:
+                logger.exception("Could not re-check the watched tasks")
+
+    async def check(self) -> None:
+        """Compare every watched task with the database once."""
+        watchers = list(self.watchers)
+        uuids = sorted({uuid for watcher in watchers for uuid in watcher.watched})
+        if not uuids:
+            return
+        stored = await database_sync_to_async(_stored_seqs)(uuids)
+        for watcher in watchers:
+            for uuid, seq in list(watcher.watched.items()):
+                if stored.get(uuid, -1) != seq:
+                    with contextlib.suppress(Exception):
+                        await watcher.catch_up(uuid)
+
+
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Resync] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def watch(watcher: Watcher) -> None:
+    """Include a connection in its event loop's re-check."""
+    loop = asyncio.get_running_loop()
+    resync = _by_loop.get(loop)
+    if resync is None:
+        resync = _by_loop[loop] = _Resync()
+    resync.add(watcher)
