@@ -62,8 +62,8 @@ def main(argv: list[str]) -> int:
     print(result)
     print(f"\n{len(chosen)} scenarios, {mode.repeats} repeats each, {seconds:.0f} s", flush=True)
     if args.write:
-        command = "python -m bench " + shlex.join(argv) if argv else "python -m bench"
-        env = report.environment(command.strip(), seconds, mode.repeats)
+        command = shlex.join([report.interpreter(), "-m", "bench", *argv])
+        env = report.environment(command, seconds, mode.repeats)
         print(f"wrote {report.write(report.results_section(result, env))}")
     checks = [row for row in rows if row.verdict == "FAIL"]
     for row in checks:

@@ -37,7 +37,11 @@ def feed_redis(url: str, channel: str, rate: float, seconds: float) -> None:
     import redis
 
     client = redis.Redis.from_url(url)
-    paced(rate, seconds, lambda t: client.publish(channel, f'{{"t":{t}}}'))
+
+    def send(t: int) -> None:
+        client.publish(channel, f'{{"t":{t}}}')
+
+    paced(rate, seconds, send)
 
 
 def _layer_group(group: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -55,6 +56,15 @@ def _redis_server() -> str:
         return "unknown"
     version = [part for part in out.split() if part.startswith("v=")]
     return version[0][2:] if version else out.strip()
+
+
+def interpreter() -> str:
+    """The running Python, relative to the repository when it lives there (``.venv``)."""
+    path = Path(sys.executable)
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return path.name
 
 
 def _version(package: str) -> str:

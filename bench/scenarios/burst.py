@@ -14,6 +14,7 @@ import asyncio
 import math
 import time
 import uuid as uuid_lib
+from typing import Any
 
 from ..harness import Stack
 from ..stats import Metric, Sample, Target
@@ -29,7 +30,7 @@ async def watch_burst(stack: Stack, count: int, messages: int) -> Sample:
     """Start ``bench-burst`` and watch it to the end."""
     frames, gaps, last_seq, last_progress = 0, 0, -1, None
     first = last = 0
-    final: dict | None = None
+    final: dict[str, Any] | None = None
     async with open_socket(
         f"{stack.ws_url}/ws/tasks/", cookie=stack.cookie, origin=stack.origin
     ) as ws:

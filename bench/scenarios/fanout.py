@@ -14,7 +14,7 @@ import asyncio
 import math
 import time
 import uuid as uuid_lib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,7 +142,7 @@ async def _measure(
     idle: float,
     prepare: Callable[[list[ClientConnection]], Awaitable[list[ClientConnection]]],
     go: Callable[[], Awaitable[Any]],
-    watch: Callable[[ClientConnection], Awaitable[Seen]],
+    watch: Callable[[ClientConnection], Coroutine[Any, Any, Seen]],
 ) -> tuple[int, float, int, list[Seen]]:
     """Memory of ``n`` prepared connections, daphne's CPU while they idle, when ``go``
     was called (µs), and what each connection saw after it."""
