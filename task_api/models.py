@@ -68,6 +68,7 @@ class TaskRecord(models.Model):
         ordering = ["-created", "-id"]
         indexes = [
             models.Index(fields=["owner", "-created"], name="task_api_owner_created"),
+            models.Index(fields=["owner", "status"], name="task_api_owner_status"),
             models.Index(fields=["owner", "name", "-created"], name="task_api_owner_name"),
             models.Index(fields=["session_key", "-created"], name="task_api_session_created"),
             models.Index(fields=["status", "heartbeat"], name="task_api_status_heartbeat"),

@@ -27,6 +27,11 @@ class BaseBackend(ABC):
     #: Whether a pending task can be withdrawn from the queue.
     supports_revoke: ClassVar[bool] = False
 
+    @property
+    def runs_inline(self) -> bool:
+        """Whether ``enqueue`` runs the task before it returns (Celery's eager mode)."""
+        return False
+
     @abstractmethod
     def enqueue(self, record: TaskRecord, task_class: type[Task]) -> None:
         """Hand the task over for running; raise ``BackendUnavailable`` if that is impossible."""

@@ -71,6 +71,10 @@ class CeleryBackend(BaseBackend):
     supports_hard_time_limit = True
     supports_revoke = True
 
+    @property
+    def runs_inline(self) -> bool:
+        return bool(run_task.app.conf.task_always_eager)
+
     def enqueue(self, record: TaskRecord, task_class: type[Task]) -> None:
         celery_task = run_retry_safe_task if task_class.retry_safe else run_task
         options: dict[str, Any] = {"task_id": str(record.uuid)}
