@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -42,9 +43,23 @@ def kill_pool_processes(worker: Any) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+@pytest.fixture
+def fresh_worker_after(celery_worker: Any) -> Iterator[Any]:
+    """Restart the worker after a test that killed its pool processes.
+
+    Celery's prefork pool keeps the killed processes' slots; the next broker
+    reconnection then fails on them ("file descriptor is None"), so later tests
+    get a worker that never saw a SIGKILL.
+    """
+    yield celery_worker
+    celery_worker.restart()
+
+
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
-def test_killed_worker_fails_the_task_as_lost(alice: RestClient, celery_worker: Any) -> None:
+def test_killed_worker_fails_the_task_as_lost(
+    alice: RestClient, fresh_worker_after: Any, celery_worker: Any
+) -> None:
     task = alice.start("sleep", {"seconds": 30})
     wait_for_status(alice, task["uuid"], "running")
     kill_pool_processes(celery_worker)
@@ -58,7 +73,9 @@ def test_killed_worker_fails_the_task_as_lost(alice: RestClient, celery_worker: 
 
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
-def test_killed_worker_reruns_a_retry_safe_task(alice: RestClient, celery_worker: Any) -> None:
+def test_killed_worker_reruns_a_retry_safe_task(
+    alice: RestClient, fresh_worker_after: Any, celery_worker: Any
+) -> None:
     task = alice.start("retry-safe-sleep", {"seconds": 1})
     wait_for_status(alice, task["uuid"], "running")
     kill_pool_processes(celery_worker)

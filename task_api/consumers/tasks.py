@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import uuid as uuid_lib
 from typing import Any
 
@@ -24,6 +25,9 @@ def _load_visible(uuid: str, user: Any, session_key: str | None) -> dict[str, An
     if record is None or not access.can_access(record, user, session_key):
         return None
     return task_json(recovery.fail_if_stale(record))
+
+
+logger = logging.getLogger("task_api.consumers")
 
 
 class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -84,7 +88,12 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self._error(uuid, "too_many", f"At most {limit} tasks per connection.")
             return
         # Join first, then read: no event can fall between the snapshot and the stream.
-        await self.channel_layer.group_add(events.group_name(uuid), self.channel_name)
+        try:
+            await self.channel_layer.group_add(events.group_name(uuid), self.channel_name)
+        except Exception:
+            logger.exception("Could not join the group of task %s", uuid)
+            await self._error(uuid, "unavailable", "Live updates are unavailable; poll the task.")
+            return
         self.watched.setdefault(uuid, -1)
         await self._send_snapshot(uuid)
 
