@@ -196,7 +196,12 @@ def test_settings_snippet_configures_the_app(readme_task: ModuleType) -> None:
     assert '"myproject.settings"' in snippet("asgi")
     layer = names["CHANNEL_LAYERS"]["default"]
     assert issubclass(import_string(layer["BACKEND"]), BaseChannelLayer)
-    assert all(host.startswith("redis://") for host in layer["CONFIG"]["hosts"])
+    hosts = [
+        host if isinstance(host, str) else host["address"] for host in layer["CONFIG"]["hosts"]
+    ]
+    assert all(host.startswith("redis://") for host in hosts)
+    # Above channels-redis's 5 s blocking receive, or idle consumers time out.
+    assert all(host["socket_timeout"] > 5 for host in layer["CONFIG"]["hosts"])
     assert names["CELERY_BROKER_URL"].startswith("redis://")
 
 
