@@ -26,6 +26,7 @@ from . import events, lifecycle, reporting
 from .conf import task_api_settings
 from .exceptions import Cancelled, TaskTimeout, UnknownTask
 from .models import TaskRecord, TaskStatus
+from .progress_store import store_progress
 from .registry import get_task
 from .reporting import Reporter
 from .tasks import Task
@@ -63,9 +64,7 @@ class DatabaseSink:
         if entries:  # the reporter's lock is held during a flush
             fields["messages"] = list(reporter.entries)
         # Stored before it is published, so a snapshot is never behind an event.
-        stored = TaskRecord.objects.filter(
-            pk=self.record.pk, status=TaskStatus.RUNNING, attempt=self.record.attempt
-        ).update(**fields)
+        stored = store_progress(self.record.pk, self.record.attempt, fields)
         if stored:
             events.publish(
                 reporter.uuid, events.update_frame(reporter.uuid, reporter.seq, changes, entries)

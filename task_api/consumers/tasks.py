@@ -88,12 +88,7 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self._error(uuid, "too_many", f"At most {limit} tasks per connection.")
             return
         # Join first, then read: no event can fall between the snapshot and the stream.
-        try:
-            await self.channel_layer.group_add(events.group_name(uuid), self.channel_name)
-        except Exception:
-            logger.exception("Could not join the group of task %s", uuid)
-            await self._error(uuid, "unavailable", "Live updates are unavailable; poll the task.")
-            return
+        await self._join(uuid)
         self.watched.setdefault(uuid, -1)
         await self._send_snapshot(uuid)
 
@@ -140,8 +135,15 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def catch_up(self, uuid: str) -> None:
         """Rejoin the task's group and send a fresh snapshot (see :mod:`.resync`)."""
-        await self.channel_layer.group_add(events.group_name(uuid), self.channel_name)
+        await self._join(uuid)
         await self._send_snapshot(uuid)
+
+    async def _join(self, uuid: str) -> None:
+        """Join the task's group; if the layer is unreachable, the re-check catches up."""
+        try:
+            await self.channel_layer.group_add(events.group_name(uuid), self.channel_name)
+        except Exception as exc:
+            logger.warning("Could not join the group of task %s: %r", uuid, exc)
 
     # -- output -----------------------------------------------------------------------
 
