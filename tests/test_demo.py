@@ -364,7 +364,9 @@ def test_settings_use_celery_and_redis_with_redis_url(tmp_path: Path) -> None:
     assert settings["backend"] == "task_api.backends.celery.CeleryBackend"
     assert settings["broker"] == "redis://127.0.0.1:6390/2"
     assert settings["layer"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
-    assert settings["layer"]["CONFIG"]["hosts"] == ["redis://127.0.0.1:6390/2"]
+    assert settings["layer"]["CONFIG"]["hosts"] == [
+        {"address": "redis://127.0.0.1:6390/2", "socket_timeout": 30, "max_connections": 1000}
+    ]
     assert settings["db"]["ENGINE"] == "django.db.backends.postgresql"
     assert settings["db"]["PASSWORD"] == "s@cret"
 

@@ -472,8 +472,15 @@ def test_js_snippet_runs_watches_and_cancels(
 
 
 def _make_dry_run(*args: str) -> list[str]:
+    # Under `make test` the environment says "nested make": keep its output plain.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     result = subprocess.run(
-        ["make", "-n", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        ["make", "--no-print-directory", "-n", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
