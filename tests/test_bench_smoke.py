@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,13 +12,8 @@ from bench.scenarios import SCENARIOS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = [
-    pytest.mark.services,
-    pytest.mark.skipif(
-        os.environ.get("TASK_API_TEST_DB") == "postgres",
-        reason="the bench always runs on a SQLite database of its own",
-    ),
-]
+# The bench uses a SQLite database of its own, whichever database the tests use.
+pytestmark = [pytest.mark.services]
 
 
 @pytest.mark.timeout(600)
