@@ -12,9 +12,10 @@ import logging
 from typing import Any
 
 from django.db.models import F
+from django.dispatch import Signal
 from django.utils import timezone
 
-from . import events
+from . import events, signals
 from .models import TaskRecord, TaskStatus
 from .serializers import task_json
 
@@ -24,6 +25,15 @@ logger = logging.getLogger("task_api.lifecycle")
 def publish_snapshot(record: TaskRecord, *, wait: bool = False) -> None:
     """Publish the whole task, as stored, to its watchers."""
     events.publish(record.uuid, events.snapshot_frame(task_json(record)), wait=wait)
+    if record.is_finished:
+        send(signals.task_finished, record)
+
+
+def send(signal: Signal, record: TaskRecord) -> None:
+    """Send a lifecycle signal; a failing receiver is logged, never raised."""
+    for receiver, result in signal.send_robust(sender=TaskRecord, record=record):
+        if isinstance(result, Exception):
+            logger.error("Receiver %r of a task signal failed", receiver, exc_info=result)
 
 
 def reload(uuid: Any) -> TaskRecord | None:
@@ -59,6 +69,7 @@ def start(record: TaskRecord, *, allow_takeover: bool = False) -> bool:
         "attempt": record.attempt,
     }
     events.publish(record.uuid, events.update_frame(record.uuid, record.seq, changes, []))
+    send(signals.task_started, record)
     return True
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import lifecycle
+from . import lifecycle, signals
 from .backends.base import BackendUnavailable, get_backend
 from .conf import task_api_settings
 from .models import TaskRecord, TaskStatus
@@ -100,6 +100,7 @@ def start_task(
         raise
     if backend.runs_inline:
         record.refresh_from_db()  # the task already ran, in this request
+    lifecycle.send(signals.task_enqueued, record)
     return record, True
 
 

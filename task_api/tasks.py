@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from .exceptions import Cancelled, OutputError, TaskTimeout
+from .exceptions import Cancelled, OutputError, TaskTimeout, UnknownTask
 from .params import MISSING, Parameter, ParameterError
 from .reporting import Reporter
 
@@ -90,6 +90,25 @@ class Task:
     def cancel_requested(self) -> bool:
         """Whether somebody asked to cancel this task."""
         return self._reporter.cancel_requested
+
+    # -- starting from Python -------------------------------------------------------
+
+    @classmethod
+    def enqueue(cls, *, user: Any = None, **inputs: Any) -> Any:
+        """Start this task from code, as ``POST /tasks/`` would; returns its ``TaskRecord``.
+
+        Inputs are checked like the API's (``InputErrors`` lists every problem);
+        the task must be registered, since workers look it up by name.
+        """
+        from .registry import get_task
+        from .starting import start_task
+
+        if get_task(cls.name) is not cls:
+            raise UnknownTask(f"Task class {cls.__qualname__} is not the registered {cls.name!r}.")
+        as_json = {key: _to_json(cls.inputs.get(key), value) for key, value in inputs.items()}
+        owner = {"owner": user, "session_key": ""} if user is not None else {}
+        record, _created = start_task(cls, cls.clean_inputs(as_json), owner=owner)
+        return record
 
     # -- schema and conversion ------------------------------------------------------
 
@@ -223,6 +242,16 @@ def _input_defaults(cls: type[Task]) -> dict[str, Any]:
             defaults[key] = parameters[key].default
     _defaults_cache[cls] = defaults
     return defaults
+
+
+def _to_json(param: Parameter | None, value: Any) -> Any:
+    """A Python input as JSON, or as given when it does not fit (``clean_inputs`` says why)."""
+    if param is None:
+        return value
+    try:
+        return param.to_json(value)
+    except ParameterError:
+        return value
 
 
 def _as_error_list(detail: Any) -> Any:
