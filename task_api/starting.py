@@ -1,26 +1,63 @@
-"""Starting a task: create its record, then hand it to the backend after commit."""
+"""Starting a task: the one path every front door takes.
+
+``POST /tasks/``, ``MyTask.enqueue(...)`` and Django's ``my_function.enqueue(...)``
+(through :class:`~task_api.backends.django_tasks.TaskAPIBackend`) all call
+:func:`start_task`: it checks the owner's limit and idempotency key, creates
+the record, then has the engine (``TASK_API_BACKEND``) dispatch it, after the
+transaction commits when there is one.
+
+Tasks started from code belong to nobody, or to the user given by
+``enqueued_by(...)``::
+
+    with enqueued_by(request):
+        result = resize.enqueue(photo_id)
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from datetime import timedelta
+from collections.abc import Iterator
+from contextvars import ContextVar
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import lifecycle, signals
+from . import access, lifecycle, signals
 from .backends.base import BackendUnavailable, get_backend
 from .conf import task_api_settings
+from .exceptions import LimitReached
 from .models import TaskRecord, TaskStatus
 from .tasks import Task
 
 logger = logging.getLogger("task_api.starting")
 
+_owner: ContextVar[dict[str, Any] | None] = ContextVar("task_api_owner", default=None)
 
-class LimitReached(Exception):
-    """The owner already has the maximum number of unfinished tasks."""
+
+@contextlib.contextmanager
+def enqueued_by(user_or_request: Any) -> Iterator[None]:
+    """Tasks started from code in the block belong to this user, or this request's visitor.
+
+    Given a request, the task belongs to its user, or to its session for an
+    anonymous visitor, exactly as if the page had started it with ``POST /tasks/``.
+    """
+    if hasattr(user_or_request, "user") and hasattr(user_or_request, "session"):
+        owner = access.owner_fields(user_or_request.user, user_or_request.session)
+    else:
+        owner = access.owner_fields(user_or_request, None)
+    token = _owner.set(owner)
+    try:
+        yield
+    finally:
+        _owner.reset(token)
+
+
+def current_owner() -> dict[str, Any]:
+    """The ownership fields set by the innermost ``enqueued_by``, or none."""
+    return dict(_owner.get() or {})
 
 
 def find_repeat(idempotency_key: str, owner: dict[str, Any]) -> TaskRecord | None:
@@ -58,14 +95,18 @@ def start_task(
     *,
     owner: dict[str, Any] | None = None,
     idempotency_key: str = "",
+    run_after: datetime | None = None,
 ) -> tuple[TaskRecord, bool]:
-    """Create and enqueue a task; returns the record and whether it is new.
+    """Create and dispatch a task; returns the record and whether it is new.
+
+    ``owner`` holds the ownership fields (``access.owner_fields``); ``None``
+    takes those of the innermost ``enqueued_by`` block.
 
     Raises ``BackendUnavailable`` (and removes the record) when the broker is
     down, unless called inside a transaction, where the task is dispatched on
     commit and a dispatch failure marks it failed.
     """
-    owner = owner or {}
+    owner = current_owner() if owner is None else owner
     if owner.get("owner") is None and not owner.get("session_key"):
         idempotency_key = ""  # nobody to tell repeats apart by
     repeat = find_repeat(idempotency_key, owner)
@@ -91,10 +132,10 @@ def start_task(
         return repeat, False
     backend = get_backend()
     if connection.in_atomic_block:
-        transaction.on_commit(lambda: _dispatch_on_commit(record, task_class))
+        transaction.on_commit(lambda: _dispatch_on_commit(record, task_class, run_after))
         return record, True
     try:
-        backend.enqueue(record, task_class)
+        backend.dispatch(record, task_class, run_after=run_after)
     except BackendUnavailable:
         TaskRecord.objects.filter(pk=record.pk, status=TaskStatus.PENDING).delete()
         raise
@@ -104,9 +145,14 @@ def start_task(
     return record, True
 
 
-def _dispatch_on_commit(record: TaskRecord, task_class: type[Task]) -> None:
+def _dispatch_on_commit(
+    record: TaskRecord, task_class: type[Task], run_after: datetime | None
+) -> None:
     try:
-        get_backend().enqueue(record, task_class)
+        get_backend().dispatch(record, task_class, run_after=run_after)
     except BackendUnavailable as exc:
         logger.error("Could not dispatch task %s: %s", record.uuid, exc)
         lifecycle.fail(record, "BackendUnavailable", str(exc), from_statuses=(TaskStatus.PENDING,))
+
+
+__all__ = ["LimitReached", "current_owner", "enqueued_by", "start_task"]
