@@ -9,7 +9,7 @@ transaction commits when there is one.
 Tasks started from code belong to nobody, or to the user given by
 ``enqueued_by(...)``::
 
-    with enqueued_by(request):
+    with task_api.enqueued_by(request):
         result = resize.enqueue(photo_id)
 """
 
@@ -17,47 +17,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
-from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import access, lifecycle, signals
+from . import lifecycle, signals
 from .backends.base import BackendUnavailable, get_backend
 from .conf import task_api_settings
 from .exceptions import LimitReached
 from .models import TaskRecord, TaskStatus
+from .owners import current_owner
 from .tasks import Task
 
 logger = logging.getLogger("task_api.starting")
-
-_owner: ContextVar[dict[str, Any] | None] = ContextVar("task_api_owner", default=None)
-
-
-@contextlib.contextmanager
-def enqueued_by(user_or_request: Any) -> Iterator[None]:
-    """Tasks started from code in the block belong to this user, or this request's visitor.
-
-    Given a request, the task belongs to its user, or to its session for an
-    anonymous visitor, exactly as if the page had started it with ``POST /tasks/``.
-    """
-    if hasattr(user_or_request, "user") and hasattr(user_or_request, "session"):
-        owner = access.owner_fields(user_or_request.user, user_or_request.session)
-    else:
-        owner = access.owner_fields(user_or_request, None)
-    token = _owner.set(owner)
-    try:
-        yield
-    finally:
-        _owner.reset(token)
-
-
-def current_owner() -> dict[str, Any]:
-    """The ownership fields set by the innermost ``enqueued_by``, or none."""
-    return dict(_owner.get() or {})
 
 
 def find_repeat(idempotency_key: str, owner: dict[str, Any]) -> TaskRecord | None:
@@ -155,4 +129,4 @@ def _dispatch_on_commit(
         lifecycle.fail(record, "BackendUnavailable", str(exc), from_statuses=(TaskStatus.PENDING,))
 
 
-__all__ = ["LimitReached", "current_owner", "enqueued_by", "start_task"]
+__all__ = ["LimitReached", "start_task"]

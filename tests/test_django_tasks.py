@@ -20,12 +20,11 @@ from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from task_api import progress
+from task_api import enqueued_by, progress
 from task_api.backends.django_tasks import TaskAPIBackend
 from task_api.exceptions import InputErrors
 from task_api.lifecycle import cancel
 from task_api.models import TaskRecord
-from task_api.starting import enqueued_by
 from tests.project import function_errors, functions
 
 pytestmark = pytest.mark.django_db(transaction=True)
