@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import json
 import time
 from datetime import date, datetime
 from typing import Any, Literal
 
-from django.tasks import TaskContext, task
+from django.conf import settings
+from django.tasks import TaskContext, signals, task
 
 from task_api import progress
 from task_api.exceptions import Cancelled
@@ -110,3 +112,25 @@ async def sleepy(seconds: float = 0.0) -> str:
 
 def not_a_task() -> None:
     """Not decorated: cannot be started."""
+
+
+#: Where processes started by the tests record Django's task signals (a Redis list).
+SIGNALS_KEY = "tests:django-task-signals"
+
+
+def _record_signal(name: str) -> Any:
+    def receiver(sender: Any, task_result: Any, **kwargs: Any) -> None:
+        import redis
+
+        entry = {"signal": name, "id": task_result.id, "status": str(task_result.status)}
+        with redis.Redis.from_url(settings.REDIS_URL) as client:
+            client.rpush(SIGNALS_KEY, json.dumps(entry))
+
+    return receiver
+
+
+if settings.REDIS_URL:  # a worker or daphne started by the tests
+    for _name in ("task_enqueued", "task_started", "task_finished"):
+        getattr(signals, _name).connect(
+            _record_signal(_name), weak=False, dispatch_uid=f"tests.{_name}"
+        )

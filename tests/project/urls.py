@@ -1,3 +1,4 @@
+import django
 from django.contrib import admin
 from django.urls import include, path
 
@@ -6,3 +7,6 @@ urlpatterns = [
     path("", include("task_api.urls")),
     path("", include("tests.project.pages")),
 ]
+
+if django.VERSION >= (6,):
+    urlpatterns.append(path("", include("tests.project.function_views")))
