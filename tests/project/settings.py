@@ -162,6 +162,7 @@ if django.VERSION >= (6,):
         "tests.project.functions.count",
         "tests.project.functions.typed",
         "tests.project.functions.explode",
+        "tests.project.readme_functions.countdown",
     ]
 # The end-to-end tests start a thousand tasks at once as one user.
 TASK_API_MAX_RUNNING_PER_USER = 5000

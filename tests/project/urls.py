@@ -9,4 +9,9 @@ urlpatterns = [
 ]
 
 if django.VERSION >= (6,):
-    urlpatterns.append(path("", include("tests.project.function_views")))
+    from tests.project.readme_views import start_countdown
+
+    urlpatterns += [
+        path("", include("tests.project.function_views")),
+        path("readme/countdown/", start_countdown),
+    ]
