@@ -336,3 +336,26 @@ def _wait_status(record: TaskRecord, status: str, timeout: float = 20) -> None:
         assert time.monotonic() < deadline, f"task is still {record.status}"
         time.sleep(0.02)
         record.refresh_from_db()
+
+
+async def test_aenqueue_and_aget_result() -> None:
+    result = await functions.count.aenqueue(2)
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    fresh = await functions.count.aget_result(result.id)
+    assert fresh.return_value == 2
+    await fresh.arefresh()
+    assert fresh.attempts == 1
+
+
+def test_openapi_document_has_a_start_body_per_listed_function(django_user_model: Any) -> None:
+    client = APIClient()
+    client.force_authenticate(django_user_model.objects.create_user("doc"))
+    response = client.get("/tasks/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200, response.content
+    titles = {
+        schema.get("title")
+        for schema in response.json()["components"]["schemas"].values()
+        if isinstance(schema, dict)
+    }
+    assert {"tests.project.functions.count", "tests.project.functions.typed"} <= titles
+    assert "tests.project.functions.stubborn" not in titles

@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import django
@@ -48,11 +49,14 @@ class Visitor:
         self.cookie = cookie
         self.rest = RestClient(daphne.url, name, f"pw-{name}")
 
-    def enqueue(self, function: str, **inputs: Any) -> str:
+    def enqueue(self, function: str, defer: float | None = None, **inputs: Any) -> str:
         """Have the project's view enqueue ``function``; the ``TaskResult.id`` it answers."""
+        params = {"inputs": json.dumps(inputs), "format": "json"}
+        if defer is not None:
+            params["defer"] = str(defer)
         response = requests.get(
             f"{self.daphne.url}/functions/{function}/",
-            params={"inputs": json.dumps(inputs), "format": "json"},
+            params=params,
             cookies=self.cookie.cookies,
             timeout=10,
         )
@@ -144,7 +148,7 @@ def test_get_result_agrees_with_rest_at_every_status(visitors: tuple[Visitor, Vi
         if before == after:  # no change between the three reads
             assert result.status == STATUS[before], (before, result.status)
             seen.add(before)
-        if after == "succeeded":
+        if before == after == "succeeded":
             break
         assert time.monotonic() < deadline, f"still {after}"
     assert {"running", "succeeded"} <= seen
@@ -164,6 +168,18 @@ def test_cancel_stops_a_function_that_swallows_every_exception(
     assert result.status == TaskResultStatus.FAILED
     assert [e.exception_class_path for e in result.errors] == ["task_api.exceptions.Cancelled"]
     wait_for(lambda: ("task_finished", "FAILED") in signals_seen(uuid), "task_finished")
+
+
+def test_run_after_holds_the_task_until_then(visitors: tuple[Visitor, Visitor]) -> None:
+    alice, _ = visitors
+    uuid = alice.enqueue("count", defer=1.5, n=1)
+    time.sleep(0.8)  # well before run_after: the worker has it, but holds it
+    assert alice.rest.get(uuid).json()["status"] == "pending"
+    final = alice.rest.wait(uuid, timeout=20)
+    assert final["status"] == "succeeded"
+    started = datetime.fromisoformat(final["started"])
+    created = datetime.fromisoformat(final["created"])
+    assert (started - created).total_seconds() >= 1.4
 
 
 def test_a_typed_function_started_over_rest(visitors: tuple[Visitor, Visitor]) -> None:
