@@ -151,6 +151,8 @@ TASK_API_BACKGROUND_TASKS = [
     "tests.project.tasks.Stubborn",
     "tests.project.tasks.SoftLimited",
     "tests.project.tasks.Flaky",
+    "tests.project.tasks.Swallower",
+    "tests.project.tasks.LimitedSwallower",
     "tests.project.readme_tasks.Wait",
 ]
 
