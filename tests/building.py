@@ -22,9 +22,8 @@ class Dists:
 
 @pytest.fixture(scope="session")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
-    """Build the wheel and the sdist as ``pip wheel`` and ``pip download`` would (hatchling)."""
+    """Build the sdist and the wheel with hatchling, in a virtualenv of their own."""
     out = tmp_path_factory.mktemp("dist")
-    # The sdist first, then the wheel from the sdist: what a package index user installs.
     code = (
         "import sys, hatchling.build as b; b.build_sdist(sys.argv[1]); b.build_wheel(sys.argv[1])"
     )
