@@ -118,8 +118,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Not propagated: daphne gives the root logger a handler too, which would
+    # print every record (a failed task's traceback) a second time.
     "loggers": {
-        "django": {"handlers": ["console"], "level": "WARNING"},
-        "task_api": {"handlers": ["console"], "level": "INFO"},
+        "django": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "task_api": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }

@@ -511,7 +511,8 @@ def test_demo_on_celery_commands() -> None:
     assert "REDIS_URL" in (REPO_ROOT / "scripts" / "demo").read_text()
     argv = worker.split()
     assert argv[0].startswith("REDIS_URL=redis://")
-    assert argv[1:] == [".venv/bin/celery", "-A", "demo", "worker", "-l", "info"]
+    assert argv[1:] == [".venv-demo/bin/celery", "-A", "demo", "worker", "-l", "info"]
+    assert "VENV=${DEMO_VENV:-.venv-demo}" in (REPO_ROOT / "scripts" / "demo").read_text()
     assert _celery_app_main("demo") == "demo"
 
 
