@@ -10,6 +10,7 @@ user who just logged in and has no ``csrftoken`` cookie yet.
 from __future__ import annotations
 
 import functools
+import os
 import shlex
 import subprocess
 import sys
@@ -29,7 +30,16 @@ from tests.services import RedisServer, Service, _http_answers, free_port
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-pytestmark = [pytest.mark.services, pytest.mark.browser, pytest.mark.timeout(600)]
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.browser,
+    pytest.mark.timeout(600),
+    # The new project has its own SQLite database whatever the suite's is: one run is enough.
+    pytest.mark.skipif(
+        os.environ.get("TASK_API_TEST_DB") == "postgres",
+        reason="independent of the test database; runs in the SQLite pass",
+    ),
+]
 
 README_REDIS = "redis://127.0.0.1:6379/0"
 TIMEOUT_MS = 30_000
