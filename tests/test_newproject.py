@@ -109,8 +109,17 @@ def _apply_readme(root: Path, redis_url: str) -> None:
 
 
 @pytest.fixture(scope="module")
+def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A Redis of its own: the test project's worker must not take the new project's tasks."""
+    server = RedisServer(tmp_path_factory.mktemp("newproject-redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 def project(
-    venv: Path, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+    venv: Path, own_redis: RedisServer, tmp_path_factory: pytest.TempPathFactory
 ) -> NewProject:
     root = tmp_path_factory.mktemp("newproject")
     env = {"PATH": f"{venv}:/usr/bin:/bin", "HOME": str(root), "PYTHONUNBUFFERED": "1"}
@@ -118,7 +127,7 @@ def project(
     made.run("django-admin", "startproject", "myproject", str(root))
     for line in snippet("startapp").splitlines():
         made.run(*shlex.split(line))
-    _apply_readme(root, redis_server.url)
+    _apply_readme(root, own_redis.url)
     checks = made.run("python", "manage.py", "check")
     assert "System check identified no issues" in checks, checks
     made.run("python", "manage.py", "migrate", "-v", "0")
