@@ -1,5 +1,5 @@
 """``scripts/demo``: a light virtualenv, a port check that knows TIME-WAIT from
-listening, and a failed task's traceback logged once."""
+listening, a failed task's traceback logged once, the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -55,6 +55,10 @@ def test_demo_port_check_log_and_packages(start_demo: Any) -> None:  # noqa: F81
     time.sleep(0.5)  # a second copy would follow at once
     assert demo.output.count("Traceback (most recent call last)") == 1, demo.output
     assert f"Task {task['uuid']} (flaky) failed" in demo.output
+
+    # The demo sets no DEFAULT_SCHEMA_CLASS: the OpenAPI document works all the same.
+    with urllib.request.urlopen(f"{demo.url}/tasks/schema/?format=json", timeout=10) as answer:
+        assert json.load(answer)["info"]["version"] == "2.0.0"
 
     site = next((REPO_ROOT / ".venv-demo" / "lib").glob("python3*/site-packages"))
     installed = {path.name.split("-")[0].lower() for path in site.glob("*.dist-info")}
