@@ -14,10 +14,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Dists:
-    """Paths of the built wheel and sdist."""
+    """Paths of the built wheel and sdist, and the Python that has hatchling."""
 
     wheel: Path
     sdist: Path
+    builder: Path
 
 
 @pytest.fixture(scope="session")
@@ -36,4 +37,4 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
     subprocess.run([str(python), "-c", code, str(out)], cwd=REPO_ROOT, check=True, timeout=120)
     (wheel,) = out.glob("*.whl")
     (sdist,) = out.glob("*.tar.gz")
-    return Dists(wheel=wheel, sdist=sdist)
+    return Dists(wheel=wheel, sdist=sdist, builder=python)

@@ -115,3 +115,30 @@ def test_packed_tarballs_are_ignored_by_git() -> None:
         check=False,
     )
     assert done.returncode == 0
+
+
+def test_the_files_the_dockerfile_copies_build_the_wheel(dists: Dists, tmp_path: Path) -> None:  # noqa: F811
+    """The image installs the package from what it copies before ``pip install``."""
+    lines = (REPO_ROOT / "Dockerfile").read_text().splitlines()
+    install = next(i for i, line in enumerate(lines) if line.startswith("RUN pip install"))
+    for line in lines[:install]:
+        if line.startswith("COPY "):
+            *sources, _ = line.split()[1:]
+            for source in sources:
+                path = REPO_ROOT / source
+                if path.is_dir():
+                    shutil.copytree(
+                        path, tmp_path / source, ignore=shutil.ignore_patterns("__pycache__")
+                    )
+                else:
+                    shutil.copy(path, tmp_path / source)
+    code = "import sys, hatchling.build as b; print(b.build_wheel(sys.argv[1]))"
+    done = subprocess.run(
+        [str(dists.builder), "-c", code, str(tmp_path / "out")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
