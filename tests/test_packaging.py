@@ -142,3 +142,5 @@ def test_the_files_the_dockerfile_copies_build_the_wheel(dists: Dists, tmp_path:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
+    with zipfile.ZipFile(tmp_path / "out" / done.stdout.strip()) as wheel:
+        assert any(n.endswith(".dist-info/licenses/LICENSE") for n in wheel.namelist())
