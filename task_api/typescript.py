@@ -14,8 +14,13 @@ from typing import Any
 from .tasks import Task
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
-_PRIMITIVES = {"string": "string", "integer": "number", "number": "number", "boolean": "boolean"}
-_PRIMITIVES["null"] = "null"
+_PRIMITIVES = {
+    "string": "string",
+    "integer": "number",
+    "number": "number",
+    "boolean": "boolean",
+    "null": "null",
+}
 
 
 def declarations(
