@@ -8,13 +8,17 @@
   annotation, or one with no JSON form (the message names function and parameter).
 - ``task_api.E007``: a ``TASKS`` entry of ``TaskAPIBackend`` has ``OPTIONS``
   (reported by the backend's own ``check()``, run by Django's task checks).
+- ``task_api.W001``: the Redis channel layer's socket timeout is not above
+  channels-redis's blocking receive, so idle WebSockets are closed with 1011.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from django.core.checks import CheckMessage, Error, register
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
 from django.utils.module_loading import import_string
 
 from .conf import task_api_settings
@@ -84,3 +88,66 @@ def check_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+_REDIS_LAYER = "channels_redis.core.RedisChannelLayer"
+
+
+@register()
+def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn of Redis layer hosts whose socket timeout ends channels-redis's blocking receive.
+
+    channels-redis waits up to ``brpop_timeout`` (5 s) for a message on one
+    Redis socket; redis-py 8 gives sockets a 5 s timeout by default, so an idle
+    WebSocket's receive fails and the connection closes with code 1011.
+    """
+    alias = task_api_settings.channel_layer_alias
+    layer = getattr(settings, "CHANNEL_LAYERS", {}).get(alias, {})
+    if layer.get("BACKEND") != _REDIS_LAYER:
+        return []
+    try:
+        from channels_redis.core import RedisChannelLayer
+    except ImportError:
+        return []
+    receive = RedisChannelLayer.brpop_timeout
+    default = _redis_default_socket_timeout()
+    warnings: list[CheckMessage] = []
+    for host in layer.get("CONFIG", {}).get("hosts", []) or []:
+        timeout = _socket_timeout(host, default)
+        if timeout is not None and timeout <= receive:
+            address = host.get("address", host) if isinstance(host, dict) else host
+            warnings.append(
+                Warning(
+                    f"CHANNEL_LAYERS[{alias!r}] host {address!r} has a socket timeout of "
+                    f"{timeout!r} s, not above channels-redis's {receive} s blocking receive: "
+                    "WebSockets that get no message for that long are closed with code 1011.",
+                    hint=f'Give the host a longer timeout: {{"address": {address!r}, '
+                    '"socket_timeout": 30}, or add ?socket_timeout=30 to its URL.',
+                    obj=f"CHANNEL_LAYERS[{alias!r}]",
+                    id="task_api.W001",
+                )
+            )
+    return warnings
+
+
+def _redis_default_socket_timeout() -> float | None:
+    """redis-py's default socket timeout: None before 8.0, 5 s since."""
+    import inspect
+
+    from redis.asyncio.connection import AbstractConnection
+
+    default = inspect.signature(AbstractConnection.__init__).parameters["socket_timeout"].default
+    return default if isinstance(default, int | float) else None
+
+
+def _socket_timeout(host: Any, default: float | None) -> float | None:
+    if isinstance(host, dict):
+        if "socket_timeout" in host:
+            value = host["socket_timeout"]
+            return float(value) if value is not None else None
+        host = host.get("address", "")
+    if isinstance(host, str):
+        query = parse_qs(urlsplit(host).query)
+        if "socket_timeout" in query:
+            return float(query["socket_timeout"][0])
+    return default

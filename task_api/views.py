@@ -7,7 +7,7 @@ from typing import Any
 
 from django.utils.module_loading import import_string
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
@@ -24,7 +24,7 @@ from .exceptions import UnknownTask
 from .models import TaskRecord, TaskRecordQuerySet, TaskStatus
 from .parsers import LimitedJSONParser
 from .registry import get_task, get_tasks
-from .schema import CatalogEntrySerializer, TaskStartSchema, error_responses
+from .schema import CatalogEntrySerializer, TaskStartSchema, error_responses, extend_schema
 from .serializers import TaskCreateSerializer, TaskSerializer, task_json
 from .starting import LimitReached, start_task
 from .tasks import InputErrors
@@ -99,7 +99,8 @@ class TaskListView(TaskAPIView):
         tasks = access.own_tasks(request.user, self._session_key())
         name = request.query_params.get("task")
         if name:
-            tasks = tasks.filter(name=name)
+            # No task name holds NUL, and PostgreSQL refuses it in a query.
+            tasks = tasks.none() if "\x00" in name else tasks.filter(name=name)
         wanted = request.query_params.get("status")
         if wanted:
             if wanted not in TaskStatus.values:
@@ -167,7 +168,11 @@ class TaskDetailView(TaskAPIView):
 class TaskCancelView(TaskAPIView):
     """Cancel one of your tasks: at once if pending, at its next progress call if running."""
 
-    @extend_schema(request=None, responses={202: TaskSerializer, **error_responses(404, 409)})
+    @extend_schema(
+        operation_id="tasks_cancel",
+        request=None,
+        responses={202: TaskSerializer, **error_responses(404, 409)},
+    )
     def post(self, request: Request, uuid: Any) -> Response:
         record = self.get_record(uuid)
         if record.is_finished:
@@ -186,7 +191,10 @@ class TaskCatalogView(TaskAPIView):
 
     pagination_class = None
 
-    @extend_schema(responses={200: CatalogEntrySerializer(many=True), **error_responses()})
+    @extend_schema(
+        operation_id="tasks_catalog",
+        responses={200: CatalogEntrySerializer(many=True), **error_responses()},
+    )
     def get(self, request: Request) -> Response:
         return Response(
             [

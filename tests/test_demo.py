@@ -290,7 +290,7 @@ def test_demo_runs_tasks_on_celery_with_redis(
     # A database of its own on the shared Redis, so that no other worker takes the demo's tasks.
     redis_url = redis_server.url.rsplit("/", 1)[0] + "/7"
     demo = start_demo(REDIS_URL=redis_url)
-    hint = f"REDIS_URL={redis_url} .venv/bin/celery -A demo worker -l info"
+    hint = f"REDIS_URL={redis_url} .venv-demo/bin/celery -A demo worker -l info"
     assert hint in demo.output
 
     frames = record_frames(page)
