@@ -150,6 +150,7 @@ TASK_API_BACKGROUND_TASKS = [
     "tests.project.tasks.SoftLimited",
     "tests.project.tasks.Flaky",
     "tests.project.readme_tasks.Wait",
+    "tests.project.batch_tasks.Spawn",
 ]
 # The end-to-end tests start a thousand tasks at once as one user.
 TASK_API_MAX_RUNNING_PER_USER = 5000
