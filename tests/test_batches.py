@@ -84,7 +84,8 @@ def test_all_succeeded_is_succeeded(api: APIClient, capture: Capture) -> None:
     batch = api.get(f"/tasks/batches/{started['uuid']}/").json()
     assert batch["status"] == "succeeded"
     assert batch["counts"]["succeeded"] == 3
-    assert batch["progress"] is None and batch["target"] is None
+    assert batch["progress"] is None
+    assert batch["target"] is None
     assert batch["finished"] is not None
 
 

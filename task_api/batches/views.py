@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
@@ -40,7 +41,23 @@ class BatchFinished(APIException):
 class BatchStartSchema(serializers.Serializer[dict[str, Any]]):
     """The body of ``POST /tasks/batches/``."""
 
-    tasks = TaskStartSchema(many=True)
+    tasks = serializers.ListField(
+        child=TaskStartSchema(),
+        min_length=1,
+        help_text="At most TASK_API_MAX_BATCH_SIZE task starts (1000 by default).",
+    )
+
+
+class BatchStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[no-untyped-call]
+    """The batch body accepts no other field than ``tasks``."""
+
+    target_class = BatchStartSchema
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        schema: dict[str, Any] = auto_schema._map_serializer(
+            self.target, direction, bypass_extensions=True
+        )
+        return {**schema, "additionalProperties": False}
 
 
 class _CountsSerializer(serializers.Serializer[dict[str, int]]):
