@@ -247,3 +247,14 @@ def test_batches_are_in_the_openapi_document(api: APIClient) -> None:
 @pytest.fixture
 def capture(django_capture_on_commit_callbacks: Capture) -> Capture:
     return django_capture_on_commit_callbacks
+
+
+def test_the_task_list_filters_by_batch(api: APIClient, capture: Capture) -> None:
+    batch = run_batch(api, capture, [{"task": "add", "inputs": {"a": n}} for n in range(3)])
+    run_batch(api, capture, [{"task": "add", "inputs": {"a": 9}}])
+    listed = api.get(f"/tasks/?batch={batch['uuid']}").json()["results"]
+    assert sorted(task["uuid"] for task in listed) == sorted(batch["tasks"])
+    assert sorted(task["outputs"]["sum"] for task in listed) == [1, 2, 3]
+    response = api.get("/tasks/?batch=nope")
+    assert response.status_code == 400
+    assert response.json() == {"batch": ["'nope' is not a uuid."]}
