@@ -45,6 +45,7 @@ from task_api.params import base as params_base
 from task_api.serializers import task_json
 from task_api.tasks import Task
 from task_api.views import TaskCancelView, TaskCatalogView, TaskDetailView, TaskListView
+from tests import test_batches_readme as batches_readme
 from tests.project.asgi import application
 from tests.readme_snippets import (
     README,
@@ -767,6 +768,7 @@ SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
     ],
     "page": [test_page_snippet_shows_the_result, test_project_task_is_the_readme_snippet],
     "js": [test_js_snippet_runs_watches_and_cancels],
+    **batches_readme.SNIPPET_CHECKS,
 }
 # The other blocks, by language and how their text starts.
 BLOCK_CHECKS: dict[tuple[str, str], Callable[..., Any]] = {
