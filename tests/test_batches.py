@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid as uuid_lib
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from task_api.batches import BatchErrors, BatchTooLarge, NotInBatch, start_batch, start_child
@@ -258,3 +261,17 @@ def test_the_task_list_filters_by_batch(api: APIClient, capture: Capture) -> Non
     response = api.get("/tasks/?batch=nope")
     assert response.status_code == 400
     assert response.json() == {"batch": ["'nope' is not a uuid."]}
+
+
+def test_purging_removes_a_batch_with_its_last_task(api: APIClient, capture: Capture) -> None:
+    from task_api.retention import purge_finished
+
+    batch = run_batch(api, capture, [{"task": "add", "inputs": {"a": n}} for n in range(2)])
+    keep = post_batch(api, [{"task": "add", "inputs": {"a": 1}}]).json()  # still pending
+    TaskBatch.objects.update(created=timezone.now() - timedelta(days=30))
+    TaskRecord.objects.filter(status="succeeded").update(
+        finished=timezone.now() - timedelta(days=30)
+    )
+    assert purge_finished(3600) == (2, 0)
+    assert list(TaskBatch.objects.values_list("uuid", flat=True)) == [uuid_lib.UUID(keep["uuid"])]
+    assert api.get(f"/tasks/batches/{batch['uuid']}/").status_code == 404
