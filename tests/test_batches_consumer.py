@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid as uuid_lib
 from typing import Any
@@ -166,3 +167,44 @@ async def test_refusals(users: Any, session_cookie: Any, settings: Any) -> None:
         assert (await receive(staff))["type"] == "batch_snapshot"
     finally:
         await staff.disconnect()
+
+
+async def test_updates_are_coalesced_per_connection_and_the_final_state_is_not_held(
+    users: Any, session_cookie: Any, settings: Any
+) -> None:
+    settings.TASK_API_BATCH_INTERVAL = 0.3
+    batch = await sync_to_async(TaskBatch.objects.create)(owner=users.alice)
+    await sync_to_async(TaskRecord.objects.create)(
+        name="add", owner=users.alice, batch=batch, status="running", seq=4
+    )
+    communicator = await connect(users, session_cookie)
+    try:
+        await communicator.send_json_to({"type": "subscribe", "batch": str(batch.uuid)})
+        snapshot = await receive(communicator)
+        state = {key: value for key, value in snapshot["data"].items() if key != "tasks"}
+        layer = get_channel_layer()
+        group = batch_events.group_name(batch.uuid)
+
+        async def publish(seq: int, **changes: Any) -> None:
+            frame = batch_events.update_frame({**state, **changes, "seq": seq})
+            await layer.group_send(group, {"type": "task.event", "frame": frame})
+
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        for seq in range(6, 16):  # a burst from several worker processes
+            await publish(seq, progress=seq)
+        first = await receive(communicator)
+        assert (first["seq"], first["set"]["progress"]) == (6, 6)
+        second = await receive(communicator)
+        assert (second["seq"], second["set"]["progress"]) == (15, 15)
+        assert loop.time() - began >= 0.3
+        assert await communicator.receive_nothing(timeout=0.4)
+        await publish(16, progress=16)  # sent at once: the last one was long ago
+        assert (await receive(communicator))["seq"] == 16
+        await publish(17, progress=17)  # held
+        await publish(18, status="succeeded", progress=18)  # final: sent at once
+        final = await receive(communicator, timeout=0.2)
+        assert (final["seq"], final["set"]["status"]) == (18, "succeeded")
+        assert await communicator.receive_nothing(timeout=0.5)
+    finally:
+        await communicator.disconnect()

@@ -3,8 +3,10 @@
 ``{"type": "subscribe", "batch": "<uuid>"}`` joins the batch's group, then
 sends a ``batch_snapshot`` (the whole batch JSON); aggregate ``batch_update``
 frames follow, each a complete state, forwarded only when its ``seq`` is
-higher than the last one sent. After the terminal state the subscription
-ends. Every ``TASK_API_RESYNC_INTERVAL`` seconds one query per event loop
+higher than the last one sent, and at most one per ``TASK_API_BATCH_INTERVAL``
+(updates from several worker processes are coalesced again here: the latest
+is held and sent at the end of the interval). The terminal state is sent at
+once, and ends the subscription. Every ``TASK_API_RESYNC_INTERVAL`` seconds one query per event loop
 reads the ``seq`` of every watched batch, and a connection that is behind
 (a frame was lost) gets a fresh snapshot.
 """
@@ -15,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import uuid as uuid_lib
 import weakref
 from typing import Any
@@ -30,6 +33,8 @@ from ..models import TaskBatch, TaskRecord
 logger = logging.getLogger("task_api.consumers")
 
 UNFINISHED = ("pending", "running")
+# Sends started by timers, kept referenced until they finish.
+_pending: set[asyncio.Task[None]] = set()
 
 
 def _load_visible(uuid: str, user: Any, session_key: str | None) -> dict[str, Any] | None:
@@ -63,6 +68,20 @@ class BatchSubscriptions(AsyncWebsocketConsumer):  # type: ignore[misc]
         """Watched batch uuid -> ``seq`` of the last frame sent."""
         seqs: dict[str, int] = self.__dict__.setdefault("_batch_seqs", {})
         return seqs
+
+    @property
+    def _held(self) -> dict[str, tuple[dict[str, Any], asyncio.TimerHandle]]:
+        """Batch uuid -> the newest update not sent yet, and the timer that sends it."""
+        held: dict[str, tuple[dict[str, Any], asyncio.TimerHandle]] = self.__dict__.setdefault(
+            "_batch_held", {}
+        )
+        return held
+
+    @property
+    def _sent_at(self) -> dict[str, float]:
+        """Batch uuid -> loop time of the last update sent."""
+        sent: dict[str, float] = self.__dict__.setdefault("_batch_sent_at", {})
+        return sent
 
     async def batch_receive(self, kind: str, frame: dict[str, Any], watching: int) -> None:
         """A ``subscribe`` or ``unsubscribe`` frame naming a ``batch``."""
@@ -115,11 +134,39 @@ class BatchSubscriptions(AsyncWebsocketConsumer):  # type: ignore[misc]
         last = self.batches.get(uuid)
         if last is None or (frame["seq"] <= last and not force):
             return
+        state = frame.get("data") or frame.get("set") or {}
+        final = bool(state.get("total")) and state.get("status") not in UNFINISHED
+        loop = asyncio.get_running_loop()
+        if frame["type"] == "batch_update" and not final:
+            wait = (
+                self._sent_at.get(uuid, -math.inf) + task_api_settings.batch_interval - loop.time()
+            )
+            if wait > 0:
+                _, timer = self._held.get(uuid, (None, None))
+                if timer is None:
+                    timer = loop.call_later(wait, self._release, uuid)
+                self._held[uuid] = (frame, timer)
+                return
+            self._sent_at[uuid] = loop.time()
+        self._drop_held(uuid)
         self.batches[uuid] = max(frame["seq"], last)
         await self.send(text_data=json.dumps(frame, separators=(",", ":")))
-        state = frame.get("data") or frame.get("set") or {}
-        if state.get("total") and state.get("status") not in UNFINISHED:
+        if final:
             await self._batch_leave(uuid)
+
+    def _release(self, uuid: str) -> None:
+        """Send the update held for ``uuid`` (a timer callback)."""
+        frame, _ = self._held.pop(uuid, (None, None))
+        if frame is not None:
+            self._sent_at.pop(uuid, None)
+            task = asyncio.get_running_loop().create_task(self._batch_forward(frame))
+            _pending.add(task)
+            task.add_done_callback(_pending.discard)
+
+    def _drop_held(self, uuid: str) -> None:
+        _, timer = self._held.pop(uuid, (None, None))
+        if timer is not None:
+            timer.cancel()
 
     async def _batch_join(self, uuid: str) -> None:
         try:
@@ -128,6 +175,8 @@ class BatchSubscriptions(AsyncWebsocketConsumer):  # type: ignore[misc]
             logger.warning("Could not join the group of batch %s: %r", uuid, exc)
 
     async def _batch_leave(self, uuid: str) -> None:
+        self._drop_held(uuid)
+        self._sent_at.pop(uuid, None)
         if self.batches.pop(uuid, None) is not None:
             with contextlib.suppress(Exception):
                 await self.channel_layer.group_discard(

@@ -30,7 +30,7 @@ export function batchPanel(TaskAPI) {
   const run = h('button', { class: 'button primary', type: 'button', dataset: { action: 'run-batch' }, text: 'Run batch' })
   const panel = h(
     'div',
-    { class: 'run batch', id: 'batch', dataset: { status: 'idle' } },
+    { class: 'batch-card', id: 'batch', dataset: { status: 'idle' } },
     h('div', { class: 'run-head' }, h('strong', { class: 'run-title', text: 'Four countdowns and a flaky task, as one batch' }), run, cancel),
     h('div', { class: 'progress' }, h('div', { class: 'progress-track' }, bar), label),
     counts,
