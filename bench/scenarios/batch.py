@@ -80,6 +80,7 @@ async def watch_batch(stack: Stack, count: int) -> Sample:
         "lost_final": float(final is None),
         "wrong_final": float(not correct),
         "frames": float(frames),
+        "task_events": float(final["seq"] - count) if final else math.nan,
         "frames_per_s": frames / max((last - first) / 1e6, 1e-6),
         "end_to_final_ms": end_to_final,
         "start_ms": ms(answered - posted),
@@ -102,7 +103,13 @@ def _none(key: str, label: str) -> Metric:
 METRICS = (
     _none("lost_final", "runs without the batch's terminal state"),
     _none("wrong_final", "runs whose final counts or sums were not exact"),
-    Metric(label="aggregate frames delivered to the watcher", key="frames", unit=""),
+    Metric(
+        label="aggregate frames delivered to the watcher",
+        key="frames",
+        unit="",
+        baseline_key="task_events",
+        baseline_label="task events published (a frame each to a watcher of every task)",
+    ),
     Metric(label="aggregate frames/s at the client", key="frames_per_s", unit="/s"),
     Metric(
         label="last task's end to the batch's final state at the client",
