@@ -145,3 +145,31 @@ def test_cancel_mid_way_ends_the_batch_cancelled(stack: dict[str, Any]) -> None:
     assert final["counts"]["cancelled"] == 6 - final["counts"]["succeeded"]
     assert final["counts"]["cancelled"] >= 4
     assert {**final, "tasks": batch["tasks"]} == get_batch(alice, batch["uuid"])
+
+
+def test_broker_down_answers_503_and_starts_nothing(
+    stack: dict[str, Any], redis_server: Any
+) -> None:
+    from task_api.models import TaskBatch
+
+    alice = stack["alice"]
+    before = (TaskRecord.objects.count(), TaskBatch.objects.count())
+    redis_server.stop()
+    try:
+        began = time.monotonic()
+        response = alice.session.post(
+            f"{alice.base_url}/tasks/batches/",
+            json={"tasks": [{"task": "add", "inputs": {"a": n}} for n in range(200)]},
+            timeout=60,
+        )
+        elapsed = time.monotonic() - began
+    finally:
+        redis_server.start()
+    assert response.status_code == 503, response.text
+    assert "broker" in response.json()["detail"]
+    assert elapsed < 10, "one broker timeout, not one per task"
+    assert (TaskRecord.objects.count(), TaskBatch.objects.count()) == before
+    batch = start_batch(alice, [{"task": "add", "inputs": {"a": 1}}])
+    final, _ = asyncio.run(watch_batch(stack["daphne"], stack["alice_cookie"], batch["uuid"]))
+    assert final is not None
+    assert final["status"] == "succeeded"

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
 
-from .. import batch_events, lifecycle
-from ..backends.base import get_backend
+from .. import batch_events, lifecycle, signals
+from ..backends.base import BackendUnavailable, get_backend
 from ..conf import task_api_settings
 from ..exceptions import TaskAPIError, UnknownTask
 from ..models import TaskBatch, TaskRecord, TaskStatus
 from ..registry import get_task
-from ..starting import LimitReached, start_task
+from ..starting import LimitReached
 from ..tasks import InputErrors, Task, _to_json
+
+logger = logging.getLogger("task_api.batches")
 
 ITEM_FIELDS = ("task", "inputs")
 
@@ -115,18 +120,71 @@ def _check_limit(owner: Mapping[str, Any], adding: int) -> None:
         )
 
 
-def _start_members(
+def _create(
     batch: TaskBatch, owner: Mapping[str, Any], items: list[tuple[type[Task], dict[str, Any]]]
 ) -> list[TaskRecord]:
-    """Create the tasks inside the caller's transaction; they are dispatched on commit."""
-    # Started without owner (no per-task limit check or repeat lookup: the batch
-    # was checked as a whole), then given their owner and batch in one UPDATE
-    # before the commit that dispatches them.
-    records = [start_task(task_class, inputs)[0] for task_class, inputs in items]
-    TaskRecord.objects.filter(pk__in=[record.pk for record in records]).update(batch=batch, **owner)
-    for record in records:
-        record.batch = batch
-    return records
+    """The batch's new task records, in one INSERT (inside the caller's transaction)."""
+    return TaskRecord.objects.bulk_create(
+        TaskRecord(
+            name=task_class.name, inputs=task_class.inputs_to_json(inputs), batch=batch, **owner
+        )
+        for task_class, inputs in items
+    )
+
+
+def _dispatch(
+    batch: TaskBatch, records: list[TaskRecord], classes: list[type[Task]], *, withdraw: bool
+) -> None:
+    """Hand the committed tasks to the backend, in order.
+
+    If the broker refuses the first one and ``withdraw`` is true, the batch and
+    its tasks are removed and ``BackendUnavailable`` is raised: nothing started.
+    Once some are dispatched, the rest fail at once (not one broker timeout each).
+    """
+    backend = get_backend()
+    for index, (record, task_class) in enumerate(zip(records, classes, strict=True)):
+        try:
+            backend.enqueue(record, task_class)
+        except BackendUnavailable as exc:
+            rest = [r.pk for r in records[index:]]
+            if withdraw and index == 0:
+                TaskRecord.objects.filter(pk__in=rest).delete()
+                batch.delete()
+                raise
+            logger.error("Could not dispatch %d tasks of batch %s: %s", len(rest), batch.uuid, exc)
+            TaskRecord.objects.filter(pk__in=rest, status=TaskStatus.PENDING).update(
+                status=TaskStatus.FAILED,
+                error={"type": "BackendUnavailable", "message": str(exc)},
+                finished=timezone.now(),
+                seq=F("seq") + 1,
+            )
+            batch_events.changed(batch.pk)
+            return
+        lifecycle.send(signals.task_enqueued, record)
+
+
+def _start(
+    batch_owner: Mapping[str, Any],
+    owner: Mapping[str, Any],
+    items: list[tuple[type[Task], dict[str, Any]]],
+    batch: TaskBatch | None = None,
+) -> tuple[TaskBatch, list[TaskRecord]]:
+    """Create the batch (unless given) and its tasks in one transaction, then dispatch them.
+
+    Inside a caller's transaction they are dispatched when it commits.
+    """
+    deferred = connection.in_atomic_block
+    with transaction.atomic():
+        if batch is None:
+            batch = TaskBatch.objects.create(**batch_owner)
+        records = _create(batch, owner, items)
+    classes = [task_class for task_class, _ in items]
+    if deferred:
+        started = batch
+        transaction.on_commit(lambda: _dispatch(started, records, classes, withdraw=False))
+    else:
+        _dispatch(batch, records, classes, withdraw=True)
+    return batch, records
 
 
 def start_batch(
@@ -140,15 +198,14 @@ def start_batch(
 
     Every item is checked first (``BatchErrors`` lists each bad one); then the
     limits (``BatchTooLarge``, ``LimitReached``); then all tasks are created in
-    one transaction and dispatched when it commits. Nothing starts unless all do.
+    one transaction and dispatched once it committed (``BackendUnavailable``,
+    and nothing left behind, if the broker is down). Nothing starts unless all do.
     """
     if owner is None:
         owner = {"owner": user, "session_key": ""} if user is not None else {}
     cleaned = clean_items(items, python=python)
     _check_limit(owner, len(cleaned))
-    with transaction.atomic():
-        batch = TaskBatch.objects.create(**owner)
-        _start_members(batch, owner, cleaned)
+    batch, _records = _start(owner, owner, cleaned)
     return batch
 
 
@@ -171,8 +228,7 @@ def start_child(parent: Task, task: type[Task] | str, **inputs: Any) -> TaskReco
     except BatchErrors as exc:
         raise InputErrors(exc.errors.get("inputs", exc.errors)) from None
     owner = {"owner_id": row["owner_id"], "session_key": row["session_key"]}
-    with transaction.atomic():
-        (record,) = _start_members(batch, owner, [item])
+    _, (record,) = _start(owner, owner, [item], batch)
     batch_events.changed(batch.pk)
     return record
 

@@ -13,7 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .. import access
-from ..api_errors import TooManyTasks
+from ..api_errors import ServiceUnavailable, TooManyTasks
+from ..backends.base import BackendUnavailable
 from ..models import TaskBatch, TaskStatus
 from ..schema import TaskStartSchema, error_responses
 from ..starting import LimitReached
@@ -113,7 +114,7 @@ class BatchListView(BatchView):
 
     @extend_schema(
         request=BatchStartSchema,
-        responses={201: BatchSerializer, **error_responses(400, 413, 429)},
+        responses={201: BatchSerializer, **error_responses(400, 413, 429, 503)},
     )
     def post(self, request: Request) -> Response:
         if not isinstance(request.data, dict) or set(request.data) - {"tasks"}:
@@ -135,6 +136,8 @@ class BatchListView(BatchView):
             raise BatchTooLargeError(str(exc)) from None
         except LimitReached as exc:
             raise TooManyTasks(str(exc)) from None
+        except BackendUnavailable as exc:
+            raise ServiceUnavailable(str(exc)) from None
         return Response(
             batch_json(batch),
             status=status.HTTP_201_CREATED,
