@@ -115,7 +115,7 @@ _notifier = _Notifier()
 
 def changed(batch_pk: int | None) -> None:
     """Note that a task of batch ``batch_pk`` changed (``None``: not in a batch)."""
-    if batch_pk is not None:
+    if batch_pk is not None and events.publisher.reachable():
         _notifier.changed(batch_pk)
 
 

@@ -74,6 +74,15 @@ class Publisher:
                 self._loop = None
                 self._queue = None
 
+    def reachable(self) -> bool:
+        """Whether anybody can receive what is published now: a layer is configured,
+        and an in-memory one belongs to an ASGI server in this process."""
+        layer = get_channel_layer(task_api_settings.channel_layer_alias)
+        if isinstance(layer, InMemoryChannelLayer):
+            loop = self._server_loop
+            return loop is not None and not loop.is_closed()
+        return layer is not None
+
     def publish(
         self, uuid: Any, frame: dict[str, Any], *, wait: bool = False, group: str = ""
     ) -> bool:

@@ -275,3 +275,27 @@ def test_purging_removes_a_batch_with_its_last_task(api: APIClient, capture: Cap
     assert purge_finished(3600) == (2, 0)
     assert list(TaskBatch.objects.values_list("uuid", flat=True)) == [uuid_lib.UUID(keep["uuid"])]
     assert api.get(f"/tasks/batches/{batch['uuid']}/").status_code == 404
+
+
+def test_the_admin_lists_batches_with_their_task_count(
+    admin_client: Any, alice: Any, capture: Capture
+) -> None:
+    with capture(execute=True):
+        batch = start_batch([{"task": Add, "inputs": {"a": n}} for n in range(3)], user=alice)
+    page = admin_client.get("/admin/task_api/taskbatch/")
+    assert page.status_code == 200
+    assert str(batch.uuid) in page.content.decode()
+    detail = admin_client.get(f"/admin/task_api/taskbatch/{batch.pk}/change/")
+    assert detail.status_code == 200
+    assert admin_client.get("/admin/task_api/taskbatch/add/").status_code == 403
+
+
+@override_settings(TASK_API_MAX_BATCH_SIZE=3)
+def test_children_count_against_the_batch_size(api: APIClient, capture: Capture) -> None:
+    started = run_batch(api, capture, [{"task": "spawn", "inputs": {"count": 3}}])
+    batch = api.get(f"/tasks/batches/{started['uuid']}/").json()
+    # Two children fit; the third fails the spawning task with a clear error.
+    assert batch["total"] == 3
+    spawn = api.get(f"/tasks/{started['tasks'][0]}/").json()
+    assert spawn["status"] == "failed"
+    assert spawn["error"] == {"type": "BatchTooLarge", "message": "A batch holds at most 3 tasks."}
