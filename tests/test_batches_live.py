@@ -173,3 +173,16 @@ def test_broker_down_answers_503_and_starts_nothing(
     final, _ = asyncio.run(watch_batch(stack["daphne"], stack["alice_cookie"], batch["uuid"]))
     assert final is not None
     assert final["status"] == "succeeded"
+
+
+def test_children_started_by_a_worker_join_the_batch_before_it_ends(
+    stack: dict[str, Any],
+) -> None:
+    alice = stack["alice"]
+    batch = start_batch(alice, [{"task": "spawn", "inputs": {"count": 4}}])
+    final, _ = asyncio.run(watch_batch(stack["daphne"], stack["alice_cookie"], batch["uuid"]))
+    assert final is not None
+    rest = get_batch(alice, batch["uuid"])
+    assert {**final, "tasks": rest["tasks"]} == rest
+    assert (rest["status"], rest["total"], rest["progress"]) == ("succeeded", 5, 1 + 2 + 3 + 4)
+    assert rest["tasks"][0] == batch["tasks"][0]
