@@ -10,11 +10,13 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .. import batch_events, lifecycle, signals
+from .. import batch_events, lifecycle, progress, signals
 from ..backends.base import BackendUnavailable, get_backend
 from ..conf import task_api_settings
 from ..exceptions import TaskAPIError, UnknownTask
+from ..functions import is_django_task, task_class_for
 from ..models import TaskBatch, TaskRecord, TaskStatus
+from ..owners import current_owner
 from ..registry import get_task
 from ..starting import LimitReached
 from ..tasks import InputErrors, Task, _to_json
@@ -41,6 +43,8 @@ class NotInBatch(TaskAPIError):
 
 
 def _resolve(task: Any) -> type[Task]:
+    if is_django_task(task):  # a @task function, as Django's own enqueue() takes it
+        return task_class_for(task)
     if isinstance(task, type) and issubclass(task, Task):
         if get_task(task.name) is not task:
             raise UnknownTask(
@@ -144,7 +148,7 @@ def _dispatch(
     backend = get_backend()
     for index, (record, task_class) in enumerate(zip(records, classes, strict=True)):
         try:
-            backend.enqueue(record, task_class)
+            backend.dispatch(record, task_class)
         except BackendUnavailable as exc:
             rest = [r.pk for r in records[index:]]
             if withdraw and index == 0:
@@ -202,16 +206,19 @@ def start_batch(
     and nothing left behind, if the broker is down). Nothing starts unless all do.
     """
     if owner is None:
-        owner = {"owner": user, "session_key": ""} if user is not None else {}
+        owner = {"owner": user, "session_key": ""} if user is not None else current_owner()
     cleaned = clean_items(items, python=python)
     _check_limit(owner, len(cleaned))
     batch, _records = _start(owner, owner, cleaned)
     return batch
 
 
-def start_child(parent: Task, task: type[Task] | str, **inputs: Any) -> TaskRecord:
-    """From a running task's ``run``: start another task in the same batch."""
-    uuid = parent._reporter.uuid
+def start_child(parent: Task | None, task: Any, **inputs: Any) -> TaskRecord:
+    """From a running task: start another task (a name, a class or a ``@task`` function)
+    in the same batch. ``parent`` is the task class's ``self``; a ``@task`` function
+    passes ``None`` and the running task is found from its context."""
+    reporter = parent._reporter if parent is not None else progress._get()
+    uuid = reporter.uuid if reporter is not None else None
     row = (
         TaskRecord.objects.filter(uuid=uuid).values("batch_id", "owner_id", "session_key").first()
         if uuid is not None
