@@ -299,3 +299,20 @@ def test_children_count_against_the_batch_size(api: APIClient, capture: Capture)
     spawn = api.get(f"/tasks/{started['tasks'][0]}/").json()
     assert spawn["status"] == "failed"
     assert spawn["error"] == {"type": "BatchTooLarge", "message": "A batch holds at most 3 tasks."}
+
+
+def test_nul_characters_are_a_400_naming_the_input(api: APIClient) -> None:
+    response = post_batch(
+        api,
+        [
+            {"task": "messages", "inputs": {"lines": ["ok", "a\u0000b"]}},
+            {"task": "echo", "inputs": {"value": {"k\u0000": 1}}},
+            {"task": "add", "inputs": {"a": 1}},
+        ],
+    )
+    assert response.status_code == 400
+    message = ["Text may not contain NUL (\\u0000) characters."]
+    assert response.json() == {
+        "tasks": {"0": {"inputs": {"lines": message}}, "1": {"inputs": {"value": message}}}
+    }
+    assert TaskRecord.objects.count() == 0

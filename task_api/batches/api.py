@@ -86,9 +86,28 @@ def clean_item(item: Any, *, python: bool = False) -> tuple[type[Task], dict[str
             cleaned = task_class.clean_inputs(inputs)
         except InputErrors as exc:
             errors["inputs"] = exc.errors
+        else:
+            nul = {
+                key: ["Text may not contain NUL (\\u0000) characters."]
+                for key, value in task_class.inputs_to_json(cleaned).items()
+                if _has_nul(value) or "\x00" in key
+            }
+            if nul:
+                errors["inputs"] = nul
     if errors or task_class is None:
         raise BatchErrors(errors)
     return task_class, cleaned
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether a JSON value holds a NUL character, which PostgreSQL's jsonb refuses."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in key or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
 
 
 def clean_items(items: Any, *, python: bool = False) -> list[tuple[type[Task], dict[str, Any]]]:
