@@ -22,7 +22,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import events, lifecycle, reporting
+from . import batch_events, events, lifecycle, reporting
 from .conf import task_api_settings
 from .exceptions import Cancelled, TaskTimeout, UnknownTask
 from .models import TaskRecord, TaskStatus
@@ -69,6 +69,7 @@ class DatabaseSink:
             events.publish(
                 reporter.uuid, events.update_frame(reporter.uuid, reporter.seq, changes, entries)
             )
+            batch_events.changed(self.record.batch_id)
         return bool(stored)
 
     def poll(self, reporters: list[Reporter]) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid as uuid_lib
 from collections.abc import Sequence
 from typing import Any
 
 from django.utils.module_loading import import_string
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -33,6 +35,13 @@ from .tasks import InputErrors
 def _classes(configured: Sequence[Any] | None, default: Sequence[Any]) -> list[Any]:
     entries = default if configured is None else configured
     return [import_string(entry) if isinstance(entry, str) else entry for entry in entries]
+
+
+def _uuid_param(name: str, value: str) -> uuid_lib.UUID:
+    try:
+        return uuid_lib.UUID(value)
+    except ValueError:
+        raise ValidationError({name: [f"{value[:100]!r} is not a uuid."]}) from None
 
 
 class TaskPagination(PageNumberPagination):
@@ -88,6 +97,7 @@ class TaskListView(TaskAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("task", str, description="Only tasks of this name."),
+            OpenApiParameter("batch", OpenApiTypes.UUID, description="Only tasks of this batch."),
             OpenApiParameter(
                 "status", str, enum=TaskStatus.values, description="Only tasks in this status."
             ),
@@ -101,6 +111,9 @@ class TaskListView(TaskAPIView):
         if name:
             # No task name holds NUL, and PostgreSQL refuses it in a query.
             tasks = tasks.none() if "\x00" in name else tasks.filter(name=name)
+        batch = request.query_params.get("batch")
+        if batch:
+            tasks = tasks.filter(batch__uuid=_uuid_param("batch", batch))
         wanted = request.query_params.get("status")
         if wanted:
             if wanted not in TaskStatus.values:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import burst, fanout, first_event, polling, progress_cost, push_latency, throughput
+from . import batch, burst, fanout, first_event, polling, progress_cost, push_latency, throughput
 from .base import Mode, Scenario
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -13,6 +13,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     polling.SCENARIO,
     fanout.SCENARIO,
     first_event.SCENARIO,
+    batch.SCENARIO,
 )
 
 __all__ = ["SCENARIOS", "Mode", "Scenario"]

@@ -175,5 +175,59 @@ declare namespace TaskAPI {
 
   /** Fetches a task's current JSON (`GET baseURL<uuid>/`). */
   export function get(uuid: string, options?: Partial<Options>): Promise<Task>
+
+  /** The batch JSON: counts and sums over its tasks (`GET baseURL + 'batches/<uuid>/'`). */
+  export interface Batch {
+    uuid: string
+    /** `pending`/`running` until every task is final; then `failed` if any failed, else `cancelled` if any was, else `succeeded`. */
+    status: Status
+    total: number
+    counts: Record<Status, number>
+    /** Sum of the tasks' progress, over tasks that report one; null if none does. */
+    progress: number | null
+    /** Sum of the tasks' targets, over tasks that set one; null if none does. */
+    target: number | null
+    created: string
+    finished: string | null
+    /** Grows with every change of any of its tasks. */
+    seq: number
+    /** The tasks' uuids in start order (in snapshots and REST answers; updates omit them). */
+    tasks?: string[]
+  }
+
+  /** What a batch promise resolves with once every task ended, whatever their outcomes. */
+  export interface BatchResult {
+    batch: Batch
+    /** Each task's final JSON, in the batch's order: `outputs` if it succeeded, `error` otherwise. */
+    tasks: Task[]
+  }
+
+  export interface BatchCallOptions extends Partial<Options> {
+    /** Called with the batch JSON on every change of its aggregate. */
+    onProgress?: ((batch: Batch) => void) | null
+    /** Called with the result once every task ended. */
+    onSuccess?: ((result: BatchResult) => void) | null
+    /** Called with the error the promise rejects with (a bad request, a network failure). */
+    onError?: ((error: TaskAPIError) => void) | null
+  }
+
+  /** Resolves once every task of the batch ended; rejects only if the batch cannot be started or read. */
+  export interface BatchPromise extends Promise<BatchResult> {
+    /** The first batch JSON: the answer to the POST for `runAll`, the first state seen for `watchBatch`. */
+    started: Promise<Batch>
+    /** Cancels every unfinished task; resolves with the server's answer, or null. */
+    cancel(): Promise<Batch | null>
+  }
+
+  /** Starts several tasks as one batch and follows its aggregate until every task ended. */
+  export function runAll(starts: { task: string; inputs?: Inputs }[], options?: BatchCallOptions): BatchPromise
+  /** Follows an existing batch, e.g. after a page reload. */
+  export function watchBatch(uuid: string, options?: BatchCallOptions): BatchPromise
+  /** Creates a batch (`POST baseURL + 'batches/'`) and resolves with its JSON. */
+  export function startBatch(starts: { task: string; inputs?: Inputs }[], options?: Partial<Options>): Promise<Batch>
+  /** Fetches a batch's current JSON. */
+  export function getBatch(uuid: string, options?: Partial<Options>): Promise<Batch>
+  /** Cancels every unfinished task of a batch; resolves with the batch JSON. */
+  export function cancelBatch(uuid: string, options?: Partial<Options>): Promise<Batch>
 }
 export = TaskAPI

@@ -9,7 +9,7 @@ const require = createRequire(import.meta.url)
 const root = new URL('..', import.meta.url)
 const read = (path) => readFileSync(new URL(path, root), 'utf8')
 const pkg = JSON.parse(read('package.json'))
-const API = ['options', 'run', 'watch', 'start', 'cancel', 'get', 'TaskAPIError']
+const API = ['options', 'run', 'watch', 'start', 'cancel', 'get', 'TaskAPIError', 'runAll', 'watchBatch', 'startBatch', 'getBatch', 'cancelBatch']
 
 test('require() returns the API object, also as .default', () => {
   const api = require('../dist/index.cjs')
@@ -70,8 +70,8 @@ test('the classic script defines only the TaskAPI global', async () => {
   assert.equal(sum, 3)
 })
 
-test('the classic script is at most 3 KB gzipped, as the README says', () => {
+test('the classic script is at most 4 KB gzipped, under 1.x's 4.2 KB', () => {
   const size = gzipSync(classic, { level: 9 }).length
-  assert.ok(size <= 3072, `${size} bytes`)
+  assert.ok(size <= 4096, `${size} bytes`)
   assert.match(read('README.md'), new RegExp(`${Buffer.byteLength(classic)} bytes minified, ${size} bytes gzipped`))
 })

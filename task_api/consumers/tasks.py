@@ -10,7 +10,6 @@ import uuid as uuid_lib
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import InMemoryChannelLayer
 
 from .. import access, events, recovery
@@ -18,6 +17,7 @@ from ..conf import task_api_settings
 from ..models import TERMINAL_STATUSES, TaskRecord
 from ..serializers import task_json
 from . import resync
+from .batches import BatchSubscriptions
 
 
 def _load_visible(uuid: str, user: Any, session_key: str | None) -> dict[str, Any] | None:
@@ -30,7 +30,7 @@ def _load_visible(uuid: str, user: Any, session_key: str | None) -> dict[str, An
 logger = logging.getLogger("task_api.consumers")
 
 
-class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+class TaskConsumer(BatchSubscriptions):
     """Forwards the events of the tasks a connection subscribed to, in order, without gaps."""
 
     groups: list[str] = []
@@ -46,6 +46,7 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def disconnect(self, code: int) -> None:
         for uuid in list(getattr(self, "watched", {})):
             await self._leave(uuid)
+        await self.batch_disconnect()
 
     # -- client frames --------------------------------------------------------------
 
@@ -73,6 +74,9 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self._error(
                 None, "invalid", f"Unknown frame type {kind!r}; use subscribe, unsubscribe or ping."
             )
+            return
+        if "batch" in frame:
+            await self.batch_receive(kind, frame, len(self.watched) + len(self.batches))
             return
         uuid = _parse_uuid(frame.get("uuid"))
         if uuid is None:
@@ -115,6 +119,9 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def task_event(self, message: dict[str, Any]) -> None:
         """An event published for a watched task."""
         frame = message["frame"]
+        if "batch" in frame:
+            await self.batch_event(frame)
+            return
         last = self.watched.get(frame["uuid"])
         if last is None or frame["seq"] <= last:
             return

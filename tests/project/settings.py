@@ -153,6 +153,7 @@ TASK_API_BACKGROUND_TASKS = [
     "tests.project.tasks.Swallower",
     "tests.project.tasks.LimitedSwallower",
     "tests.project.readme_tasks.Wait",
+    "tests.project.batch_tasks.Spawn",
 ]
 
 if django.VERSION >= (6,):
