@@ -45,8 +45,8 @@ from task_api.params import base as params_base
 from task_api.serializers import task_json
 from task_api.tasks import Task
 from task_api.views import TaskCancelView, TaskCatalogView, TaskDetailView, TaskListView
-from tests import test_newproject
 from tests import test_batches_readme as batches_readme
+from tests import test_newproject
 from tests import test_readme_django_tasks as readme_django_tasks
 from tests.project.asgi import application
 from tests.readme_snippets import (
