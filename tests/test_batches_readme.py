@@ -93,6 +93,7 @@ def test_batch_json_example_has_the_fields_of_batch_json(django_user_model: Any)
 
 
 def test_batch_request_table_resolves_to_views_that_take_them(readme_task: ModuleType) -> None:
+    load_snippet_module("view", "myapp.views")
     urls = load_snippet_module("urls", "myproject.urls")
     rows = table("batch request", "answer")
     assert len(rows) == 4

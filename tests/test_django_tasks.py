@@ -182,7 +182,7 @@ def test_functions_that_cannot_be_typed_are_invalid() -> None:
 
 def test_a_listed_function_with_a_bad_annotation_is_a_check_error(settings: Any) -> None:
     settings.TASK_API_BACKGROUND_TASKS = ["tests.project.function_errors.untyped"]
-    errors = [e for e in run_checks() if e.id and e.id.startswith("task_api.")]
+    errors = [e for e in run_checks(databases=[]) if e.id and e.id.startswith("task_api.")]
     assert [e.id for e in errors] == ["task_api.E005"]
     assert "tests.project.function_errors.untyped" in errors[0].msg
     assert "'anything'" in errors[0].msg
@@ -191,7 +191,7 @@ def test_a_listed_function_with_a_bad_annotation_is_a_check_error(settings: Any)
 def test_backend_check_reports_options() -> None:
     tasks = {"BACKEND": "task_api.backends.django_tasks.TaskAPIBackend", "OPTIONS": {"queue": 1}}
     with override_settings(TASKS={"default": tasks}):
-        errors = [e for e in run_checks() if e.id == "task_api.E007"]
+        errors = [e for e in run_checks(databases=[]) if e.id == "task_api.E007"]
     assert len(errors) == 1
     assert "OPTIONS ['queue']" in errors[0].msg
 

@@ -54,7 +54,15 @@ def test_document_whatever_the_default_schema_class(schema_class: str | None) ->
     status, body = done.stdout.split("\n", 1)
     assert status == "200", body[-2000:] + done.stderr[-2000:]
     paths = json.loads(body)["paths"]
-    assert {"/tasks/", "/tasks/{uuid}/", "/tasks/{uuid}/cancel/", "/tasks/catalog/"} == set(paths)
+    assert {
+        "/tasks/",
+        "/tasks/{uuid}/",
+        "/tasks/{uuid}/cancel/",
+        "/tasks/catalog/",
+        "/tasks/batches/",
+        "/tasks/batches/{uuid}/",
+        "/tasks/batches/{uuid}/cancel/",
+    } == set(paths)
 
 
 @pytest.fixture
@@ -80,6 +88,9 @@ def test_operation_ids_and_version(document: dict[str, Any]) -> None:
         ("/tasks/{uuid}/", "get"): "tasks_retrieve",
         ("/tasks/{uuid}/cancel/", "post"): "tasks_cancel",
         ("/tasks/catalog/", "get"): "tasks_catalog",
+        ("/tasks/batches/", "post"): "tasks_batches_create",
+        ("/tasks/batches/{uuid}/", "get"): "tasks_batches_retrieve",
+        ("/tasks/batches/{uuid}/cancel/", "post"): "tasks_batches_cancel",
     }
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     assert document["info"]["version"] == project["version"]

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.db.models import Q
 from drf_spectacular.extensions import OpenApiSerializerExtension
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.request import Request
@@ -16,7 +15,7 @@ from .. import access
 from ..api_errors import ServiceUnavailable, TooManyTasks
 from ..backends.base import BackendUnavailable
 from ..models import TaskBatch, TaskStatus
-from ..schema import TaskStartSchema, error_responses
+from ..schema import TaskStartSchema, error_responses, extend_schema
 from ..starting import LimitReached
 from ..views import TaskAPIView
 from .aggregate import batch_json
@@ -156,7 +155,11 @@ class BatchDetailView(BatchView):
 class BatchCancelView(BatchView):
     """Cancel every unfinished task of one of your batches."""
 
-    @extend_schema(request=None, responses={202: BatchSerializer, **error_responses(404, 409)})
+    @extend_schema(
+        operation_id="tasks_batches_cancel",
+        request=None,
+        responses={202: BatchSerializer, **error_responses(404, 409)},
+    )
     def post(self, request: Request, uuid: Any) -> Response:
         batch = self.get_batch(uuid)
         if not cancel_batch(batch):
