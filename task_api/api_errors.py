@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
@@ -36,3 +37,27 @@ class ServiceUnavailable(APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The task queue is unavailable; try again later."
     default_code = "backend_unavailable"
+
+
+class DatabaseUnavailable(APIException):
+    """The database is busy (SQLite's write lock) or unreachable; retry after ``Retry-After``."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The database is busy or unavailable; try again shortly."
+    default_code = "database_unavailable"
+    #: Seconds to wait, sent as ``Retry-After`` by DRF's exception handler.
+    wait = 1
+
+
+def database_unavailable(exc: Exception) -> DatabaseUnavailable | None:
+    """The 503 for a database error that a retry can fix, or None for any other error."""
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return None
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return DatabaseUnavailable("The database is busy; try again shortly.")
+    if isinstance(exc, InterfaceError) or any(
+        word in text for word in ("connect", "terminat", "closed", "shut down", "starting up")
+    ):
+        return DatabaseUnavailable("The database is unavailable; try again shortly.")
+    return None

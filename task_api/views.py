@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from . import access, lifecycle, recovery
-from .api_errors import ServiceUnavailable, TaskFinished, TooManyTasks
+from .api_errors import ServiceUnavailable, TaskFinished, TooManyTasks, database_unavailable
 from .backends.base import BackendUnavailable, get_backend
 from .conf import task_api_settings
 from .exceptions import UnknownTask
@@ -65,6 +65,10 @@ class TaskAPIView(GenericAPIView[TaskRecord]):
             task_api_settings.permission_classes, api_settings.DEFAULT_PERMISSION_CLASSES
         )
         return [permission() for permission in classes]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        # A locked SQLite file or a database that is restarting: retryable, not a 500.
+        return super().handle_exception(database_unavailable(exc) or exc)
 
     def get_queryset(self) -> TaskRecordQuerySet:
         return access.visible_tasks(self.request.user, self._session_key())

@@ -17,7 +17,7 @@ from typing import Any
 from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery.signals import task_failure, worker_ready
 
-from .. import lifecycle, recovery
+from .. import lifecycle, reconnect, recovery
 from ..conf import task_api_settings
 from ..models import TaskRecord, TaskStatus
 
@@ -39,10 +39,19 @@ def fail_lost_task(
         error_type, message = "WorkerLost", recovery.LOST_MESSAGE
     else:
         return
-    record = TaskRecord.objects.filter(uuid=task_id).first()
-    if record is not None and lifecycle.fail(
-        record, error_type, message, from_statuses=(TaskStatus.PENDING, TaskStatus.RUNNING)
-    ):
+
+    def fail() -> bool:
+        record = TaskRecord.objects.filter(uuid=task_id).first()
+        return record is not None and lifecycle.fail(
+            record, error_type, message, from_statuses=(TaskStatus.PENDING, TaskStatus.RUNNING)
+        )
+
+    try:
+        failed = reconnect.once_more(fail)
+    except Exception:  # the stale sweep fails it later
+        logger.exception("Could not fail task %s: %s", task_id, message)
+        return
+    if failed:
         logger.warning("Task %s failed: %s", task_id, message)
 
 
@@ -56,6 +65,10 @@ def _sweep_forever() -> None:
     stop = threading.Event()
     while not stop.wait(max(task_api_settings.stale_after / 2, 1.0)):
         try:
-            recovery.sweep_stale()
+            reconnect.once_more(recovery.sweep_stale)
+        except reconnect.CONNECTION_ERRORS as exc:  # the database is away: next round
+            logger.warning("Could not sweep stale tasks: %s", exc)
+            reconnect.drop()
         except Exception:
             logger.exception("Could not sweep stale tasks")
+            reconnect.recycle()

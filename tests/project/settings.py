@@ -154,6 +154,13 @@ TASK_API_BACKGROUND_TASKS = [
 # The end-to-end tests start a thousand tasks at once as one user.
 TASK_API_MAX_RUNNING_PER_USER = 5000
 
+# Processes started by the outage tests: another backend, faster heartbeats.
+if os.environ.get("TASK_API_TEST_BACKEND"):
+    TASK_API_BACKEND = os.environ["TASK_API_TEST_BACKEND"]
+if os.environ.get("TASK_API_TEST_STALE_AFTER"):
+    TASK_API_STALE_AFTER = float(os.environ["TASK_API_TEST_STALE_AFTER"])
+    TASK_API_HEARTBEAT_INTERVAL = TASK_API_STALE_AFTER / 4
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
