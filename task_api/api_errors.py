@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.exceptions import APIException
@@ -49,8 +51,16 @@ class DatabaseUnavailable(APIException):
     wait = 1
 
 
-def database_unavailable(exc: Exception) -> DatabaseUnavailable | None:
-    """The 503 for a database error that a retry can fix, or None for any other error."""
+def translate(exc: Exception) -> Exception:
+    """The documented JSON error for an exception Django or the database raised, or ``exc``."""
+    if isinstance(exc, RequestDataTooBig):
+        # Django's own limit, checked before any parser sees the body.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return RequestTooLarge(f"The request body is over the limit of {limit} bytes.")
+    return _database_unavailable(exc) or exc
+
+
+def _database_unavailable(exc: Exception) -> DatabaseUnavailable | None:
     if not isinstance(exc, OperationalError | InterfaceError):
         return None
     text = str(exc).lower()

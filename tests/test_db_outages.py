@@ -168,6 +168,10 @@ def test_postgres_down_mid_task_then_back(stack: Stack) -> None:
     uuid = task["uuid"]
     _wait(stack.client, uuid, lambda t: (t["progress"] or 0) >= 3)
     stack.cluster.stop()
+    away = stack.client.get(uuid)  # a reader meanwhile: retryable, not a 500
+    assert away.status_code == 503, away.text
+    assert away.headers["Retry-After"] == "1"
+    assert away.json()["detail"] == "The database is unavailable; try again shortly."
     time.sleep(OUTAGE)  # longer than STALE_AFTER: no heartbeat got through
     stack.cluster.start()
     during = _wait(stack.client, uuid, lambda t: True, timeout=5)
