@@ -196,13 +196,25 @@ def _http_answers(url: str) -> bool:
 
 
 class RedisServer(Service):
-    """A private redis-server that keeps nothing on disk."""
+    """A private redis-server; it keeps nothing on disk unless ``persistent``.
 
-    def __init__(self, directory: Path) -> None:
+    A persistent one writes every command to its append-only file, as a
+    broker should: a restart then keeps the queued messages.
+    """
+
+    def __init__(self, directory: Path, *, persistent: bool = False) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        argv += ["--save", "", "--appendonly", "no", "--dir", str(directory)]
+        argv += ["--save", "", "--dir", str(directory)]
+        argv += (
+            ["--appendonly", "yes", "--appendfsync", "always"]
+            if persistent
+            else [
+                "--appendonly",
+                "no",
+            ]
+        )
         super().__init__(
             "redis-server",
             argv,

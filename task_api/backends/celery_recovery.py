@@ -6,16 +6,27 @@ The worker's main process learns at once when a pool process dies
 a clear error then. Tasks that acknowledge late (``retry_safe``) are
 requeued by Celery instead, and taken over by the next worker. As a last
 resort, the main process sweeps tasks whose heartbeat stopped.
+
+When the broker connection drops, Celery forgets the messages it had
+prefetched but not started, and Redis hands them out again only after the
+transport's ``visibility_timeout`` (an hour by default); a Redis without
+persistence loses its queue outright. So after each reconnection the main
+process sends again every pending task queued before it: starting a task is a
+conditional update, so a duplicate message finds it started and does nothing.
+(``retry_safe`` tasks are left to the broker's redelivery: a duplicate could
+take over a running one.)
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery.signals import task_failure, worker_ready
+from django.utils import timezone
 
 from .. import lifecycle, reconnect, recovery
 from ..conf import task_api_settings
@@ -24,6 +35,39 @@ from ..models import TaskRecord, TaskStatus
 logger = logging.getLogger("task_api.backends.celery")
 
 TASK_NAMES = frozenset({"task_api.run", "task_api.run_retry_safe"})
+
+
+def _survive_pool_reregistration() -> None:
+    """Let a prefork worker survive a broker reconnection after pool processes died.
+
+    When a pool process exits, Celery stops watching it and sets its
+    ``_sentinel_poll`` to ``None``; if the broker connection is then lost, the
+    consumer registers the pool with its event loop again and passes that
+    ``None`` to ``hub.add_reader``, which raises and stops the whole worker
+    ("'NoneType' object has no attribute 'fileno'", or "file descriptor is
+    None" with kombu 5.7; celery/celery#9250, celery/kombu#1649). Such a
+    process is either gone (the pool replaces it) or watched afresh here.
+    """
+    try:
+        from celery.concurrency.asynpool import AsynPool
+    except ImportError:  # pragma: no cover  (no prefork support on this platform)
+        return
+    original = getattr(AsynPool, "_track_child_process", None)
+    if original is None or getattr(original, "_task_api", False):
+        return
+
+    def track(self: Any, proc: Any, hub: Any) -> None:
+        if getattr(proc, "_sentinel_poll", 0) is None:
+            del proc._sentinel_poll  # untracked earlier
+            if proc._popen is None or proc.exitcode is not None:
+                return  # it exited: maintain_pool cleans it up and starts another
+        original(self, proc, hub)
+
+    track._task_api = True  # type: ignore[attr-defined]
+    setattr(AsynPool, "_track_child_process", track)  # noqa: B010  (unknown to the stubs)
+
+
+_survive_pool_reregistration()
 
 
 @task_failure.connect
@@ -56,19 +100,55 @@ def fail_lost_task(
 
 
 @worker_ready.connect
-def start_stale_sweep(**kwargs: Any) -> None:
-    """Sweep stale running tasks from the worker's main process."""
-    threading.Thread(target=_sweep_forever, name="task_api-sweeper", daemon=True).start()
+def start_stale_sweep(sender: Any = None, **kwargs: Any) -> None:
+    """Sweep stale tasks, and resend pending ones after a reconnection, from the main process."""
+    threading.Thread(
+        target=_sweep_forever, args=(sender,), name="task_api-sweeper", daemon=True
+    ).start()
 
 
-def _sweep_forever() -> None:
+def _sweep_forever(consumer: Any) -> None:
     stop = threading.Event()
-    while not stop.wait(max(task_api_settings.stale_after / 2, 1.0)):
+    connection = getattr(consumer, "connection", None)
+    next_sweep = time.monotonic()
+    while not stop.wait(1.0):
+        current = getattr(consumer, "connection", None)
+        if current is not None and current is not connection:
+            connection = current
+            _guarded(resend_pending, "resend pending tasks")
+        if time.monotonic() >= next_sweep:
+            next_sweep = time.monotonic() + max(task_api_settings.stale_after / 2, 1.0)
+            _guarded(recovery.sweep_stale, "sweep stale tasks")
+
+
+def _guarded(work: Any, what: str) -> None:
+    try:
+        reconnect.once_more(work)
+    except reconnect.CONNECTION_ERRORS as exc:  # the database is away: next round
+        logger.warning("Could not %s: %s", what, exc)
+        reconnect.drop()
+    except Exception:
+        logger.exception("Could not %s", what)
+        reconnect.recycle()
+
+
+def resend_pending() -> int:
+    """Send again the messages of pending tasks queued before now; returns how many."""
+    from ..registry import get_task
+    from .celery import CeleryBackend
+
+    backend = CeleryBackend()
+    count = 0
+    pending = TaskRecord.objects.filter(status=TaskStatus.PENDING, created__lt=timezone.now())
+    for record in pending.order_by("created"):
         try:
-            reconnect.once_more(recovery.sweep_stale)
-        except reconnect.CONNECTION_ERRORS as exc:  # the database is away: next round
-            logger.warning("Could not sweep stale tasks: %s", exc)
-            reconnect.drop()
-        except Exception:
-            logger.exception("Could not sweep stale tasks")
-            reconnect.recycle()
+            task_class = get_task(record.name)
+        except Exception:  # unknown here: the run fails it cleanly
+            continue
+        if task_class.retry_safe:
+            continue
+        backend.enqueue(record, task_class)
+        count += 1
+    if count:
+        logger.warning("Broker connection restored: sent %d pending tasks again", count)
+    return count
