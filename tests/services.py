@@ -229,13 +229,13 @@ class RedisServer(Service):
 
 
 class CeleryWorker(Service):
-    """A Celery worker of the test project (prefork, two processes)."""
+    """A Celery worker of the test project (prefork, two processes unless told)."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(self, env: Mapping[str, str], log_path: Path, *, concurrency: int = 2) -> None:
         self.broker_url = env["REDIS_URL"]
         self.nodename = f"test@{socket.gethostname()}"
         argv = [sys.executable, "-m", "celery", "-A", "tests.project.celery", "worker"]
-        argv += ["--loglevel=INFO", "--concurrency=2", "--pool=prefork"]
+        argv += ["--loglevel=INFO", f"--concurrency={concurrency}", "--pool=prefork"]
         argv += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-n", "test@%h"]
         super().__init__("celery worker", argv, log_path=log_path, ready=self.ping, env=env)
 

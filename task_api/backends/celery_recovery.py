@@ -22,10 +22,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 from billiard.exceptions import TimeLimitExceeded, WorkerLostError
-from celery.signals import task_failure, worker_ready
+from celery.signals import task_failure, task_received, worker_ready, worker_shutting_down
 from django.utils import timezone
 
 from .. import lifecycle, reconnect, recovery
@@ -97,6 +98,66 @@ def fail_lost_task(
         return
     if failed:
         logger.warning("Task %s failed: %s", task_id, message)
+
+
+SHUTDOWN_MESSAGE = "The worker was shut down before the task finished."
+
+
+#: The latest requests of ``task_api.run`` this worker received: by the end of
+#: a cold shutdown, Celery has forgotten the ones it stopped.
+_received: OrderedDict[str, Any] = OrderedDict()
+_RECEIVED_KEPT = 10_000
+
+
+@task_received.connect
+def note_request(request: Any = None, **kwargs: Any) -> None:
+    """Remember a request of ``task_api.run`` received by this worker."""
+    if request is not None and request.name == "task_api.run":
+        _received[request.id] = request
+        while len(_received) > _RECEIVED_KEPT:
+            _received.popitem(last=False)
+
+
+@worker_shutting_down.connect
+def fail_interrupted_tasks(how: str = "", **kwargs: Any) -> None:
+    """Fail the tasks a worker stopped in a cold shutdown.
+
+    Celery sends this signal once its cold shutdown handler is done: after
+    the soft shutdown timeout (``worker_soft_shutdown_timeout``), if any, the
+    running tasks were stopped. A warm shutdown waits for them instead. The
+    messages of ``retry_safe`` tasks go back to the broker and run again on
+    the next worker: those records are left for it to take over.
+    """
+    if how != "Cold":
+        return
+    # Started here, in the attempt the record shows (a retry may run elsewhere).
+    started = {
+        task_id: int(request.request_dict.get("retries") or 0) + 1
+        for task_id, request in list(_received.items())
+        if request.time_start is not None
+    }
+    if not started:
+        return
+
+    def fail() -> int:
+        count = 0
+        running = TaskRecord.objects.filter(uuid__in=list(started), status=TaskStatus.RUNNING)
+        for record in running:
+            if record.attempt != started.get(str(record.uuid)):
+                continue
+            if lifecycle.fail(
+                record, "WorkerLost", SHUTDOWN_MESSAGE, from_statuses=(TaskStatus.RUNNING,)
+            ):
+                count += 1
+        return count
+
+    try:
+        count = reconnect.once_more(fail)
+    except Exception:  # the stale sweep of another worker fails them later
+        logger.exception("Could not fail the tasks stopped by the shutdown")
+        return
+    if count:
+        logger.warning("Failed %d tasks stopped by the worker's shutdown", count)
 
 
 @worker_ready.connect

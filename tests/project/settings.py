@@ -158,6 +158,8 @@ TASK_API_MAX_RUNNING_PER_USER = 5000
 # Processes started by the outage tests: another backend, faster heartbeats.
 if os.environ.get("TASK_API_TEST_BACKEND"):
     TASK_API_BACKEND = os.environ["TASK_API_TEST_BACKEND"]
+if os.environ.get("TASK_API_TEST_SOFT_SHUTDOWN"):
+    CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(os.environ["TASK_API_TEST_SOFT_SHUTDOWN"])
 if os.environ.get("TASK_API_TEST_STALE_AFTER"):
     TASK_API_STALE_AFTER = float(os.environ["TASK_API_TEST_STALE_AFTER"])
     TASK_API_HEARTBEAT_INTERVAL = TASK_API_STALE_AFTER / 4
