@@ -112,7 +112,8 @@ def execute(
     """Run the task ``uuid`` to a terminal state, or to a retry after ``retries_done`` ones.
 
     A task class that is ``retry_safe`` takes over a record left ``running``
-    (its message was redelivered because the worker running it died).
+    (its message was redelivered because the worker running it died) once
+    that record's heartbeat has stopped.
     """
     record = reconnect.retrying(lambda: lifecycle.reload(uuid), f"reading task {uuid}")
     if record is None:
@@ -129,6 +130,9 @@ def execute(
             f"failing task {uuid}",
         )
         return Outcome(status=TaskStatus.FAILED, error={"type": "UnknownTask", "message": reason})
+    if record.status == TaskStatus.RUNNING and task_class.retry_safe and not _silent(record):
+        logger.info("Task %s is running elsewhere; not running it again", uuid)
+        return SKIPPED
     started = reconnect.retrying(
         lambda: lifecycle.start(record, allow_takeover=task_class.retry_safe),
         f"starting task {uuid}",
@@ -153,6 +157,28 @@ def execute(
         return _run(task, task_class, record, reporter, retries_left)
     finally:
         reporter.close()
+
+
+def _silent(record: TaskRecord) -> bool:
+    """Whether the running ``record``'s worker is gone: no heartbeat for two intervals.
+
+    A redelivered message of a ``retry_safe`` task takes over its running
+    record only then: a message sent twice (a broker restart, a visibility
+    timeout) must not run the task twice at once.
+    """
+    window = 2 * task_api_settings.heartbeat_interval
+    if record.heartbeat is None or record.heartbeat < timezone.now() - timedelta(seconds=window):
+        return True
+    uuid, seen = record.uuid, (record.attempt, record.heartbeat, record.seq)
+    deadline = time.monotonic() + window
+    while time.monotonic() < deadline:
+        time.sleep(min(0.5, window))
+        now = reconnect.retrying(lambda: lifecycle.reload(uuid), f"reading task {uuid}")
+        if now is None or now.status != TaskStatus.RUNNING:
+            return False
+        if (now.attempt, now.heartbeat, now.seq) != seen:
+            return False  # it beat or progressed: its worker lives
+    return True
 
 
 def _run(

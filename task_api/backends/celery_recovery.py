@@ -13,8 +13,8 @@ transport's ``visibility_timeout`` (an hour by default); a Redis without
 persistence loses its queue outright. So after each reconnection the main
 process sends again every pending task queued before it: starting a task is a
 conditional update, so a duplicate message finds it started and does nothing.
-(``retry_safe`` tasks are left to the broker's redelivery: a duplicate could
-take over a running one.)
+(A duplicate of a ``retry_safe`` task takes over its record only if the
+worker running it stopped beating.)
 """
 
 from __future__ import annotations
@@ -205,8 +205,6 @@ def resend_pending() -> int:
         try:
             task_class = get_task(record.name)
         except Exception:  # unknown here: the run fails it cleanly
-            continue
-        if task_class.retry_safe:
             continue
         backend.enqueue(record, task_class)
         count += 1
