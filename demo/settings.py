@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import django
+
 from demo.env import database_from_url, env_flag, env_list, sqlite_database
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -106,6 +108,10 @@ TASK_API_BACKGROUND_TASKS = [
     "demo.tasks.Flaky",
     "demo.tasks.LongJob",
 ]
+if django.VERSION >= (6,):
+    # Django's own tasks run on the same engine, and this one is started from the page too.
+    TASKS = {"default": {"BACKEND": "task_api.backends.django_tasks.TaskAPIBackend"}}
+    TASK_API_BACKGROUND_TASKS.append("demo.functions.convert_temperatures")
 TASK_API_INPROCESS_WORKERS = 8
 TASK_API_MAX_RUNNING_PER_USER = 10
 

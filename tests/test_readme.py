@@ -45,6 +45,7 @@ from task_api.params import base as params_base
 from task_api.serializers import task_json
 from task_api.tasks import Task
 from task_api.views import TaskCancelView, TaskCatalogView, TaskDetailView, TaskListView
+from tests import test_readme_django_tasks as readme_django_tasks
 from tests.project.asgi import application
 from tests.readme_snippets import (
     README,
@@ -767,6 +768,16 @@ SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
     ],
     "page": [test_page_snippet_shows_the_result, test_project_task_is_the_readme_snippet],
     "js": [test_js_snippet_runs_watches_and_cancels],
+    "django-settings": [readme_django_tasks.test_settings_snippet_configures_the_backend],
+    "django-task": [
+        readme_django_tasks.test_task_snippet_runs_plainly_immediately_and_on_the_engine
+    ],
+    "django-view": [readme_django_tasks.test_view_snippet_enqueues_for_the_user],
+    "django-page": [
+        readme_django_tasks.test_project_template_is_the_page_snippet,
+        readme_django_tasks.test_page_and_js_snippets_in_chromium,
+    ],
+    "django-js": [readme_django_tasks.test_page_and_js_snippets_in_chromium],
 }
 # The other blocks, by language and how their text starts.
 BLOCK_CHECKS: dict[tuple[str, str], Callable[..., Any]] = {
@@ -777,6 +788,7 @@ BLOCK_CHECKS: dict[tuple[str, str], Callable[..., Any]] = {
     ("json", "{\n"): test_task_json_example_has_the_fields_of_task_json,
     ("json", '{"inputs"'): test_bad_request_example_is_what_the_api_answers,
     ("", "task_api/"): test_layout_names_existing_paths,
+    ("", "TaskAPIException"): readme_django_tasks.test_exception_tree_is_the_code,
 }
 
 
