@@ -71,10 +71,17 @@ def once_more(work: Callable[[], T]) -> T:
     try:
         return work()
     except CONNECTION_ERRORS:
-        if in_transaction():
-            raise
+        if in_transaction() or _usable():
+            raise  # not a dropped connection (e.g. SQLite's lock timeout): no retry now
         drop()
         return work()
+
+
+def _usable() -> bool:
+    try:
+        return bool(connections["default"].is_usable())
+    except Exception:
+        return False
 
 
 def retrying(work: Callable[[], T], what: str, *, retry_for: float | None = None) -> T:

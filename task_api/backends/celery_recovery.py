@@ -195,7 +195,7 @@ def _guarded(work: Any, what: str) -> None:
 
 def resend_pending() -> int:
     """Send again the messages of pending tasks queued before now; returns how many."""
-    from ..registry import get_task
+    from ..registry import get_runnable
     from .celery import CeleryBackend
 
     backend = CeleryBackend()
@@ -203,10 +203,11 @@ def resend_pending() -> int:
     pending = TaskRecord.objects.filter(status=TaskStatus.PENDING, created__lt=timezone.now())
     for record in pending.order_by("created"):
         try:
-            task_class = get_task(record.name)
+            task_class = get_runnable(record.name)
         except Exception:  # unknown here: the run fails it cleanly
             continue
-        backend.enqueue(record, task_class)
+        # Records do not store run_after yet: a deferred task would need it here.
+        backend.dispatch(record, task_class, run_after=getattr(record, "run_after", None))
         count += 1
     if count:
         logger.warning("Broker connection restored: sent %d pending tasks again", count)
