@@ -38,6 +38,8 @@ def stack(live_db: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
         **live_db,
         "REDIS_URL": redis.url,
         "TASK_API_TEST_SOFT_SHUTDOWN": str(GRACE),
+        # Heartbeats every 2.5 s: the next worker takes the retry_safe task over sooner.
+        "TASK_API_TEST_STALE_AFTER": "10",
         "REMAP_SIGTERM": "SIGQUIT",
     }
     worker = CeleryWorker(
