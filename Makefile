@@ -4,7 +4,7 @@ BIN := .venv/bin
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help test lint js bench demo
+.PHONY: help test lint js bench demo chaos
 
 help: ## Show this list
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -21,6 +21,10 @@ lint: ## ruff and mypy only
 js: ## Build the JS client into task_api/static/task_api/
 	@scripts/bootstrap --js
 	cd static_src && npm run build
+
+chaos: ## Three minutes of random database, Redis, worker and daphne faults under load
+	@scripts/bootstrap
+	CHAOS_SECONDS=$${CHAOS_SECONDS:-180} $(BIN)/python -m pytest tests/test_chaos.py -s $(ARGS)
 
 bench: ## Run the benchmarks
 	@scripts/bootstrap

@@ -119,6 +119,11 @@ class TaskAPISettings:
         return float(_get("TASK_API_STALE_AFTER", 60.0))
 
     @property
+    def db_retry_for(self) -> float:
+        """Seconds a worker keeps retrying a task's final write while the database is away."""
+        return float(_get("TASK_API_DB_RETRY_FOR", 300.0))
+
+    @property
     def idempotency_window(self) -> float:
         """Seconds during which a repeated ``Idempotency-Key`` returns the same task."""
         return float(_get("TASK_API_IDEMPOTENCY_WINDOW", 600.0))

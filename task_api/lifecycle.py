@@ -102,10 +102,10 @@ def finish(record: TaskRecord, status: TaskStatus, **fields: Any) -> bool:
 
 def requeue(record: TaskRecord, message: dict[str, Any]) -> bool:
     """Put a running task back to pending before a retry."""
-    record.messages = [*record.messages, message]
+    messages = [*record.messages, message]  # repeatable: ``record`` changes only on success
     updated = TaskRecord.objects.filter(
         pk=record.pk, status=TaskStatus.RUNNING, attempt=record.attempt
-    ).update(status=TaskStatus.PENDING, messages=record.messages, seq=F("seq") + 1)
+    ).update(status=TaskStatus.PENDING, messages=messages, seq=F("seq") + 1)
     if updated:
         record.refresh_from_db()
         publish_snapshot(record)

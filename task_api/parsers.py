@@ -1,12 +1,18 @@
-"""A JSON parser with a size limit and no crash on deep nesting."""
+"""A JSON parser with a size limit, no crash on deep nesting, and Unicode only.
+
+JSON may spell a lone UTF-16 surrogate (``"\\ud800"``), which is no Unicode
+character: it cannot be stored in PostgreSQL nor encoded as UTF-8 in a
+response. Such a body is refused with a 400 that names the field.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import IO, Any
 
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
 from .api_errors import RequestTooLarge
@@ -31,12 +37,44 @@ class LimitedJSONParser(JSONParser):
         if len(raw) > limit:
             raise RequestTooLarge(f"The request body is over the limit of {limit} bytes.")
         try:
-            return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+            data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
         except RecursionError:
             raise ParseError("JSON parse error - the document is nested too deeply.") from None
+        if _ESCAPED_SURROGATE.search(raw):  # rare: only then walk the document
+            _reject_surrogates(data)
+        return data
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _reject_surrogates(data: Any) -> None:
+    """Raise a 400 naming the first field whose name or value holds a lone surrogate."""
+    stack: list[tuple[tuple[str, ...], Any]] = [((), data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str) and _SURROGATE.search(value):
+            _refuse(path, f"The value {ascii(value)[:80]} is not valid Unicode (lone surrogate).")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _SURROGATE.search(key):
+                    _refuse(
+                        path, f"The name {ascii(key)[:80]} is not valid Unicode (lone surrogate)."
+                    )
+                stack.append(((*path, key), item))
+        elif isinstance(value, list):
+            stack.extend(((*path, str(index)), item) for index, item in enumerate(value))
+
+
+def _refuse(path: tuple[str, ...], message: str) -> None:
+    detail: Any = [message]
+    for key in reversed(path or ("non_field_errors",)):
+        detail = {key: detail}
+    raise ValidationError(detail)

@@ -3,13 +3,20 @@
 Checked lazily whenever a running task is read (REST, WebSocket) and swept
 periodically by :func:`sweep_stale` (a Celery worker runs it, and the
 ``purge_tasks`` command too).
+
+A missing heartbeat only proves a lost worker if the database could take
+heartbeats all along: while PostgreSQL restarts, a healthy worker cannot
+write one either. So a task counts as stale only once the database server
+itself has been up for ``TASK_API_STALE_AFTER`` (``pg_postmaster_start_time``);
+its worker reconnects and beats again well before that.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -22,17 +29,29 @@ logger = logging.getLogger("task_api.recovery")
 LOST_MESSAGE = "The worker running the task stopped responding (it crashed or was killed)."
 
 
-def _cutoff() -> object:
+def _cutoff() -> datetime:
     return timezone.now() - timedelta(seconds=task_api_settings.stale_after)
 
 
+def database_up_since() -> datetime | None:
+    """When the database server last started, where the database tells (PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_postmaster_start_time()")
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def is_stale(record: TaskRecord) -> bool:
-    """Whether a running record has missed its heartbeats."""
-    return (
-        record.status == TaskStatus.RUNNING
-        and record.heartbeat is not None
-        and record.heartbeat < _cutoff()  # type: ignore[operator]
-    )
+    """Whether a running record has missed heartbeats it could have written."""
+    if record.status != TaskStatus.RUNNING or record.heartbeat is None:
+        return False
+    cutoff = _cutoff()
+    if record.heartbeat >= cutoff:
+        return False
+    up_since = database_up_since()
+    return up_since is None or up_since < cutoff
 
 
 def fail_if_stale(record: TaskRecord) -> TaskRecord:

@@ -20,8 +20,12 @@ from django.utils import timezone
 
 from .conf import task_api_settings
 from .exceptions import Cancelled, TaskTimeout
+from .reconnect import CONNECTION_ERRORS
 
 logger = logging.getLogger("task_api.reporting")
+
+#: Seconds before a flush that failed (the database is away) is tried again.
+RETRY_DELAY = 1.0
 
 
 class ReportSink(Protocol):
@@ -129,6 +133,7 @@ class Reporter:
         with self.lock:
             if self.closed:
                 return
+            flushed = self._flushed
             changes, entries = self.take_changes()
             self._last_flush = time.monotonic()
             if not changes and not entries:
@@ -136,8 +141,15 @@ class Reporter:
             self.seq += 1
             try:
                 still_ours = self.sink.flush(self, changes, entries)
-            except Exception:
-                logger.exception("Could not store progress of task %s", self.uuid)
+            except Exception as exc:
+                # Kept for the next flush: nothing of it was stored or published.
+                self.seq -= 1
+                self._flushed = flushed
+                self.pending_entries[:0] = entries
+                self.dirty = True
+                self._last_flush = time.monotonic() + RETRY_DELAY
+                _log_failure(self.uuid, exc)
+                _flusher.schedule(self)
                 return
             if not still_ours:
                 self.closed = True
@@ -147,6 +159,14 @@ class Reporter:
         with self.lock:
             self.closed = True
         _flusher.forget(self)
+
+
+def _log_failure(uuid: Any, exc: Exception) -> None:
+    what = "poll running tasks" if uuid is None else f"store progress of task {uuid}"
+    if isinstance(exc, CONNECTION_ERRORS):  # an outage: one line, it is retried
+        logger.warning("Could not %s: %s", what, exc)
+    else:
+        logger.error("Could not %s", what, exc_info=exc)
 
 
 def _now_iso() -> str:
@@ -192,22 +212,31 @@ class _Flusher:
     def _loop(self) -> None:
         next_poll = 0.0
         while True:
-            interval = task_api_settings.progress_interval
-            now = time.monotonic()
-            with self._lock:
-                due = [r for r in self._pending if r._last_flush + interval <= now]
-                for reporter in due:
-                    del self._pending[reporter]
-                waits = [r._last_flush + interval - now for r in self._pending]
-                active = list(self._active)
+            try:
+                next_poll = self._step(next_poll)
+            except Exception:  # the one thread that flushes every task must not die
+                logger.exception("The progress flusher failed; it carries on")
+                time.sleep(1.0)
+
+    def _step(self, next_poll: float) -> float:
+        """Flush what is due, poll if it is time, then wait; returns the next poll time."""
+        interval = task_api_settings.progress_interval
+        now = time.monotonic()
+        with self._lock:
+            due = [r for r in self._pending if r._last_flush + interval <= now]
             for reporter in due:
-                reporter.flush()
-            if active and now >= next_poll:
-                next_poll = now + task_api_settings.cancel_check_interval
-                self._poll(active)
-            timeout = min([*waits, max(next_poll - now, 0.0)] if active else [*waits, 1.0])
-            self._wakeup.wait(max(timeout, 0.001))
-            self._wakeup.clear()
+                del self._pending[reporter]
+            waits = [r._last_flush + interval - now for r in self._pending]
+            active = list(self._active)
+        for reporter in due:
+            reporter.flush()
+        if active and now >= next_poll:
+            next_poll = now + task_api_settings.cancel_check_interval
+            self._poll(active)
+        timeout = min([*waits, max(next_poll - now, 0.0)] if active else [*waits, 1.0])
+        self._wakeup.wait(max(timeout, 0.001))
+        self._wakeup.clear()
+        return next_poll
 
     @staticmethod
     def _poll(active: list[Reporter]) -> None:
@@ -218,8 +247,8 @@ class _Flusher:
         for sink, reporters in sinks.values():
             try:
                 sink.poll(reporters)
-            except Exception:
-                logger.exception("Could not poll the state of running tasks")
+            except Exception as exc:
+                _log_failure(None, exc)
 
 
 _flusher = _Flusher()

@@ -8,7 +8,11 @@ coalesced flushes land in :class:`DatabaseSink`.
 Database connections belong to the caller: Celery's Django fixup closes them
 after each task in a worker (but not after an eager task, which runs in the
 caller's connection and maybe its transaction), and the in-process backend
-closes its threads' connections itself.
+closes its threads' connections itself. A connection that breaks while a task
+runs (a database restart) is replaced: every write of the runner and of the
+flusher reconnects, and the start and the final write are retried while the
+database is away (``TASK_API_DB_RETRY_FOR``), so a finished task keeps its
+real outcome.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import batch_events, events, lifecycle, reporting
+from . import batch_events, events, lifecycle, reconnect, reporting
 from .conf import task_api_settings
 from .exceptions import Cancelled, TaskTimeout, UnknownTask
 from .models import TaskRecord, TaskStatus
@@ -64,7 +68,9 @@ class DatabaseSink:
         if entries:  # the reporter's lock is held during a flush
             fields["messages"] = list(reporter.entries)
         # Stored before it is published, so a snapshot is never behind an event.
-        stored = store_progress(self.record.pk, self.record.attempt, fields)
+        stored = reconnect.once_more(
+            lambda: store_progress(self.record.pk, self.record.attempt, fields)
+        )
         if stored:
             events.publish(
                 reporter.uuid, events.update_frame(reporter.uuid, reporter.seq, changes, entries)
@@ -75,8 +81,12 @@ class DatabaseSink:
     def poll(self, reporters: list[Reporter]) -> None:
         ids = [r.uuid for r in reporters]
         cancelled = set(
-            TaskRecord.objects.filter(uuid__in=ids, cancel_requested=True).values_list(
-                "uuid", flat=True
+            reconnect.once_more(
+                lambda: list(
+                    TaskRecord.objects.filter(uuid__in=ids, cancel_requested=True).values_list(
+                        "uuid", flat=True
+                    )
+                )
             )
         )
         for reporter in reporters:
@@ -84,10 +94,13 @@ class DatabaseSink:
                 reporter.cancel_requested = True
         now = time.monotonic()
         if now - self._last_heartbeat >= task_api_settings.heartbeat_interval:
-            self._last_heartbeat = now
-            TaskRecord.objects.filter(uuid__in=ids, status=TaskStatus.RUNNING).update(
-                heartbeat=timezone.now()
+            # Noted only once stored: after an outage the next poll beats at once.
+            reconnect.once_more(
+                lambda: TaskRecord.objects.filter(uuid__in=ids, status=TaskStatus.RUNNING).update(
+                    heartbeat=timezone.now()
+                )
             )
+            self._last_heartbeat = now
 
 
 def execute(
@@ -100,18 +113,32 @@ def execute(
     """Run the task ``uuid`` to a terminal state, or to a retry after ``retries_done`` ones.
 
     A task class that is ``retry_safe`` takes over a record left ``running``
-    (its message was redelivered because the worker running it died).
+    (its message was redelivered because the worker running it died) once
+    that record's heartbeat has stopped.
     """
-    record = TaskRecord.objects.filter(uuid=uuid).first()
+    record = reconnect.retrying(lambda: lifecycle.reload(uuid), f"reading task {uuid}")
     if record is None:
         logger.warning("Task %s no longer exists; not running it", uuid)
         return SKIPPED
     try:
         task_class = get_runnable(record.name)
     except UnknownTask as exc:
-        lifecycle.fail(record, "UnknownTask", str(exc), from_statuses=(TaskStatus.PENDING,))
-        return Outcome(status=TaskStatus.FAILED, error={"type": "UnknownTask", "message": str(exc)})
-    if not lifecycle.start(record, allow_takeover=task_class.retry_safe):
+        reason = str(exc)
+        reconnect.retrying(
+            lambda: lifecycle.fail(
+                record, "UnknownTask", reason, from_statuses=(TaskStatus.PENDING,)
+            ),
+            f"failing task {uuid}",
+        )
+        return Outcome(status=TaskStatus.FAILED, error={"type": "UnknownTask", "message": reason})
+    if record.status == TaskStatus.RUNNING and task_class.retry_safe and not _silent(record):
+        logger.info("Task %s is running elsewhere; not running it again", uuid)
+        return SKIPPED
+    started = reconnect.retrying(
+        lambda: lifecycle.start(record, allow_takeover=task_class.retry_safe),
+        f"starting task {uuid}",
+    )
+    if not started:
         logger.info("Task %s is %s; not running it", uuid, record.status)
         return SKIPPED
     sink = DatabaseSink(record)
@@ -131,6 +158,28 @@ def execute(
         return _run(task, task_class, record, reporter, retries_left)
     finally:
         reporter.close()
+
+
+def _silent(record: TaskRecord) -> bool:
+    """Whether the running ``record``'s worker is gone: no heartbeat for two intervals.
+
+    A redelivered message of a ``retry_safe`` task takes over its running
+    record only then: a message sent twice (a broker restart, a visibility
+    timeout) must not run the task twice at once.
+    """
+    window = 2 * task_api_settings.heartbeat_interval
+    if record.heartbeat is None or record.heartbeat < timezone.now() - timedelta(seconds=window):
+        return True
+    uuid, seen = record.uuid, (record.attempt, record.heartbeat, record.seq)
+    deadline = time.monotonic() + window
+    while time.monotonic() < deadline:
+        time.sleep(min(0.5, window))
+        now = reconnect.retrying(lambda: lifecycle.reload(uuid), f"reading task {uuid}")
+        if now is None or now.status != TaskStatus.RUNNING:
+            return False
+        if (now.attempt, now.heartbeat, now.seq) != seen:
+            return False  # it beat or progressed: its worker lives
+    return True
 
 
 def _run(
@@ -185,7 +234,10 @@ def _finish(
     )
     if status == TaskStatus.SUCCEEDED and reporter.target is not None and reporter.progress is None:
         fields["progress"] = reporter.target
-    if not lifecycle.finish(record, status, **fields):
+    stored = reconnect.retrying(
+        lambda: lifecycle.finish(record, status, **fields), f"storing the outcome of {record.uuid}"
+    )
+    if not stored and not _stored_before(record, status):
         logger.warning(
             "Task %s was finished elsewhere (cancelled or lost); its result is dropped", record.uuid
         )
@@ -204,8 +256,19 @@ def _requeue(record: TaskRecord, reporter: Reporter, exc: BaseException, delay: 
         "level": "warning",
         "time": timezone.now().isoformat().replace("+00:00", "Z"),
     }
-    lifecycle.requeue(record, entry)
+    reconnect.retrying(lambda: lifecycle.requeue(record, entry), f"requeueing task {record.uuid}")
     return Outcome(status=TaskStatus.PENDING, error=_describe(exc), retry_in=delay)
+
+
+def _stored_before(record: TaskRecord, status: TaskStatus) -> bool:
+    """Whether our final write got through although its answer was lost with the connection."""
+    stored = reconnect.retrying(lambda: lifecycle.reload(record.uuid), f"reading {record.uuid}")
+    if stored is None or stored.attempt != record.attempt or stored.seq != record.seq + 1:
+        return False
+    if stored.status != status:
+        return False
+    lifecycle.publish_snapshot(stored, wait=True)
+    return True
 
 
 def _describe(exc: BaseException) -> dict[str, str]:

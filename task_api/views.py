@@ -14,18 +14,20 @@ from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from . import access, lifecycle, recovery
-from .api_errors import ServiceUnavailable, TaskFinished, TooManyTasks
+from .api_errors import ServiceUnavailable, TaskFinished, TooManyTasks, translate
 from .backends.base import BackendUnavailable, get_backend
 from .conf import task_api_settings
 from .exceptions import UnknownTask
 from .models import TaskRecord, TaskRecordQuerySet, TaskStatus
 from .parsers import LimitedJSONParser
 from .registry import get_task, get_tasks
+from .renderers import SafeJSONRenderer
 from .schema import CatalogEntrySerializer, TaskStartSchema, error_responses, extend_schema
 from .serializers import TaskCreateSerializer, TaskSerializer, task_json
 from .starting import LimitReached, start_task
@@ -74,6 +76,18 @@ class TaskAPIView(GenericAPIView[TaskRecord]):
             task_api_settings.permission_classes, api_settings.DEFAULT_PERMISSION_CLASSES
         )
         return [permission() for permission in classes]
+
+    def get_renderers(self) -> list[Any]:
+        # Stored text that is not valid Unicode must not turn a read into a 500.
+        return [
+            SafeJSONRenderer() if type(renderer) is JSONRenderer else renderer
+            for renderer in super().get_renderers()
+        ]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        # A body over Django's limit, a locked SQLite file, a restarting database:
+        # documented JSON errors (413, 503 with Retry-After), not Django's 400 page or a 500.
+        return super().handle_exception(translate(exc))
 
     def get_queryset(self) -> TaskRecordQuerySet:
         return access.visible_tasks(self.request.user, self._session_key())

@@ -1,5 +1,6 @@
 """Fixtures that start real services for the tests: Redis, a Celery worker and
-daphne, sharing the test database; and the users to act as.
+daphne, sharing the test database; a private PostgreSQL cluster that tests may
+restart; and the users to act as.
 
 Each service runs as a child process on its own free port, with its own
 temporary directory and a log file, and is stopped at the end of the session.
@@ -13,10 +14,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -193,13 +196,25 @@ def _http_answers(url: str) -> bool:
 
 
 class RedisServer(Service):
-    """A private redis-server that keeps nothing on disk."""
+    """A private redis-server; it keeps nothing on disk unless ``persistent``.
 
-    def __init__(self, directory: Path) -> None:
+    A persistent one writes every command to its append-only file, as a
+    broker should: a restart then keeps the queued messages.
+    """
+
+    def __init__(self, directory: Path, *, persistent: bool = False) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        argv += ["--save", "", "--appendonly", "no", "--dir", str(directory)]
+        argv += ["--save", "", "--dir", str(directory)]
+        argv += (
+            ["--appendonly", "yes", "--appendfsync", "always"]
+            if persistent
+            else [
+                "--appendonly",
+                "no",
+            ]
+        )
         super().__init__(
             "redis-server",
             argv,
@@ -214,13 +229,13 @@ class RedisServer(Service):
 
 
 class CeleryWorker(Service):
-    """A Celery worker of the test project (prefork, two processes)."""
+    """A Celery worker of the test project (prefork, two processes unless told)."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(self, env: Mapping[str, str], log_path: Path, *, concurrency: int = 2) -> None:
         self.broker_url = env["REDIS_URL"]
         self.nodename = f"test@{socket.gethostname()}"
         argv = [sys.executable, "-m", "celery", "-A", "tests.project.celery", "worker"]
-        argv += ["--loglevel=INFO", "--concurrency=2", "--pool=prefork"]
+        argv += ["--loglevel=INFO", f"--concurrency={concurrency}", "--pool=prefork"]
         argv += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-n", "test@%h"]
         super().__init__("celery worker", argv, log_path=log_path, ready=self.ping, env=env)
 
@@ -267,6 +282,163 @@ class DaphneServer(Service):
         )
 
 
+def _postgres_bin() -> Path:
+    """The newest installed PostgreSQL's binaries (Debian keeps them off the PATH)."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name)
+    )
+    if not found:
+        raise ServiceError("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb)")
+    return found[-1].parent
+
+
+class PostgresCluster(Service):
+    """A private PostgreSQL cluster (``initdb`` into a temporary directory) on a free port.
+
+    Controlled with ``pg_ctl`` like an operator would: ``restart()`` is
+    ``pg_ctl restart -m fast`` (every connection is cut), ``stop()`` and
+    ``start()`` leave it down in between. PostgreSQL refuses to run as root,
+    so as root the cluster belongs to the ``postgres`` system user.
+    """
+
+    def __init__(self) -> None:
+        self.bin = _postgres_bin()
+        self.port = free_port()
+        # Not under pytest's temporary root: that one is private to the user running pytest.
+        self.directory = Path(tempfile.mkdtemp(prefix="task_api_pg_"))
+        self.data = self.directory / "data"
+        self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self._as:
+            shutil.chown(self.directory, "postgres", "postgres")
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        options += " -c max_connections=300"
+        self._options = options
+        super().__init__(
+            "postgres", [], log_path=self.directory / "postgres.log", ready=self.answers
+        )
+        self._up = False
+        self._ctl(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        )
+
+    def _ctl(self, *argv: str, check: bool = True) -> None:
+        result = subprocess.run(
+            [*self._as, *argv],
+            cwd=self.directory,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=START_TIMEOUT,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise ServiceError(
+                f"{' '.join(argv)} failed ({result.returncode}): "
+                f"{result.stdout.decode(errors='replace')}{result.stderr.decode(errors='replace')}"
+                f"\n{_tail(self.log_path)}"
+            )
+
+    def _pg_ctl(self, *args: str) -> None:
+        self._ctl(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log_path), *args)
+
+    def answers(self) -> bool:
+        """True if the server accepts connections."""
+        result = subprocess.run(
+            [str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-t", "1"],
+            capture_output=True,
+            check=False,
+        )
+        return result.returncode == 0
+
+    @property
+    def running(self) -> bool:
+        return self._up
+
+    @property
+    def crashed(self) -> bool:
+        return self._up and not (self.data / "postmaster.pid").exists()
+
+    @property
+    def pid(self) -> int:
+        try:
+            return int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            raise ServiceError("postgres is not running") from None
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        """``pg_ctl start``, waiting until it accepts connections."""
+        if self._up:
+            return
+        self._pg_ctl("-o", self._options, "-w", "-t", str(int(timeout)), "start")
+        self._up = True
+
+    def stop(self) -> None:
+        """``pg_ctl stop -m fast``: open transactions are rolled back, connections cut."""
+        if not (self.data / "postmaster.pid").exists():
+            self._up = False
+            return
+        self._pg_ctl("-m", "fast", "-w", "stop")
+        self._up = False
+
+    def restart(self) -> None:
+        """``pg_ctl restart -m fast``, as in a failover or a minor upgrade."""
+        self._pg_ctl("-m", "fast", "-o", self._options, "-w", "restart")
+        self._up = True
+
+    def create_database(self, name: str) -> None:
+        """An empty database ``name``."""
+        self._ctl(
+            str(self.bin / "createdb"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            name,
+        )
+
+    def settings_env(self, name: str) -> dict[str, str]:
+        """What the test project's settings need to use database ``name`` of this cluster."""
+        return {
+            "TASK_API_TEST_DB": "postgres",
+            "TASK_API_DB_NAME": name,
+            "PGHOST": "127.0.0.1",
+            "PGPORT": str(self.port),
+            "PGUSER": "postgres",
+        }
+
+    def remove(self) -> None:
+        """Stop the server and delete the cluster."""
+        with contextlib.suppress(ServiceError, subprocess.TimeoutExpired):
+            self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A private PostgreSQL; ``.settings_env(dbname)``, ``.restart()``, ``.stop()``, ``.start()``"""
+    try:
+        cluster = PostgresCluster()
+    except (ServiceError, OSError) as error:
+        pytest.fail(f"could not create a PostgreSQL cluster: {error}", pytrace=False)
+    try:
+        _start_or_fail(cluster)
+        yield cluster
+    finally:
+        cluster.remove()
+
+
 S = TypeVar("S", bound=Service)
 
 
@@ -292,7 +464,7 @@ def _started(service: S) -> Iterator[S]:
 def _services_up(request: pytest.FixtureRequest) -> Iterator[None]:
     """Start each test with its services running, even if an earlier test
     stopped one; a service that crashes during a test fails it at teardown."""
-    names = ("redis_server", "celery_worker", "daphne_server")
+    names = ("postgres_cluster", "redis_server", "celery_worker", "daphne_server")
     services: list[Service] = [
         request.getfixturevalue(name) for name in names if name in request.fixturenames
     ]

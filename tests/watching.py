@@ -95,6 +95,7 @@ async def watch(
                         continue
                     if task["status"] in TERMINAL or (max_frames and len(frames) >= max_frames):
                         return task, frames
-        except (TimeoutError, OSError, websockets.ConnectionClosed):
+        except (TimeoutError, OSError, websockets.ConnectionClosed, websockets.InvalidHandshake):
+            # Dropped, or refused while a service restarts: reconnect (docs/protocol.md).
             await asyncio.sleep(0.2)
     raise AssertionError(f"no terminal state for {uuid} within {timeout} s; frames: {frames[-5:]}")

@@ -31,11 +31,16 @@ async function request(o, method, path, body, key) {
   if (key) headers["Idempotency-Key"] = key;
   let res, text;
   const url = o.baseURL.replace(/\/?$/, "/") + path;
+  const ctl = globalThis.AbortController && new AbortController();
+  const timer = setTimeout(() => ctl?.abort(), o.timeout);
   try {
-    res = await fetch(url, { method, headers, credentials: o.credentials, body: body && JSON.stringify(body) });
+    res = await fetch(url, { method, headers, credentials: o.credentials, body: body && JSON.stringify(body), signal: ctl?.signal });
     text = await res.text();
   } catch (e) {
-    throw Object.assign(new TaskAPIError("network", "Network error: " + e.message), { cause: e });
+    const why = ctl?.signal.aborted ? "no answer in " + o.timeout + " ms" : e.message;
+    throw Object.assign(new TaskAPIError("network", "Network error: " + why), { cause: e });
+  } finally {
+    clearTimeout(timer);
   }
   let data = null;
   try {
@@ -62,10 +67,12 @@ var options = {
   pollInterval: 1e3,
   transport: "auto",
   maxRetries: 5,
-  credentials: "same-origin"
+  credentials: "same-origin",
+  timeout: 15e3,
+  connectTimeout: 5e3
 };
 var isTerminal = (t) => /^(succeeded|failed|cancelled)$/.test(t.status);
-var backoff = (base, n) => Math.min(base * 2 ** n, 3e4);
+var backoff = (base, n) => Math.min(base * 2 ** n, 3e4) * (1 - Math.random() / 2);
 
 // src/socket.ts
 var conns = /* @__PURE__ */ new Map();
@@ -84,6 +91,7 @@ function open(url) {
   let failures = 0;
   let quiet = false;
   let retry;
+  let opening;
   let idle;
   let beat;
   const send = (type, uuid, batch) => live && ws.send(JSON.stringify(batch ? { type, batch: uuid } : { type, uuid }));
@@ -96,7 +104,9 @@ function open(url) {
     } catch {
       return lost(ws = null);
     }
+    opening = setTimeout(() => lost(s), options.connectTimeout);
     s.onopen = () => {
+      clearTimeout(opening);
       live = true;
       quiet = false;
       beat = setInterval(() => quiet ? lost(s) : (quiet = true, send("ping")), BEAT);
@@ -128,6 +138,7 @@ function open(url) {
     live = false;
     clearInterval(beat);
     clearTimeout(retry);
+    clearTimeout(opening);
     if (s) s.onopen = s.onmessage = s.onerror = s.onclose = null, s.close();
   }
   const conn = {
@@ -311,9 +322,9 @@ function follow2(uuid, o, known, update, fail) {
     } catch (e) {
       const err = e;
       if (g != gen) return;
-      if (!(err.code == "network" || err.httpStatus >= 500 || err.httpStatus == 429) || ++failures > o.maxRetries)
+      if (!(err.code == "network" || err.httpStatus >= 500 || err.httpStatus == 429 || err.httpStatus == 408))
         return fail(withTask(err, task));
-      delay = backoff(delay, failures);
+      delay = backoff(delay, ++failures);
     }
     if (g == gen) timer = setTimeout(() => poll(g, failures), delay);
   }

@@ -17,7 +17,8 @@ const flatten = (v: unknown, path: string): string[] =>
 
 /**
  * Sends a JSON request to `baseURL + path` and resolves with the parsed answer.
- * Rejects with code `network`, `bad_request` (400) or `http_error`.
+ * Rejects with code `network` (also when no answer came within `timeout` ms),
+ * `bad_request` (400) or `http_error`.
  */
 export async function request(o: Options, method: string, path: string, body?: object, key?: string): Promise<any> {
   const headers: Record<string, string> = { Accept: 'application/json' }
@@ -27,11 +28,16 @@ export async function request(o: Options, method: string, path: string, body?: o
   if (key) headers['Idempotency-Key'] = key
   let res: Response, text: string
   const url = o.baseURL.replace(/\/?$/, '/') + path
+  const ctl = globalThis.AbortController && new AbortController()
+  const timer = setTimeout(() => ctl?.abort(), o.timeout)
   try {
-    res = await fetch(url, { method, headers, credentials: o.credentials, body: body && JSON.stringify(body) })
+    res = await fetch(url, { method, headers, credentials: o.credentials, body: body && JSON.stringify(body), signal: ctl?.signal })
     text = await res.text()
   } catch (e) {
-    throw Object.assign(new TaskAPIError('network', 'Network error: ' + (e as Error).message), { cause: e })
+    const why = ctl?.signal.aborted ? 'no answer in ' + o.timeout + ' ms' : (e as Error).message
+    throw Object.assign(new TaskAPIError('network', 'Network error: ' + why), { cause: e })
+  } finally {
+    clearTimeout(timer)
   }
   let data = null
   try {

@@ -10,10 +10,15 @@ export const options: Options = {
   transport: 'auto',
   maxRetries: 5,
   credentials: 'same-origin',
+  timeout: 15000,
+  connectTimeout: 5000,
 }
 
 /** True once a task can no longer change. */
 export const isTerminal = (t: Task) => /^(succeeded|failed|cancelled)$/.test(t.status)
 
-/** Exponential backoff: `base` doubled `n` times, capped at 30 s. */
-export const backoff = (base: number, n: number) => Math.min(base * 2 ** n, 3e4)
+/**
+ * Exponential backoff with jitter: `base` doubled `n` times, capped at 30 s,
+ * then 50 to 100 % of that, so that clients cut off together do not return together.
+ */
+export const backoff = (base: number, n: number) => Math.min(base * 2 ** n, 3e4) * (1 - Math.random() / 2)

@@ -1,5 +1,5 @@
 import type { Task } from '../types'
-import { backoff } from './options'
+import { backoff, options } from './options'
 
 /** A server frame (see docs/protocol.md). */
 export interface Frame {
@@ -58,6 +58,7 @@ function open(url: string): Conn {
   let failures = 0
   let quiet = false
   let retry: ReturnType<typeof setTimeout> | undefined
+  let opening: ReturnType<typeof setTimeout> | undefined
   let idle: ReturnType<typeof setTimeout> | undefined
   let beat: ReturnType<typeof setInterval> | undefined
 
@@ -73,7 +74,10 @@ function open(url: string): Conn {
     } catch {
       return lost((ws = null))
     }
+    // A socket stuck connecting (a proxy that never upgrades) counts as down.
+    opening = setTimeout(() => lost(s), options.connectTimeout)
     s.onopen = () => {
+      clearTimeout(opening)
       live = true
       quiet = false
       beat = setInterval(() => (quiet ? lost(s) : ((quiet = true), send('ping'))), BEAT)
@@ -108,6 +112,7 @@ function open(url: string): Conn {
     live = false
     clearInterval(beat)
     clearTimeout(retry)
+    clearTimeout(opening)
     if (s) (s.onopen = s.onmessage = s.onerror = s.onclose = null), s.close()
   }
 

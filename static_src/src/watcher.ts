@@ -13,7 +13,9 @@ export interface Follower {
 
 /**
  * Follows task `uuid` over the shared WebSocket, polling `GET <baseURL><uuid>/`
- * while the socket is down (or always, with `transport: 'polling'`).
+ * while the socket is down (or always, with `transport: 'polling'`). A failed
+ * poll that may pass (network error, timeout, 5xx, 408, 429) is retried with
+ * backoff for as long as it takes: only the task's end or another 4xx settles.
  * `update` gets each new state; `fail` gets the error that ends following.
  * `known` is a state already reported, if any.
  */
@@ -46,9 +48,9 @@ export function follow(
     } catch (e) {
       const err = e as TaskAPIError
       if (g != gen) return
-      if (!(err.code == 'network' || err.httpStatus! >= 500 || err.httpStatus == 429) || ++failures > o.maxRetries)
+      if (!(err.code == 'network' || err.httpStatus! >= 500 || err.httpStatus == 429 || err.httpStatus == 408))
         return fail(withTask(err, task))
-      delay = backoff(delay, failures)
+      delay = backoff(delay, ++failures)
     }
     if (g == gen) timer = setTimeout(() => poll(g, failures), delay)
   }

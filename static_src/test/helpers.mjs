@@ -9,7 +9,15 @@ const real = {
   setInterval: globalThis.setInterval,
   clearInterval: globalThis.clearInterval,
   setImmediate: globalThis.setImmediate,
+  random: Math.random,
 }
+
+/** The value the fake `Math.random` returns: 0 makes every backoff its full length. */
+export const rng = { value: 0 }
+
+/** A fetch answer that never comes, until the request is aborted. */
+export const hang = (req) =>
+  new Promise((_, reject) => req.init.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError'))))
 
 /** Lets pending promise callbacks (and fake requests) run. */
 export const flush = async () => {
@@ -166,6 +174,8 @@ export function useFakes({ socket = true } = {}) {
     server.install()
     FakeSocket.all = []
     if (socket) globalThis.WebSocket = FakeSocket
+    rng.value = 0
+    Math.random = () => rng.value
     globalThis.location = { href: 'https://example.test/app/page' }
     globalThis.document = { cookie: 'csrftoken=tok%3D1; sessionid=abc' }
   })
@@ -174,6 +184,7 @@ export function useFakes({ socket = true } = {}) {
     await clock.tick(60000)
     for (const ws of FakeSocket.all) assert.ok(ws.closed || ws.failed, `socket to ${ws.url} left open`)
     clock.uninstall()
+    Math.random = real.random
     delete globalThis.fetch
     delete globalThis.WebSocket
     delete globalThis.location

@@ -51,9 +51,11 @@ test('the classic script defines only the TaskAPI global', async () => {
   const answer = { uuid: 'u1', status: 'succeeded', seq: 1, outputs: { sum: 3 } }
   const context = vm.createContext({
     fetch: async () => ({ ok: true, status: 201, text: async () => JSON.stringify(answer) }),
+    setTimeout,
+    clearTimeout,
   })
   vm.runInContext(classic, context)
-  assert.deepEqual(Object.keys(context), ['fetch', 'TaskAPI'])
+  assert.deepEqual(Object.keys(context), ['fetch', 'setTimeout', 'clearTimeout', 'TaskAPI'])
   const { TaskAPI } = context
   assert.deepEqual(Object.keys(TaskAPI).sort(), [...API].sort())
   assert.deepEqual({ ...TaskAPI.options }, {
@@ -65,6 +67,8 @@ test('the classic script defines only the TaskAPI global', async () => {
     transport: 'auto',
     maxRetries: 5,
     credentials: 'same-origin',
+    timeout: 15000,
+    connectTimeout: 5000,
   })
   const sum = await TaskAPI.run('sum', { numbers: [1, 2] }).then((json) => json.outputs.sum)
   assert.equal(sum, 3)

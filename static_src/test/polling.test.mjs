@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import TaskAPI from '../dist/index.mjs'
-import { clock, flush, server, task, useFakes } from './helpers.mjs'
+import { clock, flush, hang, rng, server, task, useFakes } from './helpers.mjs'
 
 useFakes({ socket: false })
 
@@ -42,34 +42,83 @@ test('a network error is retried with backoff', async () => {
   assert.equal((await promise).status, 'succeeded')
 })
 
-test('rejects with code network after maxRetries failures in a row', async () => {
+test('a minute of failed polls never rejects a task that then succeeds', async () => {
   server.route('POST', '/tasks/', { status: 201, body: task() })
-  server.route('GET', '/tasks/u1/', new TypeError('Failed to fetch'))
+  const failures = [new TypeError('Failed to fetch'), { status: 502, body: '<html>Bad Gateway</html>' }, { status: 503, body: { detail: 'Down.' } }, { status: 500, body: '' }, { status: 429, body: {} }, hang]
+  let failing = true
+  server.route('GET', '/tasks/u1/', (req) => {
+    if (!failing) return { status: 200, body: task({ status: 'succeeded', seq: 2 }) }
+    const answer = failures.shift() || new TypeError('offline')
+    return typeof answer == 'function' ? answer(req) : answer
+  })
   let errback
-  const promise = TaskAPI.run('countdown', {}, { maxRetries: 3, onError: (e) => (errback = e) })
-  await clock.tick(2000 + 4000 + 8000)
-  const err = await promise.catch((e) => e)
-  assert.equal(polls(), 4)
-  assert.ok(err instanceof TaskAPI.TaskAPIError)
-  assert.equal(err.code, 'network')
-  assert.match(err.message, /Failed to fetch/)
-  assert.equal(err.json.uuid, 'u1')
-  assert.equal(err.status, 'pending', 'task fields are copied onto the error')
-  assert.equal(errback, err)
+  const promise = TaskAPI.run('countdown', {}, { maxRetries: 0, onError: (e) => (errback = e) })
+  await clock.tick(10 * 60000)
+  assert.equal(errback, undefined, 'ten minutes of failures: still waiting')
+  assert.ok(polls() >= 20, `${polls()} polls`)
+  failing = false
+  await clock.tick(30000)
+  assert.equal((await promise).status, 'succeeded')
 })
 
 test('backoff is capped at 30 s', async () => {
   server.route('POST', '/tasks/', { status: 201, body: task() })
   server.route('GET', '/tasks/u1/', new TypeError('offline'))
-  const promise = TaskAPI.run('countdown', {}, { maxRetries: 7 }).catch((e) => e)
+  const controller = new AbortController()
+  const promise = TaskAPI.run('countdown', {}, { signal: controller.signal }).catch((e) => e)
   await clock.tick(2000 + 4000 + 8000 + 16000)
   assert.equal(polls(), 5)
   await clock.tick(29999)
   assert.equal(polls(), 5)
   await clock.tick(1)
   assert.equal(polls(), 6)
-  await clock.tick(60000)
-  assert.equal((await promise).code, 'network')
+  await clock.tick(30000)
+  assert.equal(polls(), 7)
+  server.route('POST', '/tasks/u1/cancel/', { status: 202, body: task({ status: 'cancelled', seq: 2 }) })
+  controller.abort()
+  assert.equal((await promise).code, 'cancelled')
+})
+
+test('backoff has jitter: 50 to 100 % of the doubled interval', async () => {
+  server.route('POST', '/tasks/', { status: 201, body: task() })
+  const answers = [new TypeError('offline'), { status: 200, body: task({ status: 'succeeded', seq: 2 }) }]
+  server.route('GET', '/tasks/u1/', () => answers.shift())
+  rng.value = 0.999
+  const promise = TaskAPI.run('countdown', {})
+  await clock.tick(999)
+  assert.equal(polls(), 1)
+  await clock.tick(2)
+  assert.equal(polls(), 2, 'about 1 s instead of 2 s')
+  assert.equal((await promise).status, 'succeeded')
+})
+
+test('a request without an answer fails after timeout ms as a network error, and is retried', async () => {
+  server.route('POST', '/tasks/', { status: 201, body: task() })
+  const answers = [hang, { status: 200, body: task({ status: 'succeeded', seq: 2 }) }]
+  server.route('GET', '/tasks/u1/', (req) => {
+    const answer = answers.shift()
+    return typeof answer == 'function' ? answer(req) : answer
+  })
+  const promise = TaskAPI.run('countdown', {}, { timeout: 3000 })
+  await clock.tick(2999)
+  assert.equal(polls(), 1)
+  assert.equal(server.requests.at(-1).init.signal.aborted, false)
+  await clock.tick(1)
+  assert.equal(server.requests.at(-1).init.signal.aborted, true)
+  await clock.tick(2000)
+  assert.equal(polls(), 2)
+  assert.equal((await promise).status, 'succeeded')
+  server.route('GET', '/tasks/u2/', hang)
+  const get = TaskAPI.get('u2', { timeout: 1000 }).catch((e) => e)
+  await clock.tick(1000)
+  assert.deepEqual([(await get).code, (await get).message], ['network', 'Network error: no answer in 1000 ms'])
+})
+
+test('a 4xx other than 408 and 429 while polling settles at once', async () => {
+  server.route('POST', '/tasks/', { status: 201, body: task() })
+  server.route('GET', '/tasks/u1/', { status: 403, body: { detail: 'Forbidden.' } })
+  await assert.rejects(TaskAPI.run('countdown', {}), { code: 'http_error', httpStatus: 403, message: 'Forbidden.' })
+  assert.equal(polls(), 1)
 })
 
 test('a 404 while polling rejects at once with http_error', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import TaskAPI from '../dist/index.mjs'
-import { clock, FakeSocket, flush, server, task, useFakes } from './helpers.mjs'
+import { clock, FakeSocket, flush, rng, server, task, useFakes } from './helpers.mjs'
 
 useFakes()
 
@@ -174,6 +174,37 @@ describe('run over the WebSocket', () => {
     await assert.rejects(promise, { code: 'http_error', httpStatus: 404, message: 'Not found.', body: { detail: 'Not found.' } })
     assert.equal(server.count('GET', '/tasks/gone/'), 1)
     await assert.rejects(promise.started, { code: 'http_error' })
+  })
+
+  test('a socket stuck connecting counts as down after connectTimeout: polls, then retries the socket', async () => {
+    const answers = [task({ status: 'running', seq: 2 }), task({ status: 'succeeded', seq: 3 })]
+    server.route('GET', '/tasks/u1/', () => ({ status: 200, body: answers.length > 1 ? answers.shift() : answers[0] }))
+    const { promise, ws } = await started()
+    await clock.tick(4999)
+    assert.equal(server.count('GET', '/tasks/u1/'), 0, 'still waiting for the socket')
+    await clock.tick(1)
+    assert.equal(ws.closed, true, 'the stuck socket is given up')
+    assert.equal(server.count('GET', '/tasks/u1/'), 1, 'polls at once')
+    await clock.tick(1000)
+    assert.equal(FakeSocket.all.length, 2, 'and tries the socket again')
+    assert.equal((await promise).status, 'succeeded')
+  })
+
+  test('reconnects are jittered: 50 to 100 % of the backoff', async () => {
+    server.route('GET', '/tasks/u1/', { status: 200, body: task({ status: 'running', seq: 2 }) })
+    const { promise } = await started()
+    rng.value = 0.999
+    FakeSocket.last.open()
+    FakeSocket.last.fail()
+    await clock.tick(1000)
+    FakeSocket.last.fail()
+    await clock.tick(999)
+    assert.equal(FakeSocket.all.length, 2)
+    await clock.tick(2)
+    assert.equal(FakeSocket.all.length, 3, 'after about 1 s instead of 2 s')
+    FakeSocket.last.open()
+    FakeSocket.last.receive({ type: 'snapshot', uuid: 'u1', seq: 3, task: task({ status: 'succeeded', seq: 3 }) })
+    assert.equal((await promise).status, 'succeeded')
   })
 
   test("transport 'websocket' never polls and rejects once the socket keeps failing", async () => {

@@ -71,10 +71,17 @@ export interface Options {
   pollInterval: number
   /** Default `auto`. */
   transport: Transport
-  /** Retries in a row, with backoff, before a network error rejects; default 5. */
+  /**
+   * With `transport: 'websocket'`, failed connections in a row before the promise
+   * rejects; default 5. Polling retries failures that may pass until the task ends.
+   */
   maxRetries: number
   /** `fetch` credentials mode; default `same-origin`. */
   credentials: RequestCredentials
+  /** Milliseconds a request may take before it fails as a network error; default 15000. */
+  timeout: number
+  /** Milliseconds a WebSocket may take to open before it counts as down; default 5000. */
+  connectTimeout: number
 }
 
 export type ErrorCode =

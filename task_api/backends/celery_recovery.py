@@ -6,24 +6,69 @@ The worker's main process learns at once when a pool process dies
 a clear error then. Tasks that acknowledge late (``retry_safe``) are
 requeued by Celery instead, and taken over by the next worker. As a last
 resort, the main process sweeps tasks whose heartbeat stopped.
+
+When the broker connection drops, Celery forgets the messages it had
+prefetched but not started, and Redis hands them out again only after the
+transport's ``visibility_timeout`` (an hour by default); a Redis without
+persistence loses its queue outright. So after each reconnection the main
+process sends again every pending task queued before it: starting a task is a
+conditional update, so a duplicate message finds it started and does nothing.
+(A duplicate of a ``retry_safe`` task takes over its record only if the
+worker running it stopped beating.)
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import OrderedDict
 from typing import Any
 
 from billiard.exceptions import TimeLimitExceeded, WorkerLostError
-from celery.signals import task_failure, worker_ready
+from celery.signals import task_failure, task_received, worker_ready, worker_shutting_down
+from django.utils import timezone
 
-from .. import lifecycle, recovery
+from .. import lifecycle, reconnect, recovery
 from ..conf import task_api_settings
 from ..models import TaskRecord, TaskStatus
 
 logger = logging.getLogger("task_api.backends.celery")
 
 TASK_NAMES = frozenset({"task_api.run", "task_api.run_retry_safe"})
+
+
+def _survive_pool_reregistration() -> None:
+    """Let a prefork worker survive a broker reconnection after pool processes died.
+
+    When a pool process exits, Celery stops watching it and sets its
+    ``_sentinel_poll`` to ``None``; if the broker connection is then lost, the
+    consumer registers the pool with its event loop again and passes that
+    ``None`` to ``hub.add_reader``, which raises and stops the whole worker
+    ("'NoneType' object has no attribute 'fileno'", or "file descriptor is
+    None" with kombu 5.7; celery/celery#9250, celery/kombu#1649). Such a
+    process is either gone (the pool replaces it) or watched afresh here.
+    """
+    try:
+        from celery.concurrency.asynpool import AsynPool
+    except ImportError:  # pragma: no cover  (no prefork support on this platform)
+        return
+    original = getattr(AsynPool, "_track_child_process", None)
+    if original is None or getattr(original, "_task_api", False):
+        return
+
+    def track(self: Any, proc: Any, hub: Any) -> None:
+        if getattr(proc, "_sentinel_poll", 0) is None:
+            del proc._sentinel_poll  # untracked earlier
+            if proc._popen is None or proc.exitcode is not None:
+                return  # it exited: maintain_pool cleans it up and starts another
+        original(self, proc, hub)
+
+    track._task_api = True  # type: ignore[attr-defined]
+    setattr(AsynPool, "_track_child_process", track)  # noqa: B010  (unknown to the stubs)
+
+
+_survive_pool_reregistration()
 
 
 @task_failure.connect
@@ -39,23 +84,131 @@ def fail_lost_task(
         error_type, message = "WorkerLost", recovery.LOST_MESSAGE
     else:
         return
-    record = TaskRecord.objects.filter(uuid=task_id).first()
-    if record is not None and lifecycle.fail(
-        record, error_type, message, from_statuses=(TaskStatus.PENDING, TaskStatus.RUNNING)
-    ):
+
+    def fail() -> bool:
+        record = TaskRecord.objects.filter(uuid=task_id).first()
+        return record is not None and lifecycle.fail(
+            record, error_type, message, from_statuses=(TaskStatus.PENDING, TaskStatus.RUNNING)
+        )
+
+    try:
+        failed = reconnect.once_more(fail)
+    except Exception:  # the stale sweep fails it later
+        logger.exception("Could not fail task %s: %s", task_id, message)
+        return
+    if failed:
         logger.warning("Task %s failed: %s", task_id, message)
 
 
+SHUTDOWN_MESSAGE = "The worker was shut down before the task finished."
+
+
+#: The latest requests of ``task_api.run`` this worker received: by the end of
+#: a cold shutdown, Celery has forgotten the ones it stopped.
+_received: OrderedDict[str, Any] = OrderedDict()
+_RECEIVED_KEPT = 10_000
+
+
+@task_received.connect
+def note_request(request: Any = None, **kwargs: Any) -> None:
+    """Remember a request of ``task_api.run`` received by this worker."""
+    if request is not None and request.name == "task_api.run":
+        _received[request.id] = request
+        while len(_received) > _RECEIVED_KEPT:
+            _received.popitem(last=False)
+
+
+@worker_shutting_down.connect
+def fail_interrupted_tasks(how: str = "", **kwargs: Any) -> None:
+    """Fail the tasks a worker stopped in a cold shutdown.
+
+    Celery sends this signal once its cold shutdown handler is done: after
+    the soft shutdown timeout (``worker_soft_shutdown_timeout``), if any, the
+    running tasks were stopped. A warm shutdown waits for them instead. The
+    messages of ``retry_safe`` tasks go back to the broker and run again on
+    the next worker: those records are left for it to take over.
+    """
+    if how != "Cold":
+        return
+    # Started here, in the attempt the record shows (a retry may run elsewhere).
+    started = {
+        task_id: int(request.request_dict.get("retries") or 0) + 1
+        for task_id, request in list(_received.items())
+        if request.time_start is not None
+    }
+    if not started:
+        return
+
+    def fail() -> int:
+        count = 0
+        running = TaskRecord.objects.filter(uuid__in=list(started), status=TaskStatus.RUNNING)
+        for record in running:
+            if record.attempt != started.get(str(record.uuid)):
+                continue
+            if lifecycle.fail(
+                record, "WorkerLost", SHUTDOWN_MESSAGE, from_statuses=(TaskStatus.RUNNING,)
+            ):
+                count += 1
+        return count
+
+    try:
+        count = reconnect.once_more(fail)
+    except Exception:  # the stale sweep of another worker fails them later
+        logger.exception("Could not fail the tasks stopped by the shutdown")
+        return
+    if count:
+        logger.warning("Failed %d tasks stopped by the worker's shutdown", count)
+
+
 @worker_ready.connect
-def start_stale_sweep(**kwargs: Any) -> None:
-    """Sweep stale running tasks from the worker's main process."""
-    threading.Thread(target=_sweep_forever, name="task_api-sweeper", daemon=True).start()
+def start_stale_sweep(sender: Any = None, **kwargs: Any) -> None:
+    """Sweep stale tasks, and resend pending ones after a reconnection, from the main process."""
+    threading.Thread(
+        target=_sweep_forever, args=(sender,), name="task_api-sweeper", daemon=True
+    ).start()
 
 
-def _sweep_forever() -> None:
+def _sweep_forever(consumer: Any) -> None:
     stop = threading.Event()
-    while not stop.wait(max(task_api_settings.stale_after / 2, 1.0)):
+    connection = getattr(consumer, "connection", None)
+    next_sweep = time.monotonic()
+    while not stop.wait(1.0):
+        current = getattr(consumer, "connection", None)
+        if current is not None and current is not connection:
+            connection = current
+            _guarded(resend_pending, "resend pending tasks")
+        if time.monotonic() >= next_sweep:
+            next_sweep = time.monotonic() + max(task_api_settings.stale_after / 2, 1.0)
+            _guarded(recovery.sweep_stale, "sweep stale tasks")
+
+
+def _guarded(work: Any, what: str) -> None:
+    try:
+        reconnect.once_more(work)
+    except reconnect.CONNECTION_ERRORS as exc:  # the database is away: next round
+        logger.warning("Could not %s: %s", what, exc)
+        reconnect.drop()
+    except Exception:
+        logger.exception("Could not %s", what)
+        reconnect.recycle()
+
+
+def resend_pending() -> int:
+    """Send again the messages of pending tasks queued before now; returns how many."""
+    from ..registry import get_runnable
+    from .celery import CeleryBackend
+
+    backend = CeleryBackend()
+    count = 0
+    pending = TaskRecord.objects.filter(status=TaskStatus.PENDING, created__lt=timezone.now())
+    for record in pending.order_by("created"):
         try:
-            recovery.sweep_stale()
-        except Exception:
-            logger.exception("Could not sweep stale tasks")
+            task_class = get_runnable(record.name)
+        except Exception:  # unknown here: the run fails it cleanly
+            continue
+        # Records do not store run_after yet: a deferred task would need it here.
+        backend.dispatch(record, task_class, run_after=getattr(record, "run_after", None))
+        count += 1
+    if count:
+        logger.warning("Broker connection restored: sent %d pending tasks again", count)
+    return count

@@ -92,7 +92,8 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": _sqlite_path,
             "OPTIONS": {
-                "timeout": 30,
+                # Shorter in a process of the busy-database test.
+                "timeout": float(os.environ.get("TASK_API_TEST_SQLITE_TIMEOUT", "30")),
                 "transaction_mode": "IMMEDIATE",
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
@@ -168,6 +169,15 @@ if django.VERSION >= (6,):
     ]
 # The end-to-end tests start a thousand tasks at once as one user.
 TASK_API_MAX_RUNNING_PER_USER = 5000
+
+# Processes started by the outage tests: another backend, faster heartbeats.
+if os.environ.get("TASK_API_TEST_BACKEND"):
+    TASK_API_BACKEND = os.environ["TASK_API_TEST_BACKEND"]
+if os.environ.get("TASK_API_TEST_SOFT_SHUTDOWN"):
+    CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(os.environ["TASK_API_TEST_SOFT_SHUTDOWN"])
+if os.environ.get("TASK_API_TEST_STALE_AFTER"):
+    TASK_API_STALE_AFTER = float(os.environ["TASK_API_TEST_STALE_AFTER"])
+    TASK_API_HEARTBEAT_INTERVAL = TASK_API_STALE_AFTER / 4
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,115 @@
+"""Database work of our own threads that outlives a dropped connection.
+
+A thread of ours (the progress flusher, a task's runner, the stale sweep) has
+no request whose end closes its connection. After a database restart, a
+failover or a pooler that cut it off, that connection is dead for good: every
+later query raises. :func:`recycle` drops it so that the next query connects
+again, and :func:`retrying` repeats a unit of work with backoff while the
+database is away.
+
+A connection inside a transaction (an eager task run in its caller's
+``atomic`` block) is never closed or retried here: the transaction is lost
+anyway, and its owner decides.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.db import InterfaceError, OperationalError, connections
+
+from .conf import task_api_settings
+
+logger = logging.getLogger("task_api.reconnect")
+
+T = TypeVar("T")
+
+#: Errors that mean "the database (or the way to it) is away", not "the query is wrong".
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+
+FIRST_DELAY = 0.1
+MAX_DELAY = 5.0
+
+
+def in_transaction() -> bool:
+    """True if this thread's default connection is inside an ``atomic`` block."""
+    return bool(connections["default"].in_atomic_block)
+
+
+def recycle() -> None:
+    """Close this thread's connections that broke, so that the next query reconnects."""
+    for conn in connections.all(initialized_only=True):
+        if conn.in_atomic_block:
+            continue
+        try:
+            if conn.connection is not None and not conn.is_usable():
+                conn.close()
+        except Exception:  # closing a dead connection may fail too; it is gone either way
+            conn.connection = None
+
+
+def drop() -> None:
+    """Close this thread's connections outright (after a connection error)."""
+    for conn in connections.all(initialized_only=True):
+        if conn.in_atomic_block:
+            continue
+        try:
+            conn.close()
+        except Exception:
+            conn.connection = None
+
+
+def once_more(work: Callable[[], T]) -> T:
+    """Run ``work``; after a connection error, reconnect and run it once more.
+
+    For periodic work (a progress flush, a heartbeat): the next period retries
+    anyway, but a connection that died while idle should not cost a period.
+    """
+    try:
+        return work()
+    except CONNECTION_ERRORS:
+        if in_transaction() or _usable():
+            raise  # not a dropped connection (e.g. SQLite's lock timeout): no retry now
+        drop()
+        return work()
+
+
+def _usable() -> bool:
+    try:
+        return bool(connections["default"].is_usable())
+    except Exception:
+        return False
+
+
+def retrying(work: Callable[[], T], what: str, *, retry_for: float | None = None) -> T:
+    """Run ``work`` until it gets through a connection error, for up to ``retry_for`` seconds.
+
+    ``work`` must be safe to repeat: a conditional ``UPDATE`` is. The default
+    is ``TASK_API_DB_RETRY_FOR``; after it the last error is raised.
+    """
+    limit = task_api_settings.db_retry_for if retry_for is None else retry_for
+    deadline = time.monotonic() + limit
+    delay = FIRST_DELAY
+    failures = 0
+    while True:
+        try:
+            result = work()
+        except CONNECTION_ERRORS as exc:
+            if in_transaction() or time.monotonic() + delay > deadline:
+                raise
+            failures += 1
+            if failures == 1 or failures % 10 == 0:
+                logger.warning("Database unreachable while %s (%s); retrying", what, exc)
+            drop()
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_DELAY)
+            continue
+        if failures:
+            logger.warning("Database reachable again after %d failures while %s", failures, what)
+        return result
+
+
+__all__ = ["CONNECTION_ERRORS", "drop", "once_more", "recycle", "retrying"]
