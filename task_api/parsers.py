@@ -2,7 +2,8 @@
 
 JSON may spell a lone UTF-16 surrogate (``"\\ud800"``), which is no Unicode
 character: it cannot be stored in PostgreSQL nor encoded as UTF-8 in a
-response. Such a body is refused with a 400 that names the field.
+response; nor can PostgreSQL store a NUL character (``"\\u0000"``) in JSON.
+Such a body is refused with a 400 that names the field.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ class LimitedJSONParser(JSONParser):
             raise ParseError(f"JSON parse error - {exc}") from None
         except RecursionError:
             raise ParseError("JSON parse error - the document is nested too deeply.") from None
-        if _ESCAPED_SURROGATE.search(raw):  # rare: only then walk the document
-            _reject_surrogates(data)
+        if _ESCAPED_UNSTORABLE.search(raw):  # rare: only then walk the document
+            _reject_unstorable(data)
         return data
 
 
@@ -51,23 +52,27 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED_UNSTORABLE = re.compile(rb"\\u(?:[dD][89a-fA-F]|0000)")
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
 
 
-def _reject_surrogates(data: Any) -> None:
-    """Raise a 400 naming the first field whose name or value holds a lone surrogate."""
+def _why(text: str) -> str:
+    if "\x00" in text:
+        return "holds a NUL character (\\u0000), which cannot be stored"
+    return "is not valid Unicode (lone surrogate)"
+
+
+def _reject_unstorable(data: Any) -> None:
+    """Raise a 400 naming the first field whose name or value holds a lone surrogate or NUL."""
     stack: list[tuple[tuple[str, ...], Any]] = [((), data)]
     while stack:
         path, value = stack.pop()
-        if isinstance(value, str) and _SURROGATE.search(value):
-            _refuse(path, f"The value {ascii(value)[:80]} is not valid Unicode (lone surrogate).")
+        if isinstance(value, str) and _UNSTORABLE.search(value):
+            _refuse(path, f"The value {ascii(value)[:80]} {_why(value)}.")
         elif isinstance(value, dict):
             for key, item in value.items():
-                if _SURROGATE.search(key):
-                    _refuse(
-                        path, f"The name {ascii(key)[:80]} is not valid Unicode (lone surrogate)."
-                    )
+                if _UNSTORABLE.search(key):
+                    _refuse(path, f"The name {ascii(key)[:80]} {_why(key)}.")
                 stack.append(((*path, key), item))
         elif isinstance(value, list):
             stack.extend(((*path, str(index)), item) for index, item in enumerate(value))

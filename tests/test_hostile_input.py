@@ -59,6 +59,31 @@ def test_a_lone_surrogate_is_refused_naming_the_field(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "errors"),
+    [
+        ('{"task": "echo", "inputs": {"value": "a\\u0000b"}}', {"inputs": {"value": "'a\\x00b'"}}),
+        ('{"task": "echo", "inputs": {"\\u0000": 1}}', {"inputs": "'\\x00'"}),
+    ],
+)
+def test_a_nul_character_is_refused_naming_the_field(
+    api: APIClient, body: str, errors: dict[str, Any]
+) -> None:
+    # PostgreSQL cannot store NUL in JSON: refused on every database alike.
+    response = post(api, body)
+    assert response.status_code == 400, response.content
+    detail = response.json()
+    for key, want in errors.items():
+        detail = detail[key]
+        while isinstance(want, dict):
+            ((key, want),) = want.items()
+            detail = detail[key]
+        assert want in detail[0], detail
+        assert "NUL character" in detail[0], detail
+    assert not TaskRecord.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_valid_surrogate_pair_is_an_ordinary_character(api: APIClient) -> None:
     response = post(api, '{"task": "echo", "inputs": {"value": {"a": "\\ud83d\\ude00"}}}')
     assert response.status_code == 201, response.content
