@@ -1,8 +1,8 @@
 """Publishing task events to the channel layer: the only module that sends them.
 
 Events go to one group per task, ``task_api.task.<uuid hex>``, as
-``{"type": "task.event", "frame": <frame>}`` where the frame is what the
-WebSocket consumer forwards (see ``docs/protocol.md``).
+``{"type": "task.event", "group": <group>, "frame": <frame>}`` where the frame is
+what the WebSocket consumer forwards (see ``docs/protocol.md``).
 
 Sync code (workers, views) publishes through one long-lived event loop per
 process, in a daemon thread, so that channels-redis keeps its connection pool
@@ -139,7 +139,8 @@ class Publisher:
             sent = False
             try:
                 await asyncio.wait_for(
-                    layer.group_send(group, {"type": "task.event", "frame": frame}), SEND_TIMEOUT
+                    layer.group_send(group, {"type": "task.event", "group": group, "frame": frame}),
+                    SEND_TIMEOUT,
                 )
                 sent = True
                 self._failures = 0
