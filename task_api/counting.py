@@ -22,13 +22,18 @@ def _statement(with_owner: bool, with_session: bool) -> str:
     if sql is None:
         meta = TaskRecord._meta
         q = connection.ops.quote_name
-        owner = q(meta.get_field("owner").column)
+
+        def column(name: str) -> str:
+            field = meta.get_field(name)
+            return q(str(getattr(field, "column", name)))
+
+        owner = column("owner")
         where = f"{owner} = %s" if with_owner else f"{owner} IS NULL"
         if with_session:
-            where += f" AND {q(meta.get_field('session_key').column)} = %s"
+            where += f" AND {column('session_key')} = %s"
         sql = _statements[key] = (
             f"SELECT COUNT(*) FROM (SELECT 1 FROM {q(meta.db_table)} WHERE {where} "
-            f"AND {q(meta.get_field('status').column)} IN (%s, %s) LIMIT %s) AS counted"
+            f"AND {column('status')} IN (%s, %s) LIMIT %s) AS counted"
         )
     return sql
 

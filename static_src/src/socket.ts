@@ -6,6 +6,8 @@ export interface Frame {
   type: string
   uuid?: string | null
   seq: number
+  /** On a merged update: the seq it applies on (otherwise seq - 1). */
+  base?: number
   task: Task
   set?: Partial<Task>
   append?: Task['message_log']
