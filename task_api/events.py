@@ -109,8 +109,6 @@ class Publisher:
                 and self._shared is layer
             ):
                 return self._loop, self._queue
-            if self._loop is not None and self._loop is not self._server_loop:
-                self._loop.call_soon_threadsafe(self._loop.stop)  # the settings changed
             self._shared = layer
             if isinstance(layer, InMemoryChannelLayer):
                 loop = self._server_loop

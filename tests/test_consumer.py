@@ -358,7 +358,7 @@ async def test_recheck_snapshot_never_goes_behind_a_sent_frame(
     import threading
     import time
 
-    from task_api.consumers import tasks as consumer_module
+    from task_api.consumers import snapshots
 
     settings.TASK_API_RESYNC_INTERVAL = 0.2
     record = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
@@ -367,7 +367,7 @@ async def test_recheck_snapshot_never_goes_behind_a_sent_frame(
     assert (await receive(communicator))["seq"] == 0
 
     # The re-check's read of the task is slow: it reads seq 1, then stalls.
-    real = consumer_module._load_visible
+    real = snapshots._load
     read = threading.Event()
 
     def slow_once(*args: Any) -> Any:
@@ -377,7 +377,7 @@ async def test_recheck_snapshot_never_goes_behind_a_sent_frame(
             time.sleep(0.5)
         return task
 
-    monkeypatch.setattr(consumer_module, "_load_visible", slow_once)
+    monkeypatch.setattr(snapshots, "_load", slow_once)
     # seq 1 is stored but its event is late, so the re-check finds the task behind.
     await sync_to_async(TaskRecord.objects.filter(pk=record.pk).update)(progress=1, seq=1)
     assert await asyncio.to_thread(read.wait, 5)
@@ -404,7 +404,7 @@ async def test_a_busy_connection_gets_one_merged_update(
     import threading
     import time
 
-    from task_api.consumers import tasks as consumer_module
+    from task_api.consumers import snapshots
 
     watched = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
     other = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
@@ -412,7 +412,7 @@ async def test_a_busy_connection_gets_one_merged_update(
     await communicator.send_json_to({"type": "subscribe", "uuid": str(watched.uuid)})
     assert (await receive(communicator))["seq"] == 0
 
-    real = consumer_module._load_visible
+    real = snapshots._load
     reading = threading.Event()
 
     def slow(*args: Any) -> Any:
@@ -420,7 +420,7 @@ async def test_a_busy_connection_gets_one_merged_update(
         time.sleep(0.3)
         return real(*args)
 
-    monkeypatch.setattr(consumer_module, "_load_visible", slow)
+    monkeypatch.setattr(snapshots, "_load", slow)
     # The connection is busy with another subscribe while 20 updates arrive.
     await communicator.send_json_to({"type": "subscribe", "uuid": str(other.uuid)})
     assert await asyncio.to_thread(reading.wait, 5)
@@ -462,4 +462,32 @@ async def test_the_process_joins_a_group_once_for_all_its_connections(
     await publish_update(record, 1, {"progress": 1})
     for communicator in communicators:
         assert (await receive(communicator))["set"] == {"progress": 1}
+        await communicator.disconnect()
+
+
+async def test_simultaneous_subscribes_share_snapshot_reads(
+    users: Any, alice_headers: Any, bob_headers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from task_api.consumers import snapshots
+
+    record = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
+    reads: list[str] = []
+    real = snapshots._load
+
+    def counted(uuid: str) -> Any:
+        reads.append(uuid)
+        return real(uuid)
+
+    monkeypatch.setattr(snapshots, "_load", counted)
+    alices = [await connect(alice_headers) for _ in range(20)]
+    bob = await connect(bob_headers)
+    for communicator in [*alices, bob]:
+        await communicator.send_json_to({"type": "subscribe", "uuid": str(record.uuid)})
+    for communicator in alices:
+        frame = await receive(communicator)
+        assert frame["type"] == "snapshot"
+        assert frame["task"]["uuid"] == str(record.uuid)
+    assert (await receive(bob))["code"] == "not_found"  # ownership still per connection
+    assert 1 <= len(reads) <= 3, reads
+    for communicator in [*alices, bob]:
         await communicator.disconnect()

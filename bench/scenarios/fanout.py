@@ -197,26 +197,45 @@ async def _library(stack: Stack, n: int, seconds: float, idle: float) -> Sample:
     )
     return {
         **_summary("lib", n, memory, cpu, began, seen),
-        "storm_closed": await _storm(stack, url, n, uuid),
+        **await _storm(stack, url, n),
     }
 
 
-async def _storm(stack: Stack, url: str, n: int, uuid: str) -> float:
-    """Subscribe ``n`` open connections at the same moment; count those the server closed."""
-    sockets = await _open(stack, url, n)
+async def _storm(stack: Stack, url: str, n: int) -> Sample:
+    """``n`` open connections subscribe to a running task at the same moment: count
+    those the server closed, those that got no live update, and those without the
+    final state."""
+    from task_api.backends.base import get_backend
+    from task_api.models import TaskRecord
+    from task_api.registry import get_task
 
-    async def one(ws: ClientConnection) -> bool:
+    inputs = {"rate": 20, "duration": 3.0}
+    record = await asyncio.to_thread(
+        lambda: TaskRecord.objects.create(name="bench-ticker", inputs=inputs, owner=stack.user)
+    )
+    uuid, since = str(record.uuid), now_us()
+    sockets = await _open(stack, url, n)
+    await asyncio.to_thread(get_backend().enqueue, record, get_task("bench-ticker"))
+    deadline = time.monotonic() + 120
+
+    async def one(ws: ClientConnection) -> Seen:
+        seen = Seen()
         try:
             await subscribe(ws, uuid)
-            return await receive(ws, 60) is None
+            await _follow_task(ws, since, deadline, seen)
         except ConnectionClosed:
-            return True
+            seen.closed = True
+        return seen
 
     try:
-        closed = await asyncio.gather(*(one(ws) for ws in sockets))
+        seen = await asyncio.gather(*(one(ws) for ws in sockets))
     finally:
         await _close(sockets)
-    return float(sum(closed))
+    return {
+        "storm_closed": float(sum(one.closed for one in seen)),
+        "storm_no_live": float(sum(not one.latencies for one in seen)),
+        "storm_missed": float(sum(not one.final for one in seen)),
+    }
 
 
 async def _bare(stack: Stack, n: int, seconds: float, idle: float) -> Sample:
@@ -290,10 +309,24 @@ METRICS = (
     _versus("set_progress (send) to client, p99", "p99", "ms"),
     Metric(label="extra snapshots per client (resync)", key="lib_resyncs", unit=""),
     Metric(
-        label="connections lost when all subscribe at once",
+        label="all subscribe at once to a running task: connections closed",
         key="storm_closed",
         unit="",
         aggregate="max",
+    ),
+    Metric(
+        label="all subscribe at once: clients with no live update",
+        key="storm_no_live",
+        unit="",
+        aggregate="max",
+    ),
+    Metric(
+        label="all subscribe at once: clients without the final state",
+        key="storm_missed",
+        unit="",
+        target=Target(op="==", value=0),
+        aggregate="sum",
+        check=True,
     ),
 )
 

@@ -9,27 +9,17 @@ import logging
 import uuid as uuid_lib
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels.utils import await_many_dispatch
 
-from .. import access, events, recovery
+from .. import access, events
 from ..conf import task_api_settings
-from ..models import TERMINAL_STATUSES, TaskRecord
-from ..serializers import task_json
-from . import resync
+from ..models import TERMINAL_STATUSES
+from . import resync, snapshots
 from .hub import Hub, get_hub
 from .inbox import Inbox
-
-
-def _load_visible(uuid: str, user: Any, session_key: str | None) -> dict[str, Any] | None:
-    record = TaskRecord.objects.select_related(None).filter(uuid=uuid).first()
-    if record is None or not access.can_access(record, user, session_key):
-        return None
-    return task_json(recovery.fail_if_stale(record))
-
 
 logger = logging.getLogger("task_api.consumers")
 
@@ -120,17 +110,17 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self._send_snapshot(uuid)
 
     async def _send_snapshot(self, uuid: str) -> None:
-        session = self.scope.get("session")
-        task = await database_sync_to_async(_load_visible)(
-            uuid, self.scope.get("user"), session.session_key if session else None
-        )
+        loaded = await snapshots.read(uuid)
         if uuid not in self.watched:
             return
-        if task is None:
+        session = self.scope.get("session")
+        if loaded is None or not access.can_access(
+            loaded[0], self.scope.get("user"), session.session_key if session else None
+        ):
             await self._leave(uuid)
             await self._error(uuid, "not_found", f"No task {uuid!r}.")
             return
-        await self._forward(events.snapshot_frame(task), force=True)
+        await self._forward(events.snapshot_frame(loaded[1]), force=True)
 
     async def _leave(self, uuid: str) -> None:
         if self.watched.pop(uuid, None) is not None:
