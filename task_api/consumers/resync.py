@@ -2,8 +2,9 @@
 
 Each connection remembers the last ``seq`` it forwarded per task. Every
 ``TASK_API_RESYNC_INTERVAL`` seconds a single query reads the stored ``seq``
-of all watched tasks. For each task some connection is behind on (an event
-was dropped, or the layer lost its group after a Redis restart) the process
+of all watched tasks. For each task some connection is behind on, that is
+short of the ``seq`` stored one check earlier (an event was dropped, or the
+layer lost its group after a Redis restart), the process
 rejoins the task's group once, and each such connection is told through its
 inbox, so that the snapshot it sends takes its turn with the events and can
 never be older than a frame it already sent. Idle connections cost nothing
@@ -48,6 +49,7 @@ class _Resync:
     def __init__(self) -> None:
         self.watchers: weakref.WeakSet[Watcher] = weakref.WeakSet()
         self.task: asyncio.Task[None] | None = None
+        self.stored: dict[str, int] = {}  # what the previous check read
 
     def add(self, watcher: Watcher) -> None:
         self.watchers.add(watcher)
@@ -72,11 +74,14 @@ class _Resync:
         if not uuids:
             return
         stored = await database_sync_to_async(_stored_seqs)(uuids)
+        # Behind means short of what was stored one check ago: events stored since
+        # may still be on their way, and a snapshot would only overtake them.
+        previous, self.stored = self.stored, stored
         behind = [
             (watcher, uuid, stored.get(uuid, -1))
             for watcher in watchers
             for uuid, seq in list(watcher.watched.items())
-            if stored.get(uuid, -1) != seq
+            if uuid not in stored or seq < previous.get(uuid, -1)
         ]
         if hub is not None:
             for uuid in sorted({uuid for _, uuid, _ in behind}):

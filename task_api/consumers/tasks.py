@@ -148,7 +148,7 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                     break
                 if frame["type"] == "resync":
                     # Frames sent since the re-check may have caught up already.
-                    if self.watched[uuid] != frame["seq"]:
+                    if frame["seq"] < 0 or self.watched[uuid] < frame["seq"]:
                         await self._send_snapshot(uuid)
                 else:
                     await self.task_event({"frame": frame})
