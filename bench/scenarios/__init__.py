@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from . import burst, fanout, first_event, polling, progress_cost, push_latency, throughput
+from . import (
+    burst,
+    fanout,
+    first_event,
+    nodes,
+    polling,
+    progress_cost,
+    push_latency,
+    throughput,
+)
 from .base import Mode, Scenario
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -13,6 +22,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     polling.SCENARIO,
     fanout.SCENARIO,
     first_event.SCENARIO,
+    nodes.SCENARIO,
 )
 
 __all__ = ["SCENARIOS", "Mode", "Scenario"]
