@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import time
 import uuid as uuid_lib
 from collections.abc import Awaitable, Callable, Coroutine
@@ -267,7 +268,8 @@ async def _bare(stack: Stack, n: int, seconds: float, idle: float) -> Sample:
 
 
 def _run(stack: Stack, mode: Mode) -> list[Sample]:
-    n, seconds, idle = mode.pick(1000, 20), mode.pick(3.0, 0.5), mode.pick(6.0, 0.5)
+    clients = int(os.environ.get("BENCH_FANOUT_CLIENTS", "1000"))
+    n, seconds, idle = mode.pick(clients, 20), mode.pick(3.0, 0.5), mode.pick(6.0, 0.5)
     stack.use_interval(0.1)
     samples = []
     for _ in range(mode.repeats):
