@@ -9,6 +9,7 @@ import logging
 import uuid as uuid_lib
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -47,11 +48,13 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await await_many_dispatch([receive, self.inbox.get], self.dispatch)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        if message["type"] == "task.pending":
-            # Events need no database connection check (a thread hop per event).
-            await self.task_pending(message)
-        else:
-            await super().dispatch(message)
+        # Channels closes stale database connections before every handler, a hop
+        # to the database thread per frame and event; this consumer reads the
+        # database only through database_sync_to_async, which does that itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']!r}")
+        await handler(message)
 
     async def connect(self) -> None:
         layer = self.channel_layer
