@@ -11,7 +11,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # The package first, so that its layer is reused while only the demo changes.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY task_api ./task_api
 RUN pip install ".[redis,daphne,postgres]"
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import django
+
 from demo.env import database_from_url, env_flag, env_list, sqlite_database
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -93,9 +95,9 @@ CELERY_RESULT_BACKEND = None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Visitors need no account: a visitor's tasks belong to their browser session.
+# No DEFAULT_SCHEMA_CLASS: the task API's OpenAPI document needs none.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 TASK_API_PERMISSIONS_CLASSES = ["rest_framework.permissions.AllowAny"]
 TASK_API_BACKGROUND_TASKS = [
@@ -106,6 +108,10 @@ TASK_API_BACKGROUND_TASKS = [
     "demo.tasks.Flaky",
     "demo.tasks.LongJob",
 ]
+if django.VERSION >= (6,):
+    # Django's own tasks run on the same engine, and this one is started from the page too.
+    TASKS = {"default": {"BACKEND": "task_api.backends.django_tasks.TaskAPIBackend"}}
+    TASK_API_BACKGROUND_TASKS.append("demo.functions.convert_temperatures")
 TASK_API_INPROCESS_WORKERS = 8
 TASK_API_MAX_RUNNING_PER_USER = 10
 
@@ -118,8 +124,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Not propagated: daphne gives the root logger a handler too, which would
+    # print every record (a failed task's traceback) a second time.
     "loggers": {
-        "django": {"handlers": ["console"], "level": "WARNING"},
-        "task_api": {"handlers": ["console"], "level": "INFO"},
+        "django": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "task_api": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }

@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING
 
 from django.contrib import admin
 
-from .models import TaskRecord
+from .models import TaskBatch, TaskRecord
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[TaskRecord]
+    _BatchAdmin = admin.ModelAdmin[TaskBatch]
 else:
-    _ModelAdmin = admin.ModelAdmin
+    _ModelAdmin = _BatchAdmin = admin.ModelAdmin
 
 
 @admin.register(TaskRecord)
@@ -25,6 +26,25 @@ class TaskRecordAdmin(_ModelAdmin):
     list_select_related = ["owner"]
     readonly_fields = [f.name for f in TaskRecord._meta.fields]
     ordering = ["-created"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+
+@admin.register(TaskBatch)
+class TaskBatchAdmin(_BatchAdmin):
+    """Browse batches; their state is shown on their tasks' pages."""
+
+    list_display = ["uuid", "owner", "created", "task_count"]
+    search_fields = ["uuid", "owner__username"]
+    date_hierarchy = "created"
+    list_select_related = ["owner"]
+    readonly_fields = ["uuid", "owner", "session_key", "created", "task_count"]
+    ordering = ["-created"]
+
+    @admin.display(description="tasks")
+    def task_count(self, batch: TaskBatch) -> int:
+        return batch.tasks.count()
 
     def has_add_permission(self, request: object) -> bool:
         return False

@@ -4,13 +4,21 @@
 - ``task_api.E002``: an entry is not a ``Task`` subclass, or has no name.
 - ``task_api.E003``: two task classes share a name.
 - ``task_api.E004``: the backend cannot be imported, or is not a backend.
+- ``task_api.E005``: a listed ``@task`` function has a parameter without an
+  annotation, or one with no JSON form (the message names function and parameter).
+- ``task_api.E007``: a ``TASKS`` entry of ``TaskAPIBackend`` has ``OPTIONS``
+  (reported by the backend's own ``check()``, run by Django's task checks).
+- ``task_api.W001``: the Redis channel layer's socket timeout is not above
+  channels-redis's blocking receive, so idle WebSockets are closed with 1011.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from django.core.checks import CheckMessage, Error, register
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
 from django.utils.module_loading import import_string
 
 from .conf import task_api_settings
@@ -20,6 +28,7 @@ from .exceptions import ConfigurationError
 @register()
 def check_tasks(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Report unimportable, non-Task and duplicate task entries."""
+    from .functions import FunctionTask, SignatureError, unannotated
     from .registry import load_entry
 
     errors: list[CheckMessage] = []
@@ -27,11 +36,25 @@ def check_tasks(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     for entry in task_api_settings.background_tasks:
         try:
             cls = load_entry(entry)
+        except SignatureError as exc:
+            errors.append(Error(str(exc), obj=entry, id="task_api.E005"))
+            continue
         except ConfigurationError as exc:
             cause = exc.__cause__
             check_id = "task_api.E001" if isinstance(cause, ImportError) else "task_api.E002"
             errors.append(Error(str(exc), obj=entry, id=check_id))
             continue
+        if issubclass(cls, FunctionTask):
+            errors.extend(
+                Error(
+                    f"{cls.name}: parameter {name!r} has no annotation; a function started "
+                    "over REST needs a type for every parameter.",
+                    hint="Annotate it, e.g. with int, str, list[str] or typing.Any.",
+                    obj=entry,
+                    id="task_api.E005",
+                )
+                for name in unannotated(cls)
+            )
         other = names.setdefault(cls.name, cls)
         if other is not cls:
             errors.append(
@@ -65,3 +88,66 @@ def check_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+_REDIS_LAYER = "channels_redis.core.RedisChannelLayer"
+
+
+@register()
+def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn of Redis layer hosts whose socket timeout ends channels-redis's blocking receive.
+
+    channels-redis waits up to ``brpop_timeout`` (5 s) for a message on one
+    Redis socket; redis-py 8 gives sockets a 5 s timeout by default, so an idle
+    WebSocket's receive fails and the connection closes with code 1011.
+    """
+    alias = task_api_settings.channel_layer_alias
+    layer = getattr(settings, "CHANNEL_LAYERS", {}).get(alias, {})
+    if layer.get("BACKEND") != _REDIS_LAYER:
+        return []
+    try:
+        from channels_redis.core import RedisChannelLayer
+    except ImportError:
+        return []
+    receive = RedisChannelLayer.brpop_timeout
+    default = _redis_default_socket_timeout()
+    warnings: list[CheckMessage] = []
+    for host in layer.get("CONFIG", {}).get("hosts", []) or []:
+        timeout = _socket_timeout(host, default)
+        if timeout is not None and timeout <= receive:
+            address = host.get("address", host) if isinstance(host, dict) else host
+            warnings.append(
+                Warning(
+                    f"CHANNEL_LAYERS[{alias!r}] host {address!r} has a socket timeout of "
+                    f"{timeout!r} s, not above channels-redis's {receive} s blocking receive: "
+                    "WebSockets that get no message for that long are closed with code 1011.",
+                    hint=f'Give the host a longer timeout: {{"address": {address!r}, '
+                    '"socket_timeout": 30}, or add ?socket_timeout=30 to its URL.',
+                    obj=f"CHANNEL_LAYERS[{alias!r}]",
+                    id="task_api.W001",
+                )
+            )
+    return warnings
+
+
+def _redis_default_socket_timeout() -> float | None:
+    """redis-py's default socket timeout: None before 8.0, 5 s since."""
+    import inspect
+
+    from redis.asyncio.connection import AbstractConnection
+
+    default = inspect.signature(AbstractConnection.__init__).parameters["socket_timeout"].default
+    return default if isinstance(default, int | float) else None
+
+
+def _socket_timeout(host: Any, default: float | None) -> float | None:
+    if isinstance(host, dict):
+        if "socket_timeout" in host:
+            value = host["socket_timeout"]
+            return float(value) if value is not None else None
+        host = host.get("address", "")
+    if isinstance(host, str):
+        query = parse_qs(urlsplit(host).query)
+        if "socket_timeout" in query:
+            return float(query["socket_timeout"][0])
+    return default

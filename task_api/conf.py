@@ -139,5 +139,15 @@ class TaskAPISettings:
         value = _get("TASK_API_CELERY_QUEUE", None)
         return None if value is None else str(value)
 
+    @property
+    def max_batch_size(self) -> int:
+        """Tasks one batch may hold."""
+        return int(_get("TASK_API_MAX_BATCH_SIZE", 1000))
+
+    @property
+    def batch_interval(self) -> float:
+        """Seconds between two aggregate updates of one batch."""
+        return float(_get("TASK_API_BATCH_INTERVAL", 0.25))
+
 
 task_api_settings = TaskAPISettings()

@@ -75,8 +75,19 @@ class Publisher:
                 self._loop = None
                 self._queue = None
 
-    def publish(self, uuid: Any, frame: dict[str, Any], *, wait: bool = False) -> bool:
-        """Queue ``frame`` for the task's group; with ``wait``, block until sent (bounded)."""
+    def reachable(self) -> bool:
+        """Whether anybody can receive what is published now: a layer is configured,
+        and an in-memory one belongs to an ASGI server in this process."""
+        layer = get_channel_layer(task_api_settings.channel_layer_alias)
+        if isinstance(layer, InMemoryChannelLayer):
+            loop = self._server_loop
+            return loop is not None and not loop.is_closed()
+        return layer is not None
+
+    def publish(
+        self, uuid: Any, frame: dict[str, Any], *, wait: bool = False, group: str = ""
+    ) -> bool:
+        """Queue ``frame`` for the task's group (or ``group``); with ``wait``, block until sent."""
         layer = get_channel_layer(task_api_settings.channel_layer_alias)
         if layer is None:
             return False
@@ -85,7 +96,7 @@ class Publisher:
             return False
         loop, queue = target
         future: Future[bool] | None = Future() if wait else None
-        item = (group_name(uuid), frame, future)
+        item = (group or group_name(uuid), frame, future)
         try:
             loop.call_soon_threadsafe(self._enqueue, queue, item)
         except RuntimeError:  # the loop is closed
@@ -186,6 +197,11 @@ publisher = Publisher()
 def publish(uuid: Any, frame: dict[str, Any], *, wait: bool = False) -> bool:
     """Send ``frame`` to the group of task ``uuid`` (see :class:`Publisher`)."""
     return publisher.publish(uuid, frame, wait=wait)
+
+
+def publish_to_group(group: str, frame: dict[str, Any]) -> bool:
+    """Send ``frame`` to another group than a task's (a batch's), through the same queue."""
+    return publisher.publish(None, frame, group=group)
 
 
 def _reset_after_fork() -> None:

@@ -1,22 +1,37 @@
-"""Exceptions of the app.
+"""Exceptions of the app, under one root.
 
-    TaskAPIError
-    ├── ConfigurationError (also ImproperlyConfigured)
-    ├── UnknownTask
-    ├── OutputError
-    ├── Cancelled
-    └── TaskTimeout
+    TaskAPIException (BaseException)
+    ├── TaskAPIError (also Exception): something went wrong
+    │   ├── ConfigurationError (also ImproperlyConfigured)
+    │   ├── UnknownTask (also LookupError)
+    │   ├── InputErrors (also ValueError)
+    │   ├── OutputError (also ValueError)
+    │   ├── BackendUnavailable
+    │   └── LimitReached
+    ├── Cancelled: stop now, a cancel was requested
+    └── TaskTimeout: stop now, the soft time limit has passed
+
+``Cancelled`` and ``TaskTimeout`` are stop signals, not errors: like
+``asyncio.CancelledError`` and ``KeyboardInterrupt`` they derive from
+``BaseException`` only, so an ``except Exception:`` in a task body cannot
+swallow them. Catch them by name to clean up, then re-raise.
 
 HTTP errors are DRF ``APIException`` subclasses in :mod:`task_api.api_errors`.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ImproperlyConfigured
 
 
-class TaskAPIError(Exception):
-    """Root of the app's exceptions."""
+class TaskAPIException(BaseException):
+    """Root of every exception of the app."""
+
+
+class TaskAPIError(TaskAPIException, Exception):
+    """Root of the app's errors (catchable with ``except Exception``)."""
 
 
 class ConfigurationError(TaskAPIError, ImproperlyConfigured):
@@ -27,13 +42,29 @@ class UnknownTask(TaskAPIError, LookupError):
     """No registered task has that name."""
 
 
+class InputErrors(TaskAPIError, ValueError):
+    """Every problem with a task's inputs, keyed by input name."""
+
+    def __init__(self, errors: dict[str, Any]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
 class OutputError(TaskAPIError, ValueError):
-    """A task's ``run`` returned outputs that do not match its ``outputs``."""
+    """A task returned outputs that do not match its ``outputs``."""
 
 
-class Cancelled(TaskAPIError):
+class BackendUnavailable(TaskAPIError):
+    """The backend could not accept the task (its broker is down)."""
+
+
+class LimitReached(TaskAPIError):
+    """The owner already has the maximum number of unfinished tasks."""
+
+
+class Cancelled(TaskAPIException):
     """Raised inside a running task when its cancellation was requested."""
 
 
-class TaskTimeout(TaskAPIError):
-    """A task ran past its time limit."""
+class TaskTimeout(TaskAPIException):
+    """Raised inside a running task that ran past its soft time limit."""

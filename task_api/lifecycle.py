@@ -15,7 +15,7 @@ from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 
-from . import events, signals
+from . import batch_events, events, signals
 from .models import TaskRecord, TaskStatus
 from .serializers import task_json
 
@@ -25,6 +25,7 @@ logger = logging.getLogger("task_api.lifecycle")
 def publish_snapshot(record: TaskRecord, *, wait: bool = False) -> None:
     """Publish the whole task, as stored, to its watchers."""
     events.publish(record.uuid, events.snapshot_frame(task_json(record)), wait=wait)
+    batch_events.changed(record.batch_id)
     if record.is_finished:
         send(signals.task_finished, record)
 
@@ -69,6 +70,7 @@ def start(record: TaskRecord, *, allow_takeover: bool = False) -> bool:
         "attempt": record.attempt,
     }
     events.publish(record.uuid, events.update_frame(record.uuid, record.seq, changes, []))
+    batch_events.changed(record.batch_id)
     send(signals.task_started, record)
     return True
 

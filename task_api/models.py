@@ -31,6 +31,29 @@ class TaskRecordQuerySet(models.QuerySet["TaskRecord"]):
         return self.filter(status__in=UNFINISHED_STATUSES)
 
 
+class TaskBatch(models.Model):
+    """Tasks started together and watched as one (see :mod:`task_api.batches`)."""
+
+    uuid = models.UUIDField(default=uuid_lib.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    session_key = models.CharField(max_length=64, blank=True, default="")
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "batch"
+        verbose_name_plural = "batches"
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"batch {self.uuid}"
+
+
 class TaskRecord(models.Model):
     """A task's inputs, live state and result."""
 
@@ -60,6 +83,9 @@ class TaskRecord(models.Model):
     seq = models.PositiveIntegerField(default=0)
     attempt = models.PositiveSmallIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
+    batch = models.ForeignKey(
+        TaskBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
 
     objects = TaskRecordQuerySet.as_manager()
 

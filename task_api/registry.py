@@ -1,4 +1,8 @@
-"""The registered task classes, from ``TASK_API_BACKGROUND_TASKS``.
+"""The registered tasks, from ``TASK_API_BACKGROUND_TASKS``: classes and ``@task`` functions.
+
+Only registered tasks can be started from outside (``POST /tasks/``). A
+worker also runs a function task that was enqueued from code through the
+``django.tasks`` backend (:func:`get_runnable`).
 
 The registry is built from the settings on each use (cached per settings
 value), so ``override_settings`` works. A bad entry is logged and left out,
@@ -15,6 +19,7 @@ from django.utils.module_loading import import_string
 
 from .conf import task_api_settings
 from .exceptions import ConfigurationError, UnknownTask
+from .functions import is_django_task, task_class_for
 from .tasks import Task
 
 logger = logging.getLogger("task_api.registry")
@@ -23,7 +28,7 @@ _cache: tuple[tuple[Any, ...], dict[str, type[Task]]] | None = None
 
 
 def load_entry(entry: Any) -> type[Task]:
-    """Turn one settings entry (dotted path or class) into a ``Task`` subclass."""
+    """Turn one settings entry (dotted path, class or ``@task`` function) into a task class."""
     if isinstance(entry, str):
         try:
             obj = import_string(entry)
@@ -31,8 +36,12 @@ def load_entry(entry: Any) -> type[Task]:
             raise ConfigurationError(f"Cannot import task {entry!r}: {exc}") from exc
     else:
         obj = entry
+    if is_django_task(obj):
+        return task_class_for(obj)
     if not (isinstance(obj, type) and issubclass(obj, Task)):
-        raise ConfigurationError(f"{entry!r} is not a subclass of task_api.tasks.Task.")
+        raise ConfigurationError(
+            f"{entry!r} is not a subclass of task_api.tasks.Task, nor a @task function."
+        )
     if not isinstance(getattr(obj, "name", None), str) or not obj.name:
         raise ConfigurationError(f"Task class {obj.__qualname__} has no name.")
     return obj
@@ -72,3 +81,23 @@ def get_task(name: str) -> type[Task]:
     except (KeyError, TypeError):
         known = ", ".join(sorted(tasks)) or "none"
         raise UnknownTask(f"Unknown task {name!r}; known tasks: {known}.") from None
+
+
+def get_runnable(name: str) -> type[Task]:
+    """The task a worker runs for a record named ``name``.
+
+    A registered task, or a ``@task`` function by its module path: the
+    ``django.tasks`` backend creates records for any function enqueued from code.
+    """
+    try:
+        return get_task(name)
+    except UnknownTask:
+        try:
+            obj = import_string(name)
+        except ImportError:
+            obj = None
+        if not is_django_task(obj) or obj.module_path != name:
+            raise UnknownTask(
+                f"{name!r} is neither a registered task nor a @task function."
+            ) from None
+        return task_class_for(obj)

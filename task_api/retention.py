@@ -8,7 +8,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from .conf import task_api_settings
-from .models import TERMINAL_STATUSES, TaskRecord
+from .models import TERMINAL_STATUSES, TaskBatch, TaskRecord
 from .recovery import sweep_stale
 
 
@@ -23,6 +23,8 @@ def purge_finished(older_than: float, *, dry_run: bool = False) -> tuple[int, in
     if dry_run:
         return old.count(), stale
     removed, _ = old.delete()
+    # A batch goes with its last task.
+    TaskBatch.objects.filter(created__lt=cutoff, tasks__isnull=True).delete()
     return removed, stale
 
 

@@ -22,12 +22,12 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import events, lifecycle, reporting
+from . import batch_events, events, lifecycle, reporting
 from .conf import task_api_settings
 from .exceptions import Cancelled, TaskTimeout, UnknownTask
 from .models import TaskRecord, TaskStatus
 from .progress_store import store_progress
-from .registry import get_task
+from .registry import get_runnable
 from .reporting import Reporter
 from .tasks import Task
 
@@ -69,6 +69,7 @@ class DatabaseSink:
             events.publish(
                 reporter.uuid, events.update_frame(reporter.uuid, reporter.seq, changes, entries)
             )
+            batch_events.changed(self.record.batch_id)
         return bool(stored)
 
     def poll(self, reporters: list[Reporter]) -> None:
@@ -106,7 +107,7 @@ def execute(
         logger.warning("Task %s no longer exists; not running it", uuid)
         return SKIPPED
     try:
-        task_class = get_task(record.name)
+        task_class = get_runnable(record.name)
     except UnknownTask as exc:
         lifecycle.fail(record, "UnknownTask", str(exc), from_statuses=(TaskStatus.PENDING,))
         return Outcome(status=TaskStatus.FAILED, error={"type": "UnknownTask", "message": str(exc)})
@@ -150,7 +151,7 @@ def _run(
         if isinstance(exc, task_class.retry_on) and retries_left > 0:
             delay = task_class.retry_backoff * 2 ** (record.attempt - 1)
             return _requeue(record, reporter, exc, delay)
-        if not isinstance(exc, Exception) and not _is_soft_timeout(exc):
+        if not isinstance(exc, Exception | TaskTimeout) and not _is_soft_timeout(exc):
             raise
         error = _describe(exc)
         logger.error(

@@ -1,18 +1,47 @@
-"""The OpenAPI document: each registered task's inputs appear in ``POST /tasks/``."""
+"""The OpenAPI document: each registered task's inputs appear in ``POST /tasks/``
+and its outputs in the task JSON.
+
+The views carry drf-spectacular's ``AutoSchema`` themselves (see
+:func:`extend_schema`), so the document works whatever ``DEFAULT_SCHEMA_CLASS``
+the project sets, or none.
+"""
 
 from __future__ import annotations
 
+import copy
+import json
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import extend_schema as _extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers
 
+from . import __version__
 from .registry import get_tasks
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def extend_schema(**kwargs: Any) -> Callable[[F], F]:
+    """drf-spectacular's ``extend_schema`` on its own ``AutoSchema``.
+
+    drf-spectacular's decorator builds on ``DEFAULT_SCHEMA_CLASS`` when the
+    decorated method names no schema class; DRF's own class there (the default)
+    breaks the document, so the class is named here.
+    """
+
+    def decorate(method: F) -> F:
+        method.schema = AutoSchema  # type: ignore[attr-defined]
+        return _extend_schema(**kwargs)(method)
+
+    return decorate
 
 
 class TaskStartSchema(serializers.Serializer[dict[str, Any]]):
@@ -49,7 +78,7 @@ class TaskStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[no-u
                 "title": name,
                 "properties": {
                     "task": {"type": "string", "enum": [name]},
-                    "inputs": cls.input_schema(),
+                    "inputs": _request_inputs(cls.input_schema()),
                 },
                 "required": ["task", "inputs"]
                 if any(p.required for p in cls.inputs.values())
@@ -77,10 +106,30 @@ class TaskStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[no-u
         }
 
 
-def _component_name(task_name: str, used: set[str]) -> str:
-    """A unique component name for a task's start body (``[A-Za-z0-9]`` only)."""
+def _request_inputs(schema: dict[str, Any]) -> dict[str, Any]:
+    """The inputs' schema for a request body: defaults said in the description.
+
+    Generators such as openapi-typescript make a property with a ``default``
+    required (it is always present in a response); an input with a default is
+    optional in a request, so the default moves into its description.
+    """
+    schema = copy.deepcopy(schema)
+    for prop in schema.get("properties", {}).values():
+        if "default" in prop:
+            default = prop.pop("default")
+            note = f"Default: {_json_text(default)}."
+            prop["description"] = f"{prop['description']} {note}" if "description" in prop else note
+    return schema
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _component_name(task_name: str, used: set[str], prefix: str = "Start") -> str:
+    """A unique component name for a task's schema (``[A-Za-z0-9]`` only)."""
     words = re.findall(r"[A-Za-z0-9]+", task_name)
-    base = "Start" + "".join(word[:1].upper() + word[1:] for word in words)
+    base = prefix + "".join(word[:1].upper() + word[1:] for word in words)
     name, number = base, 1
     while name in used:
         number += 1
@@ -100,15 +149,54 @@ def only_task_api(
     ]
 
 
+def add_task_outputs(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Give each task's outputs a component and keep component descriptions short.
+
+    A task JSON's ``outputs`` is ``{}`` until the task succeeds, then the
+    outputs of its task: one of the ``<Name>Outputs`` components.
+    """
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    for schema in schemas.values():
+        if "description" in schema:
+            schema["description"] = schema["description"].split("\n\n", 1)[0].strip()
+    used = set(schemas)
+    refs = []
+    for name, cls in sorted(get_tasks().items()):
+        component = _component_name(name, used, prefix="Outputs")
+        schemas[component] = {"title": f"{name} outputs", **cls.output_schema()}
+        refs.append({"$ref": f"#/components/schemas/{component}"})
+    task = schemas.get("Task", {}).get("properties", {})
+    if "outputs" in task and refs:
+        task["outputs"] = {
+            "description": "{} until the task succeeds, then the outputs of its task.",
+            "anyOf": [{"type": "object", "maxProperties": 0}, *refs],
+            "readOnly": True,
+        }
+    return result
+
+
 class TaskSchemaView(SpectacularAPIView):
     """The OpenAPI 3 document of the task API."""
+
+    schema = AutoSchema()  # whatever DEFAULT_SCHEMA_CLASS the project has
 
     custom_settings = {
         "TITLE": "Task API",
         "DESCRIPTION": "Start background tasks and follow their progress.",
+        "VERSION": __version__,
         "PREPROCESSING_HOOKS": ["task_api.schema.only_task_api"],
+        "POSTPROCESSING_HOOKS": [
+            "drf_spectacular.hooks.postprocess_schema_enums",
+            "task_api.schema.add_task_outputs",
+        ],
         "COMPONENT_SPLIT_REQUEST": True,
+        # Operation ids from the whole path (tasks_list, tasks_create, ...), not root_*.
+        "SCHEMA_PATH_PREFIX": "",
     }
+
+    @extend_schema(exclude=True)
+    def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        return super().get(request, *args, **kwargs)  # type: ignore[no-untyped-call]
 
     def get_authenticators(self) -> list[Any]:
         from .views import TaskAPIView

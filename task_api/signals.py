@@ -6,7 +6,9 @@
   ``failed`` or ``cancelled`` (``record.status`` says which).
 
 Receivers run in the process that made the change (web or worker); an
-exception in a receiver is logged and does not affect the task.
+exception in a receiver is logged and does not affect the task. For a
+``@task`` function, Django's own ``django.tasks.signals`` are sent too, with
+the ``TaskResult`` (:mod:`task_api.backends.django_tasks`).
 """
 
 from __future__ import annotations

@@ -1,10 +1,23 @@
-"""Starting a task: create its record, then hand it to the backend after commit."""
+"""Starting a task: the one path every front door takes.
+
+``POST /tasks/``, ``MyTask.enqueue(...)`` and Django's ``my_function.enqueue(...)``
+(through :class:`~task_api.backends.django_tasks.TaskAPIBackend`) all call
+:func:`start_task`: it checks the owner's limit and idempotency key, creates
+the record, then has the engine (``TASK_API_BACKEND``) dispatch it, after the
+transaction commits when there is one.
+
+Tasks started from code belong to nobody, or to the user given by
+``enqueued_by(...)``::
+
+    with task_api.enqueued_by(request):
+        result = resize.enqueue(photo_id)
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -14,14 +27,12 @@ from . import lifecycle, signals
 from .backends.base import BackendUnavailable, get_backend
 from .conf import task_api_settings
 from .counting import count_unfinished
+from .exceptions import LimitReached
 from .models import TaskRecord, TaskStatus
+from .owners import current_owner
 from .tasks import Task
 
 logger = logging.getLogger("task_api.starting")
-
-
-class LimitReached(Exception):
-    """The owner already has the maximum number of unfinished tasks."""
 
 
 def find_repeat(idempotency_key: str, owner: dict[str, Any]) -> TaskRecord | None:
@@ -59,14 +70,18 @@ def start_task(
     *,
     owner: dict[str, Any] | None = None,
     idempotency_key: str = "",
+    run_after: datetime | None = None,
 ) -> tuple[TaskRecord, bool]:
-    """Create and enqueue a task; returns the record and whether it is new.
+    """Create and dispatch a task; returns the record and whether it is new.
+
+    ``owner`` holds the ownership fields (``access.owner_fields``); ``None``
+    takes those of the innermost ``enqueued_by`` block.
 
     Raises ``BackendUnavailable`` (and removes the record) when the broker is
     down, unless called inside a transaction, where the task is dispatched on
     commit and a dispatch failure marks it failed.
     """
-    owner = owner or {}
+    owner = current_owner() if owner is None else owner
     if owner.get("owner") is None and not owner.get("session_key"):
         idempotency_key = ""  # nobody to tell repeats apart by
     repeat = find_repeat(idempotency_key, owner)
@@ -92,10 +107,10 @@ def start_task(
         return repeat, False
     backend = get_backend()
     if connection.in_atomic_block:
-        transaction.on_commit(lambda: _dispatch_on_commit(record, task_class))
+        transaction.on_commit(lambda: _dispatch_on_commit(record, task_class, run_after))
         return record, True
     try:
-        backend.enqueue(record, task_class)
+        backend.dispatch(record, task_class, run_after=run_after)
     except BackendUnavailable:
         TaskRecord.objects.filter(pk=record.pk, status=TaskStatus.PENDING).delete()
         raise
@@ -105,9 +120,14 @@ def start_task(
     return record, True
 
 
-def _dispatch_on_commit(record: TaskRecord, task_class: type[Task]) -> None:
+def _dispatch_on_commit(
+    record: TaskRecord, task_class: type[Task], run_after: datetime | None
+) -> None:
     try:
-        get_backend().enqueue(record, task_class)
+        get_backend().dispatch(record, task_class, run_after=run_after)
     except BackendUnavailable as exc:
         logger.error("Could not dispatch task %s: %s", record.uuid, exc)
         lifecycle.fail(record, "BackendUnavailable", str(exc), from_statuses=(TaskStatus.PENDING,))
+
+
+__all__ = ["LimitReached", "start_task"]

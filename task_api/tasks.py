@@ -7,17 +7,9 @@ import inspect
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from .exceptions import Cancelled, OutputError, TaskTimeout, UnknownTask
+from .exceptions import Cancelled, InputErrors, OutputError, TaskTimeout, UnknownTask
 from .params import MISSING, Parameter, ParameterError
 from .reporting import Reporter
-
-
-class InputErrors(ValueError):
-    """Every problem with a task's inputs, keyed by input name."""
-
-    def __init__(self, errors: dict[str, Any]) -> None:
-        super().__init__(errors)
-        self.errors = errors
 
 
 class Task:
@@ -98,7 +90,8 @@ class Task:
         """Start this task from code, as ``POST /tasks/`` would; returns its ``TaskRecord``.
 
         Inputs are checked like the API's (``InputErrors`` lists every problem);
-        the task must be registered, since workers look it up by name.
+        the task must be registered, since workers look it up by name. The task
+        belongs to ``user``, else to the innermost ``enqueued_by(...)`` block's owner.
         """
         from .registry import get_task
         from .starting import start_task
@@ -106,7 +99,7 @@ class Task:
         if get_task(cls.name) is not cls:
             raise UnknownTask(f"Task class {cls.__qualname__} is not the registered {cls.name!r}.")
         as_json = {key: _to_json(cls.inputs.get(key), value) for key, value in inputs.items()}
-        owner = {"owner": user, "session_key": ""} if user is not None else {}
+        owner = {"owner": user, "session_key": ""} if user is not None else None
         record, _created = start_task(cls, cls.clean_inputs(as_json), owner=owner)
         return record
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from .batches.views import BatchCancelView, BatchDetailView, BatchListView
 from .schema import TaskSchemaView
 from .views import TaskCancelView, TaskCatalogView, TaskDetailView, TaskListView
 
@@ -15,4 +16,7 @@ urlpatterns = [
     path("tasks/schema/", TaskSchemaView.as_view(), name="task-schema"),
     path("tasks/<uuid:uuid>/", TaskDetailView.as_view(), name="task-detail"),
     path("tasks/<uuid:uuid>/cancel/", TaskCancelView.as_view(), name="task-cancel"),
+    path("tasks/batches/", BatchListView.as_view(), name="batch-list"),
+    path("tasks/batches/<uuid:uuid>/", BatchDetailView.as_view(), name="batch-detail"),
+    path("tasks/batches/<uuid:uuid>/cancel/", BatchCancelView.as_view(), name="batch-cancel"),
 ]

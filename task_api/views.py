@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid as uuid_lib
 from collections.abc import Sequence
 from typing import Any
 
 from django.utils.module_loading import import_string
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
@@ -24,7 +26,7 @@ from .exceptions import UnknownTask
 from .models import TaskRecord, TaskRecordQuerySet, TaskStatus
 from .parsers import LimitedJSONParser
 from .registry import get_task, get_tasks
-from .schema import CatalogEntrySerializer, TaskStartSchema, error_responses
+from .schema import CatalogEntrySerializer, TaskStartSchema, error_responses, extend_schema
 from .serializers import TaskCreateSerializer, TaskSerializer, task_json
 from .starting import LimitReached, start_task
 from .tasks import InputErrors
@@ -33,6 +35,13 @@ from .tasks import InputErrors
 def _classes(configured: Sequence[Any] | None, default: Sequence[Any]) -> list[Any]:
     entries = default if configured is None else configured
     return [import_string(entry) if isinstance(entry, str) else entry for entry in entries]
+
+
+def _uuid_param(name: str, value: str) -> uuid_lib.UUID:
+    try:
+        return uuid_lib.UUID(value)
+    except ValueError:
+        raise ValidationError({name: [f"{value[:100]!r} is not a uuid."]}) from None
 
 
 class TaskPagination(PageNumberPagination):
@@ -88,6 +97,7 @@ class TaskListView(TaskAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("task", str, description="Only tasks of this name."),
+            OpenApiParameter("batch", OpenApiTypes.UUID, description="Only tasks of this batch."),
             OpenApiParameter(
                 "status", str, enum=TaskStatus.values, description="Only tasks in this status."
             ),
@@ -99,7 +109,11 @@ class TaskListView(TaskAPIView):
         tasks = access.own_tasks(request.user, self._session_key())
         name = request.query_params.get("task")
         if name:
-            tasks = tasks.filter(name=name)
+            # No task name holds NUL, and PostgreSQL refuses it in a query.
+            tasks = tasks.none() if "\x00" in name else tasks.filter(name=name)
+        batch = request.query_params.get("batch")
+        if batch:
+            tasks = tasks.filter(batch__uuid=_uuid_param("batch", batch))
         wanted = request.query_params.get("status")
         if wanted:
             if wanted not in TaskStatus.values:
@@ -167,7 +181,11 @@ class TaskDetailView(TaskAPIView):
 class TaskCancelView(TaskAPIView):
     """Cancel one of your tasks: at once if pending, at its next progress call if running."""
 
-    @extend_schema(request=None, responses={202: TaskSerializer, **error_responses(404, 409)})
+    @extend_schema(
+        operation_id="tasks_cancel",
+        request=None,
+        responses={202: TaskSerializer, **error_responses(404, 409)},
+    )
     def post(self, request: Request, uuid: Any) -> Response:
         record = self.get_record(uuid)
         if record.is_finished:
@@ -186,7 +204,10 @@ class TaskCatalogView(TaskAPIView):
 
     pagination_class = None
 
-    @extend_schema(responses={200: CatalogEntrySerializer(many=True), **error_responses()})
+    @extend_schema(
+        operation_id="tasks_catalog",
+        responses={200: CatalogEntrySerializer(many=True), **error_responses()},
+    )
     def get(self, request: Request) -> Response:
         return Response(
             [

@@ -37,6 +37,7 @@ URL_LINE = re.compile(r"running at (http://\S+?)/?\s*$", re.MULTILINE)
 # The first run of scripts/demo may install the virtualenv.
 DEMO_START_TIMEOUT = 240.0
 UI_TIMEOUT_MS = 20_000
+FUNCTION = "demo.functions.convert_temperatures"
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -198,6 +199,14 @@ def test_demo_runs_tasks_live_in_the_browser(start_demo: Any, page: Page, tmp_pa
     expect(page.locator("#engine")).to_contain_text("In-process threads · SQLite")
     for task in ("countdown", "primes", "word-stats", "report", "flaky", "long-job"):
         expect(page.locator(f'form[data-task="{task}"] button[type=submit]')).to_be_visible()
+    # A @task function (the demo runs on Django 6), started from its form like the
+    # classes, with inputs typed from its annotations.
+    run_task(page, FUNCTION, celsius="[0, 100]")
+    wait_status(page, FUNCTION, "succeeded")
+    expect(page.locator(f'.run[data-task="{FUNCTION}"] .outputs')).to_contain_text("212")
+    expect(page.locator(f'.run[data-task="{FUNCTION}"] .message')).to_have_count(2)
+    page.locator(f'.run[data-task="{FUNCTION}"] [data-action="dismiss"]').click()
+    expect(page.locator(".run")).to_have_count(0)
 
     # The countdown's progress bar moves live, then reaches 100% with the outputs.
     run_task(page, "countdown", seconds="2")
@@ -281,7 +290,7 @@ def test_demo_runs_tasks_on_celery_with_redis(
     # A database of its own on the shared Redis, so that no other worker takes the demo's tasks.
     redis_url = redis_server.url.rsplit("/", 1)[0] + "/7"
     demo = start_demo(REDIS_URL=redis_url)
-    hint = f"REDIS_URL={redis_url} .venv/bin/celery -A demo worker -l info"
+    hint = f"REDIS_URL={redis_url} .venv-demo/bin/celery -A demo worker -l info"
     assert hint in demo.output
 
     frames = record_frames(page)

@@ -45,6 +45,9 @@ from task_api.params import base as params_base
 from task_api.serializers import task_json
 from task_api.tasks import Task
 from task_api.views import TaskCancelView, TaskCatalogView, TaskDetailView, TaskListView
+from tests import test_batches_readme as batches_readme
+from tests import test_newproject
+from tests import test_readme_django_tasks as readme_django_tasks
 from tests.project.asgi import application
 from tests.readme_snippets import (
     README,
@@ -217,7 +220,9 @@ def test_settings_snippet_puts_daphne_before_staticfiles() -> None:
 
 
 def test_urls_snippet_serves_the_api_and_no_root(fresh_modules: None) -> None:
+    page_views = load_snippet_module("view", "myapp.views")
     urls = load_snippet_module("urls", "myproject.urls")
+    assert resolve("/wait/", urlconf=urls).func is page_views.wait_page
     uuid = uuid_lib.uuid4()
     views = {
         "/tasks/": TaskListView,
@@ -235,6 +240,7 @@ def test_urls_snippet_serves_the_api_and_no_root(fresh_modules: None) -> None:
 
 
 def test_rest_table_requests_resolve_to_views_that_take_them(fresh_modules: None) -> None:
+    load_snippet_module("view", "myapp.views")
     urls = load_snippet_module("urls", "myproject.urls")
     rows = table("request", "answer")
     assert len(rows) >= 6
@@ -272,7 +278,7 @@ def test_project_file_is_the_snippet(name: str) -> None:
 
 def test_project_imports_its_celery_app_as_the_readme_says() -> None:
     line = "from .celery import app as celery_app"
-    assert f"`{line}`" in README.read_text()
+    assert snippet("celery-init") == line + "\n"
     assert line in (REPO_ROOT / "tests" / "project" / "__init__.py").read_text().splitlines()
 
 
@@ -357,7 +363,7 @@ def test_page_snippet_shows_the_result(
     alice_cookie: SessionCookie,
 ) -> None:
     html = Template(snippet("page")).render(Context())
-    assert '<script src="/static/django-task-api.min.js"></script>' in html
+    assert '<script src="/static/django-task-api.min.js"\n' in html
     context = _alice_context(browser, daphne_server, alice_cookie, html)
     try:
         page = context.new_page()
@@ -507,7 +513,8 @@ def test_demo_on_celery_commands() -> None:
     assert "REDIS_URL" in (REPO_ROOT / "scripts" / "demo").read_text()
     argv = worker.split()
     assert argv[0].startswith("REDIS_URL=redis://")
-    assert argv[1:] == [".venv/bin/celery", "-A", "demo", "worker", "-l", "info"]
+    assert argv[1:] == [".venv-demo/bin/celery", "-A", "demo", "worker", "-l", "info"]
+    assert "VENV=${DEMO_VENV:-.venv-demo}" in (REPO_ROOT / "scripts" / "demo").read_text()
     assert _celery_app_main("demo") == "demo"
 
 
@@ -761,12 +768,28 @@ SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
         test_rest_table_requests_resolve_to_views_that_take_them,
     ],
     "asgi": [test_project_file_is_the_snippet],
+    "celery-init": [test_project_imports_its_celery_app_as_the_readme_says],
     "celery": [
         test_project_file_is_the_snippet,
         test_project_imports_its_celery_app_as_the_readme_says,
     ],
     "page": [test_page_snippet_shows_the_result, test_project_task_is_the_readme_snippet],
+    # Applied to a new project made by startproject, in tests/test_newproject.py:
+    "startapp": [test_newproject.test_readme_project_on_celery_and_redis],
+    "view": [test_newproject.test_readme_project_on_celery_and_redis],
+    "settings-inprocess": [test_newproject.test_readme_project_without_redis],
     "js": [test_js_snippet_runs_watches_and_cancels],
+    **batches_readme.SNIPPET_CHECKS,
+    "django-settings": [readme_django_tasks.test_settings_snippet_configures_the_backend],
+    "django-task": [
+        readme_django_tasks.test_task_snippet_runs_plainly_immediately_and_on_the_engine
+    ],
+    "django-view": [readme_django_tasks.test_view_snippet_enqueues_for_the_user],
+    "django-page": [
+        readme_django_tasks.test_project_template_is_the_page_snippet,
+        readme_django_tasks.test_page_and_js_snippets_in_chromium,
+    ],
+    "django-js": [readme_django_tasks.test_page_and_js_snippets_in_chromium],
 }
 # The other blocks, by language and how their text starts.
 BLOCK_CHECKS: dict[tuple[str, str], Callable[..., Any]] = {
@@ -777,6 +800,7 @@ BLOCK_CHECKS: dict[tuple[str, str], Callable[..., Any]] = {
     ("json", "{\n"): test_task_json_example_has_the_fields_of_task_json,
     ("json", '{"inputs"'): test_bad_request_example_is_what_the_api_answers,
     ("", "task_api/"): test_layout_names_existing_paths,
+    ("", "TaskAPIException"): readme_django_tasks.test_exception_tree_is_the_code,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import (
+    batch,
     burst,
     fanout,
     first_event,
@@ -22,6 +23,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     polling.SCENARIO,
     fanout.SCENARIO,
     first_event.SCENARIO,
+    batch.SCENARIO,
     nodes.SCENARIO,
 )
 

@@ -191,7 +191,7 @@ async def _library(stack: Stack, n: int, seconds: float, idle: float) -> Sample:
         return [ws for ws, ok in zip(sockets, subscribed, strict=True) if ok]
 
     async def go() -> None:
-        await asyncio.to_thread(get_backend().enqueue, record, get_task("bench-ticker"))
+        await asyncio.to_thread(get_backend().dispatch, record, get_task("bench-ticker"))
 
     url = f"{stack.ws_url}/ws/tasks/"
     memory, cpu, began, seen = await _measure(

@@ -155,4 +155,4 @@ METRICS = (
     ),
 )
 
-SCENARIO = Scenario(name="nodes", title="8. Two nodes", metrics=METRICS, run=_run)
+SCENARIO = Scenario(name="nodes", title="9. Two nodes", metrics=METRICS, run=_run)

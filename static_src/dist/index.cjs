@@ -30,8 +30,9 @@ async function request(o, method, path, body, key) {
   if (body) headers["Content-Type"] = "application/json";
   if (key) headers["Idempotency-Key"] = key;
   let res, text;
+  const url = o.baseURL.replace(/\/?$/, "/") + path;
   try {
-    res = await fetch(o.baseURL.replace(/\/?$/, "/") + path, { method, headers, credentials: o.credentials, body: body && JSON.stringify(body) });
+    res = await fetch(url, { method, headers, credentials: o.credentials, body: body && JSON.stringify(body) });
     text = await res.text();
   } catch (e) {
     throw Object.assign(new TaskAPIError("network", "Network error: " + e.message), { cause: e });
@@ -44,7 +45,8 @@ async function request(o, method, path, body, key) {
   if (res.ok && data) return data;
   throw new TaskAPIError(
     res.status == 400 ? "bad_request" : "http_error",
-    data && flatten(data, "").join("; ") || "HTTP " + res.status,
+    data && flatten(data, "").join("; ") || // Not the API's JSON: say where it went wrong, loudly.
+    `${method} ${url}: HTTP ${res.status}, not the task API's JSON` + (res.status == 404 ? " (is task_api.urls included, and options.baseURL right?)" : "") + (res.status == 403 ? ` (Django's CSRF check: is there a ${o.csrfCookieName} cookie? ensure_csrf_cookie on the page's view sets it)` : ""),
     null,
     res.status,
     data
@@ -84,7 +86,8 @@ function open(url) {
   let retry;
   let idle;
   let beat;
-  const send = (type, uuid) => live && ws.send(JSON.stringify({ type, uuid }));
+  const send = (type, uuid, batch) => live && ws.send(JSON.stringify(batch ? { type, batch: uuid } : { type, uuid }));
+  const about = (sub, f) => sub.batch ? f.batch == sub.uuid : f.uuid == sub.uuid;
   function connect() {
     retry = void 0;
     let s;
@@ -108,7 +111,7 @@ function open(url) {
       } catch {
         return;
       }
-      for (const sub of subs) if (sub.uuid == f.uuid) sub.frame(f);
+      for (const sub of subs) if (about(sub, f)) sub.frame(f);
     };
     s.onerror = s.onclose = () => lost(s);
   }
@@ -139,17 +142,156 @@ function open(url) {
     },
     remove(sub) {
       if (!subs.delete(sub)) return;
-      if (![...subs].some((x) => x.uuid == sub.uuid)) send("unsubscribe", sub.uuid);
+      if (![...subs].some((x) => x.uuid == sub.uuid && x.batch == sub.batch)) send("unsubscribe", sub.uuid, sub.batch);
       if (!subs.size) idle = setTimeout(() => (close(), conns.delete(url)), IDLE);
     },
-    subscribe: (sub) => send("subscribe", sub.uuid)
+    subscribe: (sub) => send("subscribe", sub.uuid, sub.batch)
   };
   conns.set(url, conn);
   return conn;
 }
 
+// src/batch.ts
+var settings = (o) => ({ ...options, ...o });
+var isFinal = (b) => b.total > 0 && b.status != "pending" && b.status != "running";
+var startBatch = (starts, o) => request(settings(o), "POST", "batches/", { tasks: starts.map((s) => ({ task: s.task, inputs: s.inputs || {} })) });
+var getBatch = (uuid, o) => request(settings(o), "GET", "batches/" + uuid + "/");
+var cancelBatch = (uuid, o) => request(settings(o), "POST", "batches/" + uuid + "/cancel/");
+async function results(o, b) {
+  const found = /* @__PURE__ */ new Map();
+  for (let page = 1; ; page++) {
+    const data = await request(o, "GET", `?batch=${b.uuid}&page_size=200&page=${page}`);
+    for (const t of data.results) found.set(t.uuid, t);
+    if (!data.next) break;
+  }
+  const order = b.tasks || [...found.keys()];
+  return order.map((uuid) => found.get(uuid)).filter(Boolean);
+}
+var runAll = (starts, o) => track(settings(o), null, () => startBatch(starts, o));
+var watchBatch = (uuid, o) => track(settings(o), uuid);
+function call(fn, arg) {
+  try {
+    fn && fn(arg);
+  } catch (e) {
+    console.error(e);
+  }
+}
+function track(o, uuid, create) {
+  let done = false;
+  let last = null;
+  let stopFollowing = () => {
+  };
+  let resolve;
+  let reject;
+  let ready;
+  let unready;
+  const started = new Promise((y, n) => (ready = y, unready = n));
+  const promise = new Promise((y, n) => (resolve = y, reject = n));
+  started.catch(() => {
+  });
+  if (o.onError) promise.catch(() => {
+  });
+  function fail(err) {
+    if (done) return;
+    done = true;
+    stopFollowing();
+    unready(err);
+    call(o.onError, err);
+    reject(err);
+  }
+  function update(b) {
+    if (done || last && b.seq <= last.seq) return;
+    last = { ...b, tasks: b.tasks || last?.tasks };
+    ready(last);
+    call(o.onProgress, last);
+    if (!isFinal(last)) return;
+    done = true;
+    stopFollowing();
+    const final = last;
+    results(o, final).then(
+      (tasks) => {
+        const result = { batch: final, tasks };
+        call(o.onSuccess, result);
+        resolve(result);
+      },
+      (e) => (done = false, fail(e))
+    );
+  }
+  function begin(id, known) {
+    uuid = id;
+    if (known) update(known);
+    if (!done) stopFollowing = follow(id, o, update, fail);
+  }
+  const cancel2 = () => (uuid ? Promise.resolve(uuid) : started.then((b) => b.uuid)).then(
+    (id) => done ? null : cancelBatch(id, o).then((b) => (update(b), b), () => null),
+    () => null
+  );
+  if (create) create().then((b) => begin(b.uuid, b), fail);
+  else begin(uuid, null);
+  return Object.assign(promise, { started, cancel: cancel2 });
+}
+function follow(uuid, o, update, fail) {
+  let timer;
+  let gen = 0;
+  let polling = false;
+  let conn;
+  async function poll(g, failures = 0) {
+    let delay = o.pollInterval;
+    try {
+      const b = await getBatch(uuid, o);
+      if (g == gen) update(b);
+    } catch (e) {
+      const err = e;
+      if (g != gen) return;
+      if (!(err.code == "network" || err.httpStatus >= 500 || err.httpStatus == 429) || ++failures > o.maxRetries)
+        return fail(err);
+      delay = backoff(delay, failures);
+    }
+    if (g == gen) timer = setTimeout(() => poll(g, failures), delay);
+  }
+  function setPolling(on) {
+    if (on == polling) return;
+    polling = on;
+    clearTimeout(timer);
+    if (on) poll(++gen);
+    else gen++;
+  }
+  const sub = {
+    uuid,
+    batch: true,
+    frame(f) {
+      const data = f;
+      if (f.type == "batch_snapshot" && data.data) update(data.data);
+      else if (f.type == "batch_update" && data.set) update(data.set);
+      else if (f.type == "error") {
+        conn?.remove(sub);
+        conn = void 0;
+        if (o.transport != "websocket") setPolling(true);
+        else fail(new TaskAPIError("http_error", f.detail || f.code, null, f.code == "not_found" ? 404 : null, f));
+      }
+    },
+    down(failures) {
+      if (o.transport != "websocket") setPolling(failures > 0);
+      else if (failures > o.maxRetries) fail(new TaskAPIError("network", "WebSocket unavailable"));
+    }
+  };
+  let url = "";
+  try {
+    url = o.transport != "polling" && typeof WebSocket == "function" ? socketURL(o.wsURL) : "";
+  } catch {
+  }
+  if (url) (conn = connection(url)).add(sub);
+  else if (o.transport != "websocket") setPolling(true);
+  else fail(new TaskAPIError("network", "WebSocket unavailable"));
+  return () => {
+    setPolling(false);
+    conn?.remove(sub);
+    conn = void 0;
+  };
+}
+
 // src/watcher.ts
-function follow(uuid, o, known, update, fail) {
+function follow2(uuid, o, known, update, fail) {
   let task = known;
   let conn;
   let timer;
@@ -234,19 +376,19 @@ function follow(uuid, o, known, update, fail) {
 }
 
 // src/index.ts
-var settings = (o) => ({ ...TaskAPI.options, ...o });
-var callSettings = (a, b, c) => settings(a && typeof a == "object" ? a : { onProgress: a, onSuccess: b, onError: c });
+var settings2 = (o) => ({ ...TaskAPI.options, ...o });
+var callSettings = (a, b, c) => settings2(a && typeof a == "object" ? a : { onProgress: a, onSuccess: b, onError: c });
 var start = (name, inputs = {}, o) => {
-  const s = settings(o);
+  const s = settings2(o);
   return request(s, "POST", "", { task: name, inputs }, s.idempotencyKey || void 0);
 };
-var cancel = (uuid, o) => request(settings(o), "POST", uuid + "/cancel/");
-var get = (uuid, o) => request(settings(o), "GET", uuid + "/");
+var cancel = (uuid, o) => request(settings2(o), "POST", uuid + "/cancel/");
+var get = (uuid, o) => request(settings2(o), "GET", uuid + "/");
 var run = (name, inputs, a, b, c) => {
   const o = callSettings(a, b, c);
-  return track(o, null, () => start(name, inputs, o));
+  return track2(o, null, () => start(name, inputs, o));
 };
-var watch = (uuid, a, b, c) => track(callSettings(a, b, c), uuid);
+var watch = (uuid, a, b, c) => track2(callSettings(a, b, c), uuid);
 function guard(o, fn, arg, task) {
   try {
     fn && fn(arg);
@@ -260,7 +402,7 @@ function guard(o, fn, arg, task) {
     }
   }
 }
-function track(o, uuid, create) {
+function track2(o, uuid, create) {
   const { signal } = o;
   let done = false;
   let last = null;
@@ -287,7 +429,7 @@ function track(o, uuid, create) {
   }
   function begin(uuid2, known) {
     if (known) update(known);
-    if (!done) follower = follow(uuid2, o, known, update, settle);
+    if (!done) follower = follow2(uuid2, o, known, update, settle);
     if (done) follower?.stop();
   }
   function stop() {
@@ -318,7 +460,7 @@ function track(o, uuid, create) {
   }
   return Object.assign(promise, { started, cancel: stop });
 }
-var TaskAPI = { options, run, watch, start, cancel, get, TaskAPIError };
+var TaskAPI = { options, run, watch, start, cancel, get, TaskAPIError, runAll, watchBatch, startBatch, getBatch, cancelBatch };
 var index_default = TaskAPI;
 
 // src/node.ts

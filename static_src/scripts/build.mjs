@@ -32,14 +32,30 @@ async function bundle(entry, format, minify) {
   return result.outputFiles[0].text
 }
 
+/**
+ * The declarations of the CommonJS build: `require()` returns the API object
+ * itself (`module.exports =`), which TypeScript spells `export =` of a namespace.
+ */
+function commonJSTypes(types) {
+  const cut = types.indexOf('\ndeclare const TaskAPI:')
+  if (cut < 0) throw new Error('types/index.d.ts: no `declare const TaskAPI:` to end with')
+  const [doc, ...rest] = types.slice(0, cut).trimEnd().split('\n')
+  const body = rest.map((line) => (line ? '  ' + line.replace(/^export declare /, 'export ') : line))
+  return [doc, 'declare namespace TaskAPI {', ...body, '}', 'export = TaskAPI', ''].join('\n')
+}
+
 /** Every output, keyed by path relative to the repository root. */
 async function build() {
+  const types = await readFile(join(here, 'types/index.d.ts'), 'utf8')
   const iife = await bundle('browser.ts', 'iife', true)
   return {
     ...Object.fromEntries(STATIC.map((path) => [path, iife])),
     'static_src/dist/index.mjs': await bundle('index.ts', 'esm', false),
     'static_src/dist/index.cjs': await bundle('node.ts', 'cjs', false),
-    'static_src/dist/index.d.ts': await readFile(join(here, 'types/index.d.ts'), 'utf8'),
+    // One declaration file per module format, so that TypeScript reads the
+    // ES module as ESM and the CommonJS build as CommonJS.
+    'static_src/dist/index.d.mts': types,
+    'static_src/dist/index.d.cts': commonJSTypes(types),
   }
 }
 

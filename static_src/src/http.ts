@@ -26,8 +26,9 @@ export async function request(o: Options, method: string, path: string, body?: o
   if (body) headers['Content-Type'] = 'application/json'
   if (key) headers['Idempotency-Key'] = key
   let res: Response, text: string
+  const url = o.baseURL.replace(/\/?$/, '/') + path
   try {
-    res = await fetch(o.baseURL.replace(/\/?$/, '/') + path, { method, headers, credentials: o.credentials, body: body && JSON.stringify(body) })
+    res = await fetch(url, { method, headers, credentials: o.credentials, body: body && JSON.stringify(body) })
     text = await res.text()
   } catch (e) {
     throw Object.assign(new TaskAPIError('network', 'Network error: ' + (e as Error).message), { cause: e })
@@ -39,7 +40,11 @@ export async function request(o: Options, method: string, path: string, body?: o
   if (res.ok && data) return data
   throw new TaskAPIError(
     res.status == 400 ? 'bad_request' : 'http_error',
-    (data && flatten(data, '').join('; ')) || 'HTTP ' + res.status,
+    (data && flatten(data, '').join('; ')) ||
+      // Not the API's JSON: say where it went wrong, loudly.
+      `${method} ${url}: HTTP ${res.status}, not the task API's JSON` +
+        (res.status == 404 ? ' (is task_api.urls included, and options.baseURL right?)' : '') +
+        (res.status == 403 ? ` (Django's CSRF check: is there a ${o.csrfCookieName} cookie? ensure_csrf_cookie on the page's view sets it)` : ''),
     null,
     res.status,
     data,

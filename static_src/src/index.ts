@@ -1,4 +1,5 @@
 import type { CallOptions, Inputs, Options, Task, TaskPromise } from '../types'
+import { cancelBatch, getBatch, runAll, startBatch, watchBatch } from './batch'
 import { TaskAPIError, taskError, withTask } from './errors'
 import { request } from './http'
 import { isTerminal, options } from './options'
@@ -120,6 +121,6 @@ function track(o: Settings, uuid: string | null, create?: () => Promise<Task>): 
 }
 
 /** The API object: the `TaskAPI` global, the default export and the CommonJS module. */
-const TaskAPI = { options, run, watch, start, cancel, get, TaskAPIError }
-export { options, TaskAPIError }
+const TaskAPI = { options, run, watch, start, cancel, get, TaskAPIError, runAll, watchBatch, startBatch, getBatch, cancelBatch }
+export { options, TaskAPIError, runAll, watchBatch, startBatch, getBatch, cancelBatch }
 export default TaskAPI

@@ -5,6 +5,8 @@ import { backoff } from './options'
 export interface Frame {
   type: string
   uuid?: string | null
+  /** The batch of a batch frame (`batch_snapshot`, `batch_update`, `error`). */
+  batch?: string | null
   seq: number
   /** On a merged update: the seq it applies on (otherwise seq - 1). */
   base?: number
@@ -18,6 +20,8 @@ export interface Frame {
 /** A task followed over a shared socket. */
 export interface Sub {
   uuid: string
+  /** True when `uuid` names a batch rather than a task. */
+  batch?: boolean
   /** Handles a frame about this task. */
   frame(f: Frame): void
   /** The socket went down for the `failures`-th time in a row, or is back up (0). */
@@ -59,7 +63,9 @@ function open(url: string): Conn {
   let idle: ReturnType<typeof setTimeout> | undefined
   let beat: ReturnType<typeof setInterval> | undefined
 
-  const send = (type: string, uuid?: string) => live && ws!.send(JSON.stringify({ type, uuid }))
+  const send = (type: string, uuid?: string, batch?: boolean) =>
+    live && ws!.send(JSON.stringify(batch ? { type, batch: uuid } : { type, uuid }))
+  const about = (sub: Sub, f: Frame) => (sub.batch ? f.batch == sub.uuid : f.uuid == sub.uuid)
 
   function connect() {
     retry = undefined
@@ -84,7 +90,7 @@ function open(url: string): Conn {
       } catch {
         return
       }
-      for (const sub of subs) if (sub.uuid == f.uuid) sub.frame(f)
+      for (const sub of subs) if (about(sub, f)) sub.frame(f)
     }
     s.onerror = s.onclose = () => lost(s)
   }
@@ -119,10 +125,10 @@ function open(url: string): Conn {
     },
     remove(sub) {
       if (!subs.delete(sub)) return
-      if (![...subs].some((x) => x.uuid == sub.uuid)) send('unsubscribe', sub.uuid)
+      if (![...subs].some((x) => x.uuid == sub.uuid && x.batch == sub.batch)) send('unsubscribe', sub.uuid, sub.batch)
       if (!subs.size) idle = setTimeout(() => (close(), conns.delete(url)), IDLE)
     },
-    subscribe: (sub) => send('subscribe', sub.uuid),
+    subscribe: (sub) => send('subscribe', sub.uuid, sub.batch),
   }
   conns.set(url, conn)
   return conn

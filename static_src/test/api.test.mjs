@@ -90,7 +90,19 @@ describe('errors', () => {
     server.route('POST', '/tasks/', { status: 429, body: { detail: 'Too many running tasks.' } })
     await assert.rejects(run('countdown', {}), { code: 'http_error', httpStatus: 429, message: 'Too many running tasks.' })
     server.route('POST', '/tasks/', { status: 502, body: '<html>Bad gateway</html>' })
-    await assert.rejects(start('countdown', {}), { code: 'http_error', httpStatus: 502, body: null, message: 'HTTP 502' })
+    await assert.rejects(start('countdown', {}), {
+      code: 'http_error',
+      httpStatus: 502,
+      body: null,
+      message: /^POST \S*\/tasks\/: HTTP 502, not the task API's JSON$/,
+    })
+  })
+
+  test('answers that are not the API say what is likely wrong', async () => {
+    server.route('POST', '/tasks/', { status: 404, body: '<html>Not Found</html>' })
+    await assert.rejects(start('countdown', {}), { message: /HTTP 404, .*is task_api\.urls included/ })
+    server.route('POST', '/tasks/', { status: 403, body: '<html>CSRF verification failed</html>' })
+    await assert.rejects(start('countdown', {}), { message: /HTTP 403, .*is there a csrftoken cookie\? ensure_csrf_cookie on the page's view/ })
   })
 
   test('a network error on POST rejects with code network', async () => {

@@ -4,9 +4,21 @@ import type * as Declared from '../types'
 import TaskAPI, { TaskAPIError, type Task } from '../types'
 import * as source from '../src/index'
 
-const api: typeof Declared.default = source.default
-const named: Omit<typeof Declared, 'default'> = source
-void [api, named]
+type Generic = 'default' | 'run' | 'start'
+const api: Omit<typeof Declared.default, 'run' | 'start'> = source.default
+const named: Omit<typeof Declared, Generic> = source
+// run and start are generic over the task name; with any name (N = string) the
+// declared signatures are the implementation's.
+type N = string
+type Args<Rest extends unknown[]> = Declared.InputArgs<N, Rest>
+type O = Declared.OutputsOf<N>
+const runWithOptions: (name: N, ...args: Args<[options?: Declared.CallOptions<O>]>) => Declared.TaskPromise<O> = source.run
+const runWithCallbacks: (
+  name: N,
+  ...args: Args<[p?: Declared.ProgressCallback<O>, s?: Declared.SuccessCallback<O>, e?: Declared.ErrorCallback]>
+) => Declared.TaskPromise<O> = source.run
+const startAny: (name: N, ...args: Args<[options?: Partial<Declared.Options>]>) => Promise<Declared.Task<Partial<O>>> = source.start
+void [api, named, runWithOptions, runWithCallbacks, startAny, source.default.run === source.run, source.default.start === source.start]
 
 TaskAPI.options.csrfHeaderName = 'X-CSRF'
 const sum: Promise<number> = TaskAPI.run('sum', { numbers: [1, 2] }).then((json) => json.outputs.sum)

@@ -10,14 +10,39 @@ export interface LogEntry {
   time: string
 }
 
-/** The task JSON sent by the REST API and the WebSocket alike. */
-export interface Task {
+/**
+ * The registered tasks, `{name: {inputs: {...}; outputs: {...}}}`: empty here,
+ * filled in by the declarations `python manage.py task_api_types` writes
+ * (`declare module 'django-task-api' { interface TaskTypes { ... } }`). While it
+ * is empty any task name and inputs are accepted.
+ */
+export interface TaskTypes {}
+
+type Registered = keyof TaskTypes & string
+/** A registered task's name; any string while no task declarations are loaded. */
+export type TaskName = [Registered] extends [never] ? string : Registered
+/** The inputs of task `N`. */
+export type InputsOf<N extends string> = N extends Registered
+  ? TaskTypes[N] extends { inputs: infer I } ? I : Inputs
+  : Inputs
+/** The outputs of task `N` once it succeeded. */
+export type OutputsOf<N extends string> = N extends Registered
+  ? TaskTypes[N] extends { outputs: infer O } ? O : Record<string, any>
+  : Record<string, any>
+/** The inputs argument, optional when every input is, followed by `Rest`. */
+export type InputArgs<N extends string, Rest extends unknown[]> = {} extends InputsOf<N>
+  ? [inputs?: InputsOf<N>, ...Rest]
+  : [inputs: InputsOf<N>, ...Rest]
+
+/** The task JSON sent by the REST API and the WebSocket alike; `O` types `outputs`. */
+export interface Task<O = Record<string, any>> {
   uuid: string
   task: string
   status: Status
   progress: number | null
   target: number | null
-  outputs: Record<string, any>
+  /** `{}` until the task succeeds. */
+  outputs: O
   messages: unknown[]
   message_log: LogEntry[]
   error: { type: string; message: string } | null
@@ -81,11 +106,11 @@ export declare class TaskAPIError extends Error {
 export interface TaskAPIError extends Partial<Task> {}
 
 /** Per-call options: any of {@link Options} plus callbacks and controls. */
-export interface CallOptions extends Partial<Options> {
+export interface CallOptions<O = Record<string, any>> extends Partial<Options> {
   /** Called with the task JSON on every change, the first known state included. */
-  onProgress?: ((task: Task) => void) | null
+  onProgress?: ((task: Task<Partial<O>>) => void) | null
   /** Called with the final task JSON once it `succeeded`. */
-  onSuccess?: ((task: Task) => void) | null
+  onSuccess?: ((task: Task<O>) => void) | null
   /** Called with the {@link TaskAPIError} the promise rejects with. */
   onError?: ((error: TaskAPIError) => void) | null
   /** Told of an exception thrown by a callback (code `callback_error`); default `console.error`. */
@@ -97,9 +122,9 @@ export interface CallOptions extends Partial<Options> {
 }
 
 /** Settles once the task is final: resolves on `succeeded`, rejects otherwise. */
-export interface TaskPromise extends Promise<Task> {
+export interface TaskPromise<O = Record<string, any>> extends Promise<Task<O>> {
   /** The first task JSON: the answer to the POST for `run`, the first state seen for `watch`. */
-  started: Promise<Task>
+  started: Promise<Task<Partial<O>>>
   /**
    * Asks the server to cancel the task. Resolves with the server's answer, or
    * null when there was nothing to cancel. This promise then rejects with code
@@ -109,22 +134,25 @@ export interface TaskPromise extends Promise<Task> {
 }
 
 export type Inputs = Record<string, unknown>
-export type ProgressCallback = ((task: Task) => void) | null | undefined
-export type SuccessCallback = ((task: Task) => void) | null | undefined
+export type ProgressCallback<O = Record<string, any>> = ((task: Task<Partial<O>>) => void) | null | undefined
+export type SuccessCallback<O = Record<string, any>> = ((task: Task<O>) => void) | null | undefined
 export type ErrorCallback = ((error: TaskAPIError) => void) | null | undefined
 
 /** Defaults for every call; change them in place. */
 export declare const options: Options
 
 /** Starts task `name` and follows it to its end. */
-export declare function run(name: string, inputs?: Inputs, options?: CallOptions): TaskPromise
-export declare function run(
-  name: string,
-  inputs?: Inputs,
-  progressCallback?: ProgressCallback,
-  callback?: SuccessCallback,
-  errback?: ErrorCallback,
-): TaskPromise
+export declare function run<N extends TaskName>(
+  name: N,
+  ...args: InputArgs<N, [options?: CallOptions<OutputsOf<N>>]>
+): TaskPromise<OutputsOf<N>>
+export declare function run<N extends TaskName>(
+  name: N,
+  ...args: InputArgs<
+    N,
+    [progressCallback?: ProgressCallback<OutputsOf<N>>, callback?: SuccessCallback<OutputsOf<N>>, errback?: ErrorCallback]
+  >
+): TaskPromise<OutputsOf<N>>
 
 /** Follows an existing task, e.g. after a page reload. */
 export declare function watch(uuid: string, options?: CallOptions): TaskPromise
@@ -136,13 +164,70 @@ export declare function watch(
 ): TaskPromise
 
 /** Creates a task (`POST baseURL`) and resolves with its JSON. */
-export declare function start(name: string, inputs?: Inputs, options?: Partial<Options> & { idempotencyKey?: string | null }): Promise<Task>
+export declare function start<N extends TaskName>(
+  name: N,
+  ...args: InputArgs<N, [options?: Partial<Options> & { idempotencyKey?: string | null }]>
+): Promise<Task<Partial<OutputsOf<N>>>>
 
 /** Asks the server to cancel a task (`POST baseURL<uuid>/cancel/`); resolves with its answer. */
 export declare function cancel(uuid: string, options?: Partial<Options>): Promise<Task>
 
 /** Fetches a task's current JSON (`GET baseURL<uuid>/`). */
 export declare function get(uuid: string, options?: Partial<Options>): Promise<Task>
+
+/** The batch JSON: counts and sums over its tasks (`GET baseURL + 'batches/<uuid>/'`). */
+export interface Batch {
+  uuid: string
+  /** `pending`/`running` until every task is final; then `failed` if any failed, else `cancelled` if any was, else `succeeded`. */
+  status: Status
+  total: number
+  counts: Record<Status, number>
+  /** Sum of the tasks' progress, over tasks that report one; null if none does. */
+  progress: number | null
+  /** Sum of the tasks' targets, over tasks that set one; null if none does. */
+  target: number | null
+  created: string
+  finished: string | null
+  /** Grows with every change of any of its tasks. */
+  seq: number
+  /** The tasks' uuids in start order (in snapshots and REST answers; updates omit them). */
+  tasks?: string[]
+}
+
+/** What a batch promise resolves with once every task ended, whatever their outcomes. */
+export interface BatchResult {
+  batch: Batch
+  /** Each task's final JSON, in the batch's order: `outputs` if it succeeded, `error` otherwise. */
+  tasks: Task[]
+}
+
+export interface BatchCallOptions extends Partial<Options> {
+  /** Called with the batch JSON on every change of its aggregate. */
+  onProgress?: ((batch: Batch) => void) | null
+  /** Called with the result once every task ended. */
+  onSuccess?: ((result: BatchResult) => void) | null
+  /** Called with the error the promise rejects with (a bad request, a network failure). */
+  onError?: ((error: TaskAPIError) => void) | null
+}
+
+/** Resolves once every task of the batch ended; rejects only if the batch cannot be started or read. */
+export interface BatchPromise extends Promise<BatchResult> {
+  /** The first batch JSON: the answer to the POST for `runAll`, the first state seen for `watchBatch`. */
+  started: Promise<Batch>
+  /** Cancels every unfinished task; resolves with the server's answer, or null. */
+  cancel(): Promise<Batch | null>
+}
+
+/** Starts several tasks as one batch and follows its aggregate until every task ended. */
+export declare function runAll(starts: { task: string; inputs?: Inputs }[], options?: BatchCallOptions): BatchPromise
+/** Follows an existing batch, e.g. after a page reload. */
+export declare function watchBatch(uuid: string, options?: BatchCallOptions): BatchPromise
+/** Creates a batch (`POST baseURL + 'batches/'`) and resolves with its JSON. */
+export declare function startBatch(starts: { task: string; inputs?: Inputs }[], options?: Partial<Options>): Promise<Batch>
+/** Fetches a batch's current JSON. */
+export declare function getBatch(uuid: string, options?: Partial<Options>): Promise<Batch>
+/** Cancels every unfinished task of a batch; resolves with the batch JSON. */
+export declare function cancelBatch(uuid: string, options?: Partial<Options>): Promise<Batch>
 
 declare const TaskAPI: {
   options: Options
@@ -152,5 +237,10 @@ declare const TaskAPI: {
   cancel: typeof cancel
   get: typeof get
   TaskAPIError: typeof TaskAPIError
+  runAll: typeof runAll
+  watchBatch: typeof watchBatch
+  startBatch: typeof startBatch
+  getBatch: typeof getBatch
+  cancelBatch: typeof cancelBatch
 }
 export default TaskAPI

@@ -1,51 +1,45 @@
-"""The interface every backend implements."""
+"""The engine interface: how a stored task record reaches a worker.
+
+An engine (``TASK_API_BACKEND``) only dispatches records that
+:func:`task_api.starting.start_task` created; it never creates them. Django's
+``django.tasks`` API reaches the same path through
+:class:`task_api.backends.django_tasks.TaskAPIBackend`.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from datetime import datetime
 from functools import cache
 from typing import ClassVar
 
-from asgiref.sync import sync_to_async
 from django.utils.module_loading import import_string
 
 from ..conf import task_api_settings
-from ..exceptions import ConfigurationError, TaskAPIError
+from ..exceptions import BackendUnavailable, ConfigurationError
 from ..models import TaskRecord
 from ..tasks import Task
-
-
-class BackendUnavailable(TaskAPIError):
-    """The backend could not accept the task (its broker is down)."""
 
 
 class BaseBackend(ABC):
     """Runs tasks somewhere else than the request."""
 
-    #: Whether ``time_limit`` is enforced by stopping the task.
-    supports_hard_time_limit: ClassVar[bool] = False
-    #: Whether a pending task can be withdrawn from the queue.
-    supports_revoke: ClassVar[bool] = False
+    #: Whether ``dispatch`` honours ``run_after`` (a task that waits until then).
+    supports_defer: ClassVar[bool] = False
 
     @property
     def runs_inline(self) -> bool:
-        """Whether ``enqueue`` runs the task before it returns (Celery's eager mode)."""
+        """Whether ``dispatch`` runs the task before it returns (Celery's eager mode)."""
         return False
 
     @abstractmethod
-    def enqueue(self, record: TaskRecord, task_class: type[Task]) -> None:
+    def dispatch(
+        self, record: TaskRecord, task_class: type[Task], *, run_after: datetime | None = None
+    ) -> None:
         """Hand the task over for running; raise ``BackendUnavailable`` if that is impossible."""
-
-    async def aenqueue(self, record: TaskRecord, task_class: type[Task]) -> None:
-        """Async ``enqueue``."""
-        await sync_to_async(self.enqueue)(record, task_class)
 
     def revoke(self, record: TaskRecord) -> None:  # noqa: B027 - optional capability
         """Withdraw a pending task from the queue, if the backend can."""
-
-    async def arevoke(self, record: TaskRecord) -> None:
-        """Async ``revoke``."""
-        await sync_to_async(self.revoke)(record)
 
 
 @cache
@@ -62,3 +56,6 @@ def _load(path: str) -> BaseBackend:
 def get_backend() -> BaseBackend:
     """The configured backend (one instance per dotted path)."""
     return _load(task_api_settings.backend)
+
+
+__all__ = ["BackendUnavailable", "BaseBackend", "get_backend"]

@@ -9,6 +9,7 @@ its worker dies, for task classes with ``retry_safe = True``.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from celery import Task as CeleryTask
@@ -68,16 +69,19 @@ def run_retry_safe_task(self: CeleryTask[Any, Any], uuid: str) -> str:
 class CeleryBackend(BaseBackend):
     """Sends each task to Celery, with the task class's time limits."""
 
-    supports_hard_time_limit = True
-    supports_revoke = True
+    supports_defer = True
 
     @property
     def runs_inline(self) -> bool:
         return bool(run_task.app.conf.task_always_eager)
 
-    def enqueue(self, record: TaskRecord, task_class: type[Task]) -> None:
+    def dispatch(
+        self, record: TaskRecord, task_class: type[Task], *, run_after: datetime | None = None
+    ) -> None:
         celery_task = run_retry_safe_task if task_class.retry_safe else run_task
         options: dict[str, Any] = {"task_id": str(record.uuid)}
+        if run_after is not None:
+            options["eta"] = run_after
         hard = task_class.time_limit or task_api_settings.time_limit
         soft = task_class.soft_time_limit or task_api_settings.soft_time_limit
         if hard is not None:

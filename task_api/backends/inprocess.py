@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 from django.db import close_old_connections
@@ -39,7 +40,9 @@ class InProcessBackend(BaseBackend):
                 )
             return self._executor
 
-    def enqueue(self, record: TaskRecord, task_class: type[Task]) -> None:
+    def dispatch(
+        self, record: TaskRecord, task_class: type[Task], *, run_after: datetime | None = None
+    ) -> None:
         self._pool().submit(self._work, record.uuid)
 
     @staticmethod

@@ -8,7 +8,7 @@ grows with server processes, not with connections, and many subscribes to
 one task make one ``group_add``, not one each.
 
 A message names its group in ``"group"``; messages without it (older
-publishers) are routed by the task uuid of their frame. Listeners of other
+publishers) are routed by the batch or task uuid of their frame. Listeners of other
 group kinds plug in through the same :meth:`Hub.join` and ``"group"`` key.
 """
 
@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
-from .. import events
+from .. import batch_events, events
 from ..conf import task_api_settings
 
 logger = logging.getLogger("task_api.consumers")
@@ -123,9 +123,14 @@ class Hub:
         group = message.get("group")
         if not isinstance(group, str):
             frame = message.get("frame")
-            if not isinstance(frame, dict) or "uuid" not in frame:
+            if not isinstance(frame, dict):
                 return
-            group = events.group_name(frame["uuid"])
+            if frame.get("batch"):
+                group = batch_events.group_name(frame["batch"])
+            elif frame.get("uuid"):
+                group = events.group_name(frame["uuid"])
+            else:
+                return
         for listener in list(self.listeners.get(group, ())):
             try:
                 listener.deliver(group, message)

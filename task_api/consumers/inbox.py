@@ -20,6 +20,11 @@ MAX_PENDING = 64  # frames of one task that could not be merged; beyond, resync
 
 def merge(pending: list[dict[str, Any]], frame: dict[str, Any]) -> None:
     """Add ``frame`` to the pending frames of its task, merging where the protocol allows."""
+    if "batch" in frame:
+        # A batch frame carries whole aggregates; the consumer keeps only the newest.
+        pending.append(frame)
+        del pending[:-MAX_PENDING]
+        return
     if frame["type"] == "snapshot":
         pending[:] = [f for f in pending if f["seq"] > frame["seq"]]
         pending.insert(0, frame)

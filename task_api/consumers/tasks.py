@@ -11,21 +11,23 @@ from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
-from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels.utils import await_many_dispatch
 
-from .. import access, events
+from .. import access, batch_events, events
 from ..conf import task_api_settings
 from ..models import TERMINAL_STATUSES
 from . import resync, snapshots
+from .batches import BatchSubscriptions
 from .hub import Hub, get_hub
 from .inbox import Inbox
 
 logger = logging.getLogger("task_api.consumers")
 
+BATCH_KEY = "batch:"  # inbox keys of batch frames; task frames are keyed by task uuid
 
-class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+
+class TaskConsumer(BatchSubscriptions):
     """Forwards the events of the tasks a connection subscribed to, in order, without gaps.
 
     A connection has no channel of its own on the layer: the process's
@@ -66,6 +68,7 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def disconnect(self, code: int) -> None:
         for uuid in list(self.watched):
             await self._leave(uuid)
+        await self.batch_disconnect()
 
     # -- client frames --------------------------------------------------------------
 
@@ -93,6 +96,9 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self._error(
                 None, "invalid", f"Unknown frame type {kind!r}; use subscribe, unsubscribe or ping."
             )
+            return
+        if "batch" in frame:
+            await self.batch_receive(kind, frame, len(self.watched) + len(self.batches))
             return
         uuid = _parse_uuid(frame.get("uuid"))
         if uuid is None:
@@ -134,9 +140,14 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     # -- events from the process's hub ------------------------------------------------
 
     def deliver(self, group: str, message: dict[str, Any]) -> None:
-        """Queue an event of a watched task (called by the hub; never blocks)."""
+        """Queue an event of a watched task or batch (called by the hub; never blocks)."""
         frame = message.get("frame")
-        if isinstance(frame, dict) and frame.get("uuid") in self.watched:
+        if not isinstance(frame, dict):
+            return
+        if "batch" in frame:
+            if frame["batch"] in self.batches:
+                self.inbox.put(BATCH_KEY + frame["batch"], frame)
+        elif frame.get("uuid") in self.watched:
             self.inbox.put(frame["uuid"], frame)
 
     def behind(self, uuid: str, stored: int) -> None:
@@ -146,6 +157,10 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def task_pending(self, message: dict[str, Any]) -> None:
         """The events and re-check requests that waited in the inbox, per task in order."""
         for uuid, frames in self.inbox.take().items():
+            if uuid.startswith(BATCH_KEY):
+                for frame in frames:
+                    await self.batch_event(frame)  # skips what is stale or unwatched
+                continue
             for frame in frames:
                 if uuid not in self.watched:
                     break
@@ -197,6 +212,25 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     def _hub(self) -> Hub | None:
         return get_hub()
+
+    # -- batch groups, through the same hub --------------------------------------------
+
+    async def _batch_join(self, uuid: str) -> None:
+        hub = self._hub()
+        if hub is None:
+            return
+        try:
+            await hub.join(batch_events.group_name(uuid), self)
+        except Exception as exc:
+            logger.warning("Could not join the group of batch %s: %r", uuid, exc)
+
+    async def _batch_leave(self, uuid: str) -> None:
+        self._drop_held(uuid)
+        self._sent_at.pop(uuid, None)
+        if self.batches.pop(uuid, None) is not None:
+            hub = self._hub()
+            if hub is not None:
+                hub.leave(batch_events.group_name(uuid), self)
 
     # -- output -----------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import django
+
 BASE_DIR = Path(__file__).resolve().parent
 SECRET_KEY = "test-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 DEBUG = False
@@ -132,7 +134,6 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
 TASK_API_BACKGROUND_TASKS = [
@@ -149,8 +150,22 @@ TASK_API_BACKGROUND_TASKS = [
     "tests.project.tasks.Stubborn",
     "tests.project.tasks.SoftLimited",
     "tests.project.tasks.Flaky",
+    "tests.project.tasks.Swallower",
+    "tests.project.tasks.LimitedSwallower",
     "tests.project.readme_tasks.Wait",
+    "tests.project.batch_tasks.Spawn",
 ]
+
+if django.VERSION >= (6,):
+    TASKS = {"default": {"BACKEND": "task_api.backends.django_tasks.TaskAPIBackend"}}
+    # Only these functions may be started over REST; any other @task function
+    # of the project still runs when enqueued from code.
+    TASK_API_BACKGROUND_TASKS += [
+        "tests.project.functions.count",
+        "tests.project.functions.typed",
+        "tests.project.functions.explode",
+        "tests.project.readme_functions.countdown",
+    ]
 # The end-to-end tests start a thousand tasks at once as one user.
 TASK_API_MAX_RUNNING_PER_USER = 5000
 

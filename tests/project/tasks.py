@@ -187,3 +187,29 @@ class Flaky(Task):
         if self.attempt < succeed_on:
             raise ConnectionError(f"attempt {self.attempt} could not connect")
         return self.attempt
+
+
+class Swallower(Task):
+    """Reports progress inside ``except Exception: pass``: only a stop signal ends it early."""
+
+    name = "swallower"
+    inputs = {"seconds": NumberParameter()}
+    outputs = {"swallowed": IntParameter()}
+
+    def run(self, seconds: float) -> int:
+        deadline = time.monotonic() + seconds
+        swallowed = 0
+        while time.monotonic() < deadline:
+            try:
+                self.inc_progress()
+            except Exception:
+                swallowed += 1
+            time.sleep(0.01)
+        return swallowed
+
+
+class LimitedSwallower(Swallower):
+    """A ``Swallower`` with a soft time limit, which ``except Exception`` cannot swallow either."""
+
+    name = "limited-swallower"
+    soft_time_limit = 0.5

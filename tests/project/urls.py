@@ -1,3 +1,4 @@
+import django
 from django.contrib import admin
 from django.urls import include, path
 
@@ -6,3 +7,11 @@ urlpatterns = [
     path("", include("task_api.urls")),
     path("", include("tests.project.pages")),
 ]
+
+if django.VERSION >= (6,):
+    from tests.project.readme_views import start_countdown
+
+    urlpatterns += [
+        path("", include("tests.project.function_views")),
+        path("readme/countdown/", start_countdown),
+    ]

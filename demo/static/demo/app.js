@@ -1,6 +1,7 @@
 // The demo page: a form per task from the catalog, and the runs, followed live.
 import { buildForm, clearErrors, readInputs, showBadRequest, showFieldError, showFormError } from './schema-form.js'
 import { RunList, storedRuns } from './runs.js'
+import { batchPanel } from './batch.js'
 
 const TaskAPI = window.TaskAPI
 /** The demo's tasks in the order that tells the story; other tasks follow by name. */
@@ -114,6 +115,7 @@ async function main() {
   )
   grid.removeAttribute('aria-busy')
   reattach(runs)
+  document.getElementById('batch-slot').replaceChildren(batchPanel(TaskAPI))
   document.body.dataset.ready = 'true'
 }
 

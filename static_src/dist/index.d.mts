@@ -1,0 +1,246 @@
+/** Type declarations of the Django Task API browser client. */
+
+/** `pending` and `running` change; the other three are final. */
+export type Status = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled'
+
+/** One entry of a task's `message_log`. */
+export interface LogEntry {
+  value: unknown
+  level: string
+  time: string
+}
+
+/**
+ * The registered tasks, `{name: {inputs: {...}; outputs: {...}}}`: empty here,
+ * filled in by the declarations `python manage.py task_api_types` writes
+ * (`declare module 'django-task-api' { interface TaskTypes { ... } }`). While it
+ * is empty any task name and inputs are accepted.
+ */
+export interface TaskTypes {}
+
+type Registered = keyof TaskTypes & string
+/** A registered task's name; any string while no task declarations are loaded. */
+export type TaskName = [Registered] extends [never] ? string : Registered
+/** The inputs of task `N`. */
+export type InputsOf<N extends string> = N extends Registered
+  ? TaskTypes[N] extends { inputs: infer I } ? I : Inputs
+  : Inputs
+/** The outputs of task `N` once it succeeded. */
+export type OutputsOf<N extends string> = N extends Registered
+  ? TaskTypes[N] extends { outputs: infer O } ? O : Record<string, any>
+  : Record<string, any>
+/** The inputs argument, optional when every input is, followed by `Rest`. */
+export type InputArgs<N extends string, Rest extends unknown[]> = {} extends InputsOf<N>
+  ? [inputs?: InputsOf<N>, ...Rest]
+  : [inputs: InputsOf<N>, ...Rest]
+
+/** The task JSON sent by the REST API and the WebSocket alike; `O` types `outputs`. */
+export interface Task<O = Record<string, any>> {
+  uuid: string
+  task: string
+  status: Status
+  progress: number | null
+  target: number | null
+  /** `{}` until the task succeeds. */
+  outputs: O
+  messages: unknown[]
+  message_log: LogEntry[]
+  error: { type: string; message: string } | null
+  created: string
+  started: string | null
+  finished: string | null
+  /** Grows by one with every published change. */
+  seq: number
+  attempt: number
+  cancel_requested: boolean
+}
+
+/** `auto` uses the WebSocket and polls while it is unavailable. */
+export type Transport = 'auto' | 'websocket' | 'polling'
+
+export interface Options {
+  /** REST base URL; default `/tasks/`. */
+  baseURL: string
+  /** WebSocket URL, relative ones resolved against `location` (http -> ws, https -> wss); default `/ws/tasks/`. */
+  wsURL: string
+  /** Default `csrftoken`. */
+  csrfCookieName: string
+  /** Default `X-CSRFToken`. */
+  csrfHeaderName: string
+  /** Milliseconds between polls; default 1000. */
+  pollInterval: number
+  /** Default `auto`. */
+  transport: Transport
+  /** Retries in a row, with backoff, before a network error rejects; default 5. */
+  maxRetries: number
+  /** `fetch` credentials mode; default `same-origin`. */
+  credentials: RequestCredentials
+}
+
+export type ErrorCode =
+  | 'failed'
+  | 'cancelled'
+  | 'bad_request'
+  | 'http_error'
+  | 'network'
+  | 'aborted'
+  | 'callback_error'
+
+/**
+ * The error every rejection carries. When a task JSON is known its fields are
+ * copied onto the error too (`err.status`, `err.uuid`, `err.task`, `err.outputs`,
+ * ...), as the 1.x client rejected with the task JSON itself; `json` holds it whole.
+ */
+export declare class TaskAPIError extends Error {
+  constructor(code: ErrorCode, message: string, task?: Task | null, httpStatus?: number | null, body?: unknown)
+  code: ErrorCode
+  /** The last task JSON seen, or null. */
+  json: Task | null
+  /** HTTP status of a failed request, or null. */
+  httpStatus: number | null
+  /** Parsed body of a failed request, e.g. `{"inputs": {"count": ["..."]}}`. */
+  body: unknown
+  /** The underlying error (network failure, exception thrown by a callback). */
+  cause?: unknown
+}
+export interface TaskAPIError extends Partial<Task> {}
+
+/** Per-call options: any of {@link Options} plus callbacks and controls. */
+export interface CallOptions<O = Record<string, any>> extends Partial<Options> {
+  /** Called with the task JSON on every change, the first known state included. */
+  onProgress?: ((task: Task<Partial<O>>) => void) | null
+  /** Called with the final task JSON once it `succeeded`. */
+  onSuccess?: ((task: Task<O>) => void) | null
+  /** Called with the {@link TaskAPIError} the promise rejects with. */
+  onError?: ((error: TaskAPIError) => void) | null
+  /** Told of an exception thrown by a callback (code `callback_error`); default `console.error`. */
+  onCallbackError?: ((error: TaskAPIError) => void) | null
+  /** Aborting it cancels the task, like `promise.cancel()`. */
+  signal?: AbortSignal | null
+  /** Sent as the `Idempotency-Key` header when the task is created. */
+  idempotencyKey?: string | null
+}
+
+/** Settles once the task is final: resolves on `succeeded`, rejects otherwise. */
+export interface TaskPromise<O = Record<string, any>> extends Promise<Task<O>> {
+  /** The first task JSON: the answer to the POST for `run`, the first state seen for `watch`. */
+  started: Promise<Task<Partial<O>>>
+  /**
+   * Asks the server to cancel the task. Resolves with the server's answer, or
+   * null when there was nothing to cancel. This promise then rejects with code
+   * `cancelled` once the server reports it (or `aborted` if the cancel request failed).
+   */
+  cancel(): Promise<Task | null>
+}
+
+export type Inputs = Record<string, unknown>
+export type ProgressCallback<O = Record<string, any>> = ((task: Task<Partial<O>>) => void) | null | undefined
+export type SuccessCallback<O = Record<string, any>> = ((task: Task<O>) => void) | null | undefined
+export type ErrorCallback = ((error: TaskAPIError) => void) | null | undefined
+
+/** Defaults for every call; change them in place. */
+export declare const options: Options
+
+/** Starts task `name` and follows it to its end. */
+export declare function run<N extends TaskName>(
+  name: N,
+  ...args: InputArgs<N, [options?: CallOptions<OutputsOf<N>>]>
+): TaskPromise<OutputsOf<N>>
+export declare function run<N extends TaskName>(
+  name: N,
+  ...args: InputArgs<
+    N,
+    [progressCallback?: ProgressCallback<OutputsOf<N>>, callback?: SuccessCallback<OutputsOf<N>>, errback?: ErrorCallback]
+  >
+): TaskPromise<OutputsOf<N>>
+
+/** Follows an existing task, e.g. after a page reload. */
+export declare function watch(uuid: string, options?: CallOptions): TaskPromise
+export declare function watch(
+  uuid: string,
+  progressCallback?: ProgressCallback,
+  callback?: SuccessCallback,
+  errback?: ErrorCallback,
+): TaskPromise
+
+/** Creates a task (`POST baseURL`) and resolves with its JSON. */
+export declare function start<N extends TaskName>(
+  name: N,
+  ...args: InputArgs<N, [options?: Partial<Options> & { idempotencyKey?: string | null }]>
+): Promise<Task<Partial<OutputsOf<N>>>>
+
+/** Asks the server to cancel a task (`POST baseURL<uuid>/cancel/`); resolves with its answer. */
+export declare function cancel(uuid: string, options?: Partial<Options>): Promise<Task>
+
+/** Fetches a task's current JSON (`GET baseURL<uuid>/`). */
+export declare function get(uuid: string, options?: Partial<Options>): Promise<Task>
+
+/** The batch JSON: counts and sums over its tasks (`GET baseURL + 'batches/<uuid>/'`). */
+export interface Batch {
+  uuid: string
+  /** `pending`/`running` until every task is final; then `failed` if any failed, else `cancelled` if any was, else `succeeded`. */
+  status: Status
+  total: number
+  counts: Record<Status, number>
+  /** Sum of the tasks' progress, over tasks that report one; null if none does. */
+  progress: number | null
+  /** Sum of the tasks' targets, over tasks that set one; null if none does. */
+  target: number | null
+  created: string
+  finished: string | null
+  /** Grows with every change of any of its tasks. */
+  seq: number
+  /** The tasks' uuids in start order (in snapshots and REST answers; updates omit them). */
+  tasks?: string[]
+}
+
+/** What a batch promise resolves with once every task ended, whatever their outcomes. */
+export interface BatchResult {
+  batch: Batch
+  /** Each task's final JSON, in the batch's order: `outputs` if it succeeded, `error` otherwise. */
+  tasks: Task[]
+}
+
+export interface BatchCallOptions extends Partial<Options> {
+  /** Called with the batch JSON on every change of its aggregate. */
+  onProgress?: ((batch: Batch) => void) | null
+  /** Called with the result once every task ended. */
+  onSuccess?: ((result: BatchResult) => void) | null
+  /** Called with the error the promise rejects with (a bad request, a network failure). */
+  onError?: ((error: TaskAPIError) => void) | null
+}
+
+/** Resolves once every task of the batch ended; rejects only if the batch cannot be started or read. */
+export interface BatchPromise extends Promise<BatchResult> {
+  /** The first batch JSON: the answer to the POST for `runAll`, the first state seen for `watchBatch`. */
+  started: Promise<Batch>
+  /** Cancels every unfinished task; resolves with the server's answer, or null. */
+  cancel(): Promise<Batch | null>
+}
+
+/** Starts several tasks as one batch and follows its aggregate until every task ended. */
+export declare function runAll(starts: { task: string; inputs?: Inputs }[], options?: BatchCallOptions): BatchPromise
+/** Follows an existing batch, e.g. after a page reload. */
+export declare function watchBatch(uuid: string, options?: BatchCallOptions): BatchPromise
+/** Creates a batch (`POST baseURL + 'batches/'`) and resolves with its JSON. */
+export declare function startBatch(starts: { task: string; inputs?: Inputs }[], options?: Partial<Options>): Promise<Batch>
+/** Fetches a batch's current JSON. */
+export declare function getBatch(uuid: string, options?: Partial<Options>): Promise<Batch>
+/** Cancels every unfinished task of a batch; resolves with the batch JSON. */
+export declare function cancelBatch(uuid: string, options?: Partial<Options>): Promise<Batch>
+
+declare const TaskAPI: {
+  options: Options
+  run: typeof run
+  watch: typeof watch
+  start: typeof start
+  cancel: typeof cancel
+  get: typeof get
+  TaskAPIError: typeof TaskAPIError
+  runAll: typeof runAll
+  watchBatch: typeof watchBatch
+  startBatch: typeof startBatch
+  getBatch: typeof getBatch
+  cancelBatch: typeof cancelBatch
+}
+export default TaskAPI

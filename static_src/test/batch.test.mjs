@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import TaskAPI from '../dist/index.mjs'
+import { clock, FakeSocket, flush, server, task, useFakes } from './helpers.mjs'
+
+useFakes()
+
+const counts = (fields = {}) => ({ pending: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, ...fields })
+
+function batch(fields = {}) {
+  return {
+    uuid: 'b1',
+    status: 'pending',
+    total: 2,
+    counts: counts({ pending: 2 }),
+    progress: null,
+    target: null,
+    created: '2026-11-22T10:00:00Z',
+    finished: null,
+    seq: 2,
+    tasks: ['t1', 't2'],
+    ...fields,
+  }
+}
+
+const FINAL = {
+  status: 'failed',
+  counts: counts({ succeeded: 1, failed: 1 }),
+  progress: 3,
+  target: 3,
+  finished: '2026-11-22T10:00:01Z',
+  seq: 9,
+}
+
+function routeResults() {
+  server.route('GET', '/tasks/?batch=b1&page_size=200&page=1', {
+    status: 200,
+    body: {
+      next: null,
+      results: [
+        task({ uuid: 't2', status: 'failed', error: { type: 'ValueError', message: 'no' } }),
+        task({ uuid: 't1', status: 'succeeded', outputs: { counted: 3 } }),
+      ],
+    },
+  })
+}
+
+describe('runAll', () => {
+  test('posts the batch, follows aggregate frames and resolves with every task', async () => {
+    server.route('POST', '/tasks/batches/', { status: 201, body: batch() })
+    routeResults()
+    const seen = []
+    const promise = TaskAPI.runAll(
+      [{ task: 'countdown', inputs: { count: 3 } }, { task: 'fail' }],
+      { onProgress: (b) => seen.push([b.status, b.progress, b.seq]) },
+    )
+    await flush()
+    assert.deepEqual(server.requests[0].body, {
+      tasks: [
+        { task: 'countdown', inputs: { count: 3 } },
+        { task: 'fail', inputs: {} },
+      ],
+    })
+    const ws = FakeSocket.last
+    ws.open()
+    assert.deepEqual(ws.sent, [{ type: 'subscribe', batch: 'b1' }])
+    ws.receive({ type: 'batch_snapshot', batch: 'b1', seq: 2, data: batch() })
+    const running = { ...batch(), status: 'running', progress: 1, target: 3, seq: 5 }
+    delete running.tasks
+    ws.receive({ type: 'batch_update', batch: 'b1', seq: 5, set: running })
+    ws.receive({ type: 'batch_update', batch: 'b1', seq: 4, set: { ...running, progress: 0, seq: 4 } }) // stale
+    ws.receive({ type: 'batch_update', batch: 'other', seq: 99, set: { ...running, seq: 99 } }) // another batch
+    ws.receive({ type: 'update', uuid: 'b1', seq: 99, set: {} }) // a task frame with the same id
+    ws.receive({ type: 'batch_update', batch: 'b1', seq: 9, set: { ...running, ...FINAL } })
+    const result = await promise
+    assert.deepEqual(seen, [
+      ['pending', null, 2],
+      ['running', 1, 5],
+      ['failed', 3, 9],
+    ])
+    assert.deepEqual(result.batch.tasks, ['t1', 't2'], 'task list kept from the snapshot')
+    assert.deepEqual(
+      result.tasks.map((t) => [t.uuid, t.status, t.outputs, t.error]),
+      [
+        ['t1', 'succeeded', { counted: 3 }, null],
+        ['t2', 'failed', {}, { type: 'ValueError', message: 'no' }],
+      ],
+    )
+  })
+
+  test('a bad item rejects with bad_request naming it', async () => {
+    server.route('POST', '/tasks/batches/', { status: 400, body: { tasks: { 1: { task: ['Unknown task.'] } } } })
+    const err = await TaskAPI.runAll([{ task: 'add' }, { task: 'nope' }]).catch((e) => e)
+    assert.equal(err.code, 'bad_request')
+    assert.equal(err.message, 'tasks.1.task: Unknown task.')
+    assert.equal(FakeSocket.all.length, 0)
+  })
+})
+
+describe('watchBatch', () => {
+  test('polls while the WebSocket is down, then stops once final', async () => {
+    let answer = batch({ status: 'running', seq: 4 })
+    server.route('GET', '/tasks/batches/b1/', () => ({ status: 200, body: answer }))
+    routeResults()
+    const promise = TaskAPI.watchBatch('b1')
+    await flush()
+    FakeSocket.last.fail()
+    await clock.tick(10)
+    assert.equal(server.count('GET', '/tasks/batches/b1/'), 1)
+    answer = batch({ ...FINAL })
+    await clock.tick(1000)
+    const result = await promise
+    assert.equal(result.batch.status, 'failed')
+    assert.equal(result.tasks.length, 2)
+    await clock.tick(5000)
+    assert.equal(server.count('GET', '/tasks/batches/b1/'), 2, 'stops polling once final')
+  })
+
+  test('polling only, and a 404 rejects', async () => {
+    const err = await TaskAPI.watchBatch('b1', { transport: 'polling' }).catch((e) => e)
+    assert.equal(err.httpStatus, 404)
+    assert.equal(FakeSocket.all.length, 0)
+  })
+
+  test('cancel posts to the batch and reports its answer', async () => {
+    server.route('GET', '/tasks/batches/b1/', { status: 200, body: batch({ status: 'running', seq: 4 }) })
+    server.route('POST', '/tasks/batches/b1/cancel/', {
+      status: 202,
+      body: batch({ status: 'running', seq: 6, counts: counts({ running: 1, cancelled: 1 }) }),
+    })
+    const seen = []
+    const promise = TaskAPI.watchBatch('b1', { transport: 'polling', onProgress: (b) => seen.push(b.seq) })
+    await clock.tick(10)
+    const answer = await promise.cancel()
+    assert.equal(answer.counts.cancelled, 1)
+    assert.deepEqual(seen, [4, 6])
+    server.route('GET', '/tasks/batches/b1/', { status: 200, body: batch({ ...FINAL, status: 'cancelled' }) })
+    routeResults()
+    const result = await clock.run(promise)
+    assert.equal(result.batch.status, 'cancelled')
+  })
+})

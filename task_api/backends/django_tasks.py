@@ -1,0 +1,198 @@
+"""A ``django.tasks`` backend (Django 6+) whose results are task records.
+
+Configured in ``TASKS``::
+
+    TASKS = {"default": {"BACKEND": "task_api.backends.django_tasks.TaskAPIBackend"}}
+
+``@task`` functions then run on the engine of ``TASK_API_BACKEND`` (Celery
+workers, or threads of the web process), with progress, messages,
+cancellation, the REST API and the live stream of class tasks.
+``TaskResult.id`` is the record's uuid. Status mapping:
+
+    pending -> READY, running -> RUNNING, succeeded -> SUCCESSFUL,
+    failed -> FAILED, cancelled -> FAILED (its error is ``task_api.exceptions.Cancelled``)
+
+Django's signals ``task_enqueued``, ``task_started`` and ``task_finished``
+are sent with the ``TaskResult``, in the process that made the change.
+"""
+
+from __future__ import annotations
+
+import uuid as uuid_lib
+from collections.abc import Sequence
+from typing import Any, ParamSpec, TypeVar, cast
+
+from django.core.checks import CheckMessage, Error
+from django.tasks import TaskContext, TaskResult, TaskResultStatus, task_backends
+from django.tasks import signals as django_signals
+from django.tasks.backends.base import BaseTaskBackend
+from django.tasks.base import Task as DjangoTask
+from django.tasks.base import TaskError
+from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
+
+from .. import signals
+from ..exceptions import ConfigurationError
+from ..functions import FunctionTask, inputs_from_call, task_class_for
+from ..models import TaskRecord, TaskStatus
+from ..starting import start_task
+from .base import get_backend
+
+_STATUSES = {
+    TaskStatus.PENDING: TaskResultStatus.READY,
+    TaskStatus.RUNNING: TaskResultStatus.RUNNING,
+    TaskStatus.SUCCEEDED: TaskResultStatus.SUCCESSFUL,
+    TaskStatus.FAILED: TaskResultStatus.FAILED,
+    TaskStatus.CANCELLED: TaskResultStatus.FAILED,
+}
+_CANCELLED_PATH = "task_api.exceptions.Cancelled"
+#: The record does not keep which worker ran an attempt; each one is named so.
+_WORKER_ID = "task_api"
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class TaskAPIBackend(BaseTaskBackend):
+    """Runs ``@task`` functions as task records on the ``TASK_API_BACKEND`` engine."""
+
+    supports_get_result = True
+    supports_async_task = True
+
+    @property
+    def supports_defer(self) -> bool:  # type: ignore[override]  # read by validate_task
+        """Only an engine with a queue can hold a task until ``run_after`` (Celery's ``eta``)."""
+        try:
+            return get_backend().supports_defer
+        except ConfigurationError:  # reported by the check task_api.E004
+            return False
+
+    def validate_task(self, task: DjangoTask[..., Any]) -> None:
+        super().validate_task(task)
+        try:
+            task_class_for(task)
+        except ConfigurationError as exc:
+            raise InvalidTask(str(exc)) from exc
+
+    def enqueue(
+        self, task: DjangoTask[P, R], args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> TaskResult[P, R]:
+        """Create the task record and dispatch it; the owner comes from ``enqueued_by``."""
+        self.validate_task(task)
+        task_class = task_class_for(task)
+        inputs = inputs_from_call(task_class, tuple(args), kwargs)
+        record, _created = start_task(task_class, inputs, run_after=task.run_after)
+        result = result_from_record(record, task=task, alias=self.alias)
+        django_signals.task_enqueued.send(type(self), task_result=result)
+        return cast("TaskResult[P, R]", result)
+
+    def get_result(self, result_id: str) -> TaskResult[..., Any]:
+        """The result of a function task's record; ``TaskResultDoesNotExist`` for anything else."""
+        try:
+            uuid = uuid_lib.UUID(str(result_id))
+        except ValueError:
+            raise TaskResultDoesNotExist(f"{result_id!r} is not a task id.") from None
+        record = TaskRecord.objects.filter(uuid=uuid).first()
+        if record is None:
+            raise TaskResultDoesNotExist(f"No task has the id {result_id!r}.")
+        return result_from_record(record, alias=self.alias)
+
+    def check(self, **kwargs: Any) -> list[CheckMessage]:
+        """No ``OPTIONS``: the engine is configured by the ``TASK_API_*`` settings (E004)."""
+        if not self.options:
+            return []
+        return [
+            Error(
+                f"TASKS[{self.alias!r}] has OPTIONS {sorted(self.options)}; TaskAPIBackend "
+                "takes none (the TASK_API_* settings configure the engine).",
+                obj=self.alias,
+                id="task_api.E007",
+            )
+        ]
+
+
+def result_from_record(
+    record: TaskRecord, *, task: DjangoTask[..., Any] | None = None, alias: str | None = None
+) -> TaskResult[..., Any]:
+    """Django's ``TaskResult`` for a function task's record."""
+    from ..registry import get_runnable
+
+    if task is None:
+        try:
+            task_class = get_runnable(record.name)
+        except Exception:
+            task_class = None
+        if task_class is None or not issubclass(task_class, FunctionTask):
+            raise TaskResultDoesNotExist(f"Task {record.uuid} is not a @task function.")
+        task = task_class.django_task
+    status = _STATUSES[TaskStatus(record.status)]
+    result: TaskResult[..., Any] = TaskResult(
+        task=task,
+        id=str(record.uuid),
+        status=status,
+        enqueued_at=record.created,
+        started_at=record.started,
+        finished_at=record.finished,
+        last_attempted_at=record.started,
+        args=[],
+        kwargs=dict(record.inputs),
+        backend=alias or _alias(),
+        errors=_errors(record),
+        worker_ids=[_WORKER_ID] * record.attempt,
+    )
+    if status == TaskResultStatus.SUCCESSFUL:
+        object.__setattr__(result, "_return_value", (record.outputs or {}).get("return_value"))
+    return result
+
+
+def context_for(task: DjangoTask[..., Any], uuid: Any) -> TaskContext[..., Any]:
+    """The ``context`` argument of a ``takes_context=True`` function, for the record ``uuid``."""
+    record = TaskRecord.objects.get(uuid=uuid)
+    return TaskContext(task_result=result_from_record(record, task=task))
+
+
+def _errors(record: TaskRecord) -> list[TaskError]:
+    if record.status == TaskStatus.CANCELLED:
+        message = (record.error or {}).get("message", "The task was cancelled.")
+        return [TaskError(exception_class_path=_CANCELLED_PATH, traceback=message)]
+    if record.status != TaskStatus.FAILED:
+        return []
+    error = record.error or {}
+    return [
+        TaskError(
+            exception_class_path=_exception_path(record.traceback, error.get("type", "Exception")),
+            traceback=record.traceback or f"{error.get('type')}: {error.get('message')}",
+        )
+    ]
+
+
+def _exception_path(traceback: str, type_name: str) -> str:
+    """The exception's dotted path, from the last line of its formatted traceback."""
+    lines = [line for line in traceback.splitlines() if line and not line.startswith(" ")]
+    head = lines[-1].split(":", 1)[0] if lines else type_name
+    if "." not in head:
+        head = {"TaskTimeout": "task_api.exceptions.TaskTimeout"}.get(head, f"builtins.{head}")
+    return head
+
+
+def _alias() -> str:
+    for alias in task_backends.settings:
+        if isinstance(task_backends[alias], TaskAPIBackend):
+            return str(alias)
+    return "default"
+
+
+def _forward(signal: Any) -> Any:
+    def receiver(sender: Any, record: TaskRecord, **kwargs: Any) -> None:
+        try:
+            result = result_from_record(record)
+        except TaskResultDoesNotExist:
+            return  # a class task
+        signal.send(TaskAPIBackend, task_result=result)
+
+    return receiver
+
+
+_on_started = _forward(django_signals.task_started)
+_on_finished = _forward(django_signals.task_finished)
+signals.task_started.connect(_on_started, dispatch_uid="task_api.django_tasks.started")
+signals.task_finished.connect(_on_finished, dispatch_uid="task_api.django_tasks.finished")

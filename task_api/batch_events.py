@@ -1,0 +1,127 @@
+"""Aggregate updates of batches, derived from their tasks' transitions, coalesced.
+
+Every transition of a task that belongs to a batch (start, progress flush,
+finish, cancel, retry) calls :func:`changed`, which costs a dictionary write.
+One daemon thread per process then reads the batch's aggregate (one query) and
+publishes it to the group ``task_api.batch.<uuid hex>`` at most once every
+``TASK_API_BATCH_INTERVAL`` seconds per batch, on the leading and the trailing
+edge: a change after a read always causes another read, so the last task's
+end is always followed by a read that sees every task terminal.
+
+Frames carry the whole aggregate, so a lost frame is repaired by the next one
+(and by the consumer's periodic re-check); ``seq`` orders frames read by
+different processes (see :mod:`task_api.batches.aggregate`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from django.db import close_old_connections
+
+from . import events
+from .conf import task_api_settings
+
+logger = logging.getLogger("task_api.batch_events")
+
+GROUP_PREFIX = "task_api.batch."
+
+
+def group_name(uuid: Any) -> str:
+    """The channel layer group of one batch."""
+    return GROUP_PREFIX + (uuid.hex if hasattr(uuid, "hex") else str(uuid).replace("-", ""))
+
+
+def update_frame(state: dict[str, Any]) -> dict[str, Any]:
+    """A ``batch_update`` frame: the batch JSON without its task list."""
+    return {"type": "batch_update", "batch": state["uuid"], "seq": state["seq"], "set": state}
+
+
+def snapshot_frame(batch: dict[str, Any]) -> dict[str, Any]:
+    """A ``batch_snapshot`` frame: the whole batch JSON."""
+    return {"type": "batch_snapshot", "batch": batch["uuid"], "seq": batch["seq"], "data": batch}
+
+
+class _Notifier:
+    """The thread that turns batch changes into aggregate frames."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wakeup = threading.Event()
+        self._pending: dict[int, None] = {}
+        self._last: dict[int, float] = {}
+        self._thread: threading.Thread | None = None
+
+    def changed(self, batch_pk: int) -> None:
+        with self._lock:
+            self._pending[batch_pk] = None
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="task_api-batches", daemon=True
+                )
+                self._thread.start()
+        self._wakeup.set()
+
+    def _loop(self) -> None:
+        while True:
+            self._wakeup.wait()
+            self._wakeup.clear()
+            while True:
+                interval = task_api_settings.batch_interval
+                now = time.monotonic()
+                with self._lock:
+                    due = [pk for pk in self._pending if self._last.get(pk, 0.0) + interval <= now]
+                    for pk in due:
+                        del self._pending[pk]
+                        self._last[pk] = now
+                    waits = [self._last[pk] + interval - now for pk in self._pending]
+                    self._forget_idle(now, interval)
+                if due:
+                    self._send(due)
+                if not waits:
+                    break
+                self._wakeup.wait(max(min(waits), 0.001))
+                self._wakeup.clear()
+
+    def _forget_idle(self, now: float, interval: float) -> None:
+        if len(self._last) > 10_000:
+            self._last = {pk: t for pk, t in self._last.items() if now - t < interval}
+
+    @staticmethod
+    def _send(due: list[int]) -> None:
+        from .batches.aggregate import aggregate, state_json
+        from .models import TaskBatch
+
+        try:
+            close_old_connections()
+            batches = TaskBatch.objects.in_bulk(due)
+            for pk in due:
+                batch = batches.get(pk)
+                if batch is not None:
+                    state = state_json(batch, aggregate(pk))
+                    events.publish_to_group(group_name(batch.uuid), update_frame(state))
+        except Exception:
+            logger.exception("Could not publish the aggregate of batches %s", due)
+        finally:
+            close_old_connections()
+
+
+_notifier = _Notifier()
+
+
+def changed(batch_pk: int | None) -> None:
+    """Note that a task of batch ``batch_pk`` changed (``None``: not in a batch)."""
+    if batch_pk is not None and events.publisher.reachable():
+        _notifier.changed(batch_pk)
+
+
+def _reset_after_fork() -> None:
+    global _notifier
+    _notifier = _Notifier()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)

@@ -1,0 +1,23 @@
+"""Batches: many tasks started together and watched as one.
+
+A batch is a :class:`~task_api.models.TaskBatch` row that its tasks point to;
+its state (counts by status, summed progress and target, a terminal status
+once every task is terminal) is derived from the tasks' records
+(:mod:`.aggregate`), and every task transition schedules a coalesced
+aggregate update to the batch's watchers (:mod:`task_api.batch_events`).
+"""
+
+from __future__ import annotations
+
+from .aggregate import batch_json
+from .api import BatchErrors, BatchTooLarge, NotInBatch, cancel_batch, start_batch, start_child
+
+__all__ = [
+    "BatchErrors",
+    "BatchTooLarge",
+    "NotInBatch",
+    "batch_json",
+    "cancel_batch",
+    "start_batch",
+    "start_child",
+]

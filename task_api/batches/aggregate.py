@@ -1,0 +1,119 @@
+"""The state of a batch, derived from its tasks' records by one aggregate query.
+
+Nothing about a batch's progress is stored on the batch itself: counts, sums
+and status are computed from the member rows (``GROUP BY status`` over the
+batch's index), so they can never drift from the tasks, whatever process
+moved them. A read started after a transition committed sees it, so the read
+that follows the last task's end always sees the final state.
+
+``seq`` is the sum of the members' ``seq`` plus their number. Every task
+transition bumps its own ``seq`` and a new member adds one, so the batch's
+``seq`` grows with every change and orders aggregates read by different
+processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Max, Sum
+
+from ..models import TaskBatch, TaskRecord, TaskStatus
+from ..serializers import _iso
+
+STATUSES = [status.value for status in TaskStatus]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Aggregate:
+    """Counts and sums over a batch's tasks."""
+
+    counts: dict[str, int]
+    progress: int | None
+    target: int | None
+    seq: int
+    finished: datetime | None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def status(self) -> str:
+        """``pending`` until a task starts, ``running`` until all are terminal, then
+        ``failed`` if any failed, ``cancelled`` if any was cancelled, else ``succeeded``."""
+        counts = self.counts
+        unfinished = counts[TaskStatus.PENDING] + counts[TaskStatus.RUNNING]
+        if unfinished == self.total:
+            return TaskStatus.RUNNING if counts[TaskStatus.RUNNING] else TaskStatus.PENDING
+        if unfinished:
+            return TaskStatus.RUNNING
+        for terminal in (TaskStatus.FAILED, TaskStatus.CANCELLED):
+            if counts[terminal]:
+                return terminal
+        return TaskStatus.SUCCEEDED
+
+    @property
+    def is_finished(self) -> bool:
+        return self.total > 0 and self.status not in (TaskStatus.PENDING, TaskStatus.RUNNING)
+
+
+def aggregate(batch_pk: int) -> Aggregate:
+    """The current aggregate of batch ``batch_pk``: one query."""
+    rows = (
+        TaskRecord.objects.filter(batch_id=batch_pk)
+        .order_by()
+        .values("status")
+        .annotate(
+            n=Count("id"),
+            progress=Sum("progress"),
+            target=Sum("target"),
+            seq=Sum("seq"),
+            finished=Max("finished"),
+        )
+    )
+    counts = dict.fromkeys(STATUSES, 0)
+    progress: int | None = None
+    target: int | None = None
+    seq = 0
+    finished: datetime | None = None
+    for row in rows:
+        counts[row["status"]] = row["n"]
+        seq += row["seq"] + row["n"]
+        if row["progress"] is not None:
+            progress = (progress or 0) + row["progress"]
+        if row["target"] is not None:
+            target = (target or 0) + row["target"]
+        if row["finished"] is not None and (finished is None or row["finished"] > finished):
+            finished = row["finished"]
+    return Aggregate(counts=counts, progress=progress, target=target, seq=seq, finished=finished)
+
+
+def state_json(batch: TaskBatch, agg: Aggregate) -> dict[str, Any]:
+    """The batch JSON without its task list: what an ``update`` frame sets."""
+    return {
+        "uuid": str(batch.uuid),
+        "status": agg.status,
+        "total": agg.total,
+        "counts": agg.counts,
+        "progress": agg.progress,
+        "target": agg.target,
+        "created": _iso(batch.created),
+        "finished": _iso(agg.finished) if agg.is_finished else None,
+        "seq": agg.seq,
+    }
+
+
+def task_uuids(batch: TaskBatch) -> list[str]:
+    """The uuids of the batch's tasks, in the order they were started."""
+    rows = (
+        TaskRecord.objects.filter(batch_id=batch.pk).order_by("id").values_list("uuid", flat=True)
+    )
+    return [str(uuid) for uuid in rows]
+
+
+def batch_json(batch: TaskBatch) -> dict[str, Any]:
+    """The whole batch JSON, for ``GET /tasks/batches/<uuid>/`` and snapshot frames."""
+    return {**state_json(batch, aggregate(batch.pk)), "tasks": task_uuids(batch)}

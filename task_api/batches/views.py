@@ -1,0 +1,164 @@
+"""The REST API of batches under ``/tasks/batches/``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from .. import access
+from ..api_errors import ServiceUnavailable, TooManyTasks
+from ..backends.base import BackendUnavailable
+from ..models import TaskBatch, TaskStatus
+from ..schema import TaskStartSchema, error_responses
+from ..starting import LimitReached
+from ..views import TaskAPIView
+from .aggregate import batch_json
+from .api import BatchErrors, BatchTooLarge, cancel_batch, start_batch
+
+
+class BatchTooLargeError(APIException):
+    """The batch holds more tasks than ``TASK_API_MAX_BATCH_SIZE``."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The batch holds too many tasks."
+    default_code = "batch_too_large"
+
+
+class BatchFinished(APIException):
+    """Every task of the batch already finished."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The batch already finished."
+    default_code = "batch_finished"
+
+
+class BatchStartSchema(serializers.Serializer[dict[str, Any]]):
+    """The body of ``POST /tasks/batches/``."""
+
+    tasks = serializers.ListField(
+        child=TaskStartSchema(),
+        min_length=1,
+        help_text="At most TASK_API_MAX_BATCH_SIZE task starts (1000 by default).",
+    )
+
+
+class BatchStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[no-untyped-call]
+    """The batch body accepts no other field than ``tasks``."""
+
+    target_class = BatchStartSchema
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        schema: dict[str, Any] = auto_schema._map_serializer(
+            self.target, direction, bypass_extensions=True
+        )
+        return {**schema, "additionalProperties": False}
+
+
+class _CountsSerializer(serializers.Serializer[dict[str, int]]):
+    pending = serializers.IntegerField()
+    running = serializers.IntegerField()
+    succeeded = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+
+
+class BatchSerializer(serializers.Serializer[dict[str, Any]]):
+    """A batch as the API shows it (built by :func:`~.aggregate.batch_json`)."""
+
+    uuid = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=TaskStatus.choices)
+    total = serializers.IntegerField()
+    counts = _CountsSerializer()
+    progress = serializers.IntegerField(
+        allow_null=True, help_text="Sum of the tasks' progress, over tasks that report one."
+    )
+    target = serializers.IntegerField(
+        allow_null=True, help_text="Sum of the tasks' targets, over tasks that set one."
+    )
+    created = serializers.DateTimeField()
+    finished = serializers.DateTimeField(allow_null=True)
+    seq = serializers.IntegerField()
+    tasks = serializers.ListField(child=serializers.UUIDField())
+
+
+class BatchView(TaskAPIView):
+    """Base of the batch views: batches are visible to whom their tasks are."""
+
+    def get_batch(self, uuid: Any) -> TaskBatch:
+        batch: TaskBatch | None = (
+            _visible(self.request.user, self._session_key()).filter(uuid=uuid).first()
+        )
+        if batch is None:
+            raise NotFound(f"No batch {str(uuid)!r}.")
+        return batch
+
+
+def _visible(user: Any, session_key: str | None) -> Any:
+    batches = TaskBatch.objects.all()
+    if user is not None and user.is_authenticated:
+        return batches if user.is_staff else batches.filter(owner=user)
+    if session_key:
+        return batches.filter(Q(owner__isnull=True) & Q(session_key=session_key))
+    return batches.none()
+
+
+class BatchListView(BatchView):
+    """Start several tasks as one batch."""
+
+    @extend_schema(
+        request=BatchStartSchema,
+        responses={201: BatchSerializer, **error_responses(400, 413, 429, 503)},
+    )
+    def post(self, request: Request) -> Response:
+        if not isinstance(request.data, dict) or set(request.data) - {"tasks"}:
+            raise ValidationError(
+                {
+                    "non_field_errors": [
+                        "Expected a JSON object {'tasks': [{'task', 'inputs'}, ...]}."
+                    ]
+                }
+            )
+        if "tasks" not in request.data:
+            raise ValidationError({"tasks": ["This field is required."]})
+        owner = access.owner_fields(request.user, getattr(request, "session", None))
+        try:
+            batch = start_batch(request.data["tasks"], owner=owner, python=False)
+        except BatchErrors as exc:
+            raise ValidationError({"tasks": exc.errors.get("tasks", exc.errors)}) from None
+        except BatchTooLarge as exc:
+            raise BatchTooLargeError(str(exc)) from None
+        except LimitReached as exc:
+            raise TooManyTasks(str(exc)) from None
+        except BackendUnavailable as exc:
+            raise ServiceUnavailable(str(exc)) from None
+        return Response(
+            batch_json(batch),
+            status=status.HTTP_201_CREATED,
+            headers={"Location": request.build_absolute_uri(f"{batch.uuid}/")},
+        )
+
+
+class BatchDetailView(BatchView):
+    """One of your batches: counts, summed progress, its tasks, and its status."""
+
+    @extend_schema(responses={200: BatchSerializer, **error_responses(404)})
+    def get(self, request: Request, uuid: Any) -> Response:
+        return Response(batch_json(self.get_batch(uuid)))
+
+
+class BatchCancelView(BatchView):
+    """Cancel every unfinished task of one of your batches."""
+
+    @extend_schema(request=None, responses={202: BatchSerializer, **error_responses(404, 409)})
+    def post(self, request: Request, uuid: Any) -> Response:
+        batch = self.get_batch(uuid)
+        if not cancel_batch(batch):
+            raise BatchFinished(f"Every task of batch {str(batch.uuid)!r} already finished.")
+        return Response(batch_json(batch), status=status.HTTP_202_ACCEPTED)

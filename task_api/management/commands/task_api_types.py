@@ -1,0 +1,50 @@
+"""``manage.py task_api_types``: TypeScript declarations of the registered tasks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from ...registry import get_tasks
+from ...typescript import declarations
+
+
+class Command(BaseCommand):
+    help = (
+        "Write TypeScript declarations of every registered task (names, inputs, outputs) "
+        "for the django-task-api JS client."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "-o",
+            "--output",
+            metavar="FILE",
+            help="Write to this .d.ts file (default: standard output).",
+        )
+        parser.add_argument(
+            "--module",
+            default="django-task-api",
+            help="The module the client is imported from (default: django-task-api).",
+        )
+        parser.add_argument(
+            "--global",
+            dest="global_name",
+            nargs="?",
+            const="TaskAPI",
+            default=None,
+            metavar="NAME",
+            help="Also declare the global that the <script> build defines (default: TaskAPI).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        text = declarations(get_tasks(), options["module"], options["global_name"])
+        if options["output"]:
+            path = Path(options["output"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            self.stderr.write(f"Wrote the types of {len(get_tasks())} tasks to {path}.")
+        else:
+            self.stdout.write(text, ending="")

@@ -1,0 +1,99 @@
+"""Progress, messages and cancellation for code that runs inside a task.
+
+The runner binds the running task's reporter to a context variable, so any
+function called by a task body, a ``@task`` function first of all, reports
+without passing objects around::
+
+    from task_api import progress
+
+    progress.set_target(len(rows))
+    for row in rows:
+        handle(row)
+        progress.inc()
+
+Outside a worker of ours (a plain call, a test, Django's ``ImmediateBackend``)
+every call is a cheap no-op and ``cancel_requested()`` is ``False``. Each call
+only stores a number, like ``Task.set_progress``: one thread per process
+writes and pushes the latest values every ``TASK_API_PROGRESS_INTERVAL``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any
+
+from .reporting import Reporter
+
+_current: ContextVar[Reporter | None] = ContextVar("task_api_reporter", default=None)
+_get = _current.get
+
+
+def set_target(target: int) -> None:
+    """Set the value that the progress counts towards."""
+    reporter = _get()
+    if reporter is not None:
+        reporter.target = target if type(target) is int else int(target)
+        reporter.touch()
+
+
+def set(progress: int) -> None:
+    """Set the progress; pushed to watchers, coalesced."""
+    reporter = _get()
+    if reporter is not None:
+        reporter.progress = progress if type(progress) is int else int(progress)
+        if not reporter.dirty:
+            reporter.touch()
+
+
+def inc(amount: int = 1) -> None:
+    """Add ``amount`` to the progress (which starts at 0)."""
+    reporter = _get()
+    if reporter is not None:
+        reporter.progress = (reporter.progress or 0) + (
+            amount if type(amount) is int else int(amount)
+        )
+        if not reporter.dirty:
+            reporter.touch()
+
+
+def message(value: Any, level: str = "info") -> None:
+    """Add a message (any JSON value, usually a string) for the watchers."""
+    reporter = _get()
+    if reporter is not None:
+        reporter.add_message(value, level)
+
+
+def check_cancelled() -> None:
+    """Raise ``Cancelled`` (or ``TaskTimeout``) if the task must stop now."""
+    reporter = _get()
+    if reporter is not None:
+        reporter.check()
+
+
+def cancel_requested() -> bool:
+    """Whether somebody asked to cancel the running task."""
+    reporter = _get()
+    return reporter is not None and reporter.cancel_requested
+
+
+@contextlib.contextmanager
+def reporting_to(reporter: Reporter) -> Iterator[None]:
+    """Bind ``reporter`` as the running task's for the code in the block."""
+    token = _current.set(reporter)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+__all__ = [
+    "cancel_requested",
+    "check_cancelled",
+    "inc",
+    "message",
+    "reporting_to",
+    "set",
+    "set_target",
+]
