@@ -217,7 +217,7 @@ async def _storm(stack: Stack, url: str, n: int) -> Sample:
     )
     uuid, since = str(record.uuid), now_us()
     sockets = await _open(stack, url, n, strict=False)  # a refused handshake counts as closed
-    await asyncio.to_thread(get_backend().enqueue, record, get_task("bench-ticker"))
+    await asyncio.to_thread(get_backend().dispatch, record, get_task("bench-ticker"))
     deadline = time.monotonic() + 120
 
     async def one(ws: ClientConnection) -> Seen:

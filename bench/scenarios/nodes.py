@@ -91,7 +91,7 @@ async def _across(stack: Stack, second: int, n: int) -> Sample:
     try:
         watching = [[asyncio.create_task(one(ws)) for ws in group] for group in sockets]
         await asyncio.sleep(0.5)  # every client subscribed before the task starts
-        await asyncio.to_thread(get_backend().enqueue, record, get_task("bench-ticker"))
+        await asyncio.to_thread(get_backend().dispatch, record, get_task("bench-ticker"))
         seen = [await asyncio.gather(*group) for group in watching]
     finally:
         for group in sockets:
