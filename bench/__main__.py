@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import sys
@@ -62,7 +63,8 @@ def main(argv: list[str]) -> int:
     print(result)
     print(f"\n{len(chosen)} scenarios, {mode.repeats} repeats each, {seconds:.0f} s", flush=True)
     if args.write:
-        command = shlex.join([report.interpreter(), "-m", "bench", *argv])
+        bench_env = [f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("BENCH_")]
+        command = shlex.join([*bench_env, report.interpreter(), "-m", "bench", *argv])
         env = report.environment(command, seconds, mode.repeats)
         print(f"wrote {report.write(report.results_section(result, env))}")
     checks = [row for row in rows if row.verdict == "FAIL"]

@@ -46,13 +46,13 @@ class Stack:
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "bench.settings",
-            "TASK_API_TEST_DB": "sqlite",
-            "TASK_API_DB_NAME": str(self.dir / "bench.sqlite3"),
+            **self._database_env(),
             "REDIS_URL": self.redis_url,
             "PYTHONPATH": os.pathsep.join(
                 filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
             ),
         }
+        self.extra: list[Process] = []  # second nodes, stopped with the rest
         self.interval = DEFAULT_INTERVAL
         self.cookie = ""
         self.user: Any = None
@@ -76,6 +76,37 @@ class Stack:
             ready=lambda: port_open(self.port),
         )
 
+    # -- database ---------------------------------------------------------------------
+
+    def _database_env(self) -> dict[str, str]:
+        """SQLite in the temporary directory, or with ``BENCH_DB=postgres`` a fresh
+        database on the PostgreSQL server the tests use (``PGHOST``, ``PGPORT``, ``PGUSER``)."""
+        self.pg_name = ""
+        if os.environ.get("BENCH_DB") != "postgres":
+            return {
+                "TASK_API_TEST_DB": "sqlite",
+                "TASK_API_DB_NAME": str(self.dir / "bench.sqlite3"),
+            }
+        self.pg_name = f"task_api_bench_{os.getpid()}"
+        self._postgres(
+            f'DROP DATABASE IF EXISTS "{self.pg_name}"', f'CREATE DATABASE "{self.pg_name}"'
+        )
+        return {"TASK_API_TEST_DB": "postgres", "TASK_API_DB_NAME": self.pg_name}
+
+    @staticmethod
+    def _postgres(*statements: str) -> None:
+        import psycopg
+
+        with psycopg.connect(
+            host=os.environ.get("PGHOST", "127.0.0.1"),
+            port=os.environ.get("PGPORT", "5432"),
+            user=os.environ.get("PGUSER", "postgres"),
+            dbname="postgres",
+            autocommit=True,
+        ) as connection:
+            for statement in statements:
+                connection.execute(statement)  # type: ignore[arg-type]
+
     # -- life cycle -------------------------------------------------------------------
 
     def start(self) -> None:
@@ -93,8 +124,13 @@ class Stack:
 
     def stop(self) -> None:
         """Stop every service, keep the logs in ``bench/results/logs``, remove the rest."""
-        for process in (self.daphne, self.worker, self.redis):
+        for process in (*self.extra, self.daphne, self.worker, self.redis):
             process.stop()
+        if self.pg_name:
+            from django.db import connections
+
+            connections.close_all()
+            self._postgres(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
         shutil.rmtree(LOGS, ignore_errors=True)
         LOGS.mkdir(parents=True)
         for log in self.dir.glob("*.log"):
@@ -124,22 +160,22 @@ class Stack:
 
     # -- the worker -----------------------------------------------------------------
 
-    def _worker(self, interval: float) -> Process:
+    def _worker(self, interval: float, name: str = "bench") -> Process:
         argv = [sys.executable, "-m", "celery", "-A", "tests.project.celery", "worker"]
-        argv += ["--loglevel=WARNING", "--concurrency=2", "--pool=prefork", "-n", "bench@%h"]
+        argv += ["--loglevel=WARNING", "--concurrency=2", "--pool=prefork", "-n", f"{name}@%h"]
         argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         return Process(
-            "celery worker",
+            f"celery {name}",
             argv,
-            log_path=self.dir / "worker.log",
+            log_path=self.dir / f"{name}.log" if name != "bench" else self.dir / "worker.log",
             env={**self.env, "BENCH_PROGRESS_INTERVAL": repr(interval)},
-            ready=self.worker_answers,
+            ready=lambda: self.worker_answers(name),
         )
 
-    def worker_answers(self) -> bool:
+    def worker_answers(self, name: str = "bench") -> bool:
         """Whether a worker answers a ``ping`` over the broker."""
         replies = self.celery_app.control.ping(timeout=0.5)
-        return any(name.startswith("bench@") for reply in replies for name in reply)
+        return any(node.startswith(f"{name}@") for reply in replies for node in reply)
 
     def use_interval(self, interval: float) -> None:
         """Restart the worker with ``TASK_API_PROGRESS_INTERVAL = interval`` unless it has it."""
@@ -165,6 +201,22 @@ class Stack:
             control.add_consumer("celery", reply=True, timeout=2)
 
     # -- daphne -----------------------------------------------------------------------
+
+    def second_node(self) -> tuple[Process, Process, int]:
+        """Another daphne and another Celery worker on the same Redis and database:
+        the processes and the daphne's port."""
+        port = free_port()
+        argv = [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port)]
+        daphne = Process(
+            "daphne-2",
+            [*argv, "bench.asgi:application"],
+            log_path=self.dir / "daphne-2.log",
+            env=self.env,
+            ready=lambda: port_open(port),
+        )
+        worker = self._worker(self.interval, name="worker-2")
+        self.extra += [daphne, worker]
+        return daphne, worker, port
 
     def restart_daphne(self) -> None:
         """A fresh daphne process (for memory measurements)."""

@@ -36,7 +36,26 @@ TASK_API_MAX_RUNNING_PER_USER = 1_000_000
 # wait, so a consumer idle for 5 s may die with TimeoutError (WebSocket closed with
 # 1011); and its pool raises past 100 connections in flight instead of waiting.
 # BENCH_PROJECT_LAYER=1 keeps the test project's layer to show it.
-if REDIS_URL and not os.environ.get("BENCH_PROJECT_LAYER"):
+if REDIS_URL and os.environ.get("BENCH_PUBSUB_LAYER"):
+    # channels-redis's pub/sub layer: one PUBLISH per group_send, no per-channel lists.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
+        }
+    }
+elif REDIS_URL and os.environ.get("BENCH_README_LAYER"):
+    # The layer settings the README gives, with redis-py's default pool.
+    CHANNEL_LAYERS = {
+        "default": {
+            **CHANNEL_LAYERS["default"],
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                "capacity": 1000,
+            },
+        }
+    }
+elif REDIS_URL and not os.environ.get("BENCH_PROJECT_LAYER"):
     CHANNEL_LAYERS = {
         "default": {
             **CHANNEL_LAYERS["default"],

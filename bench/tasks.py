@@ -109,3 +109,8 @@ def raw_noop(counter: str) -> None:
 def raw_ping(group: str, sent_us: int) -> None:
     """Baseline: one ``group_send`` from a worker, as a task without the library would."""
     async_to_sync(get_channel_layer().group_send)(group, {"type": "bench.event", "t": sent_us})
+
+
+@shared_task(name="bench.hand_run", ignore_result=True)
+def hand_run(uuid: str) -> None:
+    """The Celery task of the hand-written start view (the bench never runs it)."""

@@ -6,10 +6,11 @@ from django.urls import path
 
 from tests.project.urls import urlpatterns as project_urlpatterns
 
-from .views import BareStartView, BareTaskView
+from .views import BareStartView, BareTaskView, HandStartView
 
 urlpatterns = [
     path("bench/bare/start/", BareStartView.as_view()),
+    path("bench/hand/start/", HandStartView.as_view()),
     path("bench/bare/tasks/<uuid:uuid>/", BareTaskView.as_view()),
     *project_urlpatterns,
 ]

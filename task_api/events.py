@@ -1,8 +1,8 @@
 """Publishing task events to the channel layer: the only module that sends them.
 
 Events go to one group per task, ``task_api.task.<uuid hex>``, as
-``{"type": "task.event", "frame": <frame>}`` where the frame is what the
-WebSocket consumer forwards (see ``docs/protocol.md``).
+``{"type": "task.event", "group": <group>, "frame": <frame>}`` where the frame is
+what the WebSocket consumer forwards (see ``docs/protocol.md``).
 
 Sync code (workers, views) publishes through one long-lived event loop per
 process, in a daemon thread, so that channels-redis keeps its connection pool
@@ -22,7 +22,7 @@ import time
 from concurrent.futures import Future
 from typing import Any
 
-from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 
 from .conf import task_api_settings
 
@@ -63,6 +63,7 @@ class Publisher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[tuple[str, dict[str, Any], Future[bool] | None]] | None = None
         self._server_loop: asyncio.AbstractEventLoop | None = None
+        self._shared: Any = None  # the process's layer object the loop was made for
         self._failures = 0
         self._last_failure_log = 0.0
 
@@ -112,24 +113,35 @@ class Publisher:
         self, layer: Any
     ) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[Any]] | None:
         with self._lock:
-            if self._loop is not None and self._queue is not None and not self._loop.is_closed():
+            if (
+                self._loop is not None
+                and self._queue is not None
+                and not self._loop.is_closed()
+                and self._shared is layer
+            ):
                 return self._loop, self._queue
+            self._shared = layer
             if isinstance(layer, InMemoryChannelLayer):
                 loop = self._server_loop
                 if loop is None or loop.is_closed():
+                    self._loop = self._queue = None
                     return None  # nobody in this process can be listening
-                self._loop, self._queue = loop, self._make_queue(loop)
+                self._loop, self._queue = loop, self._make_queue(loop, layer)
             else:
+                # A layer object of our own: code that closes the shared object's
+                # pools from its own loop (celery-progress's close_pools()) would
+                # otherwise break the connections this loop keeps.
+                own = channel_layers.make_backend(task_api_settings.channel_layer_alias)
                 self._loop = asyncio.new_event_loop()
-                self._queue = self._make_queue(self._loop)
+                self._queue = self._make_queue(self._loop, own)
                 threading.Thread(
                     target=self._loop.run_forever, name="task_api-publisher", daemon=True
                 ).start()
             return self._loop, self._queue
 
-    def _make_queue(self, loop: asyncio.AbstractEventLoop) -> asyncio.Queue[Any]:
+    def _make_queue(self, loop: asyncio.AbstractEventLoop, layer: Any) -> asyncio.Queue[Any]:
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=MAX_QUEUED)
-        loop.call_soon_threadsafe(lambda: loop.create_task(self._sender(queue)))
+        loop.call_soon_threadsafe(lambda: loop.create_task(self._sender(queue, layer)))
         return queue
 
     def _enqueue(self, queue: asyncio.Queue[Any], item: tuple[str, dict[str, Any], Any]) -> None:
@@ -143,14 +155,14 @@ class Publisher:
             if future is not None and not future.done():
                 future.set_result(False)
 
-    async def _sender(self, queue: asyncio.Queue[Any]) -> None:
+    async def _sender(self, queue: asyncio.Queue[Any], layer: Any) -> None:
         while True:
             group, frame, future = await queue.get()
-            layer = get_channel_layer(task_api_settings.channel_layer_alias)
             sent = False
             try:
                 await asyncio.wait_for(
-                    layer.group_send(group, {"type": "task.event", "frame": frame}), SEND_TIMEOUT
+                    layer.group_send(group, {"type": "task.event", "group": group, "frame": frame}),
+                    SEND_TIMEOUT,
                 )
                 sent = True
                 self._failures = 0

@@ -26,6 +26,7 @@ from django.utils import timezone
 from . import lifecycle, signals
 from .backends.base import BackendUnavailable, get_backend
 from .conf import task_api_settings
+from .counting import count_unfinished
 from .exceptions import LimitReached
 from .models import TaskRecord, TaskStatus
 from .owners import current_owner
@@ -59,7 +60,7 @@ def check_limit(owner: dict[str, Any]) -> None:
     limit = task_api_settings.max_running_per_user
     if limit is None or (owner.get("owner") is None and not owner.get("session_key")):
         return
-    if TaskRecord.objects.filter(**owner).unfinished().count() >= limit:
+    if count_unfinished(owner, limit) >= limit:
         raise LimitReached(f"You already have {limit} unfinished tasks; wait for one to finish.")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from bench.scenarios import SCENARIOS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# The bench uses a SQLite database of its own, whichever database the tests use.
+# The bench makes a database of its own, on the kind the tests use.
 pytestmark = [pytest.mark.services]
 
 
@@ -21,6 +22,7 @@ def test_bench_smoke_runs_every_scenario_and_prints_the_table() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke"],
         cwd=REPO_ROOT,
+        env={**os.environ, "BENCH_DB": os.environ.get("TASK_API_TEST_DB", "sqlite")},
         capture_output=True,
         text=True,
         timeout=540,

@@ -181,7 +181,7 @@ def apply(task: dict[str, Any] | None, frame: dict[str, Any]) -> dict[str, Any]:
     if frame["type"] == "snapshot":
         return dict(frame["task"])
     assert task is not None
-    assert frame["seq"] == task["seq"] + 1, "gap in seq"
+    assert frame.get("base", frame["seq"] - 1) == task["seq"], "gap in seq"
     task = {**task, **frame["set"], "seq": frame["seq"]}
     task["messages"] = [*task["messages"], *(entry["value"] for entry in frame["append"])]
     task["message_log"] = [*task["message_log"], *frame["append"]]
@@ -335,4 +335,159 @@ async def test_one_query_rechecks_every_connection(
     assert all(sorted(uuids) == sorted(str(r.uuid) for r in records) for uuids in calls)
     for communicator in communicators:
         assert await communicator.receive_nothing(timeout=0.05)  # nothing was behind
+        await communicator.disconnect()
+
+
+def publish_update(record: TaskRecord, seq: int, changes: dict[str, Any]) -> Any:
+    return get_channel_layer().group_send(
+        events.group_name(record.uuid),
+        {"type": "task.event", "frame": events.update_frame(record.uuid, seq, changes, [])},
+    )
+
+
+async def frames_for(communicator: WebsocketCommunicator, seconds: float) -> list[dict[str, Any]]:
+    frames = []
+    while not await communicator.receive_nothing(timeout=seconds):
+        frames.append(await receive(communicator))
+    return frames
+
+
+async def test_recheck_snapshot_never_goes_behind_a_sent_frame(
+    settings: Any, users: Any, alice_headers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from task_api.consumers import snapshots
+
+    settings.TASK_API_RESYNC_INTERVAL = 0.2
+    record = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
+    communicator = await connect(alice_headers)
+    await communicator.send_json_to({"type": "subscribe", "uuid": str(record.uuid)})
+    assert (await receive(communicator))["seq"] == 0
+
+    # The re-check's read of the task is slow: it reads seq 1, then stalls.
+    real = snapshots._load
+    read = threading.Event()
+
+    def slow_once(*args: Any) -> Any:
+        task = real(*args)
+        if not read.is_set():
+            read.set()
+            time.sleep(0.5)
+        return task
+
+    monkeypatch.setattr(snapshots, "_load", slow_once)
+    # seq 1 is stored but its event is late, so the re-check finds the task behind.
+    await sync_to_async(TaskRecord.objects.filter(pk=record.pk).update)(progress=1, seq=1)
+    assert await asyncio.to_thread(read.wait, 5)
+    # While the re-check's snapshot (seq 1) is on its way, the late event arrives,
+    # and seq 2 is stored and published.
+    await publish_update(record, 1, {"progress": 1})
+    await sync_to_async(TaskRecord.objects.filter(pk=record.pk).update)(progress=2, seq=2)
+    await publish_update(record, 2, {"progress": 2})
+    frames = await frames_for(communicator, 1.0)
+    seqs = [frame["seq"] for frame in frames]
+    assert seqs == sorted(set(seqs)), frames
+    assert frames[-1]["seq"] == 2
+    task = None
+    for frame in frames:
+        task = apply(task, frame)
+    assert task is not None
+    assert task["progress"] == 2
+    await communicator.disconnect()
+
+
+async def test_a_busy_connection_gets_one_merged_update(
+    users: Any, alice_headers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from task_api.consumers import snapshots
+
+    watched = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
+    other = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
+    communicator = await connect(alice_headers)
+    await communicator.send_json_to({"type": "subscribe", "uuid": str(watched.uuid)})
+    assert (await receive(communicator))["seq"] == 0
+
+    real = snapshots._load
+    reading = threading.Event()
+
+    def slow(*args: Any) -> Any:
+        reading.set()
+        time.sleep(0.3)
+        return real(*args)
+
+    monkeypatch.setattr(snapshots, "_load", slow)
+    # The connection is busy with another subscribe while 20 updates arrive.
+    await communicator.send_json_to({"type": "subscribe", "uuid": str(other.uuid)})
+    assert await asyncio.to_thread(reading.wait, 5)
+    for seq in range(1, 21):
+        await get_channel_layer().group_send(
+            events.group_name(watched.uuid),
+            {
+                "type": "task.event",
+                "frame": events.update_frame(
+                    watched.uuid, seq, {"progress": seq}, [{"value": str(seq)}]
+                ),
+            },
+        )
+    frames = await frames_for(communicator, 0.6)
+    updates = [f for f in frames if f["uuid"] == str(watched.uuid)]
+    assert updates == [
+        {
+            "type": "update",
+            "uuid": str(watched.uuid),
+            "seq": 20,
+            "base": 0,
+            "set": {"progress": 20},
+            "append": [{"value": str(seq)} for seq in range(1, 21)],
+        }
+    ]
+    await communicator.disconnect()
+
+
+async def test_the_process_joins_a_group_once_for_all_its_connections(
+    users: Any, alice_headers: Any
+) -> None:
+    record = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
+    communicators = [await connect(alice_headers) for _ in range(5)]
+    for communicator in communicators:
+        await communicator.send_json_to({"type": "subscribe", "uuid": str(record.uuid)})
+        assert (await receive(communicator))["type"] == "snapshot"
+    layer = get_channel_layer()
+    assert len(layer.groups[events.group_name(record.uuid)]) == 1
+    await publish_update(record, 1, {"progress": 1})
+    for communicator in communicators:
+        assert (await receive(communicator))["set"] == {"progress": 1}
+        await communicator.disconnect()
+
+
+async def test_simultaneous_subscribes_share_snapshot_reads(
+    users: Any, alice_headers: Any, bob_headers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from task_api.consumers import snapshots
+
+    record = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
+    reads: list[str] = []
+    real = snapshots._load
+
+    def counted(uuid: str) -> Any:
+        reads.append(uuid)
+        return real(uuid)
+
+    monkeypatch.setattr(snapshots, "_load", counted)
+    alices = [await connect(alice_headers) for _ in range(20)]
+    bob = await connect(bob_headers)
+    for communicator in [*alices, bob]:
+        await communicator.send_json_to({"type": "subscribe", "uuid": str(record.uuid)})
+    for communicator in alices:
+        frame = await receive(communicator)
+        assert frame["type"] == "snapshot"
+        assert frame["task"]["uuid"] == str(record.uuid)
+    assert (await receive(bob))["code"] == "not_found"  # ownership still per connection
+    assert 1 <= len(reads) <= 3, reads
+    for communicator in [*alices, bob]:
         await communicator.disconnect()

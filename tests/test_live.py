@@ -151,3 +151,39 @@ def test_redis_restart_during_a_task_still_delivers_the_outcome(
     assert final is not None
     assert final["status"] == "succeeded"
     assert final == alice.get(task["uuid"]).json()
+
+
+@pytest.fixture(scope="module")
+def second_daphne(services_env: dict[str, str], tmp_path_factory: Any) -> Any:
+    """Another daphne process on the same Redis and database: a second node."""
+    from tests.services import DaphneServer
+
+    server = DaphneServer(services_env, tmp_path_factory.mktemp("daphne2") / "daphne.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_task_started_on_one_process_is_watched_from_both(
+    stack: dict[str, Any], second_daphne: Any
+) -> None:
+    alice, first = stack["alice"], stack["daphne"]
+    task = alice.start("countdown", {"count": 20, "delay": 0.05})
+
+    async def everyone() -> list[tuple[dict[str, Any] | None, list[dict[str, Any]]]]:
+        watchers = [
+            watch(server.ws_url, stack["alice_cookie"], server.url, task["uuid"])
+            for server in (first, second_daphne)
+            for _ in range(10)
+        ]
+        refused = watch(second_daphne.ws_url, stack["bob_cookie"], second_daphne.url, task["uuid"])
+        return await asyncio.gather(*watchers, refused)
+
+    *results, (bob_final, bob_frames) = asyncio.run(everyone())
+    stored = alice.get(task["uuid"]).json()
+    assert stored["status"] == "succeeded"
+    for final, frames in results:
+        assert final == stored
+        assert any(f["type"] == "update" for f in frames), "no live update on this node"
+    assert bob_final is None
+    assert [f["code"] for f in bob_frames] == ["not_found"]

@@ -48,3 +48,49 @@ def test_task_state_is_stored_when_events_cannot_be_sent(silent_redis: None) -> 
     queue = events.publisher._queue
     assert queue is not None
     assert queue.qsize() <= 5
+
+
+@pytest.fixture
+def redis_layer(
+    settings: Any, redis_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """The project's Redis channel layer on the private Redis, and a fresh publisher."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": redis_server.url, "socket_timeout": 30}]},
+        }
+    }
+    channel_layers.backends.pop("default", None)
+    monkeypatch.setattr(events, "publisher", events.Publisher())
+    yield
+    channel_layers.backends.pop("default", None)
+
+
+def test_publishing_survives_other_code_closing_the_shared_layers_pools(
+    redis_layer: None,
+) -> None:
+    """celery-progress calls ``close_pools()`` on the process's layer object after
+    each push; tasks of both libraries run in one worker while users migrate."""
+    import asyncio
+    import uuid as uuid_lib
+
+    from channels.layers import get_channel_layer
+
+    task = uuid_lib.uuid4()
+
+    async def scenario() -> list[int]:
+        receiver = channel_layers.make_backend("default")
+        channel = await receiver.new_channel()
+        await receiver.group_add(events.group_name(task), channel)
+        seen = []
+        for seq in (1, 2, 3):
+            frame = events.update_frame(task, seq, {"progress": seq}, [])
+            assert await asyncio.to_thread(events.publish, task, frame, wait=True)
+            message = await asyncio.wait_for(receiver.receive(channel), 5)
+            seen.append(message["frame"]["seq"])
+            await get_channel_layer().close_pools()  # what the other library does
+        await receiver.close_pools()
+        return seen
+
+    assert asyncio.run(scenario()) == [1, 2, 3]

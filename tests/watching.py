@@ -49,7 +49,7 @@ def apply(task: dict[str, Any] | None, frame: dict[str, Any]) -> dict[str, Any] 
         return dict(frame["task"])
     if task is None or frame["seq"] <= task["seq"]:
         return task
-    if frame["seq"] != task["seq"] + 1:
+    if frame.get("base", frame["seq"] - 1) != task["seq"]:
         return None
     task = {**task, **frame["set"], "seq": frame["seq"]}
     task["messages"] = [*task["messages"], *(entry["value"] for entry in frame["append"])]

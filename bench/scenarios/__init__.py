@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from . import batch, burst, fanout, first_event, polling, progress_cost, push_latency, throughput
+from . import (
+    batch,
+    burst,
+    fanout,
+    first_event,
+    nodes,
+    polling,
+    progress_cost,
+    push_latency,
+    throughput,
+)
 from .base import Mode, Scenario
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -14,6 +24,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     fanout.SCENARIO,
     first_event.SCENARIO,
     batch.SCENARIO,
+    nodes.SCENARIO,
 )
 
 __all__ = ["SCENARIOS", "Mode", "Scenario"]

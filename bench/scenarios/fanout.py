@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import time
 import uuid as uuid_lib
 from collections.abc import Awaitable, Callable, Coroutine
@@ -43,7 +44,8 @@ class Seen:
     closed: bool = False
 
 
-async def _open(stack: Stack, url: str, n: int) -> list[ClientConnection]:
+async def _open(stack: Stack, url: str, n: int, *, strict: bool = True) -> list[ClientConnection]:
+    """``n`` connections; unless ``strict``, those that could not open are left out."""
     gate = asyncio.Semaphore(CONNECTING)
 
     async def one() -> ClientConnection:
@@ -53,7 +55,7 @@ async def _open(stack: Stack, url: str, n: int) -> list[ClientConnection]:
 
     results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
     sockets = [ws for ws in results if isinstance(ws, ClientConnection)]
-    if len(sockets) < n:
+    if len(sockets) < n and strict:
         await _close(sockets)
         errors = [r for r in results if isinstance(r, BaseException)]
         raise RuntimeError(
@@ -149,7 +151,7 @@ async def _measure(
     await _close(await prepare(await _open(stack, url, 5)))
     await asyncio.sleep(0.5)
     before = stack.daphne_rss()
-    sockets = await _open(stack, url, n)
+    sockets = await _open(stack, url, n, strict=False)  # a refused handshake: a missed client
     try:
         ready = await prepare(sockets)
         memory = stack.daphne_rss() - before
@@ -160,7 +162,7 @@ async def _measure(
         began = now_us()
         await go()
         seen = list(await asyncio.gather(*watching))
-        return memory, cpu, began, seen + [Seen() for _ in range(n - len(ready))]
+        return memory, cpu, began, seen + [Seen(closed=True) for _ in range(n - len(ready))]
     finally:
         await _close(sockets)
 
@@ -197,26 +199,45 @@ async def _library(stack: Stack, n: int, seconds: float, idle: float) -> Sample:
     )
     return {
         **_summary("lib", n, memory, cpu, began, seen),
-        "storm_closed": await _storm(stack, url, n, uuid),
+        **await _storm(stack, url, n),
     }
 
 
-async def _storm(stack: Stack, url: str, n: int, uuid: str) -> float:
-    """Subscribe ``n`` open connections at the same moment; count those the server closed."""
-    sockets = await _open(stack, url, n)
+async def _storm(stack: Stack, url: str, n: int) -> Sample:
+    """``n`` open connections subscribe to a running task at the same moment: count
+    those the server closed, those that got no live update, and those without the
+    final state."""
+    from task_api.backends.base import get_backend
+    from task_api.models import TaskRecord
+    from task_api.registry import get_task
 
-    async def one(ws: ClientConnection) -> bool:
+    inputs = {"rate": 20, "duration": 3.0}
+    record = await asyncio.to_thread(
+        lambda: TaskRecord.objects.create(name="bench-ticker", inputs=inputs, owner=stack.user)
+    )
+    uuid, since = str(record.uuid), now_us()
+    sockets = await _open(stack, url, n, strict=False)  # a refused handshake counts as closed
+    await asyncio.to_thread(get_backend().dispatch, record, get_task("bench-ticker"))
+    deadline = time.monotonic() + 120
+
+    async def one(ws: ClientConnection) -> Seen:
+        seen = Seen()
         try:
             await subscribe(ws, uuid)
-            return await receive(ws, 60) is None
+            await _follow_task(ws, since, deadline, seen)
         except ConnectionClosed:
-            return True
+            seen.closed = True
+        return seen
 
     try:
-        closed = await asyncio.gather(*(one(ws) for ws in sockets))
+        seen = await asyncio.gather(*(one(ws) for ws in sockets))
     finally:
         await _close(sockets)
-    return float(sum(closed))
+    return {
+        "storm_closed": float(sum(one.closed for one in seen) + n - len(sockets)),
+        "storm_no_live": float(sum(not one.latencies for one in seen)),
+        "storm_missed": float(sum(not one.final for one in seen)),
+    }
 
 
 async def _bare(stack: Stack, n: int, seconds: float, idle: float) -> Sample:
@@ -248,7 +269,8 @@ async def _bare(stack: Stack, n: int, seconds: float, idle: float) -> Sample:
 
 
 def _run(stack: Stack, mode: Mode) -> list[Sample]:
-    n, seconds, idle = mode.pick(1000, 20), mode.pick(3.0, 0.5), mode.pick(6.0, 0.5)
+    clients = int(os.environ.get("BENCH_FANOUT_CLIENTS", "1000"))
+    n, seconds, idle = mode.pick(clients, 20), mode.pick(3.0, 0.5), mode.pick(6.0, 0.5)
     stack.use_interval(0.1)
     samples = []
     for _ in range(mode.repeats):
@@ -290,10 +312,24 @@ METRICS = (
     _versus("set_progress (send) to client, p99", "p99", "ms"),
     Metric(label="extra snapshots per client (resync)", key="lib_resyncs", unit=""),
     Metric(
-        label="connections lost when all subscribe at once",
+        label="all subscribe at once to a running task: connections closed",
         key="storm_closed",
         unit="",
         aggregate="max",
+    ),
+    Metric(
+        label="all subscribe at once: clients with no live update",
+        key="storm_no_live",
+        unit="",
+        aggregate="max",
+    ),
+    Metric(
+        label="all subscribe at once: clients without the final state",
+        key="storm_missed",
+        unit="",
+        target=Target(op="==", value=0),
+        aggregate="sum",
+        check=True,
     ),
 )
 

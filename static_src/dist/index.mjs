@@ -343,7 +343,7 @@ function follow2(uuid, o, known, update, fail) {
     frame(f) {
       if (f.type == "snapshot") push(f.task);
       else if (f.type == "update" && task && f.seq > task.seq) {
-        if (f.seq == task.seq + 1) {
+        if ((f.base ?? f.seq - 1) == task.seq) {
           const append = f.append || [];
           push({
             ...task,

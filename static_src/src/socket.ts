@@ -8,6 +8,8 @@ export interface Frame {
   /** The batch of a batch frame (`batch_snapshot`, `batch_update`, `error`). */
   batch?: string | null
   seq: number
+  /** On a merged update: the seq it applies on (otherwise seq - 1). */
+  base?: number
   task: Task
   set?: Partial<Task>
   append?: Task['message_log']

@@ -73,7 +73,7 @@ export function follow(
     frame(f: Frame) {
       if (f.type == 'snapshot') push(f.task)
       else if (f.type == 'update' && task && f.seq > task.seq) {
-        if (f.seq == task.seq + 1) {
+        if ((f.base ?? f.seq - 1) == task.seq) {
           const append = f.append || []
           push({
             ...task,

@@ -2,10 +2,13 @@
 
 Each connection remembers the last ``seq`` it forwarded per task. Every
 ``TASK_API_RESYNC_INTERVAL`` seconds a single query reads the stored ``seq``
-of all watched tasks, and each connection that is behind on a task (an event
-was dropped, or the layer lost its group after a Redis restart) rejoins the
-group and sends a fresh snapshot. Idle connections cost nothing but their
-share of that one query.
+of all watched tasks. For each task some connection is behind on, that is
+short of the ``seq`` stored one check earlier (an event was dropped, or the
+layer lost its group after a Redis restart), the process
+rejoins the task's group once, and each such connection is told through its
+inbox, so that the snapshot it sends takes its turn with the events and can
+never be older than a frame it already sent. Idle connections cost nothing
+but their share of that one query.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from typing import Protocol
 
 from channels.db import database_sync_to_async
 
+from .. import events
 from ..conf import task_api_settings
 from ..models import TaskRecord
+from .hub import get_hub
 
 logger = logging.getLogger("task_api.consumers")
 
@@ -29,8 +34,8 @@ class Watcher(Protocol):
 
     watched: dict[str, int]
 
-    async def catch_up(self, uuid: str) -> None:
-        """Rejoin the task's group and send a fresh snapshot."""
+    def behind(self, uuid: str, stored: int) -> None:
+        """The database holds ``stored`` for ``uuid``: catch up in turn."""
 
 
 def _stored_seqs(uuids: list[str]) -> dict[str, int]:
@@ -44,6 +49,7 @@ class _Resync:
     def __init__(self) -> None:
         self.watchers: weakref.WeakSet[Watcher] = weakref.WeakSet()
         self.task: asyncio.Task[None] | None = None
+        self.stored: dict[str, int] = {}  # what the previous check read
 
     def add(self, watcher: Watcher) -> None:
         self.watchers.add(watcher)
@@ -60,16 +66,29 @@ class _Resync:
 
     async def check(self) -> None:
         """Compare every watched task with the database once."""
+        hub = get_hub()
+        if hub is not None:
+            await hub.sweep()
         watchers = list(self.watchers)
         uuids = sorted({uuid for watcher in watchers for uuid in watcher.watched})
         if not uuids:
             return
         stored = await database_sync_to_async(_stored_seqs)(uuids)
-        for watcher in watchers:
-            for uuid, seq in list(watcher.watched.items()):
-                if stored.get(uuid, -1) != seq:
-                    with contextlib.suppress(Exception):
-                        await watcher.catch_up(uuid)
+        # Behind means short of what was stored one check ago: events stored since
+        # may still be on their way, and a snapshot would only overtake them.
+        previous, self.stored = self.stored, stored
+        behind = [
+            (watcher, uuid, stored.get(uuid, -1))
+            for watcher in watchers
+            for uuid, seq in list(watcher.watched.items())
+            if uuid not in stored or seq < previous.get(uuid, -1)
+        ]
+        if hub is not None:
+            for uuid in sorted({uuid for _, uuid, _ in behind}):
+                with contextlib.suppress(Exception):
+                    await hub.rejoin(events.group_name(uuid))
+        for watcher, uuid, seq in behind:
+            watcher.behind(uuid, seq)
 
 
 _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Resync] = (

@@ -9,42 +9,64 @@ import logging
 import uuid as uuid_lib
 from typing import Any
 
-from channels.db import database_sync_to_async
-from channels.layers import InMemoryChannelLayer
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.utils import await_many_dispatch
 
-from .. import access, events, recovery
+from .. import access, batch_events, events
 from ..conf import task_api_settings
-from ..models import TERMINAL_STATUSES, TaskRecord
-from ..serializers import task_json
-from . import resync
+from ..models import TERMINAL_STATUSES
+from . import resync, snapshots
 from .batches import BatchSubscriptions
-
-
-def _load_visible(uuid: str, user: Any, session_key: str | None) -> dict[str, Any] | None:
-    record = TaskRecord.objects.select_related(None).filter(uuid=uuid).first()
-    if record is None or not access.can_access(record, user, session_key):
-        return None
-    return task_json(recovery.fail_if_stale(record))
-
+from .hub import Hub, get_hub
+from .inbox import Inbox
 
 logger = logging.getLogger("task_api.consumers")
 
+BATCH_KEY = "batch:"  # inbox keys of batch frames; task frames are keyed by task uuid
+
 
 class TaskConsumer(BatchSubscriptions):
-    """Forwards the events of the tasks a connection subscribed to, in order, without gaps."""
+    """Forwards the events of the tasks a connection subscribed to, in order, without gaps.
+
+    A connection has no channel of its own on the layer: the process's
+    :class:`~.hub.Hub` is the group member and puts events in the
+    connection's :class:`~.inbox.Inbox`, which the consumer takes in turn with
+    the client's frames, so every frame it sends is decided in one place and
+    in order.
+    """
 
     groups: list[str] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.scope = scope
+        self.channel_layer = get_channel_layer(task_api_settings.channel_layer_alias)
+        self.channel_name = ""
+        self.base_send = send
+        self.inbox = Inbox()
+        self.watched: dict[str, int] = {}
+        with contextlib.suppress(StopConsumer):
+            await await_many_dispatch([receive, self.inbox.get], self.dispatch)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale database connections before every handler, a hop
+        # to the database thread per frame and event; this consumer reads the
+        # database only through database_sync_to_async, which does that itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']!r}")
+        await handler(message)
 
     async def connect(self) -> None:
         layer = self.channel_layer
         if isinstance(layer, InMemoryChannelLayer):
             events.publisher.bind_server_loop(asyncio.get_running_loop())
-        self.watched: dict[str, int] = {}
         await self.accept()
         resync.watch(self)
 
     async def disconnect(self, code: int) -> None:
-        for uuid in list(getattr(self, "watched", {})):
+        for uuid in list(self.watched):
             await self._leave(uuid)
         await self.batch_disconnect()
 
@@ -92,65 +114,123 @@ class TaskConsumer(BatchSubscriptions):
             await self._error(uuid, "too_many", f"At most {limit} tasks per connection.")
             return
         # Join first, then read: no event can fall between the snapshot and the stream.
-        await self._join(uuid)
         self.watched.setdefault(uuid, -1)
+        await self._join(uuid)
         await self._send_snapshot(uuid)
 
     async def _send_snapshot(self, uuid: str) -> None:
-        session = self.scope.get("session")
-        task = await database_sync_to_async(_load_visible)(
-            uuid, self.scope.get("user"), session.session_key if session else None
-        )
+        loaded = await snapshots.read(uuid)
         if uuid not in self.watched:
             return
-        if task is None:
+        session = self.scope.get("session")
+        if loaded is None or not access.can_access(
+            loaded[0], self.scope.get("user"), session.session_key if session else None
+        ):
             await self._leave(uuid)
             await self._error(uuid, "not_found", f"No task {uuid!r}.")
             return
-        await self._forward(events.snapshot_frame(task), force=True)
+        await self._forward(events.snapshot_frame(loaded[1]), force=True)
 
     async def _leave(self, uuid: str) -> None:
         if self.watched.pop(uuid, None) is not None:
-            with contextlib.suppress(Exception):
-                await self.channel_layer.group_discard(events.group_name(uuid), self.channel_name)
+            hub = self._hub()
+            if hub is not None:
+                hub.leave(events.group_name(uuid), self)
 
-    # -- events from the channel layer ------------------------------------------------
+    # -- events from the process's hub ------------------------------------------------
+
+    def deliver(self, group: str, message: dict[str, Any]) -> None:
+        """Queue an event of a watched task or batch (called by the hub; never blocks)."""
+        frame = message.get("frame")
+        if not isinstance(frame, dict):
+            return
+        if "batch" in frame:
+            if frame["batch"] in self.batches:
+                self.inbox.put(BATCH_KEY + frame["batch"], frame)
+        elif frame.get("uuid") in self.watched:
+            self.inbox.put(frame["uuid"], frame)
+
+    def behind(self, uuid: str, stored: int) -> None:
+        """The re-check read ``stored`` from the database: catch up in turn with the events."""
+        self.inbox.put(uuid, {"type": "resync", "uuid": uuid, "seq": stored})
+
+    async def task_pending(self, message: dict[str, Any]) -> None:
+        """The events and re-check requests that waited in the inbox, per task in order."""
+        for uuid, frames in self.inbox.take().items():
+            if uuid.startswith(BATCH_KEY):
+                for frame in frames:
+                    await self.batch_event(frame)  # skips what is stale or unwatched
+                continue
+            for frame in frames:
+                if uuid not in self.watched:
+                    break
+                if frame["type"] == "resync":
+                    # Frames sent since the re-check may have caught up already.
+                    if frame["seq"] < 0 or self.watched[uuid] < frame["seq"]:
+                        await self._send_snapshot(uuid)
+                else:
+                    await self.task_event({"frame": frame})
 
     async def task_event(self, message: dict[str, Any]) -> None:
         """An event published for a watched task."""
         frame = message["frame"]
-        if "batch" in frame:
-            await self.batch_event(frame)
-            return
         last = self.watched.get(frame["uuid"])
         if last is None or frame["seq"] <= last:
             return
-        if frame["type"] == "update" and last >= 0 and frame["seq"] > last + 1:
-            await self._send_snapshot(frame["uuid"])  # events were lost: resync
-            return
+        if frame["type"] == "update" and last >= 0:
+            base = frame.get("base", frame["seq"] - 1)
+            if base != last:
+                # Events were lost, or a merged frame overlaps what was sent: resync.
+                await self._send_snapshot(frame["uuid"])
+                return
+            if "base" in frame and base == frame["seq"] - 1:
+                frame = {k: v for k, v in frame.items() if k != "base"}
         await self._forward(frame)
 
     async def _forward(self, frame: dict[str, Any], *, force: bool = False) -> None:
         uuid = frame["uuid"]
         last = self.watched.get(uuid)
-        if last is None or (frame["seq"] <= last and not force):
+        # A snapshot may repeat the last seq (a re-subscribe asks for one) but never
+        # go back: the client would lose state it already applied.
+        if last is None or frame["seq"] < last or (frame["seq"] == last and not force):
             return
-        self.watched[uuid] = max(frame["seq"], last)
+        self.watched[uuid] = frame["seq"]
         await self._send(frame)
         if frame["type"] == "snapshot" and frame["task"]["status"] in TERMINAL_STATUSES:
             await self._leave(uuid)
 
-    async def catch_up(self, uuid: str) -> None:
-        """Rejoin the task's group and send a fresh snapshot (see :mod:`.resync`)."""
-        await self._join(uuid)
-        await self._send_snapshot(uuid)
-
     async def _join(self, uuid: str) -> None:
-        """Join the task's group; if the layer is unreachable, the re-check catches up."""
+        """Have the process join the task's group; if the layer is unreachable, the
+        re-check catches up."""
+        hub = self._hub()
+        if hub is None:
+            return
         try:
-            await self.channel_layer.group_add(events.group_name(uuid), self.channel_name)
+            await hub.join(events.group_name(uuid), self)
         except Exception as exc:
             logger.warning("Could not join the group of task %s: %r", uuid, exc)
+
+    def _hub(self) -> Hub | None:
+        return get_hub()
+
+    # -- batch groups, through the same hub --------------------------------------------
+
+    async def _batch_join(self, uuid: str) -> None:
+        hub = self._hub()
+        if hub is None:
+            return
+        try:
+            await hub.join(batch_events.group_name(uuid), self)
+        except Exception as exc:
+            logger.warning("Could not join the group of batch %s: %r", uuid, exc)
+
+    async def _batch_leave(self, uuid: str) -> None:
+        self._drop_held(uuid)
+        self._sent_at.pop(uuid, None)
+        if self.batches.pop(uuid, None) is not None:
+            hub = self._hub()
+            if hub is not None:
+                hub.leave(batch_events.group_name(uuid), self)
 
     # -- output -----------------------------------------------------------------------
 
@@ -158,7 +238,22 @@ class TaskConsumer(BatchSubscriptions):
         await self._send({"type": "error", "uuid": uuid, "code": code, "detail": detail})
 
     async def _send(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+        await self.send(text_data=_encode(frame))
+
+
+_encoded: dict[int, tuple[dict[str, Any], str]] = {}
+
+
+def _encode(frame: dict[str, Any]) -> str:
+    """JSON text of a frame; the same event goes to every watcher, so encode it once."""
+    cached = _encoded.get(id(frame))
+    if cached is not None and cached[0] is frame:
+        return cached[1]
+    text = json.dumps(frame, separators=(",", ":"))
+    if len(_encoded) >= 64:
+        _encoded.clear()
+    _encoded[id(frame)] = (frame, text)
+    return text
 
 
 def _parse_uuid(value: Any) -> str | None:

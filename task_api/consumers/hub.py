@@ -1,0 +1,155 @@
+"""One channel-layer membership per server process and group, dispatched in process.
+
+Each event loop that serves WebSockets has one :class:`Hub` with its own
+channel on the layer. The first local listener of a group makes the hub join
+the group; events the hub receives are handed to every local listener of
+their group without another Redis round trip. Redis work per event therefore
+grows with server processes, not with connections, and many subscribes to
+one task make one ``group_add``, not one each.
+
+A message names its group in ``"group"``; messages without it (older
+publishers) are routed by the batch or task uuid of their frame. Listeners of other
+group kinds plug in through the same :meth:`Hub.join` and ``"group"`` key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from typing import Any, Protocol
+
+from channels.layers import get_channel_layer
+
+from .. import batch_events, events
+from ..conf import task_api_settings
+
+logger = logging.getLogger("task_api.consumers")
+
+RETRY_DELAY = 1.0
+
+
+class Listener(Protocol):
+    """A connection that wants the events of some groups."""
+
+    def deliver(self, group: str, message: dict[str, Any]) -> None:
+        """Take one event of ``group``; must not block."""
+
+
+class Hub:
+    """The group memberships and event dispatch of one event loop."""
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.channel: str | None = None
+        self.listeners: dict[str, set[Listener]] = {}
+        self._joins: dict[str, asyncio.Future[None]] = {}
+        self._channel_ready: asyncio.Future[str] | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def join(self, group: str, listener: Listener) -> None:
+        """Send the group's events to ``listener``; returns once this process is a member.
+
+        Raises the layer's error when the group could not be joined; the
+        listener stays registered, and :meth:`rejoin` retries.
+        """
+        self.listeners.setdefault(group, set()).add(listener)
+        joining = self._joins.get(group)
+        if joining is None or (joining.done() and joining.exception() is not None):
+            joining = self._joins[group] = asyncio.ensure_future(self._group_add(group))
+        await asyncio.shield(joining)
+
+    def leave(self, group: str, listener: Listener) -> None:
+        """Stop sending the group's events to ``listener`` (the membership stays until
+        :meth:`sweep`, so a task watched again soon costs no new ``group_add``)."""
+        listeners = self.listeners.get(group)
+        if listeners is not None:
+            listeners.discard(listener)
+            if not listeners:
+                del self.listeners[group]
+
+    async def rejoin(self, group: str) -> None:
+        """Join the group again (the layer may have lost it, e.g. after a Redis restart)."""
+        joining = self._joins[group] = asyncio.ensure_future(self._group_add(group))
+        await asyncio.shield(joining)
+
+    async def sweep(self) -> None:
+        """Leave the groups that no local listener watches any more."""
+        for group in [g for g in self._joins if g not in self.listeners]:
+            self._joins.pop(group, None)
+            channel = self.channel
+            if channel is not None:
+                with contextlib.suppress(Exception):
+                    await self.layer.group_discard(group, channel)
+            if group in self.listeners and group not in self._joins:
+                with contextlib.suppress(Exception):
+                    await self.rejoin(group)  # watched again while we left
+
+    def close(self) -> None:
+        """Stop receiving (the layer was replaced)."""
+        if self._reader is not None:
+            self._reader.cancel()
+
+    async def _group_add(self, group: str) -> None:
+        channel = await self._ensure_channel()
+        await self.layer.group_add(group, channel)
+
+    async def _ensure_channel(self) -> str:
+        if self._channel_ready is None or (
+            self._channel_ready.done() and self._channel_ready.exception() is not None
+        ):
+            self._channel_ready = asyncio.ensure_future(self.layer.new_channel())
+        channel = str(await asyncio.shield(self._channel_ready))
+        if self.channel is None:
+            self.channel = channel
+            self._reader = asyncio.get_running_loop().create_task(self._read(channel))
+        return channel
+
+    async def _read(self, channel: str) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("Could not receive task events: %r; retrying", exc)
+                await asyncio.sleep(RETRY_DELAY)
+                continue
+            self.dispatch(message)
+
+    def dispatch(self, message: dict[str, Any]) -> None:
+        """Hand one received message to the local listeners of its group."""
+        group = message.get("group")
+        if not isinstance(group, str):
+            frame = message.get("frame")
+            if not isinstance(frame, dict):
+                return
+            if frame.get("batch"):
+                group = batch_events.group_name(frame["batch"])
+            elif frame.get("uuid"):
+                group = events.group_name(frame["uuid"])
+            else:
+                return
+        for listener in list(self.listeners.get(group, ())):
+            try:
+                listener.deliver(group, message)
+            except Exception:
+                logger.exception("Could not hand a task event to a connection")
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+
+
+def get_hub() -> Hub | None:
+    """The hub of the running event loop, or ``None`` without a channel layer."""
+    layer = get_channel_layer(task_api_settings.channel_layer_alias)
+    if layer is None:
+        return None
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None or hub.layer is not layer:
+        if hub is not None:
+            hub.close()
+        hub = _hubs[loop] = Hub(layer)
+    return hub

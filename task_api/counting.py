@@ -1,0 +1,52 @@
+"""The per-user limit's count, as one plain statement (it runs on every start).
+
+The ORM builds ``filter(...).count()`` anew on each call, which costs more than
+the query itself; this statement is built once per database vendor and counts
+no further than the limit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection
+
+from .models import UNFINISHED_STATUSES, TaskRecord
+
+_statements: dict[tuple[str, bool, bool], str] = {}
+
+
+def _statement(with_owner: bool, with_session: bool) -> str:
+    key = (connection.vendor, with_owner, with_session)
+    sql = _statements.get(key)
+    if sql is None:
+        meta = TaskRecord._meta
+        q = connection.ops.quote_name
+
+        def column(name: str) -> str:
+            field = meta.get_field(name)
+            return q(str(getattr(field, "column", name)))
+
+        owner = column("owner")
+        where = f"{owner} = %s" if with_owner else f"{owner} IS NULL"
+        if with_session:
+            where += f" AND {column('session_key')} = %s"
+        sql = _statements[key] = (
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {q(meta.db_table)} WHERE {where} "
+            f"AND {column('status')} IN (%s, %s) LIMIT %s) AS counted"
+        )
+    return sql
+
+
+def count_unfinished(owner: dict[str, Any], limit: int) -> int:
+    """Unfinished tasks of ``owner`` (``owner``/``session_key`` filter values), up to ``limit``."""
+    user = owner.get("owner")
+    params: list[Any] = [] if user is None else [getattr(user, "pk", user)]
+    if "session_key" in owner:
+        params.append(owner["session_key"])
+    params += [str(status) for status in UNFINISHED_STATUSES]
+    params.append(limit)
+    with connection.cursor() as cursor:
+        cursor.execute(_statement(user is not None, "session_key" in owner), params)
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
