@@ -80,6 +80,8 @@ class TaskRecord(models.Model):
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
     heartbeat = models.DateTimeField(null=True, blank=True)
+    #: A deferred task waits until then (``run_after`` of Django's tasks).
+    run_after = models.DateTimeField(null=True, blank=True)
     seq = models.PositiveIntegerField(default=0)
     attempt = models.PositiveSmallIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)

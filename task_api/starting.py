@@ -97,6 +97,7 @@ def start_task(
                 name=task_class.name,
                 inputs=task_class.inputs_to_json(inputs),
                 idempotency_key=idempotency_key,
+                run_after=run_after,
                 **owner,
             )
     except IntegrityError:

@@ -21,6 +21,7 @@ import requests
 from django.tasks import TaskResultStatus
 from playwright.sync_api import expect
 
+from task_api.models import TaskRecord
 from tests.project import functions
 from tests.watching import RestClient, watch
 
@@ -174,6 +175,10 @@ def test_run_after_holds_the_task_until_then(visitors: tuple[Visitor, Visitor]) 
     alice, _ = visitors
     uuid = alice.enqueue("count", defer=1.5, n=1)
     assert alice.rest.get(uuid).json()["status"] == "pending"
+    # Stored, so that a message sent again after a broker reconnection keeps it.
+    record = TaskRecord.objects.get(uuid=uuid)
+    assert record.run_after is not None
+    assert 1.4 <= (record.run_after - record.created).total_seconds() <= 5
     final = alice.rest.wait(uuid, timeout=20)
     assert final["status"] == "succeeded"
     started = datetime.fromisoformat(final["started"])

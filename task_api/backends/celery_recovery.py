@@ -206,8 +206,7 @@ def resend_pending() -> int:
             task_class = get_runnable(record.name)
         except Exception:  # unknown here: the run fails it cleanly
             continue
-        # Records do not store run_after yet: a deferred task would need it here.
-        backend.dispatch(record, task_class, run_after=getattr(record, "run_after", None))
+        backend.dispatch(record, task_class, run_after=record.run_after)
         count += 1
     if count:
         logger.warning("Broker connection restored: sent %d pending tasks again", count)
