@@ -63,23 +63,36 @@ def _why(text: str) -> str:
 
 
 def _reject_unstorable(data: Any) -> None:
-    """Raise a 400 naming the first field whose name or value holds a lone surrogate or NUL."""
+    """Raise a 400 naming every field whose name or value holds a lone surrogate or NUL."""
+    problems: list[tuple[tuple[str, ...], str]] = []
     stack: list[tuple[tuple[str, ...], Any]] = [((), data)]
     while stack:
         path, value = stack.pop()
         if isinstance(value, str) and _UNSTORABLE.search(value):
-            _refuse(path, f"The value {ascii(value)[:80]} {_why(value)}.")
+            problems.append((path, f"The value {ascii(value)[:80]} {_why(value)}."))
         elif isinstance(value, dict):
             for key, item in value.items():
                 if _UNSTORABLE.search(key):
-                    _refuse(path, f"The name {ascii(key)[:80]} {_why(key)}.")
+                    problems.append((path, f"The name {ascii(key)[:80]} {_why(key)}."))
                 stack.append(((*path, key), item))
         elif isinstance(value, list):
             stack.extend(((*path, str(index)), item) for index, item in enumerate(value))
+    if problems:
+        raise ValidationError(_nest(sorted(problems)))
 
 
-def _refuse(path: tuple[str, ...], message: str) -> None:
-    detail: Any = [message]
-    for key in reversed(path or ("non_field_errors",)):
-        detail = {key: detail}
-    raise ValidationError(detail)
+def _nest(problems: list[tuple[tuple[str, ...], str]]) -> dict[str, Any]:
+    """Errors keyed by path, as DRF nests them; a field holding both keeps the outer one."""
+    detail: dict[str, Any] = {}
+    for path, message in problems:
+        node = detail
+        *parents, last = path or ("non_field_errors",)
+        for key in parents:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                break
+            node = child
+        else:
+            if isinstance(node.setdefault(last, []), list):
+                node[last].append(message)
+    return detail

@@ -311,8 +311,11 @@ def test_nul_characters_are_a_400_naming_the_input(api: APIClient) -> None:
         ],
     )
     assert response.status_code == 400
-    message = ["Text may not contain NUL (\\u0000) characters."]
+    nul = "holds a NUL character (\\u0000), which cannot be stored."
     assert response.json() == {
-        "tasks": {"0": {"inputs": {"lines": message}}, "1": {"inputs": {"value": message}}}
+        "tasks": {
+            "0": {"inputs": {"lines": {"1": [f"The value 'a\\x00b' {nul}"]}}},
+            "1": {"inputs": {"value": [f"The name 'k\\x00' {nul}"]}},
+        }
     }
     assert TaskRecord.objects.count() == 0
