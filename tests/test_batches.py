@@ -290,6 +290,16 @@ def test_the_admin_lists_batches_with_their_task_count(
     assert admin_client.get("/admin/task_api/taskbatch/add/").status_code == 403
 
 
+@override_settings(TASK_API_MAX_RUNNING_PER_USER=1)
+def test_children_count_against_the_per_user_limit(api: APIClient, capture: Capture) -> None:
+    started = run_batch(api, capture, [{"task": "spawn", "inputs": {"count": 1}}])
+    batch = api.get(f"/tasks/batches/{started['uuid']}/").json()
+    assert batch["total"] == 1
+    spawn = api.get(f"/tasks/{started['tasks'][0]}/").json()
+    assert spawn["status"] == "failed"
+    assert spawn["error"]["type"] == "LimitReached"
+
+
 @override_settings(TASK_API_MAX_BATCH_SIZE=3)
 def test_children_count_against_the_batch_size(api: APIClient, capture: Capture) -> None:
     started = run_batch(api, capture, [{"task": "spawn", "inputs": {"count": 3}}])

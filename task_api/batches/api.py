@@ -249,6 +249,8 @@ def start_child(parent: Task | None, task: Any, **inputs: Any) -> TaskRecord:
     limit = task_api_settings.max_batch_size
     if TaskRecord.objects.filter(batch_id=batch.pk).count() >= limit:
         raise BatchTooLarge(f"A batch holds at most {limit} tasks.")
+    # The running parent counts as one of its owner's unfinished tasks.
+    _check_limit({"owner": row["owner_id"], "session_key": row["session_key"]}, 1)
     try:
         item = clean_item({"task": task, "inputs": inputs}, python=True)
     except BatchErrors as exc:
