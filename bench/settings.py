@@ -66,6 +66,12 @@ elif REDIS_URL and not os.environ.get("BENCH_PROJECT_LAYER"):
         }
     }
 
+# celery-progress (the peer scenario) reads and writes task states in a result
+# backend. The library's tasks and the raw baselines are ignore_result=True, so
+# it costs them nothing.
+if REDIS_URL:
+    CELERY_RESULT_BACKEND = REDIS_URL
+
 # Basic authentication checks the password on every request: with the default
 # PBKDF2 hasher that alone costs tens of milliseconds and would hide the rest.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

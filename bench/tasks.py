@@ -114,3 +114,6 @@ def raw_ping(group: str, sent_us: int) -> None:
 @shared_task(name="bench.hand_run", ignore_result=True)
 def hand_run(uuid: str) -> None:
     """The Celery task of the hand-written start view (the bench never runs it)."""
+
+
+from bench import peer_tasks  # noqa: E402, F401  (registers the peer's tasks with the worker)

@@ -8,6 +8,7 @@ from . import (
     fanout,
     first_event,
     nodes,
+    peer,
     polling,
     progress_cost,
     push_latency,
@@ -25,6 +26,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     first_event.SCENARIO,
     batch.SCENARIO,
     nodes.SCENARIO,
+    peer.SCENARIO,
 )
 
 __all__ = ["SCENARIOS", "Mode", "Scenario"]
