@@ -460,6 +460,40 @@ def _started(service: S) -> Iterator[S]:
         service.stop()
 
 
+@dataclass(frozen=True, kw_only=True)
+class Stack:
+    """A redis-server that keeps its data, a Celery worker and daphne of their own."""
+
+    redis: RedisServer
+    worker: CeleryWorker
+    daphne: DaphneServer
+
+
+@contextlib.contextmanager
+def durable_stack(
+    live_db: Mapping[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    concurrency: int = 2,
+) -> Iterator[Stack]:
+    """Start the three for a module of tests that restart them; stopped at the end."""
+    redis = RedisServer(tmp_path_factory.mktemp(f"{name}-redis"), persistent=True)
+    environ = {**os.environ, **live_db, "REDIS_URL": redis.url, **(env or {})}
+    log_dir = tmp_path_factory.mktemp(f"{name}-logs")
+    worker = CeleryWorker(environ, log_dir / "worker.log", concurrency=concurrency)
+    daphne = DaphneServer(environ, log_dir / "daphne.log")
+    services: list[Service] = [redis, worker, daphne]
+    try:
+        for service in services:
+            _start_or_fail(service)
+        yield Stack(redis=redis, worker=worker, daphne=daphne)
+    finally:
+        for service in reversed(services):
+            service.stop()
+
+
 @pytest.fixture(autouse=True)
 def _services_up(request: pytest.FixtureRequest) -> Iterator[None]:
     """Start each test with its services running, even if an earlier test

@@ -12,51 +12,26 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from tests.services import CeleryWorker, DaphneServer, RedisServer, ServiceError
+from tests.services import Stack, durable_stack
 from tests.watching import RestClient
 
 GRACE = 3.0
 
 
-@dataclass(frozen=True, kw_only=True)
-class Stack:
-    redis: RedisServer
-    worker: CeleryWorker
-    daphne: DaphneServer
-
-
 @pytest.fixture(scope="module")
 def stack(live_db: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    redis = RedisServer(tmp_path_factory.mktemp("deploy-redis"), persistent=True)
     env = {
-        **os.environ,
-        **live_db,
-        "REDIS_URL": redis.url,
         "TASK_API_TEST_SOFT_SHUTDOWN": str(GRACE),
         # Heartbeats every 2.5 s: the next worker takes the retry_safe task over sooner.
         "TASK_API_TEST_STALE_AFTER": "10",
         "REMAP_SIGTERM": "SIGQUIT",
     }
-    worker = CeleryWorker(
-        env, tmp_path_factory.mktemp("deploy-celery") / "worker.log", concurrency=3
-    )
-    daphne = DaphneServer(env, tmp_path_factory.mktemp("deploy-daphne") / "daphne.log")
-    services = [redis, worker, daphne]
-    try:
-        for service in services:
-            try:
-                service.start()
-            except ServiceError as error:
-                pytest.fail(str(error), pytrace=False)
-        yield Stack(redis=redis, worker=worker, daphne=daphne)
-    finally:
-        for service in reversed(services):
-            service.stop()
+    with durable_stack(live_db, tmp_path_factory, "deploy", env=env, concurrency=3) as started:
+        yield started
 
 
 def _wait_running(client: RestClient, uuids: list[str], timeout: float = 20) -> None:

@@ -11,43 +11,22 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from task_api.models import TaskRecord, TaskStatus
-from tests.services import CeleryWorker, DaphneServer, RedisServer, ServiceError
+from tests.services import Stack, durable_stack
 from tests.watching import RestClient, watch
 
 TASKS = 50
 WATCHERS_PER_TASK = 2
 
 
-@dataclass(frozen=True, kw_only=True)
-class Stack:
-    redis: RedisServer
-    worker: CeleryWorker
-    daphne: DaphneServer
-
-
 @pytest.fixture(scope="module")
 def stack(live_db: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    redis = RedisServer(tmp_path_factory.mktemp("durable-redis"), persistent=True)
-    env = {**os.environ, **live_db, "REDIS_URL": redis.url}
-    worker = CeleryWorker(env, tmp_path_factory.mktemp("durable-celery") / "worker.log")
-    daphne = DaphneServer(env, tmp_path_factory.mktemp("durable-daphne") / "daphne.log")
-    services = [redis, worker, daphne]
-    try:
-        for service in services:
-            try:
-                service.start()
-            except ServiceError as error:
-                pytest.fail(str(error), pytrace=False)
-        yield Stack(redis=redis, worker=worker, daphne=daphne)
-    finally:
-        for service in reversed(services):
-            service.stop()
+    with durable_stack(live_db, tmp_path_factory, "durable") as started:
+        yield started
 
 
 @pytest.fixture
