@@ -15,6 +15,8 @@ consumer hands over on connect, because that layer is not thread-safe.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import logging
 import os
 import threading
@@ -31,6 +33,7 @@ logger = logging.getLogger("task_api.events")
 GROUP_PREFIX = "task_api.task."
 SEND_TIMEOUT = 2.0
 MAX_QUEUED = 10_000
+FLUSH_TIMEOUT = 2.0  # at most this long at exit for the last events to go out
 
 
 def group_name(uuid: Any) -> str:
@@ -64,6 +67,7 @@ class Publisher:
         self._queue: asyncio.Queue[tuple[str, dict[str, Any], Future[bool] | None]] | None = None
         self._server_loop: asyncio.AbstractEventLoop | None = None
         self._shared: Any = None  # the process's layer object the loop was made for
+        self._thread: threading.Thread | None = None  # runs our own loop
         self._failures = 0
         self._last_failure_log = 0.0
 
@@ -134,15 +138,34 @@ class Publisher:
                 own = channel_layers.make_backend(task_api_settings.channel_layer_alias)
                 self._loop = asyncio.new_event_loop()
                 self._queue = self._make_queue(self._loop, own)
-                threading.Thread(
+                self._thread = threading.Thread(
                     target=self._loop.run_forever, name="task_api-publisher", daemon=True
-                ).start()
+                )
+                self._thread.start()
             return self._loop, self._queue
 
     def _make_queue(self, loop: asyncio.AbstractEventLoop, layer: Any) -> asyncio.Queue[Any]:
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=MAX_QUEUED)
         loop.call_soon_threadsafe(lambda: loop.create_task(self._sender(queue, layer)))
         return queue
+
+    def close(self, timeout: float = FLUSH_TIMEOUT) -> None:
+        """Send what is queued, then stop our own loop and its thread."""
+        self.flush(timeout)
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._queue = self._thread = None
+        if loop is None or thread is None or loop.is_closed():
+            return
+
+        def stop() -> None:
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+            loop.call_soon(loop.stop)  # after the cancelled tasks have run their last step
+
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(stop)
+        thread.join(timeout)
 
     def _enqueue(self, queue: asyncio.Queue[Any], item: tuple[str, dict[str, Any], Any]) -> None:
         """Queue a frame; when the layer has been unreachable long enough to fill
@@ -155,9 +178,31 @@ class Publisher:
             if future is not None and not future.done():
                 future.set_result(False)
 
+    def flush(self, timeout: float = FLUSH_TIMEOUT) -> bool:
+        """Wait up to ``timeout`` seconds until every frame queued so far is sent.
+
+        Called when the process exits, so that a task's last events reach its
+        watchers at once rather than by their next re-check.
+        """
+        with self._lock:
+            loop, queue = self._loop, self._queue
+        if loop is None or queue is None:
+            return True
+        if loop is self._server_loop or not loop.is_running() or _running_loop() is loop:
+            return False  # the server's loop sends in turn; a stopped one never will
+        marker: Future[bool] = Future()
+        try:
+            loop.call_soon_threadsafe(self._enqueue, queue, ("", {}, marker))
+            return marker.result(timeout=timeout)
+        except Exception:
+            return False
+
     async def _sender(self, queue: asyncio.Queue[Any], layer: Any) -> None:
         while True:
             group, frame, future = await queue.get()
+            if not group:  # a flush marker: everything queued before it was sent
+                future.set_result(True)
+                continue
             sent = False
             try:
                 await asyncio.wait_for(
@@ -202,6 +247,16 @@ def publish(uuid: Any, frame: dict[str, Any], *, wait: bool = False) -> bool:
 def publish_to_group(group: str, frame: dict[str, Any]) -> bool:
     """Send ``frame`` to another group than a task's (a batch's), through the same queue."""
     return publisher.publish(None, frame, group=group)
+
+
+def flush(timeout: float = FLUSH_TIMEOUT) -> bool:
+    """Send what is queued before the process goes (see :meth:`Publisher.flush`)."""
+    return publisher.flush(timeout)
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    publisher.close()
 
 
 def _reset_after_fork() -> None:

@@ -31,6 +31,7 @@ def silent_redis(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
     monkeypatch.setattr(events, "publisher", events.Publisher())
     monkeypatch.setattr(events, "MAX_QUEUED", 5)
     yield
+    events.publisher.close(timeout=0)
     listener.close()
     channel_layers.backends.pop("default", None)
 
@@ -64,6 +65,7 @@ def redis_layer(
     channel_layers.backends.pop("default", None)
     monkeypatch.setattr(events, "publisher", events.Publisher())
     yield
+    events.publisher.close()
     channel_layers.backends.pop("default", None)
 
 
@@ -94,3 +96,50 @@ def test_publishing_survives_other_code_closing_the_shared_layers_pools(
         return seen
 
     assert asyncio.run(scenario()) == [1, 2, 3]
+
+
+EXITING_PUBLISHER = """
+import sys, django
+django.setup()
+from task_api import events
+for seq in range(1, 51):
+    events.publish(sys.argv[1], events.update_frame(sys.argv[1], seq, {"progress": seq}, []))
+"""
+
+
+def test_events_queued_when_the_process_exits_are_sent(
+    redis_layer: None, redis_server: Any
+) -> None:
+    """A script or an exiting worker process sends its last events before it goes."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+    import uuid as uuid_lib
+
+    task = uuid_lib.uuid4()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.project.settings",
+        "REDIS_URL": redis_server.url,
+    }
+
+    async def scenario() -> list[int]:
+        receiver = channel_layers.make_backend("default")
+        channel = await receiver.new_channel()
+        await receiver.group_add(events.group_name(task), channel)
+        exiting = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-c", EXITING_PUBLISHER, str(task)], env=env
+        )
+        assert exiting.returncode == 0
+        seen = []
+        while len(seen) < 50:
+            try:
+                message = await asyncio.wait_for(receiver.receive(channel), 2)
+            except TimeoutError:
+                break
+            seen.append(message["frame"]["seq"])
+        await receiver.close_pools()
+        return seen
+
+    assert asyncio.run(scenario()) == list(range(1, 51))

@@ -26,10 +26,16 @@ from collections import OrderedDict
 from typing import Any
 
 from billiard.exceptions import TimeLimitExceeded, WorkerLostError
-from celery.signals import task_failure, task_received, worker_ready, worker_shutting_down
+from celery.signals import (
+    task_failure,
+    task_received,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutting_down,
+)
 from django.utils import timezone
 
-from .. import lifecycle, reconnect, recovery
+from .. import events, lifecycle, reconnect, recovery
 from ..conf import task_api_settings
 from ..models import TaskRecord, TaskStatus
 
@@ -107,6 +113,12 @@ SHUTDOWN_MESSAGE = "The worker was shut down before the task finished."
 #: a cold shutdown, Celery has forgotten the ones it stopped.
 _received: OrderedDict[str, Any] = OrderedDict()
 _RECEIVED_KEPT = 10_000
+
+
+@worker_process_shutdown.connect
+def send_last_events(**kwargs: Any) -> None:
+    """Send the events still queued before a pool process exits (it skips ``atexit``)."""
+    events.flush()
 
 
 @task_received.connect
