@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import time
 import uuid as uuid_lib
 from dataclasses import dataclass, field
@@ -328,7 +329,7 @@ async def _peer_second_user(stack: Stack) -> Sample:
 def _run(stack: Stack, mode: Mode) -> list[Sample]:
     seconds = mode.pick(3.0, 0.5)
     count = mode.pick(5_000, 200)
-    fans = mode.pick(200, 10)
+    fans = mode.pick(int(os.environ.get("BENCH_PEER_FANOUT_CLIENTS", "200")), 10)
     wait = mode.pick(120.0, 10.0)
     cookie = _second_user_cookie()
     samples: list[Sample] = [{} for _ in range(mode.repeats)]
