@@ -211,14 +211,17 @@ async def test_broker_down_is_unavailable_and_leaves_no_record(alice_ws: Any) ->
     await communicator.disconnect()
 
 
-async def test_connection_limit_counts_started_tasks(
-    inprocess: None, settings: Any, alice_ws: Any
+async def test_connection_limit_counts_watched_tasks(
+    settings: Any, users: Any, alice_ws: Any
 ) -> None:
     settings.TASK_API_MAX_SUBSCRIPTIONS = 1
+    record = await sync_to_async(make_task)(users.alice)
     communicator = await connect(alice_ws)
-    assert (await ask(communicator, start_frame("sleep", {"seconds": 1})))["type"] == "started"
+    await communicator.send_json_to({"type": "subscribe", "uuid": str(record.uuid)})
+    assert (await receive(communicator))["type"] == "snapshot"
     answer = await ask(communicator, start_frame("add", {"a": 1}, ref="r2"))
-    assert (answer["code"], answer["ref"]) == ("too_many", "r2")
+    assert (answer["code"], answer["status"], answer["ref"]) == ("too_many", 429, "r2")
+    assert await sync_to_async(TaskRecord.objects.count)() == 1
     await communicator.disconnect()
 
 

@@ -89,7 +89,7 @@ async def start(consumer: TaskConsumer, frame: dict[str, Any]) -> None:
         )
         return
     limit = task_api_settings.max_subscriptions
-    if len(consumer.watched) >= limit:
+    if len(consumer.watched) + len(consumer.batches) >= limit:
         refusal = Refusal("too_many", 429, f"At most {limit} tasks per connection.")
         await consumer._send(refusal.frame(ref))
         return
@@ -126,9 +126,7 @@ async def _repeat_snapshot(consumer: TaskConsumer, uuid: str) -> dict[str, Any] 
 
 async def _answer(consumer: TaskConsumer, ref: str, created: bool, task: dict[str, Any]) -> None:
     uuid = task["uuid"]
-    if uuid not in consumer.watched:
-        return  # unsubscribed meanwhile
-    consumer.watched[uuid] = max(consumer.watched[uuid], task["seq"])
+    consumer.watched[uuid] = max(consumer.watched.get(uuid, -1), task["seq"])
     await consumer._send(
         {
             "type": "started",
