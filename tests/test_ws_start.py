@@ -73,6 +73,8 @@ async def test_start_answers_started_then_streams_to_the_final_state(
     assert started["seq"] == started["task"]["seq"]
     task: dict[str, Any] | None = {**started["task"]}
     frames = await until_terminal(communicator)
+    # Joined before the dispatch: every event after the answer, in order, none lost.
+    assert [f["type"] for f in frames[:-1]] == ["update"] * (len(frames) - 1)
     for frame in frames:
         task = apply(task, frame)
     stored = await sync_to_async(TaskRecord.objects.get)(uuid=started["uuid"])
