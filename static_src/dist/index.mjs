@@ -163,12 +163,13 @@ function open(url) {
     subscribe: (sub) => send("subscribe", sub.uuid, sub.batch),
     start(body, ms) {
       const ref = "" + ++refs;
-      if (live)
+      const text = JSON.stringify({ type: "start", ref, ...body });
+      if (live && new TextEncoder().encode(text).length <= 4096)
         return new Promise((y) => {
           const timer = setTimeout(() => answer(null), ms);
           const answer = (f) => (asks.delete(ref), clearTimeout(timer), y(f));
           asks.set(ref, answer);
-          ws.send(JSON.stringify({ type: "start", ref, ...body }));
+          ws.send(text);
         });
     }
   };

@@ -40,7 +40,8 @@ export interface Conn {
   /** Sends `subscribe`, which the server answers with a snapshot. */
   subscribe(s: Sub): void
   /**
-   * Sends a `start` frame if the socket is open: resolves with the answer
+   * Sends a `start` frame if the socket is open and the frame is at most 4096
+   * bytes: resolves with the answer
    * (`started` or `error`), or null if the socket closed or `ms` passed first.
    */
   start(body: object, ms: number): Promise<Frame | null> | undefined
@@ -154,12 +155,14 @@ function open(url: string): Conn {
     subscribe: (sub) => send('subscribe', sub.uuid, sub.batch),
     start(body, ms) {
       const ref = '' + ++refs
-      if (live)
+      const text = JSON.stringify({ type: 'start', ref, ...body })
+      // Over the server's default TASK_API_MAX_FRAME_BYTES the frame would be refused.
+      if (live && new TextEncoder().encode(text).length <= 4096)
         return new Promise((y) => {
           const timer = setTimeout(() => answer(null), ms)
           const answer = (f: Frame | null) => (asks.delete(ref), clearTimeout(timer), y(f))
           asks.set(ref, answer)
-          ws!.send(JSON.stringify({ type: 'start', ref, ...body }))
+          ws!.send(text)
         })
     },
   }

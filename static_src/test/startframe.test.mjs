@@ -103,6 +103,10 @@ describe('start frame on an open socket', () => {
     assert.equal((await TaskAPI.start('countdown', { count: 1 }, { startFrame: false })).uuid, 'u3')
     assert.equal(ws.frames('start').length, 0)
     const keys = [firstKey, server.requests[0].headers['Idempotency-Key']]
+    // A frame the server would refuse as too large goes by POST too.
+    await TaskAPI.start('countdown', { text: 'é'.repeat(2100) })
+    assert.equal(ws.frames('start').length, 0)
+    assert.equal(server.count('POST', '/tasks/'), 2)
     assert.ok(keys.every((k) => k && k.length >= 8))
     assert.equal(new Set(keys).size, 2)
     await finish()
