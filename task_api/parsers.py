@@ -44,7 +44,7 @@ class LimitedJSONParser(JSONParser):
         except RecursionError:
             raise ParseError("JSON parse error - the document is nested too deeply.") from None
         if _ESCAPED_UNSTORABLE.search(raw):  # rare: only then walk the document
-            _reject_unstorable(data)
+            reject_unstorable(data)
         return data
 
 
@@ -62,7 +62,7 @@ def _why(text: str) -> str:
     return "is not valid Unicode (lone surrogate)"
 
 
-def _reject_unstorable(data: Any) -> None:
+def reject_unstorable(data: Any) -> None:
     """Raise a 400 naming every field whose name or value holds a lone surrogate or NUL."""
     problems: list[tuple[tuple[str, ...], str]] = []
     stack: list[tuple[tuple[str, ...], Any]] = [((), data)]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid as uuid_lib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -71,11 +72,13 @@ def start_task(
     owner: dict[str, Any] | None = None,
     idempotency_key: str = "",
     run_after: datetime | None = None,
+    uuid: uuid_lib.UUID | None = None,
 ) -> tuple[TaskRecord, bool]:
     """Create and dispatch a task; returns the record and whether it is new.
 
     ``owner`` holds the ownership fields (``access.owner_fields``); ``None``
-    takes those of the innermost ``enqueued_by`` block.
+    takes those of the innermost ``enqueued_by`` block. ``uuid`` names the new
+    task (a WebSocket start joins its group before it exists); a repeat keeps its own.
 
     Raises ``BackendUnavailable`` (and removes the record) when the broker is
     down, unless called inside a transaction, where the task is dispatched on
@@ -98,6 +101,7 @@ def start_task(
                 inputs=task_class.inputs_to_json(inputs),
                 idempotency_key=idempotency_key,
                 run_after=run_after,
+                uuid=uuid or uuid_lib.uuid4(),
                 **owner,
             )
     except IntegrityError:

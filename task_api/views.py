@@ -19,19 +19,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from . import access, lifecycle, recovery
-from .api_errors import ServiceUnavailable, TaskFinished, TooManyTasks, translate
-from .backends.base import BackendUnavailable, get_backend
+from . import access, lifecycle, recovery, start_rules
+from .api_errors import TaskFinished, translate
+from .backends.base import get_backend
 from .conf import task_api_settings
-from .exceptions import UnknownTask
 from .models import TaskRecord, TaskRecordQuerySet, TaskStatus
 from .parsers import LimitedJSONParser
-from .registry import get_task, get_tasks
+from .registry import get_tasks
 from .renderers import SafeJSONRenderer
 from .schema import CatalogEntrySerializer, TaskStartSchema, error_responses, extend_schema
-from .serializers import TaskCreateSerializer, TaskSerializer, task_json
-from .starting import LimitReached, start_task
-from .tasks import InputErrors
+from .serializers import TaskSerializer, task_json
 
 
 def _classes(configured: Sequence[Any] | None, default: Sequence[Any]) -> list[Any]:
@@ -153,30 +150,10 @@ class TaskListView(TaskAPIView):
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
     )
     def post(self, request: Request) -> Response:
-        if not isinstance(request.data, dict):
-            raise ValidationError(
-                {"non_field_errors": ["Expected a JSON object with 'task' and 'inputs'."]}
-            )
-        body = TaskCreateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        try:
-            task_class = get_task(body.validated_data["task"])
-        except UnknownTask as exc:
-            raise ValidationError({"task": [str(exc)]}) from None
-        try:
-            inputs = task_class.clean_inputs(body.validated_data["inputs"])
-        except InputErrors as exc:
-            raise ValidationError({"inputs": exc.errors}) from None
-        key = request.headers.get("Idempotency-Key", "").strip()
-        if len(key) > 200:
-            raise ValidationError({"Idempotency-Key": ["At most 200 characters."]})
+        task_class, inputs = start_rules.clean_body(request.data)
+        key = start_rules.clean_key(request.headers.get("Idempotency-Key", ""), "Idempotency-Key")
         owner = access.owner_fields(request.user, getattr(request, "session", None))
-        try:
-            record, created = start_task(task_class, inputs, owner=owner, idempotency_key=key)
-        except LimitReached as exc:
-            raise TooManyTasks(str(exc)) from None
-        except BackendUnavailable as exc:
-            raise ServiceUnavailable(str(exc)) from None
+        record, created = start_rules.start(task_class, inputs, owner=owner, idempotency_key=key)
         return Response(
             TaskSerializer(record).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

@@ -697,10 +697,12 @@ async def test_websocket_table_frames_are_what_the_consumer_speaks(
     frames = _table_frames(uuid)
     assert sorted(frames) == [
         ("client", "ping"),
+        ("client", "start"),
         ("client", "subscribe"),
         ("client", "unsubscribe"),
         ("server", "error"),
         ("server", "snapshot"),
+        ("server", "started"),
         ("server", "update"),
     ]
     cookie = await sync_to_async(session_cookie)(users.alice)
@@ -738,11 +740,28 @@ async def test_websocket_table_frames_are_what_the_consumer_speaks(
             "uuid": refused["uuid"],
             "detail": f"No task {refused['uuid']!r}.",
         }
+
+        start, start_meaning = frames["client", "start"]
+        assert "answered by `started`" in start_meaning
+        await communicator.send_json_to(start)
+        started = await _receive(communicator)
+        started_row, _ = frames["server", "started"]
+        assert list(started) == list(started_row)
+        assert (started["ref"], started["created"]) == (start["ref"], True)
+        assert started["task"]["task"] == start["task"]
+        await communicator.send_json_to({**start, "inputs": {}})
+        refused = await _receive(communicator)
+        assert refused["ref"] == start["ref"]
+        assert (refused["code"], refused["status"]) == ("invalid", 400)
+        assert list(refused["errors"]) == ["inputs"]
     finally:
         await communicator.disconnect()
     consumer = (TASK_API / "consumers" / "tasks.py").read_text()
     for code in re.findall(r"`(\w+)`", meaning.split(":", 1)[1]):
         assert f'"{code}"' in consumer, f"the consumer never sends the error code {code}"
+    starts = (TASK_API / "consumers" / "starts.py").read_text()
+    for code in re.findall(r"`(\w+)`", start_meaning.split("codes", 1)[1]):
+        assert f'"{code}"' in starts, f"a start is never refused with the code {code}"
 
     update, _ = frames["server", "update"]
     assert events.update_frame(uuid, update["seq"], update["set"], update["append"]) == update

@@ -23,6 +23,7 @@ function cookie(name) {
   }
 }
 var flatten = (v, path) => v && typeof v == "object" ? Object.entries(v).flatMap(([k, x]) => flatten(x, Array.isArray(v) ? path : path ? path + "." + k : k)) : [(path && path != "detail" ? path + ": " : "") + v];
+var apiError = (status, data, fallback = "") => new TaskAPIError(status == 400 ? "bad_request" : "http_error", data && flatten(data, "").join("; ") || fallback, null, status, data);
 async function request(o, method, path, body, key) {
   const headers = { Accept: "application/json" };
   const token = method != "GET" && cookie(o.csrfCookieName);
@@ -48,13 +49,11 @@ async function request(o, method, path, body, key) {
   } catch {
   }
   if (res.ok && data) return data;
-  throw new TaskAPIError(
-    res.status == 400 ? "bad_request" : "http_error",
-    data && flatten(data, "").join("; ") || // Not the API's JSON: say where it went wrong, loudly.
-    `${method} ${url}: HTTP ${res.status}, not the task API's JSON` + (res.status == 404 ? " (is task_api.urls included, and options.baseURL right?)" : "") + (res.status == 403 ? ` (Django's CSRF check: is there a ${o.csrfCookieName} cookie? ensure_csrf_cookie on the page's view sets it)` : ""),
-    null,
+  throw apiError(
     res.status,
-    data
+    data,
+    // Not the API's JSON: say where it went wrong, loudly.
+    `${method} ${url}: HTTP ${res.status}, not the task API's JSON` + (res.status == 404 ? " (is task_api.urls included, and options.baseURL right?)" : "") + (res.status == 403 ? ` (Django's CSRF check: is there a ${o.csrfCookieName} cookie? ensure_csrf_cookie on the page's view sets it)` : "")
   );
 }
 
@@ -69,7 +68,8 @@ var options = {
   maxRetries: 5,
   credentials: "same-origin",
   timeout: 15e3,
-  connectTimeout: 5e3
+  connectTimeout: 5e3,
+  startFrame: true
 };
 var isTerminal = (t) => /^(succeeded|failed|cancelled)$/.test(t.status);
 var backoff = (base, n) => Math.min(base * 2 ** n, 3e4) * (1 - Math.random() / 2);
@@ -82,6 +82,7 @@ function socketURL(url) {
   return u.href;
 }
 var connection = (url) => conns.get(url) || open(url);
+var existing = (url) => conns.get(socketURL(url));
 var IDLE = 2e3;
 var BEAT = 25e3;
 function open(url) {
@@ -94,6 +95,8 @@ function open(url) {
   let opening;
   let idle;
   let beat;
+  const asks = /* @__PURE__ */ new Map();
+  let refs = 0;
   const send = (type, uuid, batch) => live && ws.send(JSON.stringify(batch ? { type, batch: uuid } : { type, uuid }));
   const about = (sub, f) => sub.batch ? f.batch == sub.uuid : f.uuid == sub.uuid;
   function connect() {
@@ -121,6 +124,7 @@ function open(url) {
       } catch {
         return;
       }
+      asks.get(f.ref)?.(f);
       for (const sub of subs) if (about(sub, f)) sub.frame(f);
     };
     s.onerror = s.onclose = () => lost(s);
@@ -139,6 +143,7 @@ function open(url) {
     clearInterval(beat);
     clearTimeout(retry);
     clearTimeout(opening);
+    for (const answer of asks.values()) answer(null);
     if (s) s.onopen = s.onmessage = s.onerror = s.onclose = null, s.close();
   }
   const conn = {
@@ -156,7 +161,18 @@ function open(url) {
       if (![...subs].some((x) => x.uuid == sub.uuid && x.batch == sub.batch)) send("unsubscribe", sub.uuid, sub.batch);
       if (!subs.size) idle = setTimeout(() => (close(), conns.delete(url)), IDLE);
     },
-    subscribe: (sub) => send("subscribe", sub.uuid, sub.batch)
+    subscribe: (sub) => send("subscribe", sub.uuid, sub.batch),
+    start(body, ms) {
+      const ref = "" + ++refs;
+      const text = JSON.stringify({ type: "start", ref, ...body });
+      if (live && new TextEncoder().encode(text).length <= 4096)
+        return new Promise((y) => {
+          const timer = setTimeout(() => answer(null), ms);
+          const answer = (f) => (asks.delete(ref), clearTimeout(timer), y(f));
+          asks.set(ref, answer);
+          ws.send(text);
+        });
+    }
   };
   conns.set(url, conn);
   return conn;
@@ -391,7 +407,17 @@ var settings2 = (o) => ({ ...TaskAPI.options, ...o });
 var callSettings = (a, b, c) => settings2(a && typeof a == "object" ? a : { onProgress: a, onSuccess: b, onError: c });
 var start = (name, inputs = {}, o) => {
   const s = settings2(o);
-  return request(s, "POST", "", { task: name, inputs }, s.idempotencyKey || void 0);
+  const body = { task: name, inputs };
+  const key = s.idempotencyKey || globalThis.crypto?.randomUUID?.() || Math.random() + "-" + Date.now();
+  const post = () => request(s, "POST", "", body, key);
+  let sent;
+  try {
+    sent = s.startFrame && s.transport != "polling" && existing(s.wsURL)?.start({ ...body, idempotency_key: key }, s.timeout);
+  } catch {
+  }
+  return sent ? sent.then(
+    (f) => !f || f.code == "too_many" ? post() : f.type == "started" ? f.task : Promise.reject(apiError(f.status, f.errors || { detail: f.detail }))
+  ) : post();
 };
 var cancel = (uuid, o) => request(settings2(o), "POST", uuid + "/cancel/");
 var get = (uuid, o) => request(settings2(o), "GET", uuid + "/");

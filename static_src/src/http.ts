@@ -15,6 +15,10 @@ const flatten = (v: unknown, path: string): string[] =>
     ? Object.entries(v).flatMap(([k, x]) => flatten(x, Array.isArray(v) ? path : path ? path + '.' + k : k))
     : [(path && path != 'detail' ? path + ': ' : '') + v]
 
+/** The rejection for an API error answer: `bad_request` (400) or `http_error`, the message from `data`. */
+export const apiError = (status: number, data: any, fallback = '') =>
+  new TaskAPIError(status == 400 ? 'bad_request' : 'http_error', (data && flatten(data, '').join('; ')) || fallback, null, status, data)
+
 /**
  * Sends a JSON request to `baseURL + path` and resolves with the parsed answer.
  * Rejects with code `network` (also when no answer came within `timeout` ms),
@@ -44,15 +48,12 @@ export async function request(o: Options, method: string, path: string, body?: o
     data = JSON.parse(text)
   } catch {}
   if (res.ok && data) return data
-  throw new TaskAPIError(
-    res.status == 400 ? 'bad_request' : 'http_error',
-    (data && flatten(data, '').join('; ')) ||
-      // Not the API's JSON: say where it went wrong, loudly.
-      `${method} ${url}: HTTP ${res.status}, not the task API's JSON` +
-        (res.status == 404 ? ' (is task_api.urls included, and options.baseURL right?)' : '') +
-        (res.status == 403 ? ` (Django's CSRF check: is there a ${o.csrfCookieName} cookie? ensure_csrf_cookie on the page's view sets it)` : ''),
-    null,
+  throw apiError(
     res.status,
     data,
+    // Not the API's JSON: say where it went wrong, loudly.
+    `${method} ${url}: HTTP ${res.status}, not the task API's JSON` +
+      (res.status == 404 ? ' (is task_api.urls included, and options.baseURL right?)' : '') +
+      (res.status == 403 ? ` (Django's CSRF check: is there a ${o.csrfCookieName} cookie? ensure_csrf_cookie on the page's view sets it)` : ''),
   )
 }

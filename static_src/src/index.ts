@@ -1,8 +1,9 @@
 import type { CallOptions, Inputs, Options, Task, TaskPromise } from '../types'
 import { cancelBatch, getBatch, runAll, startBatch, watchBatch } from './batch'
 import { TaskAPIError, taskError, withTask } from './errors'
-import { request } from './http'
+import { apiError, request } from './http'
 import { isTerminal, options } from './options'
+import { existing } from './socket'
 import { follow, type Follower } from './watcher'
 
 type Callback<T> = ((v: T) => unknown) | null | undefined
@@ -15,10 +16,26 @@ const settings = (o?: Partial<Settings> | null): Settings => ({ ...TaskAPI.optio
 const callSettings = (a?: Callback<Task> | CallOptions, b?: Callback<Task>, c?: Callback<TaskAPIError>) =>
   settings(a && typeof a == 'object' ? a : { onProgress: a, onSuccess: b, onError: c } as CallOptions)
 
-/** Creates a task (`POST baseURL`) and resolves with its JSON. */
+/**
+ * Creates a task and resolves with its JSON: by a `start` frame when the
+ * shared socket is open (and `startFrame` is on), else by `POST baseURL`. Every
+ * start has an idempotency key, so a frame that got no answer is posted again
+ * and the task starts once.
+ */
 export const start = (name: string, inputs: Inputs = {}, o?: Partial<Settings>): Promise<Task> => {
   const s = settings(o)
-  return request(s, 'POST', '', { task: name, inputs }, s.idempotencyKey || undefined)
+  const body = { task: name, inputs }
+  const key = s.idempotencyKey || globalThis.crypto?.randomUUID?.() || Math.random() + '-' + Date.now()
+  const post = () => request(s, 'POST', '', body, key)
+  let sent
+  try {
+    sent = s.startFrame && s.transport != 'polling' && existing(s.wsURL)?.start({ ...body, idempotency_key: key }, s.timeout)
+  } catch {}
+  return sent
+    ? sent.then((f) =>
+        !f || f.code == 'too_many' ? post() : f.type == 'started' ? f.task : Promise.reject(apiError(f.status!, f.errors || { detail: f.detail })),
+      )
+    : post()
 }
 
 /** Asks the server to cancel a task; resolves with its answer. */

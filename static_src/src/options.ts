@@ -12,6 +12,7 @@ export const options: Options = {
   credentials: 'same-origin',
   timeout: 15000,
   connectTimeout: 5000,
+  startFrame: true,
 }
 
 /** True once a task can no longer change. */

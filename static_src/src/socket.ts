@@ -15,6 +15,11 @@ export interface Frame {
   append?: Task['message_log']
   code?: string
   detail?: string
+  /** The `ref` of the `start` a `started` or `error` frame answers. */
+  ref?: string
+  /** The REST status of a refused `start`, and its field errors for a 400. */
+  status?: number
+  errors?: object
 }
 
 /** A task followed over a shared socket. */
@@ -34,6 +39,12 @@ export interface Conn {
   remove(s: Sub): void
   /** Sends `subscribe`, which the server answers with a snapshot. */
   subscribe(s: Sub): void
+  /**
+   * Sends a `start` frame if the socket is open and the frame is at most 4096
+   * bytes: resolves with the answer
+   * (`started` or `error`), or null if the socket closed or `ms` passed first.
+   */
+  start(body: object, ms: number): Promise<Frame | null> | undefined
 }
 
 const conns = new Map<string, Conn>()
@@ -47,6 +58,9 @@ export function socketURL(url: string): string {
 
 /** The shared connection for a resolved socket URL, opened on first use. */
 export const connection = (url: string) => conns.get(url) || open(url)
+
+/** The shared connection for a socket URL, if there is one. */
+export const existing = (url: string) => conns.get(socketURL(url))
 
 /** Time a connection stays open after its last task is done. */
 const IDLE = 2000
@@ -63,6 +77,9 @@ function open(url: string): Conn {
   let opening: ReturnType<typeof setTimeout> | undefined
   let idle: ReturnType<typeof setTimeout> | undefined
   let beat: ReturnType<typeof setInterval> | undefined
+  /** The unanswered `start` frames by `ref`. */
+  const asks = new Map<string, (f: Frame | null) => void>()
+  let refs = 0
 
   const send = (type: string, uuid?: string, batch?: boolean) =>
     live && ws!.send(JSON.stringify(batch ? { type, batch: uuid } : { type, uuid }))
@@ -94,6 +111,7 @@ function open(url: string): Conn {
       } catch {
         return
       }
+      asks.get(f.ref!)?.(f)
       for (const sub of subs) if (about(sub, f)) sub.frame(f)
     }
     s.onerror = s.onclose = () => lost(s)
@@ -115,6 +133,7 @@ function open(url: string): Conn {
     clearInterval(beat)
     clearTimeout(retry)
     clearTimeout(opening)
+    for (const answer of asks.values()) answer(null)
     if (s) (s.onopen = s.onmessage = s.onerror = s.onclose = null), s.close()
   }
 
@@ -134,6 +153,18 @@ function open(url: string): Conn {
       if (!subs.size) idle = setTimeout(() => (close(), conns.delete(url)), IDLE)
     },
     subscribe: (sub) => send('subscribe', sub.uuid, sub.batch),
+    start(body, ms) {
+      const ref = '' + ++refs
+      const text = JSON.stringify({ type: 'start', ref, ...body })
+      // Over the server's default TASK_API_MAX_FRAME_BYTES the frame would be refused.
+      if (live && new TextEncoder().encode(text).length <= 4096)
+        return new Promise((y) => {
+          const timer = setTimeout(() => answer(null), ms)
+          const answer = (f: Frame | null) => (asks.delete(ref), clearTimeout(timer), y(f))
+          asks.set(ref, answer)
+          ws!.send(text)
+        })
+    },
   }
   conns.set(url, conn)
   return conn

@@ -69,6 +69,7 @@ test('the classic script defines only the TaskAPI global', async () => {
     credentials: 'same-origin',
     timeout: 15000,
     connectTimeout: 5000,
+    startFrame: true,
   })
   const sum = await TaskAPI.run('sum', { numbers: [1, 2] }).then((json) => json.outputs.sum)
   assert.equal(sum, 3)

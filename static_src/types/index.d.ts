@@ -82,6 +82,11 @@ export interface Options {
   timeout: number
   /** Milliseconds a WebSocket may take to open before it counts as down; default 5000. */
   connectTimeout: number
+  /**
+   * Start tasks with a `start` frame when the shared WebSocket is already open
+   * (one round trip, the task watched at once), else by `POST`; default true.
+   */
+  startFrame: boolean
 }
 
 export type ErrorCode =
@@ -124,7 +129,7 @@ export interface CallOptions<O = Record<string, any>> extends Partial<Options> {
   onCallbackError?: ((error: TaskAPIError) => void) | null
   /** Aborting it cancels the task, like `promise.cancel()`. */
   signal?: AbortSignal | null
-  /** Sent as the `Idempotency-Key` header when the task is created. */
+  /** The key that makes a repeated start return the same task; default a new random one per start. */
   idempotencyKey?: string | null
 }
 

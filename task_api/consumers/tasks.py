@@ -17,7 +17,7 @@ from channels.utils import await_many_dispatch
 from .. import access, batch_events, events
 from ..conf import task_api_settings
 from ..models import TERMINAL_STATUSES
-from . import resync, snapshots
+from . import resync, snapshots, starts
 from .batches import BatchSubscriptions
 from .hub import Hub, get_hub
 from .inbox import Inbox
@@ -85,16 +85,21 @@ class TaskConsumer(BatchSubscriptions):
             return
         try:
             frame = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
             await self._error(None, "invalid", "The frame is not valid JSON.")
             return
         kind = frame.get("type") if isinstance(frame, dict) else None
         if kind == "ping":
             await self._send({"type": "pong"})
             return
+        if kind == "start":
+            await starts.start(self, frame)
+            return
         if kind not in ("subscribe", "unsubscribe"):
             await self._error(
-                None, "invalid", f"Unknown frame type {kind!r}; use subscribe, unsubscribe or ping."
+                None,
+                "invalid",
+                f"Unknown frame type {kind!r}; use start, subscribe, unsubscribe or ping.",
             )
             return
         if "batch" in frame:

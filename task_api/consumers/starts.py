@@ -1,0 +1,220 @@
+"""The WebSocket ``start`` frame: start a task and watch it, in one round trip.
+
+The rules are those of ``POST /tasks/`` (:mod:`task_api.start_rules`, and the
+view's permission and throttle classes, asked about a POST by the
+connection's user). The connection joins the new task's group before the
+task is dispatched, so the ``started`` answer, which counts as the task's
+snapshot, and the events after it leave no gap.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import uuid as uuid_lib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from channels.db import database_sync_to_async
+from django.contrib.auth.models import AnonymousUser
+from django.core.handlers.asgi import ASGIRequest
+from rest_framework.exceptions import (
+    APIException,
+    NotAuthenticated,
+    PermissionDenied,
+    Throttled,
+    ValidationError,
+)
+from rest_framework.request import Request
+
+from .. import access, start_rules
+from ..api_errors import DatabaseUnavailable, ServiceUnavailable, TooManyTasks, translate
+from ..conf import task_api_settings
+from ..models import TERMINAL_STATUSES
+from ..parsers import reject_unstorable
+from ..serializers import task_json
+from . import snapshots
+
+if TYPE_CHECKING:
+    from .tasks import TaskConsumer
+
+logger = logging.getLogger("task_api.consumers")
+
+MAX_REF_LENGTH = 64
+
+#: Error code of each refusal, in the order they are tried (subclasses first).
+_CODES: tuple[tuple[type[APIException], str], ...] = (
+    (ValidationError, "invalid"),
+    (PermissionDenied, "forbidden"),
+    (NotAuthenticated, "forbidden"),
+    (Throttled, "throttled"),
+    (TooManyTasks, "too_many_tasks"),
+    (ServiceUnavailable, "unavailable"),
+    (DatabaseUnavailable, "unavailable"),
+)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a start frame started nothing: an ``error`` frame answering ``ref``."""
+
+    code: str
+    status: int
+    detail: str
+    errors: Any = None
+
+    def frame(self, ref: str | None) -> dict[str, Any]:
+        frame = {
+            "type": "error",
+            "ref": ref,
+            "code": self.code,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.errors is not None:
+            frame["errors"] = self.errors
+        return frame
+
+
+INVALID_DETAIL = "The start frame has errors; see errors."
+
+
+async def start(consumer: TaskConsumer, frame: dict[str, Any]) -> None:
+    """Answer a ``start`` frame with ``started`` (and watch the task) or an ``error``."""
+    ref = frame.get("ref")
+    if not isinstance(ref, str) or len(ref) > MAX_REF_LENGTH:
+        message = f"A string of at most {MAX_REF_LENGTH} characters is required."
+        await consumer._send(
+            Refusal("invalid", 400, INVALID_DETAIL, {"ref": [message]}).frame(None)
+        )
+        return
+    limit = task_api_settings.max_subscriptions
+    if len(consumer.watched) + len(consumer.batches) >= limit:
+        refusal = Refusal("too_many", 429, f"At most {limit} tasks per connection.")
+        await consumer._send(refusal.frame(ref))
+        return
+    # Join the group of the task-to-be first: no event can fall before the answer.
+    planned = uuid_lib.uuid4()
+    consumer.watched[str(planned)] = -1
+    await consumer._join(str(planned))
+    outcome = await _start_in_thread(consumer.scope, frame, planned)
+    if isinstance(outcome, Refusal):
+        await consumer._leave(str(planned))
+        await consumer._send(outcome.frame(ref))
+        return
+    created, task = outcome
+    if task["uuid"] != str(planned):
+        # A repeat of an earlier start with the same key: watch that task instead.
+        await consumer._leave(str(planned))
+        repeated = await _repeat_snapshot(consumer, task["uuid"])
+        if repeated is None:
+            await consumer._send(Refusal("unavailable", 503, "The task vanished.").frame(ref))
+            return
+        task = repeated
+    await _answer(consumer, ref, created, task)
+
+
+async def _repeat_snapshot(consumer: TaskConsumer, uuid: str) -> dict[str, Any] | None:
+    consumer.watched.setdefault(uuid, -1)
+    await consumer._join(uuid)
+    loaded = await snapshots.read(uuid)
+    if loaded is None:
+        await consumer._leave(uuid)
+        return None
+    return loaded[1]
+
+
+async def _answer(consumer: TaskConsumer, ref: str, created: bool, task: dict[str, Any]) -> None:
+    uuid = task["uuid"]
+    consumer.watched[uuid] = max(consumer.watched.get(uuid, -1), task["seq"])
+    await consumer._send(
+        {
+            "type": "started",
+            "ref": ref,
+            "created": created,
+            "uuid": uuid,
+            "seq": task["seq"],
+            "task": task,
+        }
+    )
+    if task["status"] in TERMINAL_STATUSES:
+        await consumer._leave(uuid)
+
+
+async def _start_in_thread(
+    scope: dict[str, Any], frame: dict[str, Any], uuid: uuid_lib.UUID
+) -> tuple[bool, dict[str, Any]] | Refusal:
+    """Everything a start needs from the database, in one hop off the event loop."""
+    outcome: tuple[bool, dict[str, Any]] | Refusal = await database_sync_to_async(_start_or_refuse)(
+        scope, frame, uuid
+    )
+    return outcome
+
+
+def _start_or_refuse(
+    scope: dict[str, Any], frame: dict[str, Any], uuid: uuid_lib.UUID
+) -> tuple[bool, dict[str, Any]] | Refusal:
+    try:
+        created, task = _start(scope, frame, uuid)
+    except APIException as exc:
+        return _refusal(exc, scope)
+    except Exception as exc:
+        translated = translate(exc)
+        if isinstance(translated, APIException):
+            return _refusal(translated, scope)
+        logger.exception("A WebSocket start failed")
+        return Refusal("server_error", 500, "The task could not be started.")
+    return created, task
+
+
+def _start(
+    scope: dict[str, Any], frame: dict[str, Any], uuid: uuid_lib.UUID
+) -> tuple[bool, dict[str, Any]]:
+    user = scope.get("user") or AnonymousUser()
+    session = scope.get("session")
+    request = _post_request(scope, user, session)
+    view = _list_view(request)
+    view.check_permissions(request)
+    view.check_throttles(request)
+    body = {name: frame[name] for name in ("task", "inputs") if name in frame}
+    reject_unstorable(body)
+    task_class, inputs = start_rules.clean_body(body)
+    key = start_rules.clean_key(frame.get("idempotency_key"), "idempotency_key")
+    owner = access.owner_fields(user, session)
+    record, created = start_rules.start(
+        task_class, inputs, owner=owner, idempotency_key=key, uuid=uuid
+    )
+    return created, task_json(record)
+
+
+def _post_request(scope: dict[str, Any], user: Any, session: Any) -> Request:
+    """A DRF request for ``POST`` at the socket's path, by the connection's user."""
+    http = ASGIRequest({**scope, "type": "http", "method": "POST"}, io.BytesIO())
+    http.user = user
+    http.session = session
+    request = Request(http)
+    request.user = user
+    return request
+
+
+def _list_view(request: Request) -> Any:
+    from ..views import TaskListView  # the views import DRF's settings machinery
+
+    view = TaskListView()
+    view.setup(request._request)
+    view.request = request
+    view.format_kwarg = None
+    return view
+
+
+def _refusal(exc: APIException, scope: dict[str, Any]) -> Refusal:
+    code = next((code for kind, code in _CODES if isinstance(exc, kind)), "unavailable")
+    if code == "invalid":
+        return Refusal(code, 400, INVALID_DETAIL, exc.detail)
+    if code == "forbidden":
+        user = scope.get("user")
+        anonymous = user is None or not user.is_authenticated
+        detail = NotAuthenticated.default_detail if anonymous else exc.detail
+        return Refusal(code, 403, str(detail))
+    status = exc.status_code if code != "unavailable" else 503
+    return Refusal(code, status, str(exc.detail))

@@ -1,0 +1,80 @@
+"""What a client's start must pass, whichever door it comes through.
+
+``POST /tasks/`` and the WebSocket ``start`` frame both clean the body and
+the idempotency key here and start through :func:`start`, so a start is
+accepted or refused alike on either, with the same errors.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid as uuid_lib
+from typing import Any
+
+from rest_framework.exceptions import ValidationError
+
+from .api_errors import ServiceUnavailable, TooManyTasks
+from .backends.base import BackendUnavailable
+from .exceptions import UnknownTask
+from .models import TaskRecord
+from .registry import get_task
+from .serializers import TaskCreateSerializer
+from .starting import LimitReached, start_task
+from .tasks import InputErrors, Task
+
+MAX_KEY_LENGTH = 200
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+
+
+def clean_body(data: Any) -> tuple[type[Task], dict[str, Any]]:
+    """The task class and cleaned inputs of a start body; ``ValidationError`` naming every
+    bad field otherwise."""
+    if not isinstance(data, dict):
+        raise ValidationError(
+            {"non_field_errors": ["Expected a JSON object with 'task' and 'inputs'."]}
+        )
+    body = TaskCreateSerializer(data=data)
+    body.is_valid(raise_exception=True)
+    try:
+        task_class = get_task(body.validated_data["task"])
+    except UnknownTask as exc:
+        raise ValidationError({"task": [str(exc)]}) from None
+    try:
+        inputs = task_class.clean_inputs(body.validated_data["inputs"])
+    except InputErrors as exc:
+        raise ValidationError({"inputs": exc.errors}) from None
+    return task_class, inputs
+
+
+def clean_key(value: Any, field: str) -> str:
+    """An idempotency key (``""`` for none); ``ValidationError`` on ``field`` otherwise."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError({field: ["Must be a string."]})
+    key = value.strip()
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValidationError({field: [f"At most {MAX_KEY_LENGTH} characters."]})
+    if _UNSTORABLE.search(key):
+        raise ValidationError({field: ["Must be valid Unicode without NUL characters."]})
+    return key
+
+
+def start(
+    task_class: type[Task],
+    inputs: dict[str, Any],
+    *,
+    owner: dict[str, Any],
+    idempotency_key: str,
+    uuid: uuid_lib.UUID | None = None,
+) -> tuple[TaskRecord, bool]:
+    """Start the task for ``owner``: the record and whether it is new, or the API error
+    (429 over the owner's limit, 503 when the broker is down)."""
+    try:
+        return start_task(
+            task_class, inputs, owner=owner, idempotency_key=idempotency_key, uuid=uuid
+        )
+    except LimitReached as exc:
+        raise TooManyTasks(str(exc)) from None
+    except BackendUnavailable as exc:
+        raise ServiceUnavailable(str(exc)) from None
