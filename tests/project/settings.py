@@ -112,9 +112,9 @@ if TEST_LAYER not in ("core", "pubsub"):
     raise ValueError(f"TASK_API_TEST_LAYER must be core or pubsub, not {TEST_LAYER!r}")
 
 
-def redis_channel_layer(url: str) -> dict[str, Any]:
-    """The ``CHANNEL_LAYERS`` entry of the layer ``TASK_API_TEST_LAYER`` names, on ``url``."""
-    if TEST_LAYER == "pubsub":
+def redis_channel_layer(url: str, layer: str = TEST_LAYER) -> dict[str, Any]:
+    """The ``CHANNEL_LAYERS`` entry of ``layer`` (``core`` or ``pubsub``) on ``url``."""
+    if layer == "pubsub":
         # Its receive polls with a 0.1 s read timeout: no socket_timeout needed.
         return {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
