@@ -777,7 +777,10 @@ SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
         test_settings_snippet_configures_the_app,
         test_settings_snippet_puts_daphne_before_staticfiles,
     ],
-    "pubsub-layer": [test_pubsub_layer_snippet_is_the_tested_configuration],
+    "pubsub-layer": [
+        test_pubsub_layer_snippet_is_the_tested_configuration,
+        test_newproject.test_readme_project_on_the_pubsub_layer,
+    ],
     "urls": [
         test_urls_snippet_serves_the_api_and_no_root,
         test_rest_table_requests_resolve_to_views_that_take_them,
