@@ -12,6 +12,7 @@ import base64
 import os
 import resource
 import shutil
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -160,7 +161,9 @@ class Stack:
 
     # -- the worker -----------------------------------------------------------------
 
-    def _worker(self, interval: float, name: str = "bench") -> Process:
+    def _worker(
+        self, interval: float, name: str = "bench", env: dict[str, str] | None = None
+    ) -> Process:
         argv = [sys.executable, "-m", "celery", "-A", "tests.project.celery", "worker"]
         argv += ["--loglevel=WARNING", "--concurrency=2", "--pool=prefork", "-n", f"{name}@%h"]
         argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
@@ -168,7 +171,7 @@ class Stack:
             f"celery {name}",
             argv,
             log_path=self.dir / f"{name}.log" if name != "bench" else self.dir / "worker.log",
-            env={**self.env, "BENCH_PROGRESS_INTERVAL": repr(interval)},
+            env={**(env or self.env), "BENCH_PROGRESS_INTERVAL": repr(interval)},
             ready=lambda: self.worker_answers(name),
         )
 
@@ -192,29 +195,39 @@ class Stack:
 
         return app
 
-    def pause_worker(self, paused: bool) -> None:
-        """Stop or resume the worker's consumption of the default queue."""
+    def pause_worker(self, paused: bool, name: str | None = None) -> None:
+        """Stop or resume the consumption of the default queue by the worker ``name``
+        (``-n name@host``), or by every worker."""
         control = self.celery_app.control
+        destination = None if name is None else [f"{name}@{socket.gethostname()}"]
         if paused:
-            control.cancel_consumer("celery", reply=True, timeout=2)
+            control.cancel_consumer("celery", reply=True, timeout=2, destination=destination)
         else:
-            control.add_consumer("celery", reply=True, timeout=2)
+            control.add_consumer("celery", reply=True, timeout=2, destination=destination)
 
     # -- daphne -----------------------------------------------------------------------
 
-    def second_node(self) -> tuple[Process, Process, int]:
+    def second_node(
+        self, *, pubsub: bool = False, interval: float | None = None
+    ) -> tuple[Process, Process, int]:
         """Another daphne and another Celery worker on the same Redis and database:
-        the processes and the daphne's port."""
+        the processes and the daphne's port. With ``pubsub`` both use channels-redis's
+        ``RedisPubSubChannelLayer`` (``BENCH_PUBSUB_LAYER``); they consume the same
+        queue as the first worker, so pause that one to have the tasks run here."""
         port = free_port()
+        suffix = "pubsub" if pubsub else "2"
+        env = {**self.env, "BENCH_PUBSUB_LAYER": "1"} if pubsub else self.env
         argv = [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port)]
         daphne = Process(
-            "daphne-2",
+            f"daphne-{suffix}",
             [*argv, "bench.asgi:application"],
-            log_path=self.dir / "daphne-2.log",
-            env=self.env,
+            log_path=self.dir / f"daphne-{suffix}.log",
+            env=env,
             ready=lambda: port_open(port),
         )
-        worker = self._worker(self.interval, name="worker-2")
+        worker = self._worker(
+            self.interval if interval is None else interval, name=f"worker-{suffix}", env=env
+        )
         self.extra += [daphne, worker]
         return daphne, worker, port
 

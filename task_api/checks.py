@@ -10,6 +10,8 @@
   (reported by the backend's own ``check()``, run by Django's task checks).
 - ``task_api.W001``: the Redis channel layer's socket timeout is not above
   channels-redis's blocking receive, so idle WebSockets are closed with 1011.
+  Only ``RedisChannelLayer`` blocks on a socket read: ``RedisPubSubChannelLayer``
+  polls with a 0.1 s read timeout of its own, so any socket timeout suits it.
 """
 
 from __future__ import annotations

@@ -187,3 +187,39 @@ def test_a_task_started_on_one_process_is_watched_from_both(
         assert any(f["type"] == "update" for f in frames), "no live update on this node"
     assert bob_final is None
     assert [f["code"] for f in bob_frames] == ["not_found"]
+
+
+def test_daphne_joins_task_groups_on_the_layer_the_settings_name(
+    stack: dict[str, Any], redis_server: Any
+) -> None:
+    """``TASK_API_TEST_LAYER`` reaches the processes the tests start: a watched task's
+    group is a pub/sub channel on ``RedisPubSubChannelLayer``, a sorted set on
+    ``RedisChannelLayer``."""
+    import redis
+
+    from task_api import events
+    from tests.project.settings import TEST_LAYER
+
+    alice, daphne = stack["alice"], stack["daphne"]
+    task = alice.start("countdown", {"count": 10, "delay": 0.05})
+    group = events.group_name(task["uuid"])
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    seen: dict[str, set[str]] = {}
+
+    def look(frame: dict[str, Any]) -> None:
+        if frame["type"] == "snapshot" and not seen:  # sent once daphne is a member
+            seen["channels"] = set(client.pubsub_channels("asgi*"))
+            seen["keys"] = set(client.keys("asgi:group:*"))
+
+    final, _ = asyncio.run(
+        watch(daphne.ws_url, stack["alice_cookie"], daphne.url, task["uuid"], on_frame=look)
+    )
+    client.close()
+    assert final is not None
+    assert final["status"] == "succeeded"
+    if TEST_LAYER == "pubsub":
+        assert f"asgi__group__{group}" in seen["channels"]
+        assert not seen["keys"]
+    else:
+        assert f"asgi:group:{group}" in seen["keys"]
+        assert not {c for c in seen["channels"] if "__group__" in c}

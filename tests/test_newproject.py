@@ -239,3 +239,29 @@ def test_readme_project_without_redis(
             service.stop()
     finally:
         settings.write_text(before)
+
+
+def test_readme_project_on_the_pubsub_layer(
+    project: NewProject, own_redis: RedisServer, browser: Browser, running: list[Service]
+) -> None:
+    """The README's pub/sub layer snippet, added after the settings: no check warns,
+    and the page gets its result through a worker and daphne on that layer."""
+    settings = project.root / "myproject" / "settings.py"
+    before = settings.read_text()
+    layer = snippet("pubsub-layer").replace(README_REDIS, own_redis.url)
+    assert layer != snippet("pubsub-layer"), "the pub/sub snippet no longer names its Redis URL"
+    settings.write_text(before + "\n" + layer)
+    try:
+        checks = project.run("python", "manage.py", "check")
+        assert "System check identified no issues" in checks, checks
+        code = "from django.conf import settings; print(settings.CHANNEL_LAYERS)"
+        assert "RedisPubSubChannelLayer" in project.run("python", "manage.py", "shell", "-c", code)
+        worker = ["celery", "-A", "myproject", "worker", "-l", "info"]
+        _start(running, project.service("celery-pubsub", worker))
+        port = free_port()
+        daphne = ["daphne", "-b", "127.0.0.1", "-p", str(port), "myproject.asgi:application"]
+        _start(running, project.service("daphne-pubsub", daphne, port))
+        _open_page(browser, f"http://127.0.0.1:{port}", _login_cookie(project, "pubsub-user"))
+        assert _tasks_of(project, "pubsub-user") == [("succeeded", "False", "{'waited': 3}")]
+    finally:
+        settings.write_text(before)

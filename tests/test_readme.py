@@ -208,6 +208,20 @@ def test_settings_snippet_configures_the_app(readme_task: ModuleType) -> None:
     assert names["CELERY_BROKER_URL"].startswith("redis://")
 
 
+def test_pubsub_layer_snippet_is_the_tested_configuration() -> None:
+    """The README's pub/sub layer is the one ``TASK_API_TEST_LAYER=pubsub`` runs the
+    WebSocket tests on, on the settings snippet's Redis, and no check warns of it."""
+    from task_api.checks import check_channel_layer
+    from tests.project.settings import redis_channel_layer
+
+    layer = exec_snippet("pubsub-layer", {})["CHANNEL_LAYERS"]["default"]
+    (host,) = _settings_snippet()["CHANNEL_LAYERS"]["default"]["CONFIG"]["hosts"]
+    assert layer == redis_channel_layer(host["address"], "pubsub")
+    import_string(layer["BACKEND"])
+    with override_settings(CHANNEL_LAYERS={"default": layer}):
+        assert check_channel_layer() == []
+
+
 def test_settings_snippet_puts_daphne_before_staticfiles() -> None:
     """The README says daphne goes before staticfiles, so that runserver serves ASGI."""
     apps = _settings_snippet()["INSTALLED_APPS"]
@@ -781,6 +795,10 @@ SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
     "settings": [
         test_settings_snippet_configures_the_app,
         test_settings_snippet_puts_daphne_before_staticfiles,
+    ],
+    "pubsub-layer": [
+        test_pubsub_layer_snippet_is_the_tested_configuration,
+        test_newproject.test_readme_project_on_the_pubsub_layer,
     ],
     "urls": [
         test_urls_snippet_serves_the_api_and_no_root,

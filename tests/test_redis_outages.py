@@ -114,5 +114,13 @@ def test_redis_restarted_with_tasks_in_flight_and_clients_watching(
         assert final["status"] == "succeeded", final
         assert final["uuid"] == uuid
         assert final["seq"] == records[uuid].seq
-    # New tasks start and run without restarting anything.
+    # New tasks start and run without restarting anything, and their events are
+    # live again: the layer re-subscribed daphne (pub/sub) or it re-joined (groups).
     assert alice.wait(_start(alice, "add", {"a": 2}))["status"] == "succeeded"
+    uuid = _start(alice, "countdown", {"count": 10, "delay": 0.1})
+    final, frames = asyncio.run(
+        watch(running.daphne.ws_url, cookie, running.daphne.url, uuid, timeout=30)
+    )
+    assert final is not None
+    assert final["status"] == "succeeded"
+    assert any(frame["type"] == "update" for frame in frames), frames

@@ -8,6 +8,9 @@ daphne). Environment variables choose the services:
   process started by the tests shares with them.
 - ``REDIS_URL``: when set, Celery and the channel layer use that Redis;
   otherwise Celery runs eagerly and the channel layer lives in memory.
+- ``TASK_API_TEST_LAYER``: ``core`` (default) for channels-redis's
+  ``RedisChannelLayer``, ``pubsub`` for its ``RedisPubSubChannelLayer`` on the
+  same Redis. Processes started by the tests inherit it with the environment.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import django
 
@@ -103,18 +107,32 @@ else:
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
-if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py's default 5 s read timeout equals channels-redis's 5 s
-            # blocking receive, which then times out on idle connections.
-            "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "max_connections": 1000}],
-                "capacity": 1000,
-            },
+TEST_LAYER = os.environ.get("TASK_API_TEST_LAYER", "core")
+if TEST_LAYER not in ("core", "pubsub"):
+    raise ValueError(f"TASK_API_TEST_LAYER must be core or pubsub, not {TEST_LAYER!r}")
+
+
+def redis_channel_layer(url: str, layer: str = TEST_LAYER) -> dict[str, Any]:
+    """The ``CHANNEL_LAYERS`` entry of ``layer`` (``core`` or ``pubsub``) on ``url``."""
+    if layer == "pubsub":
+        # Its receive polls with a 0.1 s read timeout: no socket_timeout needed.
+        return {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [url]},
         }
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # redis-py's default 5 s read timeout equals channels-redis's 5 s
+        # blocking receive, which then times out on idle connections.
+        "CONFIG": {
+            "hosts": [{"address": url, "socket_timeout": 30, "max_connections": 1000}],
+            "capacity": 1000,
+        },
     }
+
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
     CELERY_BROKER_URL = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = False
 else:
