@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid as uuid_lib
 from collections.abc import Sequence
 from typing import Any
@@ -29,14 +30,19 @@ from .parsers import LimitedJSONParser
 from .registry import get_task, get_tasks
 from .renderers import SafeJSONRenderer
 from .schema import CatalogEntrySerializer, TaskStartSchema, error_responses, extend_schema
-from .serializers import TaskCreateSerializer, TaskSerializer, task_json
+from .serializers import TaskCreateSerializer, TaskSerializer, plain_start_body, task_json
 from .starting import LimitReached, start_task
 from .tasks import InputErrors
 
 
-def _classes(configured: Sequence[Any] | None, default: Sequence[Any]) -> list[Any]:
-    entries = default if configured is None else configured
-    return [import_string(entry) if isinstance(entry, str) else entry for entry in entries]
+def _classes(configured: Sequence[Any] | None, default: Sequence[Any]) -> tuple[Any, ...]:
+    return _imported(tuple(default if configured is None else configured))
+
+
+@functools.cache
+def _imported(entries: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The classes of dotted paths or classes, imported once per list."""
+    return tuple(import_string(entry) if isinstance(entry, str) else entry for entry in entries)
 
 
 def _uuid_param(name: str, value: str) -> uuid_lib.UUID:
@@ -157,14 +163,18 @@ class TaskListView(TaskAPIView):
             raise ValidationError(
                 {"non_field_errors": ["Expected a JSON object with 'task' and 'inputs'."]}
             )
-        body = TaskCreateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        plain = plain_start_body(request.data)
+        if plain is None:
+            body = TaskCreateSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            plain = body.validated_data["task"], body.validated_data["inputs"]
+        name, raw_inputs = plain
         try:
-            task_class = get_task(body.validated_data["task"])
+            task_class = get_task(name)
         except UnknownTask as exc:
             raise ValidationError({"task": [str(exc)]}) from None
         try:
-            inputs = task_class.clean_inputs(body.validated_data["inputs"])
+            inputs = task_class.clean_inputs(raw_inputs)
         except InputErrors as exc:
             raise ValidationError({"inputs": exc.errors}) from None
         key = request.headers.get("Idempotency-Key", "").strip()
@@ -178,7 +188,7 @@ class TaskListView(TaskAPIView):
         except BackendUnavailable as exc:
             raise ServiceUnavailable(str(exc)) from None
         return Response(
-            TaskSerializer(record).data,
+            task_json(record),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
             headers={"Location": request.build_absolute_uri(f"{record.uuid}/")},
         )
