@@ -44,10 +44,11 @@ def test_a_start_from_a_new_thread_builds_no_result_backend(redis_broker_and_res
     # Django serves each ASGI request in a thread of its own, where Celery would
     # build the app's result backend again for the handle apply_async returns.
     task_id = str(uuid_lib.uuid4())
+    queue = f"publish-test-{task_id}"  # no worker of the session consumes it
     seen: dict[str, Any] = {}
 
     def request_thread() -> None:
-        result = run_task.apply_async(args=(task_id,), task_id=task_id)
+        result = run_task.apply_async(args=(task_id,), task_id=task_id, queue=queue)
         seen["handle_backend"] = result.backend
         seen["thread_backend"] = getattr(celery_app._local, "backend", None)
 
@@ -58,7 +59,7 @@ def test_a_start_from_a_new_thread_builds_no_result_backend(redis_broker_and_res
     assert seen["thread_backend"] is None
     client = redis.Redis.from_url(redis_broker_and_results)
     try:
-        message = json.loads(client.rpop("celery") or b"{}")
+        message = json.loads(client.rpop(queue) or b"{}")
     finally:
         client.close()
     assert message["headers"]["id"] == task_id
