@@ -2,7 +2,8 @@
 
 The ORM builds ``filter(...).count()`` anew on each call, which costs more than
 the query itself; this statement is built once per database vendor and counts
-no further than the limit.
+no further than the limit. :mod:`task_api.inserting` folds the same count into
+the ``INSERT`` of a new task.
 """
 
 from __future__ import annotations
@@ -10,18 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from .models import UNFINISHED_STATUSES, TaskRecord
 
 _statements: dict[tuple[str, bool, bool], str] = {}
 
 
-def _statement(with_owner: bool, with_session: bool) -> str:
-    key = (connection.vendor, with_owner, with_session)
+def counted_rows(db: BaseDatabaseWrapper, with_owner: bool, with_session: bool) -> str:
+    """``SELECT COUNT(*)`` of the owner's unfinished rows, up to a limit; see ``count_params``."""
+    key = (db.vendor, with_owner, with_session)
     sql = _statements.get(key)
     if sql is None:
         meta = TaskRecord._meta
-        q = connection.ops.quote_name
+        q = db.ops.quote_name
 
         def column(name: str) -> str:
             field = meta.get_field(name)
@@ -38,15 +41,21 @@ def _statement(with_owner: bool, with_session: bool) -> str:
     return sql
 
 
-def count_unfinished(owner: dict[str, Any], limit: int) -> int:
-    """Unfinished tasks of ``owner`` (``owner``/``session_key`` filter values), up to ``limit``."""
+def count_params(owner: dict[str, Any], limit: int) -> tuple[bool, bool, list[Any]]:
+    """Whether the count filters on a user and on a session, and its parameters."""
     user = owner.get("owner")
     params: list[Any] = [] if user is None else [getattr(user, "pk", user)]
     if "session_key" in owner:
         params.append(owner["session_key"])
     params += [str(status) for status in UNFINISHED_STATUSES]
     params.append(limit)
+    return user is not None, "session_key" in owner, params
+
+
+def count_unfinished(owner: dict[str, Any], limit: int) -> int:
+    """Unfinished tasks of ``owner`` (``owner``/``session_key`` filter values), up to ``limit``."""
+    with_owner, with_session, params = count_params(owner, limit)
     with connection.cursor() as cursor:
-        cursor.execute(_statement(user is not None, "session_key" in owner), params)
+        cursor.execute(counted_rows(connection, with_owner, with_session), params)
         row = cursor.fetchone()
     return int(row[0]) if row else 0

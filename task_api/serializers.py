@@ -82,6 +82,23 @@ class TaskSerializer(serializers.Serializer[TaskRecord]):
         return task_json(instance)
 
 
+def plain_start_body(data: Any) -> tuple[str, dict[str, Any]] | None:
+    """The task name and inputs of a body that :class:`TaskCreateSerializer` accepts as is.
+
+    A trimmed, printable name of at most 200 characters and an object (or no)
+    ``inputs`` pass without the serializer's field-by-field run; ``None``
+    leaves any other body to the serializer, which accepts or explains it.
+    """
+    if not isinstance(data, dict):
+        return None
+    name, inputs = data.get("task"), data.get("inputs", {})
+    if type(name) is not str or type(inputs) is not dict:
+        return None
+    if not 0 < len(name) <= 200 or not name.isprintable() or name.strip() != name:
+        return None
+    return name, dict(inputs)
+
+
 class TaskCreateSerializer(serializers.Serializer[dict[str, Any]]):
     """The body of ``POST /tasks/``; inputs are checked against the task's parameters."""
 

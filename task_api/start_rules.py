@@ -18,7 +18,7 @@ from .backends.base import BackendUnavailable
 from .exceptions import UnknownTask
 from .models import TaskRecord
 from .registry import get_task
-from .serializers import TaskCreateSerializer
+from .serializers import TaskCreateSerializer, plain_start_body
 from .starting import LimitReached, start_task
 from .tasks import InputErrors, Task
 
@@ -33,14 +33,18 @@ def clean_body(data: Any) -> tuple[type[Task], dict[str, Any]]:
         raise ValidationError(
             {"non_field_errors": ["Expected a JSON object with 'task' and 'inputs'."]}
         )
-    body = TaskCreateSerializer(data=data)
-    body.is_valid(raise_exception=True)
+    plain = plain_start_body(data)
+    if plain is None:  # the serializer accepts it or names what is wrong
+        body = TaskCreateSerializer(data=data)
+        body.is_valid(raise_exception=True)
+        plain = body.validated_data["task"], body.validated_data["inputs"]
+    name, raw_inputs = plain
     try:
-        task_class = get_task(body.validated_data["task"])
+        task_class = get_task(name)
     except UnknownTask as exc:
         raise ValidationError({"task": [str(exc)]}) from None
     try:
-        inputs = task_class.clean_inputs(body.validated_data["inputs"])
+        inputs = task_class.clean_inputs(raw_inputs)
     except InputErrors as exc:
         raise ValidationError({"inputs": exc.errors}) from None
     return task_class, inputs

@@ -21,10 +21,10 @@ import uuid as uuid_lib
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, router, transaction
 from django.utils import timezone
 
-from . import lifecycle, signals
+from . import inserting, lifecycle, signals
 from .backends.base import BackendUnavailable, get_backend
 from .conf import task_api_settings
 from .counting import count_unfinished
@@ -56,13 +56,38 @@ def _forget_expired_key(idempotency_key: str, owner: dict[str, Any]) -> None:
     )
 
 
+def _owner_limit(owner: dict[str, Any]) -> int | None:
+    """The owner's limit of unfinished tasks; ``None`` when there is none to apply."""
+    limit = task_api_settings.max_running_per_user
+    if owner.get("owner") is None and not owner.get("session_key"):
+        return None
+    return limit
+
+
+def _limit_reached(limit: int) -> LimitReached:
+    return LimitReached(f"You already have {limit} unfinished tasks; wait for one to finish.")
+
+
 def check_limit(owner: dict[str, Any]) -> None:
     """Raise ``LimitReached`` if the owner has too many unfinished tasks."""
-    limit = task_api_settings.max_running_per_user
-    if limit is None or (owner.get("owner") is None and not owner.get("session_key")):
+    limit = _owner_limit(owner)
+    if limit is not None and count_unfinished(owner, limit) >= limit:
+        raise _limit_reached(limit)
+
+
+def _insert(record: TaskRecord, owner: dict[str, Any]) -> None:
+    """Save the new ``record`` if the owner's limit allows; raise ``LimitReached`` if not.
+
+    On PostgreSQL and SQLite the limit's count and the ``INSERT`` are one statement.
+    """
+    alias = router.db_for_write(TaskRecord)
+    limit = _owner_limit(owner)
+    if inserting.can_insert(alias):
+        if not inserting.insert_record(record, alias, limit=limit, owner=owner):
+            raise _limit_reached(limit or 0)
         return
-    if count_unfinished(owner, limit) >= limit:
-        raise LimitReached(f"You already have {limit} unfinished tasks; wait for one to finish.")
+    check_limit(owner)
+    record.save(force_insert=True, using=alias)
 
 
 def start_task(
@@ -90,20 +115,20 @@ def start_task(
     repeat = find_repeat(idempotency_key, owner)
     if repeat is not None:
         return repeat, False
-    check_limit(owner)
     if idempotency_key:
         _forget_expired_key(idempotency_key, owner)
+    record = TaskRecord(
+        name=task_class.name,
+        inputs=task_class.inputs_to_json(inputs),
+        idempotency_key=idempotency_key,
+        run_after=run_after,
+        uuid=uuid or uuid_lib.uuid4(),
+        **owner,
+    )
     try:
         # A savepoint only where the key's unique constraint can refuse the row.
         with transaction.atomic() if idempotency_key else contextlib.nullcontext():
-            record = TaskRecord.objects.create(
-                name=task_class.name,
-                inputs=task_class.inputs_to_json(inputs),
-                idempotency_key=idempotency_key,
-                run_after=run_after,
-                uuid=uuid or uuid_lib.uuid4(),
-                **owner,
-            )
+            _insert(record, owner)
     except IntegrityError:
         # A concurrent request with the same key created the task first.
         repeat = find_repeat(idempotency_key, owner)

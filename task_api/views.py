@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid as uuid_lib
 from collections.abc import Sequence
 from typing import Any
@@ -31,9 +32,14 @@ from .schema import CatalogEntrySerializer, TaskStartSchema, error_responses, ex
 from .serializers import TaskSerializer, task_json
 
 
-def _classes(configured: Sequence[Any] | None, default: Sequence[Any]) -> list[Any]:
-    entries = default if configured is None else configured
-    return [import_string(entry) if isinstance(entry, str) else entry for entry in entries]
+def _classes(configured: Sequence[Any] | None, default: Sequence[Any]) -> tuple[Any, ...]:
+    return _imported(tuple(default if configured is None else configured))
+
+
+@functools.cache
+def _imported(entries: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The classes of dotted paths or classes, imported once per list."""
+    return tuple(import_string(entry) if isinstance(entry, str) else entry for entry in entries)
 
 
 def _uuid_param(name: str, value: str) -> uuid_lib.UUID:
@@ -155,7 +161,7 @@ class TaskListView(TaskAPIView):
         owner = access.owner_fields(request.user, getattr(request, "session", None))
         record, created = start_rules.start(task_class, inputs, owner=owner, idempotency_key=key)
         return Response(
-            TaskSerializer(record).data,
+            task_json(record),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
             headers={"Location": request.build_absolute_uri(f"{record.uuid}/")},
         )

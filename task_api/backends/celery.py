@@ -8,12 +8,15 @@ its worker dies, for task classes with ``retry_safe = True``.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime
 from typing import Any
 
+from celery import Celery, shared_task
 from celery import Task as CeleryTask
-from celery import shared_task
+from celery.backends.base import DisabledBackend
+from celery.result import AsyncResult
 
 from .. import runner
 from ..conf import task_api_settings
@@ -36,6 +39,28 @@ class TaskFailed(Exception):
     """Raised to Celery so it records the failure; the record holds the details."""
 
 
+@functools.cache
+def _no_results(app: Celery) -> DisabledBackend:
+    return DisabledBackend(app=app)
+
+
+class ResultlessTask(CeleryTask):  # type: ignore[type-arg]
+    """A Celery task that never stores its result (``ignore_result=True``).
+
+    The handle ``apply_async`` returns has no result backend: Celery builds the
+    app's backend once per thread, Django serves each ASGI request in a thread
+    of its own, and building a Redis result backend costs more than the rest
+    of the publish.
+    """
+
+    def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult[Any]:
+        app = self.app
+        result: AsyncResult[Any] = app.AsyncResult(
+            task_id, backend=_no_results(app), task_name=self.name, **kwargs
+        )
+        return result
+
+
 def _run(celery_task: CeleryTask[Any, Any], uuid: str) -> str:
     request = celery_task.request
     outcome = runner.execute(
@@ -48,7 +73,9 @@ def _run(celery_task: CeleryTask[Any, Any], uuid: str) -> str:
     return str(outcome.status)
 
 
-@shared_task(name="task_api.run", bind=True, acks_late=False, ignore_result=True)
+@shared_task(
+    name="task_api.run", bind=True, base=ResultlessTask, acks_late=False, ignore_result=True
+)
 def run_task(self: CeleryTask[Any, Any], uuid: str) -> str:
     """Run a task record; the message is acknowledged on start."""
     return _run(self, uuid)
@@ -57,6 +84,7 @@ def run_task(self: CeleryTask[Any, Any], uuid: str) -> str:
 @shared_task(
     name="task_api.run_retry_safe",
     bind=True,
+    base=ResultlessTask,
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,

@@ -1,0 +1,132 @@
+"""The start path's prepared INSERT and plain-body check, against the ORM and the serializer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import router
+from django.db.models.signals import post_save
+from django.utils import timezone
+
+from task_api.inserting import can_insert, insert_record
+from task_api.models import TaskRecord, TaskStatus
+from task_api.serializers import TaskCreateSerializer, plain_start_body
+from task_api.starting import LimitReached, start_task
+from tests.project.tasks import Add
+
+ALIAS = "default"
+
+
+def _stored(record: TaskRecord) -> dict[str, Any]:
+    row = TaskRecord.objects.filter(pk=record.pk).values().get()
+    return {key: value for key, value in row.items() if key not in {"id", "uuid"}}
+
+
+@pytest.mark.django_db
+def test_the_prepared_insert_stores_what_the_orm_stores(django_user_model: Any) -> None:
+    alice = django_user_model.objects.create_user("alice")
+    fields: dict[str, Any] = {
+        "name": "add",
+        "inputs": {"a": [1, "é", None, {"b": 2.5}]},
+        "owner": alice,
+        "session_key": "",
+        "idempotency_key": "key",
+        "run_after": timezone.now() + timedelta(hours=1),
+        "created": timezone.now(),
+    }
+    by_orm = TaskRecord.objects.create(**{**fields, "idempotency_key": "other"})
+    prepared = TaskRecord(**fields)
+    assert can_insert(ALIAS)
+    assert insert_record(prepared, ALIAS, limit=None, owner={})
+    assert prepared.pk is not None
+    assert not prepared._state.adding
+    assert _stored(prepared) == {**_stored(by_orm), "idempotency_key": "key"}
+    assert TaskRecord.objects.get(pk=prepared.pk).uuid == prepared.uuid
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("session", [False, True])
+def test_the_prepared_insert_stops_at_the_owners_limit(
+    django_user_model: Any, session: bool
+) -> None:
+    alice = django_user_model.objects.create_user("alice")
+    owner = {"owner": None, "session_key": "s1"} if session else {"owner": alice, "session_key": ""}
+    for status in [TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.SUCCEEDED]:
+        TaskRecord.objects.create(name="add", status=status, **owner)
+    TaskRecord.objects.create(name="add", owner=None, session_key="s2")  # someone else's
+    before = TaskRecord.objects.count()
+    assert not insert_record(TaskRecord(name="add", **owner), ALIAS, limit=2, owner=owner)
+    assert TaskRecord.objects.count() == before
+    assert insert_record(TaskRecord(name="add", **owner), ALIAS, limit=3, owner=owner)
+    assert TaskRecord.objects.filter(**owner).unfinished().count() == 3
+
+
+@pytest.fixture
+def save_receiver() -> Iterator[list[bool]]:
+    created: list[bool] = []
+
+    def receiver(sender: Any, **kwargs: Any) -> None:
+        created.append(kwargs["created"])
+
+    post_save.connect(receiver, sender=TaskRecord)
+    try:
+        yield created
+    finally:
+        post_save.disconnect(receiver, sender=TaskRecord)
+
+
+@pytest.mark.django_db
+def test_save_signal_receivers_still_see_started_tasks(
+    django_user_model: Any, save_receiver: list[bool], settings: Any
+) -> None:
+    settings.TASK_API_MAX_RUNNING_PER_USER = 1
+    alice = django_user_model.objects.create_user("alice")
+    owner = {"owner": alice, "session_key": ""}
+    assert not can_insert(router.db_for_write(TaskRecord))
+    start_task(Add, {"a": 1}, owner=owner)
+    TaskRecord.objects.filter(owner=alice).update(status=TaskStatus.PENDING)
+    with pytest.raises(LimitReached):
+        start_task(Add, {"a": 2}, owner=owner)
+    assert save_receiver[:1] == [True]
+    assert TaskRecord.objects.filter(owner=alice).count() == 1
+
+
+BODIES: list[Any] = [
+    {"task": "add", "inputs": {"a": 1}},
+    {"task": "add"},
+    {"task": "add", "inputs": {}, "extra": 1},
+    {"task": " add"},
+    {"task": "add\n"},
+    {"task": ""},
+    {"task": "   "},
+    {"task": "a" * 200},
+    {"task": "a" * 201},
+    {"task": "a\x00b"},
+    {"task": "a\ud800"},
+    {"task": 5},
+    {"task": True},
+    {"task": None},
+    {"task": ["add"]},
+    {"task": "add", "inputs": None},
+    {"task": "add", "inputs": [1]},
+    {},
+    [],
+]
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_a_plain_body_is_one_the_serializer_takes_as_is(body: Any) -> None:
+    plain = plain_start_body(body)
+    if plain is not None:
+        serializer = TaskCreateSerializer(data=body)
+        assert serializer.is_valid(), serializer.errors
+        assert plain == (serializer.validated_data["task"], serializer.validated_data["inputs"])
+
+
+def test_plain_bodies_skip_the_serializer() -> None:
+    assert plain_start_body({"task": "add", "inputs": {"a": 1}}) == ("add", {"a": 1})
+    assert plain_start_body({"task": "add"}) == ("add", {})
+    assert plain_start_body({"task": " add"}) is None
