@@ -48,12 +48,38 @@ def find_repeat(idempotency_key: str, owner: dict[str, Any]) -> TaskRecord | Non
     )
 
 
-def _forget_expired_key(idempotency_key: str, owner: dict[str, Any]) -> None:
+def _forget_expired_key(idempotency_key: str, owner: dict[str, Any]) -> int:
     """Free a key whose window has passed, so that it can start a new task."""
     since = timezone.now() - timedelta(seconds=task_api_settings.idempotency_window)
-    TaskRecord.objects.filter(idempotency_key=idempotency_key, created__lt=since, **owner).update(
-        idempotency_key=""
-    )
+    return TaskRecord.objects.filter(
+        idempotency_key=idempotency_key, created__lt=since, **owner
+    ).update(idempotency_key="")
+
+
+def _insert_unless_repeat(
+    record: TaskRecord, owner: dict[str, Any], idempotency_key: str
+) -> TaskRecord | None:
+    """Insert ``record``, or return the task its idempotency key already started.
+
+    The insert comes first: a new key costs nothing more than a task without
+    one. Only when the key's unique constraint (or the limit) refuses the row
+    are repeats looked up, and a key whose window has passed freed for the row.
+    """
+    for attempt in range(2):
+        try:
+            # A savepoint only where a refused row would break the caller's transaction.
+            in_transaction = idempotency_key and connection.in_atomic_block
+            with transaction.atomic() if in_transaction else contextlib.nullcontext():
+                _insert(record, owner)
+            return None
+        except (IntegrityError, LimitReached):
+            # A repeat, perhaps of a concurrent request, answers even at the limit.
+            repeat = find_repeat(idempotency_key, owner)
+            if repeat is not None:
+                return repeat
+            if attempt or not idempotency_key or not _forget_expired_key(idempotency_key, owner):
+                raise
+    raise AssertionError("unreachable")
 
 
 def _owner_limit(owner: dict[str, Any]) -> int | None:
@@ -112,11 +138,6 @@ def start_task(
     owner = current_owner() if owner is None else owner
     if owner.get("owner") is None and not owner.get("session_key"):
         idempotency_key = ""  # nobody to tell repeats apart by
-    repeat = find_repeat(idempotency_key, owner)
-    if repeat is not None:
-        return repeat, False
-    if idempotency_key:
-        _forget_expired_key(idempotency_key, owner)
     record = TaskRecord(
         name=task_class.name,
         inputs=task_class.inputs_to_json(inputs),
@@ -125,15 +146,8 @@ def start_task(
         uuid=uuid or uuid_lib.uuid4(),
         **owner,
     )
-    try:
-        # A savepoint only where the key's unique constraint can refuse the row.
-        with transaction.atomic() if idempotency_key else contextlib.nullcontext():
-            _insert(record, owner)
-    except IntegrityError:
-        # A concurrent request with the same key created the task first.
-        repeat = find_repeat(idempotency_key, owner)
-        if repeat is None:
-            raise
+    repeat = _insert_unless_repeat(record, owner, idempotency_key)
+    if repeat is not None:
         return repeat, False
     backend = get_backend()
     if connection.in_atomic_block:

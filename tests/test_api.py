@@ -402,6 +402,53 @@ def test_idempotency_key(api: APIClient, bob: Any) -> None:
     assert list(too_long.json()) == ["Idempotency-Key"]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_new_idempotency_key_costs_no_statement_more_than_none(api: APIClient) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    post(api, "add", {"a": 1})  # the session and user are loaded once
+    with CaptureQueriesContext(connection) as without_key:
+        assert post(api, "add", {"a": 1}).status_code == 201
+    with CaptureQueriesContext(connection) as with_key:
+        assert post(api, "add", {"a": 1}, HTTP_IDEMPOTENCY_KEY="fresh").status_code == 201
+    assert [q["sql"].split()[0] for q in with_key.captured_queries] == [
+        q["sql"].split()[0] for q in without_key.captured_queries
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_whose_window_passed_starts_a_new_task(api: APIClient) -> None:
+    first = post(api, "add", {"a": 1}, HTTP_IDEMPOTENCY_KEY="k1").json()
+    TaskRecord.objects.filter(uuid=first["uuid"]).update(created=timezone.now() - timedelta(days=2))
+    again = post(api, "add", {"a": 1}, HTTP_IDEMPOTENCY_KEY="k1")
+    assert again.status_code == 201
+    assert again.json()["uuid"] != first["uuid"]
+    assert TaskRecord.objects.get(uuid=first["uuid"]).idempotency_key == ""
+    assert post(api, "add", {"a": 1}, HTTP_IDEMPOTENCY_KEY="k1").json() == again.json()
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(TASK_API_MAX_RUNNING_PER_USER=1)
+def test_a_repeat_at_the_limit_answers_the_first_task(api: APIClient, alice: Any) -> None:
+    first = post(api, "add", {"a": 1}, HTTP_IDEMPOTENCY_KEY="k1")
+    record_for(alice, status=TaskStatus.RUNNING)  # the limit is reached
+    repeat = post(api, "add", {"a": 1}, HTTP_IDEMPOTENCY_KEY="k1")
+    other = post(api, "add", {"a": 1}, HTTP_IDEMPOTENCY_KEY="k2")
+    assert (first.status_code, repeat.status_code, other.status_code) == (201, 200, 429)
+    assert repeat.json()["uuid"] == first.json()["uuid"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_repeat_inside_a_transaction_leaves_it_usable(alice: Any) -> None:
+    owner = {"owner": alice}
+    with transaction.atomic():
+        first, created = start_task(Add, {"a": 1}, owner=owner, idempotency_key="k1")
+        repeat, repeated = start_task(Add, {"a": 1}, owner=owner, idempotency_key="k1")
+        assert (created, repeated, repeat.pk) == (True, False, first.pk)
+        assert TaskRecord.objects.filter(owner=alice).count() == 1  # still usable
+
+
 @pytest.mark.django_db
 @override_settings(TASK_API_MAX_RUNNING_PER_USER=2)
 def test_too_many_unfinished_tasks_is_429(api: APIClient, alice: Any, bob: Any) -> None:
