@@ -515,3 +515,24 @@ async def test_simultaneous_subscribes_share_snapshot_reads(
     assert 1 <= len(reads) <= 3, reads
     for communicator in [*alices, bob]:
         await communicator.disconnect()
+
+
+async def test_the_hub_lets_the_server_write_between_turns_of_listeners() -> None:
+    from task_api.consumers.hub import TURN, Hub
+
+    seen: list[int] = []
+
+    class Listener:
+        def __init__(self, number: int) -> None:
+            self.number = number
+
+        def deliver(self, group: str, message: dict[str, Any]) -> None:
+            seen.append(self.number)
+
+    hub = Hub(layer=None)
+    hub.listeners["g"] = {Listener(number) for number in range(2 * TURN + 50)}
+    handing = asyncio.ensure_future(hub.hand_out({"group": "g", "frame": {}}))
+    await asyncio.sleep(0)
+    assert len(seen) == TURN  # the loop turns (and daphne writes) before the next ones
+    await handing
+    assert sorted(seen) == list(range(2 * TURN + 50))
