@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -465,6 +466,29 @@ async def test_the_process_joins_a_group_once_for_all_its_connections(
         await communicator.disconnect()
 
 
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sends start eagerly from Python 3.12")
+async def test_idle_connections_are_written_in_the_hubs_pass(
+    users: Any, alice_headers: Any
+) -> None:
+    from task_api.consumers.hub import get_hub
+
+    record = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
+    communicators = [await connect(alice_headers) for _ in range(3)]
+    for communicator in communicators:
+        await communicator.send_json_to({"type": "subscribe", "uuid": str(record.uuid)})
+        assert (await receive(communicator))["type"] == "snapshot"
+    hub = get_hub()
+    assert hub is not None
+    frame = events.update_frame(record.uuid, 1, {"progress": 1}, [])
+    hub.dispatch({"type": "task.event", "group": events.group_name(record.uuid), "frame": frame})
+    # Every frame is written before the event loop runs anything else: no task
+    # per connection had to wake up.
+    assert [communicator.output_queue.qsize() for communicator in communicators] == [1, 1, 1]
+    for communicator in communicators:
+        assert (await receive(communicator))["set"] == {"progress": 1}
+        await communicator.disconnect()
+
+
 async def test_simultaneous_subscribes_share_snapshot_reads(
     users: Any, alice_headers: Any, bob_headers: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -491,3 +515,24 @@ async def test_simultaneous_subscribes_share_snapshot_reads(
     assert 1 <= len(reads) <= 3, reads
     for communicator in [*alices, bob]:
         await communicator.disconnect()
+
+
+async def test_the_hub_lets_the_server_write_between_turns_of_listeners() -> None:
+    from task_api.consumers.hub import TURN, Hub
+
+    seen: list[int] = []
+
+    class Listener:
+        def __init__(self, number: int) -> None:
+            self.number = number
+
+        def deliver(self, group: str, message: dict[str, Any]) -> None:
+            seen.append(self.number)
+
+    hub = Hub(layer=None)
+    hub.listeners["g"] = {Listener(number) for number in range(2 * TURN + 50)}
+    handing = asyncio.ensure_future(hub.hand_out({"group": "g", "frame": {}}))
+    await asyncio.sleep(0)
+    assert len(seen) == TURN  # the loop turns (and daphne writes) before the next ones
+    await handing
+    assert sorted(seen) == list(range(2 * TURN + 50))

@@ -28,6 +28,9 @@ from ..conf import task_api_settings
 logger = logging.getLogger("task_api.consumers")
 
 RETRY_DELAY = 1.0
+# Listeners handed an event between two turns of the event loop: the server writes
+# what they sent in the next turn, so the first sockets do not wait for the last.
+TURN = 100
 
 
 class Listener(Protocol):
@@ -116,26 +119,47 @@ class Hub:
                 logger.warning("Could not receive task events: %r; retrying", exc)
                 await asyncio.sleep(RETRY_DELAY)
                 continue
-            self.dispatch(message)
+            await self.hand_out(message)
 
     def dispatch(self, message: dict[str, Any]) -> None:
         """Hand one received message to the local listeners of its group."""
-        group = message.get("group")
-        if not isinstance(group, str):
-            frame = message.get("frame")
-            if not isinstance(frame, dict):
-                return
-            if frame.get("batch"):
-                group = batch_events.group_name(frame["batch"])
-            elif frame.get("uuid"):
-                group = events.group_name(frame["uuid"])
-            else:
-                return
-        for listener in list(self.listeners.get(group, ())):
+        group = _group_of(message)
+        if group is not None:
+            self._deliver(group, message, list(self.listeners.get(group, ())))
+
+    async def hand_out(self, message: dict[str, Any]) -> None:
+        """:meth:`dispatch`, letting the event loop turn after every ``TURN`` listeners."""
+        group = _group_of(message)
+        if group is None:
+            return
+        listeners = list(self.listeners.get(group, ()))
+        for start in range(0, len(listeners), TURN):
+            if start:
+                await asyncio.sleep(0)
+            self._deliver(group, message, listeners[start : start + TURN])
+
+    @staticmethod
+    def _deliver(group: str, message: dict[str, Any], listeners: list[Listener]) -> None:
+        for listener in listeners:
             try:
                 listener.deliver(group, message)
             except Exception:
                 logger.exception("Could not hand a task event to a connection")
+
+
+def _group_of(message: dict[str, Any]) -> str | None:
+    """The group a message names, or that its frame's batch or task uuid implies."""
+    group = message.get("group")
+    if isinstance(group, str):
+        return group
+    frame = message.get("frame")
+    if not isinstance(frame, dict):
+        return None
+    if frame.get("batch"):
+        return batch_events.group_name(frame["batch"])
+    if frame.get("uuid"):
+        return events.group_name(frame["uuid"])
+    return None
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()

@@ -1,7 +1,7 @@
 """A connection's pending task events, merged so that a slow connection gets the latest state.
 
-Events wait here until the connection's consumer takes them, all pending ones
-at once. While they wait, consecutive ``update`` frames of one task merge into
+Events wait here while the connection is busy, until its consumer takes them,
+all pending ones at once. While they wait, consecutive ``update`` frames of one task merge into
 one (fields of the later win, messages concatenate, ``base`` keeps the ``seq``
 the merged frame applies on), and a ``snapshot`` replaces everything older of
 its task. A connection that falls behind thus sends fewer, fresher frames
@@ -12,7 +12,6 @@ so they run in order with the events.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 MAX_PENDING = 64  # frames of one task that could not be merged; beyond, resync
@@ -52,13 +51,15 @@ def merge(pending: list[dict[str, Any]], frame: dict[str, Any]) -> None:
 
 
 class Inbox:
-    """Pending frames per task of one connection, taken all at once by :meth:`get`."""
+    """Pending frames per task of one connection, taken all at once by :meth:`take`."""
 
-    __slots__ = ("_pending", "_waiter")
+    __slots__ = ("_pending",)
 
     def __init__(self) -> None:
         self._pending: dict[str, list[dict[str, Any]]] = {}
-        self._waiter: asyncio.Future[None] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self._pending)
 
     def put(self, key: str, frame: dict[str, Any]) -> None:
         """Queue ``frame`` for the task ``key`` (never blocks)."""
@@ -67,22 +68,6 @@ class Inbox:
             self._pending[key] = [frame]
         else:
             merge(pending, frame)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def get(self) -> dict[str, Any]:
-        """Wait until frames are pending; returns a ``task.pending`` message.
-
-        The frames stay here until :meth:`take`, so that those arriving while
-        the consumer is busy still merge with them."""
-        while not self._pending:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return {"type": "task.pending"}
 
     def take(self) -> dict[str, list[dict[str, Any]]]:
         """All pending frames, per task in order; the inbox is empty afterwards."""

@@ -12,7 +12,6 @@ from typing import Any
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.layers import InMemoryChannelLayer, get_channel_layer
-from channels.utils import await_many_dispatch
 
 from .. import access, batch_events, events
 from ..conf import task_api_settings
@@ -21,6 +20,7 @@ from . import resync, snapshots, starts
 from .batches import BatchSubscriptions
 from .hub import Hub, get_hub
 from .inbox import Inbox
+from .sends import send_now, server_send
 
 logger = logging.getLogger("task_api.consumers")
 
@@ -31,10 +31,13 @@ class TaskConsumer(BatchSubscriptions):
     """Forwards the events of the tasks a connection subscribed to, in order, without gaps.
 
     A connection has no channel of its own on the layer: the process's
-    :class:`~.hub.Hub` is the group member and puts events in the
-    connection's :class:`~.inbox.Inbox`, which the consumer takes in turn with
-    the client's frames, so every frame it sends is decided in one place and
-    in order.
+    :class:`~.hub.Hub` is the group member and hands each event to the
+    connection. An idle connection writes an in-order event at once, in the
+    hub's pass over its listeners; while the connection is busy (a client frame
+    or earlier events being handled), events wait in its
+    :class:`~.inbox.Inbox`, which is drained in turn, so every frame it sends
+    is decided in one place and in order. An idle connection holds no task of
+    its own besides the server's.
     """
 
     groups: list[str] = []
@@ -43,11 +46,29 @@ class TaskConsumer(BatchSubscriptions):
         self.scope = scope
         self.channel_layer = get_channel_layer(task_api_settings.channel_layer_alias)
         self.channel_name = ""
-        self.base_send = send
+        self.base_send = server_send(send)
         self.inbox = Inbox()
         self.watched: dict[str, int] = {}
-        with contextlib.suppress(StopConsumer):
-            await await_many_dispatch([receive, self.inbox.get], self.dispatch)
+        self._busy = False  # a handler runs: events wait in the inbox
+        self._draining: asyncio.Task[None] | None = None
+        try:
+            with contextlib.suppress(StopConsumer):
+                while True:
+                    await self._handle(await receive())
+        finally:
+            if self._draining is not None:
+                self._draining.cancel()
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        """One client or server message, after the events queued before it."""
+        while self._draining is not None:
+            await asyncio.wait([self._draining])
+        self._busy = True
+        try:
+            await self.dispatch(message)
+            await self._drain()
+        finally:
+            self._busy = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes stale database connections before every handler, a hop
@@ -137,6 +158,9 @@ class TaskConsumer(BatchSubscriptions):
         await self._forward(events.snapshot_frame(loaded[1]), force=True)
 
     async def _leave(self, uuid: str) -> None:
+        self._unwatch(uuid)
+
+    def _unwatch(self, uuid: str) -> None:
         if self.watched.pop(uuid, None) is not None:
             hub = self._hub()
             if hub is not None:
@@ -145,19 +169,73 @@ class TaskConsumer(BatchSubscriptions):
     # -- events from the process's hub ------------------------------------------------
 
     def deliver(self, group: str, message: dict[str, Any]) -> None:
-        """Queue an event of a watched task or batch (called by the hub; never blocks)."""
+        """Take an event of a watched task or batch (called by the hub; never blocks)."""
         frame = message.get("frame")
         if not isinstance(frame, dict):
             return
         if "batch" in frame:
             if frame["batch"] in self.batches:
-                self.inbox.put(BATCH_KEY + frame["batch"], frame)
-        elif frame.get("uuid") in self.watched:
-            self.inbox.put(frame["uuid"], frame)
+                self._queue(BATCH_KEY + frame["batch"], frame)
+        elif frame.get("uuid") in self.watched and (
+            self._busy or self.inbox or not self._forward_now(frame)
+        ):
+            self._queue(frame["uuid"], frame)
 
     def behind(self, uuid: str, stored: int) -> None:
         """The re-check read ``stored`` from the database: catch up in turn with the events."""
-        self.inbox.put(uuid, {"type": "resync", "uuid": uuid, "seq": stored})
+        self._queue(uuid, {"type": "resync", "uuid": uuid, "seq": stored})
+
+    def _queue(self, key: str, frame: dict[str, Any]) -> None:
+        """Keep ``frame`` for its turn; an idle connection starts draining its inbox."""
+        self.inbox.put(key, frame)
+        if not self._busy:
+            self._start_draining(None)
+
+    def _start_draining(self, sending: asyncio.Future[None] | None) -> None:
+        self._busy = True
+        self._draining = asyncio.get_running_loop().create_task(self._drain_later(sending))
+
+    async def _drain_later(self, sending: asyncio.Future[None] | None) -> None:
+        try:
+            if sending is not None:
+                await sending
+            await self._drain()
+        except Exception:
+            logger.exception("Could not forward task events")
+        finally:
+            self._busy = False
+            self._draining = None
+
+    async def _drain(self) -> None:
+        while self.inbox:
+            await self.task_pending({"type": "task.pending"})
+
+    def _forward_now(self, frame: dict[str, Any]) -> bool:
+        """Send an event that follows what the connection sent, without waiting for a turn.
+
+        Returns ``False`` when the event needs the consumer's turn (a snapshot to
+        catch up, or no way to send at once)."""
+        uuid, seq = frame["uuid"], frame["seq"]
+        last = self.watched[uuid]
+        if seq <= last:
+            return True  # stale
+        if frame["type"] == "update":
+            base = frame.get("base", seq - 1)
+            if last < 0 or base != last:
+                return False
+            if "base" in frame and base == seq - 1:
+                frame = {k: v for k, v in frame.items() if k != "base"}
+        elif frame["type"] != "snapshot":
+            return False
+        sending = send_now(self.base_send, {"type": "websocket.send", "text": _encode(frame)})
+        if sending is None:
+            return False
+        self.watched[uuid] = seq
+        if frame["type"] == "snapshot" and frame["task"]["status"] in TERMINAL_STATUSES:
+            self._unwatch(uuid)
+        if not sending.done():
+            self._start_draining(sending)  # later events wait until this frame is written
+        return True
 
     async def task_pending(self, message: dict[str, Any]) -> None:
         """The events and re-check requests that waited in the inbox, per task in order."""
