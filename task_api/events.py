@@ -139,7 +139,10 @@ class Publisher:
                 self._loop = asyncio.new_event_loop()
                 self._queue = self._make_queue(self._loop, own)
                 self._thread = threading.Thread(
-                    target=self._loop.run_forever, name="task_api-publisher", daemon=True
+                    target=_run_until_stopped,
+                    args=(self._loop,),
+                    name="task_api-publisher",
+                    daemon=True,
                 )
                 self._thread.start()
             return self._loop, self._queue
@@ -227,6 +230,18 @@ class Publisher:
                 self._failures,
                 exc,
             )
+
+
+def _run_until_stopped(loop: asyncio.AbstractEventLoop) -> None:
+    """The publisher thread: run the loop until :meth:`Publisher.close` stops it, then
+    close it here, where channels-redis's close hook can run the loop once more to
+    close its connections (left to the garbage collector, that hook would run in
+    whichever thread collects the loop, perhaps one running a loop of its own)."""
+    loop.run_forever()
+    try:
+        loop.close()
+    except Exception:
+        logger.debug("Could not close the publisher's loop", exc_info=True)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -139,3 +139,28 @@ def test_events_queued_when_the_process_exits_are_sent(
         return seen
 
     assert asyncio.run(scenario()) == list(range(1, 51))
+
+
+def test_a_closed_publisher_leaves_nothing_for_the_garbage_collector(
+    redis_layer: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """channels-redis hooks the close of every loop that used it; a loop left to the
+    garbage collector would run that hook inside whatever loop is running then."""
+    import asyncio
+    import gc
+    import sys
+    import uuid as uuid_lib
+
+    unraisable: list[str] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda hook: unraisable.append(repr(hook)))
+    publisher = events.Publisher()
+    task = uuid_lib.uuid4()
+    assert publisher.publish(task, events.update_frame(task, 1, {"progress": 1}, []), wait=True)
+    publisher.close()
+    del publisher
+
+    async def collect() -> None:
+        gc.collect()
+
+    asyncio.run(collect())
+    assert unraisable == []
