@@ -480,7 +480,10 @@ async def test_idle_connections_are_written_in_the_hubs_pass(
     hub = get_hub()
     assert hub is not None
     frame = events.update_frame(record.uuid, 1, {"progress": 1}, [])
-    hub.dispatch({"type": "task.event", "group": events.group_name(record.uuid), "frame": frame})
+    # Three listeners, under one turn: the hand-out does not let the loop run.
+    await hub.hand_out(
+        {"type": "task.event", "group": events.group_name(record.uuid), "frame": frame}
+    )
     # Every frame is written before the event loop runs anything else: no task
     # per connection had to wake up.
     assert [communicator.output_queue.qsize() for communicator in communicators] == [1, 1, 1]

@@ -121,14 +121,9 @@ class Hub:
                 continue
             await self.hand_out(message)
 
-    def dispatch(self, message: dict[str, Any]) -> None:
-        """Hand one received message to the local listeners of its group."""
-        group = _group_of(message)
-        if group is not None:
-            self._deliver(group, message, list(self.listeners.get(group, ())))
-
     async def hand_out(self, message: dict[str, Any]) -> None:
-        """:meth:`dispatch`, letting the event loop turn after every ``TURN`` listeners."""
+        """Hand one received message to the local listeners of its group, letting the
+        event loop turn after every ``TURN`` listeners."""
         group = _group_of(message)
         if group is None:
             return
