@@ -26,7 +26,7 @@ def main(repeats: int = 3) -> None:
     from django.core.management import call_command
 
     from bench.progress_functions import spin
-    from task_api import runner
+    from task_api.engine import runner
     from task_api.functions import task_class_for
     from task_api.models import TaskRecord
 

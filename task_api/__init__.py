@@ -7,30 +7,36 @@ report with :mod:`task_api.progress`.
 
 from __future__ import annotations
 
-from . import progress
-from .exceptions import (
+from task_api import progress
+from task_api.exceptions import (
     BackendUnavailable,
+    BatchErrors,
+    BatchTooLarge,
     Cancelled,
     ConfigurationError,
     InputErrors,
     LimitReached,
+    NotInBatch,
     OutputError,
     TaskAPIError,
     TaskAPIException,
     TaskTimeout,
     UnknownTask,
 )
-from .owners import enqueued_by
-from .tasks import Task
+from task_api.owners import enqueued_by
+from task_api.tasks import Task
 
 __version__ = "2.0.0"
 
 __all__ = [
     "BackendUnavailable",
+    "BatchErrors",
+    "BatchTooLarge",
     "Cancelled",
     "ConfigurationError",
     "InputErrors",
     "LimitReached",
+    "NotInBatch",
     "OutputError",
     "Task",
     "TaskAPIError",

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from django.contrib import admin
 
-from .models import TaskBatch, TaskRecord
+from task_api.models import TaskBatch, TaskRecord
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[TaskRecord]

@@ -23,15 +23,15 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.utils.module_loading import import_string
 
-from .conf import task_api_settings
-from .exceptions import ConfigurationError
+from task_api.conf import task_api_settings
+from task_api.exceptions import ConfigurationError
 
 
 @register()
 def check_tasks(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Report unimportable, non-Task and duplicate task entries."""
-    from .functions import FunctionTask, SignatureError, unannotated
-    from .registry import load_entry
+    from task_api.functions import FunctionTask, SignatureError, unannotated
+    from task_api.registry import load_entry
 
     errors: list[CheckMessage] = []
     names: dict[str, Any] = {}
@@ -74,7 +74,7 @@ def check_tasks(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 @register()
 def check_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Report a ``TASK_API_BACKEND`` that cannot be imported or is not a backend."""
-    from .backends.base import BaseBackend
+    from task_api.engine.dispatch import BaseBackend
 
     path = task_api_settings.backend
     try:
@@ -85,7 +85,7 @@ def check_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         return [
             Error(
                 f"TASK_API_BACKEND {path!r} is not a subclass of "
-                "task_api.backends.base.BaseBackend.",
+                "task_api.engine.dispatch.BaseBackend.",
                 id="task_api.E004",
             )
         ]

@@ -7,7 +7,10 @@
     │   ├── InputErrors (also ValueError)
     │   ├── OutputError (also ValueError)
     │   ├── BackendUnavailable
-    │   └── LimitReached
+    │   ├── LimitReached
+    │   ├── BatchErrors (also ValueError)
+    │   ├── BatchTooLarge
+    │   └── NotInBatch
     ├── Cancelled: stop now, a cancel was requested
     └── TaskTimeout: stop now, the soft time limit has passed
 
@@ -60,6 +63,22 @@ class BackendUnavailable(TaskAPIError):
 
 class LimitReached(TaskAPIError):
     """The owner already has the maximum number of unfinished tasks."""
+
+
+class BatchErrors(TaskAPIError, ValueError):
+    """Every problem with a batch's items: ``{"<index>": {"<field>": [...]}}``."""
+
+    def __init__(self, errors: dict[str, Any]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+class BatchTooLarge(TaskAPIError):
+    """The batch would hold more than ``TASK_API_MAX_BATCH_SIZE`` tasks."""
+
+
+class NotInBatch(TaskAPIError):
+    """``start_child`` was called by a task that is not part of a batch."""
 
 
 class Cancelled(TaskAPIException):

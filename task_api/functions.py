@@ -15,11 +15,11 @@ import typing
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from . import progress
-from .exceptions import ConfigurationError, InputErrors
-from .params import Parameter, ParameterError
-from .params.annotations import AnyJSONParameter, parameter_for
-from .tasks import Task
+from task_api import progress
+from task_api.exceptions import ConfigurationError, InputErrors
+from task_api.params import Parameter, ParameterError
+from task_api.params.annotations import AnyJSONParameter, parameter_for
+from task_api.tasks import Task
 
 #: The single output of a function task, named after ``TaskResult.return_value``.
 RETURN_VALUE = "return_value"
@@ -45,13 +45,30 @@ class FunctionTask(Task):
         task = type(self).django_task
         with progress.reporting_to(self._reporter):
             if task.takes_context:
-                from .backends.django_tasks import context_for
-
-                return task.call(context_for(task, self._reporter.uuid), **inputs)
+                return task.call(_context_for(task, self._reporter.uuid), **inputs)
             return task.call(**inputs)
 
 
+#: Builds Django's ``TaskContext`` for a record (set by the ``django.tasks`` backend).
+_context_for: Any = None
+
+
+def use_context_factory(factory: Any) -> None:
+    """Have ``takes_context=True`` functions receive ``factory(task, uuid)``."""
+    global _context_for
+    _context_for = factory
+
+
 _classes: dict[Any, type[FunctionTask]] = {}
+
+
+def django_tasks_available() -> bool:
+    """Whether Django has its task framework (Django 6 and later)."""
+    try:
+        import django.tasks  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def is_django_task(obj: object) -> bool:

@@ -17,7 +17,6 @@ def enqueued_by(user_or_request: Any) -> Iterator[None]:
     Given a request, the task belongs to its user, or to its session for an
     anonymous visitor, exactly as if the page had started it with ``POST /tasks/``.
     """
-    from .access import owner_fields
 
     if hasattr(user_or_request, "user") and hasattr(user_or_request, "session"):
         owner = owner_fields(user_or_request.user, user_or_request.session)
@@ -30,9 +29,20 @@ def enqueued_by(user_or_request: Any) -> Iterator[None]:
         _owner.reset(token)
 
 
+def owner_fields(user: Any, session: Any) -> dict[str, Any]:
+    """The ownership fields of a task started by this user or session."""
+    if user is not None and user.is_authenticated:
+        return {"owner": user, "session_key": ""}
+    if session is not None:
+        if not session.session_key:
+            session.save()
+        return {"owner": None, "session_key": session.session_key or ""}
+    return {"owner": None, "session_key": ""}
+
+
 def current_owner() -> dict[str, Any]:
     """The ownership fields set by the innermost ``enqueued_by``, or none."""
     return dict(_owner.get() or {})
 
 
-__all__ = ["current_owner", "enqueued_by"]
+__all__ = ["current_owner", "enqueued_by", "owner_fields"]

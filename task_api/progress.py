@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
-from .reporting import Reporter
+from task_api.reporting import Reporter
 
 _current: ContextVar[Reporter | None] = ContextVar("task_api_reporter", default=None)
 _get = _current.get

@@ -17,10 +17,10 @@ from typing import Any
 
 from django.utils.module_loading import import_string
 
-from .conf import task_api_settings
-from .exceptions import ConfigurationError, UnknownTask
-from .functions import is_django_task, task_class_for
-from .tasks import Task
+from task_api.conf import task_api_settings
+from task_api.exceptions import ConfigurationError, UnknownTask
+from task_api.functions import is_django_task, task_class_for
+from task_api.tasks import Task
 
 logger = logging.getLogger("task_api.registry")
 

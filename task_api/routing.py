@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .consumers import TaskConsumer
+from task_api.consumers import TaskConsumer
 
 websocket_urlpatterns = [
     path("ws/tasks/", TaskConsumer.as_asgi(), name="task_api-ws"),

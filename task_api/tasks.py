@@ -5,11 +5,33 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
-from .exceptions import Cancelled, InputErrors, OutputError, TaskTimeout, UnknownTask
-from .params import MISSING, Parameter, ParameterError
-from .reporting import Reporter
+from task_api.exceptions import (
+    Cancelled,
+    ConfigurationError,
+    InputErrors,
+    OutputError,
+    TaskTimeout,
+)
+from task_api.params import MISSING, Parameter, ParameterError
+from task_api.reporting import Reporter
+
+
+class Engine(Protocol):
+    """What starts tasks from code: the engine's service, set when the app loads."""
+
+    def enqueue(self, task_class: type[Task], inputs: dict[str, Any], *, user: Any) -> Any:
+        """Check and start ``task_class`` with JSON ``inputs``; returns its record."""
+
+
+_engine: Engine | None = None
+
+
+def use_engine(engine: Engine) -> None:
+    """Have ``Task.enqueue`` start tasks through ``engine`` (``TaskAPIConfig.ready``)."""
+    global _engine
+    _engine = engine
 
 
 class Task:
@@ -93,15 +115,10 @@ class Task:
         the task must be registered, since workers look it up by name. The task
         belongs to ``user``, else to the innermost ``enqueued_by(...)`` block's owner.
         """
-        from .registry import get_task
-        from .starting import start_task
-
-        if get_task(cls.name) is not cls:
-            raise UnknownTask(f"Task class {cls.__qualname__} is not the registered {cls.name!r}.")
+        if _engine is None:
+            raise ConfigurationError("Add 'task_api' to INSTALLED_APPS to start tasks.")
         as_json = {key: _to_json(cls.inputs.get(key), value) for key, value in inputs.items()}
-        owner = {"owner": user, "session_key": ""} if user is not None else None
-        record, _created = start_task(cls, cls.clean_inputs(as_json), owner=owner)
-        return record
+        return _engine.enqueue(cls, as_json, user=user)
 
     # -- schema and conversion ------------------------------------------------------
 

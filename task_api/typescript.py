@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from .tasks import Task
+from task_api.tasks import Task
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 _PRIMITIVES = {

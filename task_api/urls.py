@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .batches.views import BatchCancelView, BatchDetailView, BatchListView
-from .schema import TaskSchemaView
-from .views import TaskCancelView, TaskCatalogView, TaskDetailView, TaskListView
+from task_api.views.batches import BatchCancelView, BatchDetailView, BatchListView
+from task_api.views.schema import TaskSchemaView
+from task_api.views.tasks import TaskCancelView, TaskCatalogView, TaskDetailView, TaskListView
 
 app_name = "task_api"
 

@@ -264,7 +264,7 @@ def test_the_task_list_filters_by_batch(api: APIClient, capture: Capture) -> Non
 
 
 def test_purging_removes_a_batch_with_its_last_task(api: APIClient, capture: Capture) -> None:
-    from task_api.retention import purge_finished
+    from task_api.engine.retention import purge_finished
 
     batch = run_batch(api, capture, [{"task": "add", "inputs": {"a": n}} for n in range(2)])
     keep = post_batch(api, [{"task": "add", "inputs": {"a": 1}}]).json()  # still pending

@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
-from task_api import batch_events
+from task_api import protocol
 from task_api.batches import batch_json, start_batch
 from task_api.models import TaskBatch, TaskRecord
 from tests.project.asgi import application
@@ -119,12 +119,12 @@ async def test_stale_and_foreign_frames_are_not_forwarded(users: Any, session_co
         snapshot = await receive(communicator)
         assert (snapshot["seq"], snapshot["data"]["status"]) == (5, "running")
         layer = get_channel_layer()
-        group = batch_events.group_name(batch.uuid)
+        group = protocol.batch_group(batch.uuid)
         state = {key: value for key, value in snapshot["data"].items() if key != "tasks"}
-        stale = batch_events.update_frame({**state, "seq": 5, "progress": 99})
+        stale = protocol.batch_update_frame({**state, "seq": 5, "progress": 99})
         await layer.group_send(group, {"type": "task.event", "frame": stale})
         assert await communicator.receive_nothing(timeout=0.2)
-        newer = batch_events.update_frame({**state, "seq": 6, "progress": 1})
+        newer = protocol.batch_update_frame({**state, "seq": 6, "progress": 1})
         await layer.group_send(group, {"type": "task.event", "frame": newer})
         assert await receive(communicator) == newer
         await communicator.send_json_to({"type": "unsubscribe", "batch": str(batch.uuid)})
@@ -183,10 +183,10 @@ async def test_updates_are_coalesced_per_connection_and_the_final_state_is_not_h
         snapshot = await receive(communicator)
         state = {key: value for key, value in snapshot["data"].items() if key != "tasks"}
         layer = get_channel_layer()
-        group = batch_events.group_name(batch.uuid)
+        group = protocol.batch_group(batch.uuid)
 
         async def publish(seq: int, **changes: Any) -> None:
-            frame = batch_events.update_frame({**state, **changes, "seq": seq})
+            frame = protocol.batch_update_frame({**state, **changes, "seq": seq})
             await layer.group_send(group, {"type": "task.event", "frame": frame})
 
         loop = asyncio.get_running_loop()

@@ -17,7 +17,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 from django.urls import resolve
 
-from task_api import batch_events
+from task_api import protocol
 from task_api.batches import batch_json, start_batch
 from task_api.models import TaskBatch, TaskRecord
 from tests.project.asgi import application
@@ -150,7 +150,7 @@ async def test_batch_frame_table_is_what_the_consumer_speaks(
     finally:
         await communicator.disconnect()
     state = {key: value for key, value in snapshot["data"].items() if key != "tasks"}
-    update = batch_events.update_frame(state)
+    update = protocol.batch_update_frame(state)
     assert list(update) == list(frames["server", "batch_update"])
 
 

@@ -13,9 +13,9 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.db.models import F
 
-from task_api import events
+from task_api import protocol
 from task_api.models import TaskRecord, TaskStatus
-from task_api.serializers import task_json
+from task_api.store.task_json import task_json
 from tests.project.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -98,8 +98,8 @@ async def test_foreign_task_is_refused_without_data(users: Any, bob_headers: Any
     }
     # No event of that task reaches bob afterwards.
     await get_channel_layer().group_send(
-        events.group_name(record.uuid),
-        {"type": "task.event", "frame": events.update_frame(record.uuid, 1, {"progress": 1}, [])},
+        protocol.task_group(record.uuid),
+        {"type": "task.event", "frame": protocol.update_frame(record.uuid, 1, {"progress": 1}, [])},
     )
     assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
@@ -245,8 +245,8 @@ async def test_unsubscribe_stops_events(users: Any, alice_headers: Any) -> None:
     await communicator.send_json_to({"type": "unsubscribe", "uuid": str(record.uuid)})
     await asyncio.sleep(0.05)
     await get_channel_layer().group_send(
-        events.group_name(record.uuid),
-        {"type": "task.event", "frame": events.update_frame(record.uuid, 1, {"progress": 1}, [])},
+        protocol.task_group(record.uuid),
+        {"type": "task.event", "frame": protocol.update_frame(record.uuid, 1, {"progress": 1}, [])},
     )
     assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
@@ -260,8 +260,8 @@ async def test_gap_in_events_is_repaired_with_a_snapshot(users: Any, alice_heade
     # The database moved to seq 3 but events 1 and 2 never arrived.
     await sync_to_async(TaskRecord.objects.filter(pk=record.pk).update)(progress=7, seq=3)
     await get_channel_layer().group_send(
-        events.group_name(record.uuid),
-        {"type": "task.event", "frame": events.update_frame(record.uuid, 3, {"progress": 7}, [])},
+        protocol.task_group(record.uuid),
+        {"type": "task.event", "frame": protocol.update_frame(record.uuid, 3, {"progress": 7}, [])},
     )
     frame = await receive(communicator)
     assert frame["type"] == "snapshot"
@@ -341,8 +341,8 @@ async def test_one_query_rechecks_every_connection(
 
 def publish_update(record: TaskRecord, seq: int, changes: dict[str, Any]) -> Any:
     return get_channel_layer().group_send(
-        events.group_name(record.uuid),
-        {"type": "task.event", "frame": events.update_frame(record.uuid, seq, changes, [])},
+        protocol.task_group(record.uuid),
+        {"type": "task.event", "frame": protocol.update_frame(record.uuid, seq, changes, [])},
     )
 
 
@@ -427,10 +427,10 @@ async def test_a_busy_connection_gets_one_merged_update(
     assert await asyncio.to_thread(reading.wait, 5)
     for seq in range(1, 21):
         await get_channel_layer().group_send(
-            events.group_name(watched.uuid),
+            protocol.task_group(watched.uuid),
             {
                 "type": "task.event",
-                "frame": events.update_frame(
+                "frame": protocol.update_frame(
                     watched.uuid, seq, {"progress": seq}, [{"value": str(seq)}]
                 ),
             },
@@ -459,7 +459,7 @@ async def test_the_process_joins_a_group_once_for_all_its_connections(
         await communicator.send_json_to({"type": "subscribe", "uuid": str(record.uuid)})
         assert (await receive(communicator))["type"] == "snapshot"
     layer = get_channel_layer()
-    assert len(layer.groups[events.group_name(record.uuid)]) == 1
+    assert len(layer.groups[protocol.task_group(record.uuid)]) == 1
     await publish_update(record, 1, {"progress": 1})
     for communicator in communicators:
         assert (await receive(communicator))["set"] == {"progress": 1}
@@ -479,10 +479,10 @@ async def test_idle_connections_are_written_in_the_hubs_pass(
         assert (await receive(communicator))["type"] == "snapshot"
     hub = get_hub()
     assert hub is not None
-    frame = events.update_frame(record.uuid, 1, {"progress": 1}, [])
+    frame = protocol.update_frame(record.uuid, 1, {"progress": 1}, [])
     # Three listeners, under one turn: the hand-out does not let the loop run.
     await hub.hand_out(
-        {"type": "task.event", "group": events.group_name(record.uuid), "frame": frame}
+        {"type": "task.event", "group": protocol.task_group(record.uuid), "frame": frame}
     )
     # Every frame is written before the event loop runs anything else: no task
     # per connection had to wake up.

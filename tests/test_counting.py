@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from task_api.counting import count_unfinished
 from task_api.models import TaskRecord, TaskStatus
+from task_api.store.counting import count_unfinished
 
 pytestmark = pytest.mark.django_db
 

@@ -22,8 +22,8 @@ from rest_framework.test import APIClient
 
 from task_api import enqueued_by, progress
 from task_api.backends.django_tasks import TaskAPIBackend
+from task_api.engine.lifecycle import cancel
 from task_api.exceptions import InputErrors
-from task_api.lifecycle import cancel
 from task_api.models import TaskRecord
 from tests.project import function_errors, functions
 

@@ -9,8 +9,8 @@ import pytest
 from django.db import DataError, connection
 from rest_framework.test import APIClient
 
+from task_api.api.renderers import replace_surrogates
 from task_api.models import TaskRecord
-from task_api.renderers import replace_surrogates
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from task_api import runner
-from task_api.lifecycle import cancel
+from task_api.engine import flusher
+from task_api.engine.lifecycle import cancel
+from task_api.engine.service import start_task
 from task_api.models import TaskRecord
 from task_api.params import IntParameter, NumberParameter
-from task_api.starting import start_task
 from task_api.tasks import Task
 from tests.project.tasks import Add
 
@@ -158,15 +158,15 @@ def test_progress_and_messages_are_stored_while_running_and_exactly_at_the_end(
 
 @pytest.fixture
 def flushes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """The changes of every progress write, counted around the real ``DatabaseSink.flush``."""
+    """The changes of every progress write, counted around the real ``DatabaseSink.write``."""
     seen: list[dict[str, Any]] = []
-    original = runner.DatabaseSink.flush
+    original = flusher.DatabaseSink.write
 
     def counting_flush(self: Any, reporter: Any, changes: Any, entries: Any) -> bool:
         seen.append(changes)
         return original(self, reporter, changes, entries)
 
-    monkeypatch.setattr(runner.DatabaseSink, "flush", counting_flush)
+    monkeypatch.setattr(flusher.DatabaseSink, "write", counting_flush)
     return seen
 
 

@@ -11,10 +11,10 @@ from django.db import router
 from django.db.models.signals import post_save
 from django.utils import timezone
 
-from task_api.inserting import can_insert, insert_record
+from task_api.api.serializers import TaskCreateSerializer, plain_start_body
+from task_api.engine.service import LimitReached, start_task
 from task_api.models import TaskRecord, TaskStatus
-from task_api.serializers import TaskCreateSerializer, plain_start_body
-from task_api.starting import LimitReached, start_task
+from task_api.store.inserting import can_insert, insert_record
 from tests.project.tasks import Add
 
 ALIAS = "default"

@@ -197,12 +197,12 @@ def test_daphne_joins_task_groups_on_the_layer_the_settings_name(
     ``RedisChannelLayer``."""
     import redis
 
-    from task_api import events
+    from task_api import protocol
     from tests.project.settings import TEST_LAYER
 
     alice, daphne = stack["alice"], stack["daphne"]
     task = alice.start("countdown", {"count": 10, "delay": 0.05})
-    group = events.group_name(task["uuid"])
+    group = protocol.task_group(task["uuid"])
     client = redis.Redis.from_url(redis_server.url, decode_responses=True)
     seen: dict[str, set[str]] = {}
 

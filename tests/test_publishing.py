@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from channels.layers import channel_layers
 
-from task_api import events
+from task_api import protocol
+from task_api.engine import publisher
+from task_api.engine.runner import execute
 from task_api.models import TaskRecord, TaskStatus
-from task_api.runner import execute
 from tests.project.settings import redis_channel_layer
 
 
@@ -24,10 +25,10 @@ def silent_redis(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
     port = listener.getsockname()[1]
     settings.CHANNEL_LAYERS = {"default": redis_channel_layer(f"redis://127.0.0.1:{port}/0")}
     channel_layers.backends.pop("default", None)
-    monkeypatch.setattr(events, "publisher", events.Publisher())
-    monkeypatch.setattr(events, "MAX_QUEUED", 5)
+    monkeypatch.setattr(publisher, "publisher", publisher.Publisher())
+    monkeypatch.setattr(publisher, "MAX_QUEUED", 5)
     yield
-    events.publisher.close(timeout=0)
+    publisher.publisher.close(timeout=0)
     listener.close()
     channel_layers.backends.pop("default", None)
 
@@ -42,7 +43,7 @@ def test_task_state_is_stored_when_events_cannot_be_sent(silent_redis: None) -> 
     assert record.progress == 50_000
     assert len(record.messages) == 30
     assert record.outputs == {"count": 50_000}
-    queue = events.publisher._queue
+    queue = publisher.publisher._queue
     assert queue is not None
     assert queue.qsize() <= 5
 
@@ -54,9 +55,9 @@ def redis_layer(
     """The project's Redis channel layer on the private Redis, and a fresh publisher."""
     settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_server.url)}
     channel_layers.backends.pop("default", None)
-    monkeypatch.setattr(events, "publisher", events.Publisher())
+    monkeypatch.setattr(publisher, "publisher", publisher.Publisher())
     yield
-    events.publisher.close()
+    publisher.publisher.close()
     channel_layers.backends.pop("default", None)
 
 
@@ -79,11 +80,11 @@ def test_publishing_survives_other_code_closing_the_shared_layers_pools(
     async def scenario() -> list[int]:
         receiver = channel_layers.make_backend("default")
         channel = await receiver.new_channel()
-        await receiver.group_add(events.group_name(task), channel)
+        await receiver.group_add(protocol.task_group(task), channel)
         seen = []
         for seq in (1, 2, 3):
-            frame = events.update_frame(task, seq, {"progress": seq}, [])
-            assert await asyncio.to_thread(events.publish, task, frame, wait=True)
+            frame = protocol.update_frame(task, seq, {"progress": seq}, [])
+            assert await asyncio.to_thread(publisher.publish, task, frame, wait=True)
             message = await asyncio.wait_for(receiver.receive(channel), 5)
             seen.append(message["frame"]["seq"])
             await get_channel_layer().close_pools()  # what the other library does
@@ -96,9 +97,10 @@ def test_publishing_survives_other_code_closing_the_shared_layers_pools(
 EXITING_PUBLISHER = """
 import sys, django
 django.setup()
-from task_api import events
+from task_api import protocol
+from task_api.engine import publisher
 for seq in range(1, 51):
-    events.publish(sys.argv[1], events.update_frame(sys.argv[1], seq, {"progress": seq}, []))
+    publisher.publish(sys.argv[1], protocol.update_frame(sys.argv[1], seq, {"progress": seq}, []))
 """
 
 
@@ -122,7 +124,7 @@ def test_events_queued_when_the_process_exits_are_sent(
     async def scenario() -> list[int]:
         receiver = channel_layers.make_backend("default")
         channel = await receiver.new_channel()
-        await receiver.group_add(events.group_name(task), channel)
+        await receiver.group_add(protocol.task_group(task), channel)
         exiting = await asyncio.to_thread(
             subprocess.run, [sys.executable, "-c", EXITING_PUBLISHER, str(task)], env=env
         )
@@ -153,11 +155,11 @@ def test_a_closed_publisher_leaves_nothing_for_the_garbage_collector(
 
     unraisable: list[str] = []
     monkeypatch.setattr(sys, "unraisablehook", lambda hook: unraisable.append(repr(hook)))
-    publisher = events.Publisher()
+    own = publisher.Publisher()
     task = uuid_lib.uuid4()
-    assert publisher.publish(task, events.update_frame(task, 1, {"progress": 1}, []), wait=True)
-    publisher.close()
-    del publisher
+    assert own.publish(task, protocol.update_frame(task, 1, {"progress": 1}, []), wait=True)
+    own.close()
+    del own
 
     async def collect() -> None:
         gc.collect()

@@ -37,14 +37,14 @@ from django.utils.module_loading import import_string
 from playwright.sync_api import expect
 from rest_framework.test import APIClient
 
-from task_api import events
+from task_api import protocol
 from task_api.conf import TaskAPISettings, task_api_settings
 from task_api.models import TaskRecord, TaskStatus
 from task_api.params import IntParameter, StringParameter
 from task_api.params import base as params_base
-from task_api.serializers import task_json
+from task_api.store.task_json import task_json
 from task_api.tasks import Task
-from task_api.views import TaskCancelView, TaskCatalogView, TaskDetailView, TaskListView
+from task_api.views.tasks import TaskCancelView, TaskCatalogView, TaskDetailView, TaskListView
 from tests import test_batches_readme as batches_readme
 from tests import test_newproject
 from tests import test_readme_django_tasks as readme_django_tasks
@@ -778,7 +778,7 @@ async def test_websocket_table_frames_are_what_the_consumer_speaks(
         assert f'"{code}"' in starts, f"a start is never refused with the code {code}"
 
     update, _ = frames["server", "update"]
-    assert events.update_frame(uuid, update["seq"], update["set"], update["append"]) == update
+    assert protocol.update_frame(uuid, update["seq"], update["set"], update["append"]) == update
     assert set(update["set"]) <= set(task_json(record))
     for entry in update["append"]:
         assert list(entry) == ["value", "level", "time"]

@@ -11,7 +11,7 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from task_api import runner
+from task_api.engine import runner
 from task_api.models import TaskRecord, TaskStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import UserRateThrottle
 
 from task_api.models import TaskRecord, TaskStatus
-from task_api.serializers import task_json
+from task_api.store.task_json import task_json
 from tests.test_api import broker_down  # noqa: F401 (fixture)
 from tests.test_consumer import ORIGIN, apply, connect, make_task, receive, until_terminal
 from tests.watching import RestClient
@@ -154,7 +154,7 @@ async def test_throttles_of_the_view_apply_and_count_rest_posts_too(
 ) -> None:
     from django.core.cache import cache
 
-    from task_api.views import TaskListView
+    from task_api.views.tasks import TaskListView
 
     def rest_post() -> int:
         client = APIClient()

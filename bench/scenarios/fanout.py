@@ -168,7 +168,7 @@ async def _measure(
 
 
 async def _library(stack: Stack, n: int, seconds: float, idle: float) -> Sample:
-    from task_api.backends.base import get_backend
+    from task_api.engine.dispatch import get_backend
     from task_api.models import TaskRecord
     from task_api.registry import get_task
 
@@ -207,7 +207,7 @@ async def _storm(stack: Stack, url: str, n: int) -> Sample:
     """``n`` open connections subscribe to a running task at the same moment: count
     those the server closed, those that got no live update, and those without the
     final state."""
-    from task_api.backends.base import get_backend
+    from task_api.engine.dispatch import get_backend
     from task_api.models import TaskRecord
     from task_api.registry import get_task
 

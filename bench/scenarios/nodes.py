@@ -66,7 +66,7 @@ def _start_rates(stack: Stack, second: int, total: int) -> Sample:
 
 
 async def _across(stack: Stack, second: int, n: int) -> Sample:
-    from task_api.backends.base import get_backend
+    from task_api.engine.dispatch import get_backend
     from task_api.models import TaskRecord
     from task_api.registry import get_task
 

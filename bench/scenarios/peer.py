@@ -219,7 +219,7 @@ def _fan_summary(prefix: str, n: int, go: int, finals: list[int], latencies: lis
 
 
 async def _ours_fanout(stack: Stack, n: int) -> Sample:
-    from task_api.backends.base import get_backend
+    from task_api.engine.dispatch import get_backend
     from task_api.models import TaskRecord
     from task_api.registry import get_task
 

@@ -18,7 +18,7 @@ LIFECYCLE_WRITES = 2
 
 
 def _spin(stack: Stack, count: int, call: bool) -> tuple[float, int | None, int]:
-    from task_api import runner
+    from task_api.engine import runner
     from task_api.models import TaskRecord
 
     record = TaskRecord.objects.create(

@@ -4,12 +4,24 @@ Two Celery tasks carry the work: ``task_api.run`` acknowledges the message
 when it starts (a task whose worker dies is failed as lost), and
 ``task_api.run_retry_safe`` acknowledges it at the end and is redelivered if
 its worker dies, for task classes with ``retry_safe = True``.
+``task_api.purge`` removes old finished tasks (for celery beat).
+
+When the broker connection drops, Celery forgets the messages it had
+prefetched but not started, and Redis hands them out again only after the
+transport's ``visibility_timeout`` (an hour by default); a Redis without
+persistence loses its queue outright. So after each reconnection the main
+process sends again every pending task queued before it: starting a task is a
+conditional update, so a duplicate message finds it started and does nothing.
+(A duplicate of a ``retry_safe`` task takes over its record only if the
+worker running it stopped beating.) The same thread sweeps stale tasks.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -17,13 +29,16 @@ from celery import Celery, shared_task
 from celery import Task as CeleryTask
 from celery.backends.base import DisabledBackend
 from celery.result import AsyncResult
+from celery.signals import worker_ready
+from django.utils import timezone
 
-from .. import runner
-from ..conf import task_api_settings
-from ..models import TaskRecord
-from ..tasks import Task
-from . import celery_recovery  # noqa: F401  (connects the worker signals)
-from .base import BackendUnavailable, BaseBackend
+from task_api.backends import celery_recovery  # noqa: F401  (connects the worker signals)
+from task_api.conf import task_api_settings
+from task_api.engine import reconnect, recovery, retention, runner
+from task_api.engine.dispatch import BackendUnavailable, BaseBackend
+from task_api.models import TaskRecord, TaskStatus
+from task_api.registry import get_runnable
+from task_api.tasks import Task
 
 logger = logging.getLogger("task_api.backends.celery")
 
@@ -134,3 +149,59 @@ class CeleryBackend(BaseBackend):
             run_task.app.control.revoke(str(record.uuid))
         except Exception as exc:
             logger.warning("Could not revoke task %s: %r", record.uuid, exc)
+
+
+@shared_task(name="task_api.purge", ignore_result=True)
+def purge() -> int:
+    """Periodic task (for celery beat): remove finished tasks older than ``TASK_API_RETENTION``."""
+    return retention.purge_finished(task_api_settings.retention)[0]
+
+
+@worker_ready.connect
+def start_stale_sweep(sender: Any = None, **kwargs: Any) -> None:
+    """Sweep stale tasks, and resend pending ones after a reconnection, from the main process."""
+    threading.Thread(
+        target=_sweep_forever, args=(sender,), name="task_api-sweeper", daemon=True
+    ).start()
+
+
+def _sweep_forever(consumer: Any) -> None:
+    stop = threading.Event()
+    connection = getattr(consumer, "connection", None)
+    next_sweep = time.monotonic()
+    while not stop.wait(1.0):
+        current = getattr(consumer, "connection", None)
+        if current is not None and current is not connection:
+            connection = current
+            _guarded(resend_pending, "resend pending tasks")
+        if time.monotonic() >= next_sweep:
+            next_sweep = time.monotonic() + max(task_api_settings.stale_after / 2, 1.0)
+            _guarded(recovery.sweep_stale, "sweep stale tasks")
+
+
+def _guarded(work: Any, what: str) -> None:
+    try:
+        reconnect.once_more(work)
+    except reconnect.CONNECTION_ERRORS as exc:  # the database is away: next round
+        logger.warning("Could not %s: %s", what, exc)
+        reconnect.drop()
+    except Exception:
+        logger.exception("Could not %s", what)
+        reconnect.recycle()
+
+
+def resend_pending() -> int:
+    """Send again the messages of pending tasks queued before now; returns how many."""
+    backend = CeleryBackend()
+    count = 0
+    pending = TaskRecord.objects.filter(status=TaskStatus.PENDING, created__lt=timezone.now())
+    for record in pending.order_by("created"):
+        try:
+            task_class = get_runnable(record.name)
+        except Exception:  # unknown here: the run fails it cleanly
+            continue
+        backend.dispatch(record, task_class, run_after=record.run_after)
+        count += 1
+    if count:
+        logger.warning("Broker connection restored: sent %d pending tasks again", count)
+    return count

@@ -6,22 +6,11 @@ The worker's main process learns at once when a pool process dies
 a clear error then. Tasks that acknowledge late (``retry_safe``) are
 requeued by Celery instead, and taken over by the next worker. As a last
 resort, the main process sweeps tasks whose heartbeat stopped.
-
-When the broker connection drops, Celery forgets the messages it had
-prefetched but not started, and Redis hands them out again only after the
-transport's ``visibility_timeout`` (an hour by default); a Redis without
-persistence loses its queue outright. So after each reconnection the main
-process sends again every pending task queued before it: starting a task is a
-conditional update, so a duplicate message finds it started and does nothing.
-(A duplicate of a ``retry_safe`` task takes over its record only if the
-worker running it stopped beating.)
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections import OrderedDict
 from typing import Any
 
@@ -30,14 +19,11 @@ from celery.signals import (
     task_failure,
     task_received,
     worker_process_shutdown,
-    worker_ready,
     worker_shutting_down,
 )
-from django.utils import timezone
 
-from .. import events, lifecycle, reconnect, recovery
-from ..conf import task_api_settings
-from ..models import TaskRecord, TaskStatus
+from task_api.engine import lifecycle, publisher, reconnect, recovery
+from task_api.models import TaskRecord, TaskStatus
 
 logger = logging.getLogger("task_api.backends.celery")
 
@@ -118,7 +104,7 @@ _RECEIVED_KEPT = 10_000
 @worker_process_shutdown.connect
 def send_last_events(**kwargs: Any) -> None:
     """Send the events still queued before a pool process exits (it skips ``atexit``)."""
-    events.flush()
+    publisher.flush()
 
 
 @task_received.connect
@@ -170,56 +156,3 @@ def fail_interrupted_tasks(how: str = "", **kwargs: Any) -> None:
         return
     if count:
         logger.warning("Failed %d tasks stopped by the worker's shutdown", count)
-
-
-@worker_ready.connect
-def start_stale_sweep(sender: Any = None, **kwargs: Any) -> None:
-    """Sweep stale tasks, and resend pending ones after a reconnection, from the main process."""
-    threading.Thread(
-        target=_sweep_forever, args=(sender,), name="task_api-sweeper", daemon=True
-    ).start()
-
-
-def _sweep_forever(consumer: Any) -> None:
-    stop = threading.Event()
-    connection = getattr(consumer, "connection", None)
-    next_sweep = time.monotonic()
-    while not stop.wait(1.0):
-        current = getattr(consumer, "connection", None)
-        if current is not None and current is not connection:
-            connection = current
-            _guarded(resend_pending, "resend pending tasks")
-        if time.monotonic() >= next_sweep:
-            next_sweep = time.monotonic() + max(task_api_settings.stale_after / 2, 1.0)
-            _guarded(recovery.sweep_stale, "sweep stale tasks")
-
-
-def _guarded(work: Any, what: str) -> None:
-    try:
-        reconnect.once_more(work)
-    except reconnect.CONNECTION_ERRORS as exc:  # the database is away: next round
-        logger.warning("Could not %s: %s", what, exc)
-        reconnect.drop()
-    except Exception:
-        logger.exception("Could not %s", what)
-        reconnect.recycle()
-
-
-def resend_pending() -> int:
-    """Send again the messages of pending tasks queued before now; returns how many."""
-    from ..registry import get_runnable
-    from .celery import CeleryBackend
-
-    backend = CeleryBackend()
-    count = 0
-    pending = TaskRecord.objects.filter(status=TaskStatus.PENDING, created__lt=timezone.now())
-    for record in pending.order_by("created"):
-        try:
-            task_class = get_runnable(record.name)
-        except Exception:  # unknown here: the run fails it cleanly
-            continue
-        backend.dispatch(record, task_class, run_after=record.run_after)
-        count += 1
-    if count:
-        logger.warning("Broker connection restored: sent %d pending tasks again", count)
-    return count

@@ -30,12 +30,12 @@ from django.tasks.base import Task as DjangoTask
 from django.tasks.base import TaskError
 from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
 
-from .. import signals
-from ..exceptions import ConfigurationError
-from ..functions import FunctionTask, inputs_from_call, task_class_for
-from ..models import TaskRecord, TaskStatus
-from ..starting import start_task
-from .base import get_backend
+from task_api import signals
+from task_api.engine.dispatch import get_backend
+from task_api.engine.service import start_task
+from task_api.exceptions import ConfigurationError
+from task_api.functions import FunctionTask, inputs_from_call, task_class_for
+from task_api.models import TaskRecord, TaskStatus
 
 _STATUSES = {
     TaskStatus.PENDING: TaskResultStatus.READY,
@@ -114,7 +114,7 @@ def result_from_record(
     record: TaskRecord, *, task: DjangoTask[..., Any] | None = None, alias: str | None = None
 ) -> TaskResult[..., Any]:
     """Django's ``TaskResult`` for a function task's record."""
-    from ..registry import get_runnable
+    from task_api.registry import get_runnable
 
     if task is None:
         try:

@@ -15,11 +15,11 @@ from typing import Any
 
 from django.db import close_old_connections
 
-from .. import runner
-from ..conf import task_api_settings
-from ..models import TaskRecord
-from ..tasks import Task
-from .base import BaseBackend
+from task_api.conf import task_api_settings
+from task_api.engine import runner
+from task_api.engine.dispatch import BaseBackend
+from task_api.models import TaskRecord
+from task_api.tasks import Task
 
 logger = logging.getLogger("task_api.backends.inprocess")
 

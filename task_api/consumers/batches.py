@@ -26,9 +26,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db.models import Count, Sum
 
-from .. import batch_events
-from ..conf import task_api_settings
-from ..models import TaskBatch, TaskRecord
+from task_api import protocol
+from task_api.conf import task_api_settings
+from task_api.models import TaskBatch, TaskRecord
 
 logger = logging.getLogger("task_api.consumers")
 
@@ -38,7 +38,7 @@ _pending: set[asyncio.Task[None]] = set()
 
 
 def _load_visible(uuid: str, user: Any, session_key: str | None) -> dict[str, Any] | None:
-    from ..batches.aggregate import batch_json
+    from task_api.store.aggregate import batch_json
 
     batch = TaskBatch.objects.filter(uuid=uuid).first()
     if batch is None:
@@ -127,7 +127,7 @@ class BatchSubscriptions(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self._batch_leave(uuid)
             await self._batch_error(uuid, "not_found", f"No batch {uuid!r}.")
             return
-        await self._batch_forward(batch_events.snapshot_frame(data), force=force)
+        await self._batch_forward(protocol.batch_snapshot_frame(data), force=force)
 
     async def _batch_forward(self, frame: dict[str, Any], *, force: bool = False) -> None:
         uuid = frame["batch"]
@@ -170,7 +170,7 @@ class BatchSubscriptions(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def _batch_join(self, uuid: str) -> None:
         try:
-            await self.channel_layer.group_add(batch_events.group_name(uuid), self.channel_name)
+            await self.channel_layer.group_add(protocol.batch_group(uuid), self.channel_name)
         except Exception as exc:
             logger.warning("Could not join the group of batch %s: %r", uuid, exc)
 
@@ -180,7 +180,7 @@ class BatchSubscriptions(AsyncWebsocketConsumer):  # type: ignore[misc]
         if self.batches.pop(uuid, None) is not None:
             with contextlib.suppress(Exception):
                 await self.channel_layer.group_discard(
-                    batch_events.group_name(uuid), self.channel_name
+                    protocol.batch_group(uuid), self.channel_name
                 )
 
     async def _batch_error(self, uuid: str | None, code: str, detail: str) -> None:

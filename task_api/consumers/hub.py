@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
-from .. import batch_events, events
-from ..conf import task_api_settings
+from task_api import protocol
+from task_api.conf import task_api_settings
 
 logger = logging.getLogger("task_api.consumers")
 
@@ -151,9 +151,9 @@ def _group_of(message: dict[str, Any]) -> str | None:
     if not isinstance(frame, dict):
         return None
     if frame.get("batch"):
-        return batch_events.group_name(frame["batch"])
+        return protocol.batch_group(frame["batch"])
     if frame.get("uuid"):
-        return events.group_name(frame["uuid"])
+        return protocol.task_group(frame["uuid"])
     return None
 
 

@@ -21,10 +21,10 @@ from typing import Protocol
 
 from channels.db import database_sync_to_async
 
-from .. import events
-from ..conf import task_api_settings
-from ..models import TaskRecord
-from .hub import get_hub
+from task_api import protocol
+from task_api.conf import task_api_settings
+from task_api.consumers.hub import get_hub
+from task_api.models import TaskRecord
 
 logger = logging.getLogger("task_api.consumers")
 
@@ -86,7 +86,7 @@ class _Resync:
         if hub is not None:
             for uuid in sorted({uuid for _, uuid, _ in behind}):
                 with contextlib.suppress(Exception):
-                    await hub.rejoin(events.group_name(uuid))
+                    await hub.rejoin(protocol.task_group(uuid))
         for watcher, uuid, seq in behind:
             watcher.behind(uuid, seq)
 

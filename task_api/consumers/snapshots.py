@@ -17,9 +17,9 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from .. import recovery
-from ..models import TaskRecord
-from ..serializers import task_json
+from task_api.engine import recovery
+from task_api.models import TaskRecord
+from task_api.store.task_json import task_json
 
 Loaded = tuple[TaskRecord, dict[str, Any]] | None
 

@@ -27,16 +27,17 @@ from rest_framework.exceptions import (
 )
 from rest_framework.request import Request
 
-from .. import access, start_rules
-from ..api_errors import DatabaseUnavailable, ServiceUnavailable, TooManyTasks, translate
-from ..conf import task_api_settings
-from ..models import TERMINAL_STATUSES
-from ..parsers import reject_unstorable
-from ..serializers import task_json
-from . import snapshots
+from task_api.api import starts
+from task_api.api.errors import DatabaseUnavailable, ServiceUnavailable, TooManyTasks, translate
+from task_api.api.parsers import reject_unstorable
+from task_api.conf import task_api_settings
+from task_api.consumers import snapshots
+from task_api.models import TERMINAL_STATUSES
+from task_api.owners import owner_fields
+from task_api.store.task_json import task_json
 
 if TYPE_CHECKING:
-    from .tasks import TaskConsumer
+    from task_api.consumers.tasks import TaskConsumer
 
 logger = logging.getLogger("task_api.consumers")
 
@@ -178,12 +179,10 @@ def _start(
     view.check_throttles(request)
     body = {name: frame[name] for name in ("task", "inputs") if name in frame}
     reject_unstorable(body)
-    task_class, inputs = start_rules.clean_body(body)
-    key = start_rules.clean_key(frame.get("idempotency_key"), "idempotency_key")
-    owner = access.owner_fields(user, session)
-    record, created = start_rules.start(
-        task_class, inputs, owner=owner, idempotency_key=key, uuid=uuid
-    )
+    task_class, inputs = starts.clean_body(body)
+    key = starts.clean_key(frame.get("idempotency_key"), "idempotency_key")
+    owner = owner_fields(user, session)
+    record, created = starts.start(task_class, inputs, owner=owner, idempotency_key=key, uuid=uuid)
     return created, task_json(record)
 
 
@@ -198,7 +197,7 @@ def _post_request(scope: dict[str, Any], user: Any, session: Any) -> Request:
 
 
 def _list_view(request: Request) -> Any:
-    from ..views import TaskListView  # the views import DRF's settings machinery
+    from task_api.views.tasks import TaskListView
 
     view = TaskListView()
     view.setup(request._request)

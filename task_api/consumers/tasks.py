@@ -13,14 +13,15 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from .. import access, batch_events, events
-from ..conf import task_api_settings
-from ..models import TERMINAL_STATUSES
-from . import resync, snapshots, starts
-from .batches import BatchSubscriptions
-from .hub import Hub, get_hub
-from .inbox import Inbox
-from .sends import send_now, server_send
+from task_api import protocol
+from task_api.conf import task_api_settings
+from task_api.consumers import resync, snapshots, starts
+from task_api.consumers.batches import BatchSubscriptions
+from task_api.consumers.hub import Hub, get_hub
+from task_api.consumers.inbox import Inbox
+from task_api.consumers.sends import send_now, server_send
+from task_api.engine import policy, publisher
+from task_api.models import TERMINAL_STATUSES
 
 logger = logging.getLogger("task_api.consumers")
 
@@ -82,7 +83,7 @@ class TaskConsumer(BatchSubscriptions):
     async def connect(self) -> None:
         layer = self.channel_layer
         if isinstance(layer, InMemoryChannelLayer):
-            events.publisher.bind_server_loop(asyncio.get_running_loop())
+            publisher.publisher.bind_server_loop(asyncio.get_running_loop())
         await self.accept()
         resync.watch(self)
 
@@ -149,13 +150,13 @@ class TaskConsumer(BatchSubscriptions):
         if uuid not in self.watched:
             return
         session = self.scope.get("session")
-        if loaded is None or not access.can_access(
+        if loaded is None or not policy.can_access(
             loaded[0], self.scope.get("user"), session.session_key if session else None
         ):
             await self._leave(uuid)
             await self._error(uuid, "not_found", f"No task {uuid!r}.")
             return
-        await self._forward(events.snapshot_frame(loaded[1]), force=True)
+        await self._forward(protocol.snapshot_frame(loaded[1]), force=True)
 
     async def _leave(self, uuid: str) -> None:
         self._unwatch(uuid)
@@ -164,7 +165,7 @@ class TaskConsumer(BatchSubscriptions):
         if self.watched.pop(uuid, None) is not None:
             hub = self._hub()
             if hub is not None:
-                hub.leave(events.group_name(uuid), self)
+                hub.leave(protocol.task_group(uuid), self)
 
     # -- events from the process's hub ------------------------------------------------
 
@@ -182,7 +183,7 @@ class TaskConsumer(BatchSubscriptions):
             self._queue(frame["uuid"], frame)
 
     def behind(self, uuid: str, stored: int) -> None:
-        """The re-check read ``stored`` from the database: catch up in turn with the events."""
+        """The re-check read ``stored`` from the database: catch up in turn with the publisher."""
         self._queue(uuid, {"type": "resync", "uuid": uuid, "seq": stored})
 
     def _queue(self, key: str, frame: dict[str, Any]) -> None:
@@ -289,7 +290,7 @@ class TaskConsumer(BatchSubscriptions):
         if hub is None:
             return
         try:
-            await hub.join(events.group_name(uuid), self)
+            await hub.join(protocol.task_group(uuid), self)
         except Exception as exc:
             logger.warning("Could not join the group of task %s: %r", uuid, exc)
 
@@ -303,7 +304,7 @@ class TaskConsumer(BatchSubscriptions):
         if hub is None:
             return
         try:
-            await hub.join(batch_events.group_name(uuid), self)
+            await hub.join(protocol.batch_group(uuid), self)
         except Exception as exc:
             logger.warning("Could not join the group of batch %s: %r", uuid, exc)
 
@@ -313,7 +314,7 @@ class TaskConsumer(BatchSubscriptions):
         if self.batches.pop(uuid, None) is not None:
             hub = self._hub()
             if hub is not None:
-                hub.leave(batch_events.group_name(uuid), self)
+                hub.leave(protocol.batch_group(uuid), self)
 
     # -- output -----------------------------------------------------------------------
 

@@ -14,12 +14,12 @@ Schema (``json_schema``). A value that does not fit raises ``ParameterError``.
 
 from __future__ import annotations
 
-from .base import MISSING, Parameter, ParameterError
-from .choices import ChoiceParameter
-from .containers import DictParameter, ListParameter
-from .dates import DateParameter, DateTimeParameter
-from .numbers import FloatParameter, IntParameter, NumberParameter
-from .scalars import BooleanParameter, StringParameter
+from task_api.params.base import MISSING, Parameter, ParameterError
+from task_api.params.choices import ChoiceParameter
+from task_api.params.containers import DictParameter, ListParameter
+from task_api.params.dates import DateParameter, DateTimeParameter
+from task_api.params.numbers import FloatParameter, IntParameter, NumberParameter
+from task_api.params.scalars import BooleanParameter, StringParameter
 
 __all__ = [
     "MISSING",

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from .base import Parameter
-from .choices import ChoiceParameter
-from .containers import DictParameter, ListParameter, _json_value
-from .dates import DateParameter, DateTimeParameter
-from .numbers import FloatParameter, IntParameter
-from .scalars import BooleanParameter, StringParameter
+from task_api.params.base import Parameter
+from task_api.params.choices import ChoiceParameter
+from task_api.params.containers import DictParameter, ListParameter, _json_value
+from task_api.params.dates import DateParameter, DateTimeParameter
+from task_api.params.numbers import FloatParameter, IntParameter
+from task_api.params.scalars import BooleanParameter, StringParameter
 
 _SCALARS: dict[Any, type[Parameter]] = {
     bool: BooleanParameter,

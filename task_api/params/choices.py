@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from .base import Parameter, ParameterError, _show
+from task_api.params.base import Parameter, ParameterError, _show
 
 _Scalar: TypeAlias = str | int | float | bool
 

@@ -12,7 +12,7 @@ from dataclasses import KW_ONLY, dataclass
 from functools import partial
 from typing import Any
 
-from .base import (
+from task_api.params.base import (
     Parameter,
     ParameterError,
     _check_int_digits,

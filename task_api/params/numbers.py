@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
-from .base import (
+from task_api.params.base import (
     _MAX_INT_DIGITS,
     Parameter,
     ParameterError,

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .base import _INT_BOUND, Parameter, ParameterError, _check_string_limit, _show
+from task_api.params.base import _INT_BOUND, Parameter, ParameterError, _check_string_limit, _show
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)

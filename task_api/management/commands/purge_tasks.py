@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from ...conf import task_api_settings
-from ...retention import purge_finished
+from task_api.conf import task_api_settings
+from task_api.engine.retention import purge_finished
 
 
 class Command(BaseCommand):

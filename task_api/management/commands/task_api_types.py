@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from ...registry import get_tasks
-from ...typescript import declarations
+from task_api.registry import get_tasks
+from task_api.typescript import declarations
 
 
 class Command(BaseCommand):

@@ -20,8 +20,8 @@ from typing import Any
 
 from django.db.models import Count, Max, Sum
 
-from ..models import TaskBatch, TaskRecord, TaskStatus
-from ..serializers import _iso
+from task_api.models import TaskBatch, TaskRecord, TaskStatus
+from task_api.store.task_json import _iso
 
 STATUSES = [status.value for status in TaskStatus]
 

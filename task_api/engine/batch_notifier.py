@@ -19,31 +19,14 @@ import logging
 import os
 import threading
 import time
-from typing import Any
 
 from django.db import close_old_connections
 
-from . import events
-from .conf import task_api_settings
+from task_api.conf import task_api_settings
+from task_api.engine import publisher
+from task_api.protocol import batch_group, batch_update_frame
 
-logger = logging.getLogger("task_api.batch_events")
-
-GROUP_PREFIX = "task_api.batch."
-
-
-def group_name(uuid: Any) -> str:
-    """The channel layer group of one batch."""
-    return GROUP_PREFIX + (uuid.hex if hasattr(uuid, "hex") else str(uuid).replace("-", ""))
-
-
-def update_frame(state: dict[str, Any]) -> dict[str, Any]:
-    """A ``batch_update`` frame: the batch JSON without its task list."""
-    return {"type": "batch_update", "batch": state["uuid"], "seq": state["seq"], "set": state}
-
-
-def snapshot_frame(batch: dict[str, Any]) -> dict[str, Any]:
-    """A ``batch_snapshot`` frame: the whole batch JSON."""
-    return {"type": "batch_snapshot", "batch": batch["uuid"], "seq": batch["seq"], "data": batch}
+logger = logging.getLogger("task_api.engine.batch_notifier")
 
 
 class _Notifier:
@@ -93,8 +76,8 @@ class _Notifier:
 
     @staticmethod
     def _send(due: list[int]) -> None:
-        from .batches.aggregate import aggregate, state_json
-        from .models import TaskBatch
+        from task_api.models import TaskBatch
+        from task_api.store.aggregate import aggregate, state_json
 
         try:
             close_old_connections()
@@ -103,7 +86,7 @@ class _Notifier:
                 batch = batches.get(pk)
                 if batch is not None:
                     state = state_json(batch, aggregate(pk))
-                    events.publish_to_group(group_name(batch.uuid), update_frame(state))
+                    publisher.publish_to_group(batch_group(batch.uuid), batch_update_frame(state))
         except Exception:
             logger.exception("Could not publish the aggregate of batches %s", due)
         finally:
@@ -115,7 +98,7 @@ _notifier = _Notifier()
 
 def changed(batch_pk: int | None) -> None:
     """Note that a task of batch ``batch_pk`` changed (``None``: not in a batch)."""
-    if batch_pk is not None and events.publisher.reachable():
+    if batch_pk is not None and publisher.publisher.reachable():
         _notifier.changed(batch_pk)
 
 

@@ -20,11 +20,11 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
-from . import lifecycle
-from .conf import task_api_settings
-from .models import TaskRecord, TaskStatus
+from task_api.conf import task_api_settings
+from task_api.engine import lifecycle
+from task_api.models import TaskRecord, TaskStatus
 
-logger = logging.getLogger("task_api.recovery")
+logger = logging.getLogger("task_api.engine.recovery")
 
 LOST_MESSAGE = "The worker running the task stopped responding (it crashed or was killed)."
 

@@ -23,8 +23,9 @@ from drf_spectacular.utils import extend_schema as _extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers
 
-from . import __version__
-from .registry import get_tasks
+from task_api import __version__
+from task_api.registry import get_tasks
+from task_api.views.base import TaskAPIView
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -184,10 +185,10 @@ class TaskSchemaView(SpectacularAPIView):
         "TITLE": "Task API",
         "DESCRIPTION": "Start background tasks and follow their progress.",
         "VERSION": __version__,
-        "PREPROCESSING_HOOKS": ["task_api.schema.only_task_api"],
+        "PREPROCESSING_HOOKS": ["task_api.views.schema.only_task_api"],
         "POSTPROCESSING_HOOKS": [
             "drf_spectacular.hooks.postprocess_schema_enums",
-            "task_api.schema.add_task_outputs",
+            "task_api.views.schema.add_task_outputs",
         ],
         "COMPONENT_SPLIT_REQUEST": True,
         # Operation ids from the whole path (tasks_list, tasks_create, ...), not root_*.
@@ -199,13 +200,9 @@ class TaskSchemaView(SpectacularAPIView):
         return super().get(request, *args, **kwargs)  # type: ignore[no-untyped-call]
 
     def get_authenticators(self) -> list[Any]:
-        from .views import TaskAPIView
-
         return TaskAPIView.get_authenticators(self)  # type: ignore[arg-type]
 
     def get_permissions(self) -> list[Any]:
-        from .views import TaskAPIView
-
         return TaskAPIView.get_permissions(self)  # type: ignore[arg-type]
 
 

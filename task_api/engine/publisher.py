@@ -26,36 +26,14 @@ from typing import Any
 
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 
-from .conf import task_api_settings
+from task_api.conf import task_api_settings
+from task_api.protocol import task_group
 
-logger = logging.getLogger("task_api.events")
+logger = logging.getLogger("task_api.engine.publisher")
 
-GROUP_PREFIX = "task_api.task."
 SEND_TIMEOUT = 2.0
 MAX_QUEUED = 10_000
 FLUSH_TIMEOUT = 2.0  # at most this long at exit for the last events to go out
-
-
-def group_name(uuid: Any) -> str:
-    """The channel layer group of one task."""
-    return GROUP_PREFIX + (uuid.hex if hasattr(uuid, "hex") else str(uuid).replace("-", ""))
-
-
-def update_frame(
-    uuid: Any, seq: int, changes: dict[str, Any], entries: list[dict[str, Any]]
-) -> dict[str, Any]:
-    """An ``update`` frame: fields to overwrite and messages to append."""
-    return {"type": "update", "uuid": str(uuid), "seq": seq, "set": changes, "append": entries}
-
-
-def snapshot_frame(task_json: dict[str, Any]) -> dict[str, Any]:
-    """A ``snapshot`` frame carrying the whole task JSON."""
-    return {
-        "type": "snapshot",
-        "uuid": task_json["uuid"],
-        "seq": task_json["seq"],
-        "task": task_json,
-    }
 
 
 class Publisher:
@@ -100,7 +78,7 @@ class Publisher:
             return False
         loop, queue = target
         future: Future[bool] | None = Future() if wait else None
-        item = (group or group_name(uuid), frame, future)
+        item = (group or task_group(uuid), frame, future)
         try:
             loop.call_soon_threadsafe(self._enqueue, queue, item)
         except RuntimeError:  # the loop is closed

@@ -1,42 +1,13 @@
-"""Task JSON: one serializer for REST responses and WebSocket frames."""
+"""The DRF serializers of the REST API: they describe the JSON for the OpenAPI document."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from rest_framework import serializers
 
-from .models import TaskRecord, TaskStatus
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    text = value.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def task_json(record: TaskRecord) -> dict[str, Any]:
-    """The task JSON of ``record`` (see ``docs/protocol.md``)."""
-    log = record.messages or []
-    return {
-        "uuid": str(record.uuid),
-        "task": record.name,
-        "status": record.status,
-        "progress": record.progress,
-        "target": record.target,
-        "outputs": record.outputs or {},
-        "messages": [entry["value"] for entry in log],
-        "message_log": log,
-        "error": record.error,
-        "created": _iso(record.created),
-        "started": _iso(record.started),
-        "finished": _iso(record.finished),
-        "seq": record.seq,
-        "attempt": record.attempt,
-        "cancel_requested": record.cancel_requested,
-    }
+from task_api.models import TaskRecord, TaskStatus
+from task_api.store.task_json import task_json
 
 
 class MessageSerializer(serializers.Serializer[dict[str, Any]]):

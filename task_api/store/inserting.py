@@ -22,8 +22,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import CharField, Field, TextField
 from django.db.models.signals import post_save, pre_save
 
-from .counting import count_params, counted_rows
-from .models import TaskRecord
+from task_api.models import TaskRecord
+from task_api.store.counting import count_params, counted_rows
 
 _VENDORS = frozenset({"postgresql", "sqlite"})
 _statements: dict[tuple[str, bool, bool, bool], str] = {}

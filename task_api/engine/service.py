@@ -24,16 +24,19 @@ from typing import Any
 from django.db import IntegrityError, connection, router, transaction
 from django.utils import timezone
 
-from . import inserting, lifecycle, signals
-from .backends.base import BackendUnavailable, get_backend
-from .conf import task_api_settings
-from .counting import count_unfinished
-from .exceptions import LimitReached
-from .models import TaskRecord, TaskStatus
-from .owners import current_owner
-from .tasks import Task
+from task_api import signals
+from task_api.conf import task_api_settings
+from task_api.engine import lifecycle
+from task_api.engine.dispatch import BackendUnavailable, get_backend
+from task_api.exceptions import LimitReached, UnknownTask
+from task_api.models import TaskRecord, TaskStatus
+from task_api.owners import current_owner
+from task_api.registry import get_task
+from task_api.store import inserting
+from task_api.store.counting import count_unfinished
+from task_api.tasks import Task
 
-logger = logging.getLogger("task_api.starting")
+logger = logging.getLogger("task_api.engine.service")
 
 
 def find_repeat(idempotency_key: str, owner: dict[str, Any]) -> TaskRecord | None:
@@ -127,7 +130,7 @@ def start_task(
 ) -> tuple[TaskRecord, bool]:
     """Create and dispatch a task; returns the record and whether it is new.
 
-    ``owner`` holds the ownership fields (``access.owner_fields``); ``None``
+    ``owner`` holds the ownership fields (``owners.owner_fields``); ``None``
     takes those of the innermost ``enqueued_by`` block. ``uuid`` names the new
     task (a WebSocket start joins its group before it exists); a repeat keeps its own.
 
@@ -164,6 +167,18 @@ def start_task(
     return record, True
 
 
+def enqueue(task_class: type[Task], inputs: dict[str, Any], *, user: Any) -> TaskRecord:
+    """``Task.enqueue``: start a registered class with JSON inputs for ``user`` (or the
+    ``enqueued_by`` owner)."""
+    if get_task(task_class.name) is not task_class:
+        raise UnknownTask(
+            f"Task class {task_class.__qualname__} is not the registered {task_class.name!r}."
+        )
+    owner = {"owner": user, "session_key": ""} if user is not None else None
+    record, _created = start_task(task_class, task_class.clean_inputs(inputs), owner=owner)
+    return record
+
+
 def _dispatch_on_commit(
     record: TaskRecord, task_class: type[Task], run_after: datetime | None
 ) -> None:
@@ -174,4 +189,4 @@ def _dispatch_on_commit(
         lifecycle.fail(record, "BackendUnavailable", str(exc), from_statuses=(TaskStatus.PENDING,))
 
 
-__all__ = ["LimitReached", "start_task"]
+__all__ = ["LimitReached", "enqueue", "start_task"]

@@ -1,15 +1,13 @@
-"""Removing old finished tasks: the ``purge_tasks`` command and a periodic Celery task."""
+"""Removing old finished tasks: the ``purge_tasks`` command and ``task_api.purge`` (Celery)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from celery import shared_task
 from django.utils import timezone
 
-from .conf import task_api_settings
-from .models import TERMINAL_STATUSES, TaskBatch, TaskRecord
-from .recovery import sweep_stale
+from task_api.engine.recovery import sweep_stale
+from task_api.models import TERMINAL_STATUSES, TaskBatch, TaskRecord
 
 
 def purge_finished(older_than: float, *, dry_run: bool = False) -> tuple[int, int]:
@@ -26,9 +24,3 @@ def purge_finished(older_than: float, *, dry_run: bool = False) -> tuple[int, in
     # A batch goes with its last task.
     TaskBatch.objects.filter(created__lt=cutoff, tasks__isnull=True).delete()
     return removed, stale
-
-
-@shared_task(name="task_api.purge", ignore_result=True)
-def purge() -> int:
-    """Periodic task (for celery beat): remove finished tasks older than ``TASK_API_RETENTION``."""
-    return purge_finished(task_api_settings.retention)[0]

@@ -13,7 +13,7 @@ from typing import Any
 from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from .models import UNFINISHED_STATUSES, TaskRecord
+from task_api.models import UNFINISHED_STATUSES, TaskRecord
 
 _statements: dict[tuple[str, bool, bool], str] = {}
 

@@ -1,45 +1,33 @@
-"""The REST API under ``/tasks/``."""
+"""The REST API of tasks under ``/tasks/``."""
 
 from __future__ import annotations
 
-import functools
 import uuid as uuid_lib
-from collections.abc import Sequence
 from typing import Any
 
-from django.utils.module_loading import import_string
-from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import status
-from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import PageNumberPagination
-from rest_framework.renderers import JSONRenderer
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 
-from . import access, lifecycle, recovery, start_rules
-from .api_errors import TaskFinished, translate
-from .backends.base import get_backend
-from .conf import task_api_settings
-from .models import TaskRecord, TaskRecordQuerySet, TaskStatus
-from .parsers import LimitedJSONParser
-from .registry import get_tasks
-from .renderers import SafeJSONRenderer
-from .schema import CatalogEntrySerializer, TaskStartSchema, error_responses, extend_schema
-from .serializers import TaskSerializer, task_json
-
-
-def _classes(configured: Sequence[Any] | None, default: Sequence[Any]) -> tuple[Any, ...]:
-    return _imported(tuple(default if configured is None else configured))
-
-
-@functools.cache
-def _imported(entries: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The classes of dotted paths or classes, imported once per list."""
-    return tuple(import_string(entry) if isinstance(entry, str) else entry for entry in entries)
+from task_api.api import starts
+from task_api.api.errors import TaskFinished
+from task_api.api.serializers import TaskSerializer
+from task_api.engine import lifecycle, policy
+from task_api.engine.dispatch import get_backend
+from task_api.models import TaskStatus
+from task_api.owners import owner_fields
+from task_api.registry import get_tasks
+from task_api.store.task_json import task_json
+from task_api.views.base import TaskAPIView, TaskPagination
+from task_api.views.schema import (
+    CatalogEntrySerializer,
+    TaskStartSchema,
+    error_responses,
+    extend_schema,
+)
 
 
 def _uuid_param(name: str, value: str) -> uuid_lib.UUID:
@@ -47,63 +35,6 @@ def _uuid_param(name: str, value: str) -> uuid_lib.UUID:
         return uuid_lib.UUID(value)
     except ValueError:
         raise ValidationError({name: [f"{value[:100]!r} is not a uuid."]}) from None
-
-
-class TaskPagination(PageNumberPagination):
-    """Pages of ``TASK_API_PAGE_SIZE`` tasks; ``?page_size=`` up to 200."""
-
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-    def get_page_size(self, request: Request) -> int | None:
-        self.page_size = task_api_settings.page_size
-        return super().get_page_size(request)
-
-
-class TaskAPIView(GenericAPIView[TaskRecord]):
-    """Base view: authentication and permissions from the settings, read per request."""
-
-    parser_classes = [LimitedJSONParser]
-    serializer_class = TaskSerializer
-    # Set here so that the OpenAPI document works whatever DEFAULT_SCHEMA_CLASS says.
-    schema = AutoSchema()
-
-    def get_authenticators(self) -> list[Any]:
-        classes = _classes(
-            task_api_settings.authentication_classes, api_settings.DEFAULT_AUTHENTICATION_CLASSES
-        )
-        return [auth() for auth in classes]
-
-    def get_permissions(self) -> list[Any]:
-        classes = _classes(
-            task_api_settings.permission_classes, api_settings.DEFAULT_PERMISSION_CLASSES
-        )
-        return [permission() for permission in classes]
-
-    def get_renderers(self) -> list[Any]:
-        # Stored text that is not valid Unicode must not turn a read into a 500.
-        return [
-            SafeJSONRenderer() if type(renderer) is JSONRenderer else renderer
-            for renderer in super().get_renderers()
-        ]
-
-    def handle_exception(self, exc: Exception) -> Response:
-        # A body over Django's limit, a locked SQLite file, a restarting database:
-        # documented JSON errors (413, 503 with Retry-After), not Django's 400 page or a 500.
-        return super().handle_exception(translate(exc))
-
-    def get_queryset(self) -> TaskRecordQuerySet:
-        return access.visible_tasks(self.request.user, self._session_key())
-
-    def _session_key(self) -> str | None:
-        session = getattr(self.request, "session", None)
-        return session.session_key if session else None
-
-    def get_record(self, uuid: Any) -> TaskRecord:
-        record = self.get_queryset().filter(uuid=uuid).first()
-        if record is None:
-            raise NotFound(f"No task {str(uuid)!r}.")
-        return recovery.fail_if_stale(record)
 
 
 class TaskListView(TaskAPIView):
@@ -123,7 +54,7 @@ class TaskListView(TaskAPIView):
     )
     def get(self, request: Request) -> Response:
         # Staff may read any task, but their list holds their own tasks only.
-        tasks = access.own_tasks(request.user, self._session_key())
+        tasks = policy.own_tasks(request.user, self._session_key())
         name = request.query_params.get("task")
         if name:
             # No task name holds NUL, and PostgreSQL refuses it in a query.
@@ -156,10 +87,10 @@ class TaskListView(TaskAPIView):
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
     )
     def post(self, request: Request) -> Response:
-        task_class, inputs = start_rules.clean_body(request.data)
-        key = start_rules.clean_key(request.headers.get("Idempotency-Key", ""), "Idempotency-Key")
-        owner = access.owner_fields(request.user, getattr(request, "session", None))
-        record, created = start_rules.start(task_class, inputs, owner=owner, idempotency_key=key)
+        task_class, inputs = starts.clean_body(request.data)
+        key = starts.clean_key(request.headers.get("Idempotency-Key", ""), "Idempotency-Key")
+        owner = owner_fields(request.user, getattr(request, "session", None))
+        record, created = starts.start(task_class, inputs, owner=owner, idempotency_key=key)
         return Response(
             task_json(record),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

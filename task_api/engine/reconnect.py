@@ -21,9 +21,9 @@ from typing import TypeVar
 
 from django.db import InterfaceError, OperationalError, connections
 
-from .conf import task_api_settings
+from task_api.conf import task_api_settings
 
-logger = logging.getLogger("task_api.reconnect")
+logger = logging.getLogger("task_api.engine.reconnect")
 
 T = TypeVar("T")
 

@@ -13,14 +13,14 @@ from typing import Any
 
 from rest_framework.exceptions import ValidationError
 
-from .api_errors import ServiceUnavailable, TooManyTasks
-from .backends.base import BackendUnavailable
-from .exceptions import UnknownTask
-from .models import TaskRecord
-from .registry import get_task
-from .serializers import TaskCreateSerializer, plain_start_body
-from .starting import LimitReached, start_task
-from .tasks import InputErrors, Task
+from task_api.api.errors import ServiceUnavailable, TooManyTasks
+from task_api.api.serializers import TaskCreateSerializer, plain_start_body
+from task_api.engine.dispatch import BackendUnavailable
+from task_api.engine.service import LimitReached, start_task
+from task_api.exceptions import UnknownTask
+from task_api.models import TaskRecord
+from task_api.registry import get_task
+from task_api.tasks import InputErrors, Task
 
 MAX_KEY_LENGTH = 200
 _UNSTORABLE = re.compile("[\ud800-\udfff\x00]")

@@ -15,10 +15,10 @@ from typing import ClassVar
 
 from django.utils.module_loading import import_string
 
-from ..conf import task_api_settings
-from ..exceptions import BackendUnavailable, ConfigurationError
-from ..models import TaskRecord
-from ..tasks import Task
+from task_api.conf import task_api_settings
+from task_api.exceptions import BackendUnavailable, ConfigurationError
+from task_api.models import TaskRecord
+from task_api.tasks import Task
 
 
 class BaseBackend(ABC):

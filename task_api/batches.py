@@ -9,8 +9,9 @@ aggregate update to the batch's watchers (:mod:`task_api.batch_events`).
 
 from __future__ import annotations
 
-from .aggregate import batch_json
-from .api import BatchErrors, BatchTooLarge, NotInBatch, cancel_batch, start_batch, start_child
+from task_api.engine.batches import cancel_batch, start_batch, start_child
+from task_api.exceptions import BatchErrors, BatchTooLarge, NotInBatch
+from task_api.store.aggregate import batch_json
 
 __all__ = [
     "BatchErrors",

@@ -15,17 +15,18 @@ from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 
-from . import batch_events, events, signals
-from .models import TaskRecord, TaskStatus
-from .serializers import task_json
+from task_api import protocol, signals
+from task_api.engine import batch_notifier, publisher
+from task_api.models import TaskRecord, TaskStatus
+from task_api.store.task_json import task_json
 
-logger = logging.getLogger("task_api.lifecycle")
+logger = logging.getLogger("task_api.engine.lifecycle")
 
 
 def publish_snapshot(record: TaskRecord, *, wait: bool = False) -> None:
     """Publish the whole task, as stored, to its watchers."""
-    events.publish(record.uuid, events.snapshot_frame(task_json(record)), wait=wait)
-    batch_events.changed(record.batch_id)
+    publisher.publish(record.uuid, protocol.snapshot_frame(task_json(record)), wait=wait)
+    batch_notifier.changed(record.batch_id)
     if record.is_finished:
         send(signals.task_finished, record)
 
@@ -69,8 +70,8 @@ def start(record: TaskRecord, *, allow_takeover: bool = False) -> bool:
         "started": task_json(record)["started"],
         "attempt": record.attempt,
     }
-    events.publish(record.uuid, events.update_frame(record.uuid, record.seq, changes, []))
-    batch_events.changed(record.batch_id)
+    publisher.publish(record.uuid, protocol.update_frame(record.uuid, record.seq, changes, []))
+    batch_notifier.changed(record.batch_id)
     send(signals.task_started, record)
     return True
 

@@ -14,7 +14,7 @@ from typing import Any, cast
 from django.db import connection
 from django.db.models import Field
 
-from .models import TaskRecord, TaskStatus
+from task_api.models import TaskRecord, TaskStatus
 
 
 def _field(name: str) -> Field[Any, Any]:

@@ -16,8 +16,8 @@ from typing import IO, Any
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
-from .api_errors import RequestTooLarge
-from .conf import task_api_settings
+from task_api.api.errors import RequestTooLarge
+from task_api.conf import task_api_settings
 
 
 class LimitedJSONParser(JSONParser):

@@ -11,15 +11,16 @@ from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import access
-from ..api_errors import ServiceUnavailable, TooManyTasks
-from ..backends.base import BackendUnavailable
-from ..models import TaskBatch, TaskStatus
-from ..schema import TaskStartSchema, error_responses, extend_schema
-from ..starting import LimitReached
-from ..views import TaskAPIView
-from .aggregate import batch_json
-from .api import BatchErrors, BatchTooLarge, cancel_batch, start_batch
+from task_api.api.errors import ServiceUnavailable, TooManyTasks
+from task_api.engine.batches import cancel_batch, start_batch
+from task_api.engine.dispatch import BackendUnavailable
+from task_api.engine.service import LimitReached
+from task_api.exceptions import BatchErrors, BatchTooLarge
+from task_api.models import TaskBatch, TaskStatus
+from task_api.owners import owner_fields
+from task_api.store.aggregate import batch_json
+from task_api.views.base import TaskAPIView
+from task_api.views.schema import TaskStartSchema, error_responses, extend_schema
 
 
 class BatchTooLargeError(APIException):
@@ -126,7 +127,7 @@ class BatchListView(BatchView):
             )
         if "tasks" not in request.data:
             raise ValidationError({"tasks": ["This field is required."]})
-        owner = access.owner_fields(request.user, getattr(request, "session", None))
+        owner = owner_fields(request.user, getattr(request, "session", None))
         try:
             batch = start_batch(request.data["tasks"], owner=owner, python=False)
         except BatchErrors as exc:

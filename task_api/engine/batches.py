@@ -10,36 +10,21 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .. import batch_events, lifecycle, progress, signals
-from ..backends.base import BackendUnavailable, get_backend
-from ..conf import task_api_settings
-from ..exceptions import TaskAPIError, UnknownTask
-from ..functions import is_django_task, task_class_for
-from ..models import TaskBatch, TaskRecord, TaskStatus
-from ..owners import current_owner
-from ..registry import get_task
-from ..starting import LimitReached
-from ..tasks import InputErrors, Task, _to_json
+from task_api import progress, signals
+from task_api.conf import task_api_settings
+from task_api.engine import batch_notifier, lifecycle
+from task_api.engine.dispatch import BackendUnavailable, get_backend
+from task_api.engine.service import LimitReached
+from task_api.exceptions import BatchErrors, BatchTooLarge, NotInBatch, UnknownTask
+from task_api.functions import is_django_task, task_class_for
+from task_api.models import TaskBatch, TaskRecord, TaskStatus
+from task_api.owners import current_owner
+from task_api.registry import get_task
+from task_api.tasks import InputErrors, Task, _to_json
 
 logger = logging.getLogger("task_api.batches")
 
 ITEM_FIELDS = ("task", "inputs")
-
-
-class BatchErrors(TaskAPIError, ValueError):
-    """Every problem with a batch's items: ``{"<index>": {"<field>": [...]}}``."""
-
-    def __init__(self, errors: dict[str, Any]) -> None:
-        super().__init__(errors)
-        self.errors = errors
-
-
-class BatchTooLarge(TaskAPIError):
-    """The batch would hold more than ``TASK_API_MAX_BATCH_SIZE`` tasks."""
-
-
-class NotInBatch(TaskAPIError):
-    """``start_child`` was called by a task that is not part of a batch."""
 
 
 def _resolve(task: Any) -> type[Task]:
@@ -181,7 +166,7 @@ def _dispatch(
                 finished=timezone.now(),
                 seq=F("seq") + 1,
             )
-            batch_events.changed(batch.pk)
+            batch_notifier.changed(batch.pk)
             return
         lifecycle.send(signals.task_enqueued, record)
 
@@ -257,7 +242,7 @@ def start_child(parent: Task | None, task: Any, **inputs: Any) -> TaskRecord:
         raise InputErrors(exc.errors.get("inputs", exc.errors)) from None
     owner = {"owner_id": row["owner_id"], "session_key": row["session_key"]}
     _, (record,) = _start(owner, owner, [item], batch)
-    batch_events.changed(batch.pk)
+    batch_notifier.changed(batch.pk)
     return record
 
 

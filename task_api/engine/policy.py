@@ -12,18 +12,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from .models import TaskRecord, TaskRecordQuerySet
-
-
-def owner_fields(user: Any, session: Any) -> dict[str, Any]:
-    """The ownership fields of a task started by this user or session."""
-    if user is not None and user.is_authenticated:
-        return {"owner": user, "session_key": ""}
-    if session is not None:
-        if not session.session_key:
-            session.save()
-        return {"owner": None, "session_key": session.session_key or ""}
-    return {"owner": None, "session_key": ""}
+from task_api.models import TaskRecord, TaskRecordQuerySet
 
 
 def own_tasks(user: Any, session_key: str | None) -> TaskRecordQuerySet:

@@ -26,16 +26,15 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import batch_events, events, lifecycle, reconnect, reporting
-from .conf import task_api_settings
-from .exceptions import Cancelled, TaskTimeout, UnknownTask
-from .models import TaskRecord, TaskStatus
-from .progress_store import store_progress
-from .registry import get_runnable
-from .reporting import Reporter
-from .tasks import Task
+from task_api.conf import task_api_settings
+from task_api.engine import flusher, lifecycle, reconnect
+from task_api.exceptions import Cancelled, TaskTimeout, UnknownTask
+from task_api.models import TaskRecord, TaskStatus
+from task_api.registry import get_runnable
+from task_api.reporting import Reporter
+from task_api.tasks import Task
 
-logger = logging.getLogger("task_api.runner")
+logger = logging.getLogger("task_api.engine.runner")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,55 +51,6 @@ class Outcome:
 
 
 SKIPPED = Outcome(status="skipped")
-
-
-class DatabaseSink:
-    """Stores coalesced progress and publishes it; polls cancel flags and heartbeats."""
-
-    def __init__(self, record: TaskRecord) -> None:
-        self.record = record
-        self._last_heartbeat = time.monotonic()
-
-    def flush(
-        self, reporter: Reporter, changes: dict[str, Any], entries: list[dict[str, Any]]
-    ) -> bool:
-        fields: dict[str, Any] = {"seq": reporter.seq, **changes}
-        if entries:  # the reporter's lock is held during a flush
-            fields["messages"] = list(reporter.entries)
-        # Stored before it is published, so a snapshot is never behind an event.
-        stored = reconnect.once_more(
-            lambda: store_progress(self.record.pk, self.record.attempt, fields)
-        )
-        if stored:
-            events.publish(
-                reporter.uuid, events.update_frame(reporter.uuid, reporter.seq, changes, entries)
-            )
-            batch_events.changed(self.record.batch_id)
-        return bool(stored)
-
-    def poll(self, reporters: list[Reporter]) -> None:
-        ids = [r.uuid for r in reporters]
-        cancelled = set(
-            reconnect.once_more(
-                lambda: list(
-                    TaskRecord.objects.filter(uuid__in=ids, cancel_requested=True).values_list(
-                        "uuid", flat=True
-                    )
-                )
-            )
-        )
-        for reporter in reporters:
-            if reporter.uuid in cancelled:
-                reporter.cancel_requested = True
-        now = time.monotonic()
-        if now - self._last_heartbeat >= task_api_settings.heartbeat_interval:
-            # Noted only once stored: after an outage the next poll beats at once.
-            reconnect.once_more(
-                lambda: TaskRecord.objects.filter(uuid__in=ids, status=TaskStatus.RUNNING).update(
-                    heartbeat=timezone.now()
-                )
-            )
-            self._last_heartbeat = now
 
 
 def execute(
@@ -141,7 +91,7 @@ def execute(
     if not started:
         logger.info("Task %s is %s; not running it", uuid, record.status)
         return SKIPPED
-    sink = DatabaseSink(record)
+    sink = flusher.DatabaseSink(record)
     reporter = Reporter(record.uuid, sink, seq=record.seq)
     reporter.entries = list(record.messages or [])  # kept from earlier attempts
     reporter.cancel_requested = record.cancel_requested
@@ -149,7 +99,7 @@ def execute(
     if limit is not None:
         reporter.deadline = time.monotonic() + limit
     if background_flush:
-        reporting.register(reporter)
+        flusher.register(reporter)
     task = task_class()
     task._reporter = reporter
     task.attempt = record.attempt

@@ -1,0 +1,1 @@
+"""The engine: starts, cancels and runs tasks, and publishes their events."""

@@ -1,0 +1,221 @@
+"""Writing and pushing the progress of running tasks: one flusher thread per process.
+
+A task's :class:`~task_api.reporting.Reporter` asks its :class:`DatabaseSink`
+to flush the first time after a flush; the flusher sends at most one update
+per task every ``TASK_API_PROGRESS_INTERVAL`` seconds (leading and trailing
+edge), storing it before publishing it, so a snapshot is never behind an
+event. It also polls the cancel flags and writes the heartbeats of the
+running tasks. The final values are written by the runner when a task ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from django.utils import timezone
+
+from task_api import protocol
+from task_api.conf import task_api_settings
+from task_api.engine import batch_notifier, publisher, reconnect
+from task_api.engine.reconnect import CONNECTION_ERRORS
+from task_api.models import TaskRecord, TaskStatus
+from task_api.reporting import Reporter
+from task_api.store.progress import store_progress
+
+logger = logging.getLogger("task_api.reporting")
+
+#: Seconds before a flush that failed (the database is away) is tried again.
+RETRY_DELAY = 1.0
+
+
+class DatabaseSink:
+    """Stores coalesced progress and publishes it; polls cancel flags and heartbeats."""
+
+    def __init__(self, record: TaskRecord) -> None:
+        self.record = record
+        self._last_heartbeat = time.monotonic()
+
+    def schedule(self, reporter: Reporter) -> None:
+        _flusher.schedule(reporter)
+
+    def forget(self, reporter: Reporter) -> None:
+        _flusher.forget(reporter)
+
+    def write(
+        self, reporter: Reporter, changes: dict[str, Any], entries: list[dict[str, Any]]
+    ) -> bool:
+        """Store and publish a change; ``False`` when the task is no longer ours."""
+        fields: dict[str, Any] = {"seq": reporter.seq, **changes}
+        if entries:  # the reporter's lock is held during a flush
+            fields["messages"] = list(reporter.entries)
+        # Stored before it is published, so a snapshot is never behind an event.
+        stored = reconnect.once_more(
+            lambda: store_progress(self.record.pk, self.record.attempt, fields)
+        )
+        if stored:
+            publisher.publish(
+                reporter.uuid, protocol.update_frame(reporter.uuid, reporter.seq, changes, entries)
+            )
+            batch_notifier.changed(self.record.batch_id)
+        return bool(stored)
+
+    def poll(self, reporters: list[Reporter]) -> None:
+        """Refresh the cancel flags and heartbeats of running tasks."""
+        ids = [r.uuid for r in reporters]
+        cancelled = set(
+            reconnect.once_more(
+                lambda: list(
+                    TaskRecord.objects.filter(uuid__in=ids, cancel_requested=True).values_list(
+                        "uuid", flat=True
+                    )
+                )
+            )
+        )
+        for reporter in reporters:
+            if reporter.uuid in cancelled:
+                reporter.cancel_requested = True
+        now = time.monotonic()
+        if now - self._last_heartbeat >= task_api_settings.heartbeat_interval:
+            # Noted only once stored: after an outage the next poll beats at once.
+            reconnect.once_more(
+                lambda: TaskRecord.objects.filter(uuid__in=ids, status=TaskStatus.RUNNING).update(
+                    heartbeat=timezone.now()
+                )
+            )
+            self._last_heartbeat = now
+
+
+def flush(reporter: Reporter) -> None:
+    """Store and publish what changed in ``reporter`` now."""
+    sink = reporter.sink
+    if not isinstance(sink, DatabaseSink):
+        return
+    with reporter.lock:
+        if reporter.closed:
+            return
+        flushed = reporter.flushed
+        changes, entries = reporter.take_changes()
+        reporter.last_flush = time.monotonic()
+        if not changes and not entries:
+            return
+        reporter.seq += 1
+        try:
+            still_ours = sink.write(reporter, changes, entries)
+        except Exception as exc:
+            # Kept for the next flush: nothing of it was stored or published.
+            reporter.seq -= 1
+            reporter.flushed = flushed
+            reporter.pending_entries[:0] = entries
+            reporter.dirty = True
+            reporter.last_flush = time.monotonic() + RETRY_DELAY
+            _log_failure(reporter.uuid, exc)
+            _flusher.schedule(reporter)
+            return
+        if not still_ours:
+            reporter.closed = True
+
+
+def _log_failure(uuid: Any, exc: Exception) -> None:
+    what = "poll running tasks" if uuid is None else f"store progress of task {uuid}"
+    if isinstance(exc, CONNECTION_ERRORS):  # an outage: one line, it is retried
+        logger.warning("Could not %s: %s", what, exc)
+    else:
+        logger.error("Could not %s", what, exc_info=exc)
+
+
+class _Flusher:
+    """One daemon thread per process that flushes reporters and polls cancel flags."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wakeup = threading.Event()
+        self._pending: dict[Reporter, None] = {}
+        self._active: dict[Reporter, None] = {}
+        self._thread: threading.Thread | None = None
+
+    def register(self, reporter: Reporter) -> None:
+        """Watch a running task's cancel flag and heartbeat."""
+        with self._lock:
+            self._active[reporter] = None
+        self._ensure_thread()
+
+    def schedule(self, reporter: Reporter) -> None:
+        with self._lock:
+            self._pending[reporter] = None
+        self._ensure_thread()
+        self._wakeup.set()
+
+    def forget(self, reporter: Reporter) -> None:
+        with self._lock:
+            self._pending.pop(reporter, None)
+            self._active.pop(reporter, None)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._loop, name="task_api-flusher", daemon=True
+                    )
+                    self._thread.start()
+
+    def _loop(self) -> None:
+        next_poll = 0.0
+        while True:
+            try:
+                next_poll = self._step(next_poll)
+            except Exception:  # the one thread that flushes every task must not die
+                logger.exception("The progress flusher failed; it carries on")
+                time.sleep(1.0)
+
+    def _step(self, next_poll: float) -> float:
+        """Flush what is due, poll if it is time, then wait; returns the next poll time."""
+        interval = task_api_settings.progress_interval
+        now = time.monotonic()
+        with self._lock:
+            due = [r for r in self._pending if r.last_flush + interval <= now]
+            for reporter in due:
+                del self._pending[reporter]
+            waits = [r.last_flush + interval - now for r in self._pending]
+            active = list(self._active)
+        for reporter in due:
+            flush(reporter)
+        if active and now >= next_poll:
+            next_poll = now + task_api_settings.cancel_check_interval
+            self._poll(active)
+        timeout = min([*waits, max(next_poll - now, 0.0)] if active else [*waits, 1.0])
+        self._wakeup.wait(max(timeout, 0.001))
+        self._wakeup.clear()
+        return next_poll
+
+    @staticmethod
+    def _poll(active: list[Reporter]) -> None:
+        sinks: dict[int, tuple[DatabaseSink, list[Reporter]]] = {}
+        for reporter in active:
+            if isinstance(reporter.sink, DatabaseSink):
+                sinks.setdefault(id(reporter.sink), (reporter.sink, []))[1].append(reporter)
+        for sink, reporters in sinks.values():
+            try:
+                sink.poll(reporters)
+            except Exception as exc:
+                _log_failure(None, exc)
+
+
+_flusher = _Flusher()
+
+
+def register(reporter: Reporter) -> None:
+    """Have the flusher poll a running task's cancel flag and heartbeat."""
+    _flusher.register(reporter)
+
+
+def _reset_after_fork() -> None:
+    global _flusher
+    _flusher = _Flusher()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)

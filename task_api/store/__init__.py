@@ -1,0 +1,1 @@
+"""The store: task records, their fast SQL paths and their JSON."""
