@@ -46,6 +46,11 @@ class TaskAPISettings:
         return value
 
     @property
+    def access_policy(self) -> str:
+        """Dotted path of the access policy: who may see, watch and cancel."""
+        return str(_get("TASK_API_ACCESS_POLICY", "task_api.engine.policy.OwnerOrStaff"))
+
+    @property
     def page_size(self) -> int:
         """Tasks per page of ``GET /tasks/``."""
         return int(_get("TASK_API_PAGE_SIZE", 50))

@@ -28,7 +28,9 @@ from django.db.models import Count, Sum
 
 from task_api import protocol
 from task_api.conf import task_api_settings
+from task_api.engine.policy import Actor, get_policy
 from task_api.models import TaskBatch, TaskRecord
+from task_api.store.aggregate import batch_json
 
 logger = logging.getLogger("task_api.consumers")
 
@@ -37,17 +39,11 @@ UNFINISHED = ("pending", "running")
 _pending: set[asyncio.Task[None]] = set()
 
 
-def _load_visible(uuid: str, user: Any, session_key: str | None) -> dict[str, Any] | None:
-    from task_api.store.aggregate import batch_json
-
+def _load_visible(uuid: str, actor: Actor) -> dict[str, Any] | None:
     batch = TaskBatch.objects.filter(uuid=uuid).first()
-    if batch is None:
+    if batch is None or not get_policy().can_see(actor, batch):
         return None
-    if user is not None and user.is_authenticated:
-        allowed = bool(user.is_staff) or batch.owner_id == user.pk
-    else:
-        allowed = bool(session_key) and batch.owner_id is None and batch.session_key == session_key
-    return batch_json(batch) if allowed else None
+    return batch_json(batch)
 
 
 def _stored_seqs(uuids: list[str]) -> dict[str, int]:
@@ -117,10 +113,8 @@ class BatchSubscriptions(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self._batch_snapshot(uuid)
 
     async def _batch_snapshot(self, uuid: str, *, force: bool = False) -> None:
-        session = self.scope.get("session")
-        data = await database_sync_to_async(_load_visible)(
-            uuid, self.scope.get("user"), session.session_key if session else None
-        )
+        actor = Actor.of(self.scope.get("user"), self.scope.get("session"))
+        data = await database_sync_to_async(_load_visible)(uuid, actor)
         if uuid not in self.batches:
             return
         if data is None:

@@ -20,7 +20,8 @@ from task_api.consumers.batches import BatchSubscriptions
 from task_api.consumers.hub import Hub, get_hub
 from task_api.consumers.inbox import Inbox
 from task_api.consumers.sends import send_now, server_send
-from task_api.engine import policy, publisher
+from task_api.engine import publisher
+from task_api.engine.policy import Actor, get_policy
 from task_api.models import TERMINAL_STATUSES
 
 logger = logging.getLogger("task_api.consumers")
@@ -149,14 +150,15 @@ class TaskConsumer(BatchSubscriptions):
         loaded = await snapshots.read(uuid)
         if uuid not in self.watched:
             return
-        session = self.scope.get("session")
-        if loaded is None or not policy.can_access(
-            loaded[0], self.scope.get("user"), session.session_key if session else None
-        ):
+        if loaded is None or not get_policy().can_see(self.actor(), loaded[0]):
             await self._leave(uuid)
             await self._error(uuid, "not_found", f"No task {uuid!r}.")
             return
         await self._forward(protocol.snapshot_frame(loaded[1]), force=True)
+
+    def actor(self) -> Actor:
+        """Who is asking, for the access policy."""
+        return Actor.of(self.scope.get("user"), self.scope.get("session"))
 
     async def _leave(self, uuid: str) -> None:
         self._unwatch(uuid)

@@ -1,39 +1,112 @@
-"""Who may see a task: one rule for REST, polling and WebSocket subscriptions.
+"""Who may see, watch and cancel a task or a batch: one policy for every door.
 
-A task belongs to the user who started it; an anonymous visitor's task
-belongs to their session. Staff may see every task, but lists show the
-caller's own tasks only. A task that belongs to nobody (started outside a
-request) is visible to staff only.
+REST, polling, WebSocket subscriptions and batches all ask the policy named
+by ``TASK_API_ACCESS_POLICY`` (default :class:`OwnerOrStaff`). The actor is
+a user, or an anonymous visitor's session (:class:`Actor`). Tasks and
+batches have the same ownership fields, so one rule serves both.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
+from django.utils.module_loading import import_string
 
-from task_api.models import TaskRecord, TaskRecordQuerySet
+from task_api.conf import task_api_settings
+from task_api.exceptions import ConfigurationError
 
-
-def own_tasks(user: Any, session_key: str | None) -> TaskRecordQuerySet:
-    """The tasks this user or session started."""
-    tasks = TaskRecord.objects.all()
-    if user is not None and user.is_authenticated:
-        return tasks.filter(owner=user)
-    if session_key:
-        return tasks.filter(Q(owner__isnull=True) & Q(session_key=session_key))
-    return tasks.none()
+Rows = TypeVar("Rows", bound="QuerySet[Any]")
 
 
-def visible_tasks(user: Any, session_key: str | None) -> TaskRecordQuerySet:
-    """The tasks this user or session may see: their own, or every task for staff."""
-    if user is not None and user.is_authenticated and user.is_staff:
-        return TaskRecord.objects.all()
-    return own_tasks(user, session_key)
+@dataclass(frozen=True, kw_only=True)
+class Actor:
+    """Who is asking: a user, or an anonymous visitor known by their session."""
+
+    user: Any = None
+    session_key: str = ""
+
+    @classmethod
+    def of(cls, user: Any, session: Any) -> Actor:
+        """The actor of a request's (or a WebSocket scope's) ``user`` and ``session``."""
+        session_key = (session.session_key or "") if session is not None else ""
+        return cls(user=user, session_key=session_key)
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user is not None and bool(self.user.is_authenticated)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.is_authenticated and bool(self.user.is_staff)
 
 
-def can_access(record: TaskRecord, user: Any, session_key: str | None) -> bool:
-    """Whether this user or session may see ``record``."""
-    if user is not None and user.is_authenticated:
-        return bool(user.is_staff) or record.owner_id == user.pk
-    return bool(session_key) and record.owner_id is None and record.session_key == session_key
+class AccessPolicy:
+    """The rules; subclass and name yours in ``TASK_API_ACCESS_POLICY``.
+
+    Objects are :class:`~task_api.models.TaskRecord` and
+    :class:`~task_api.models.TaskBatch` rows (or querysets of them).
+    """
+
+    def own(self, actor: Actor, objects: Rows) -> Rows:
+        """The objects the actor started (lists show these)."""
+        raise NotImplementedError
+
+    def visible(self, actor: Actor, objects: Rows) -> Rows:
+        """The objects the actor may see and watch."""
+        raise NotImplementedError
+
+    def can_see(self, actor: Actor, obj: Any) -> bool:
+        """Whether the actor may read and watch ``obj``."""
+        raise NotImplementedError
+
+    def can_cancel(self, actor: Actor, obj: Any) -> bool:
+        """Whether the actor may cancel ``obj``; by default whoever may see it."""
+        return self.can_see(actor, obj)
+
+
+class OwnerOrStaff(AccessPolicy):
+    """A task belongs to the user who started it, or to an anonymous visitor's session.
+
+    Staff may see every task, but lists show their own only. A task that
+    belongs to nobody (started outside a request) is visible to staff only.
+    """
+
+    def own(self, actor: Actor, objects: Rows) -> Rows:
+        if actor.is_authenticated:
+            return objects.filter(owner=actor.user)
+        if actor.session_key:
+            return objects.filter(Q(owner__isnull=True) & Q(session_key=actor.session_key))
+        return objects.none()
+
+    def visible(self, actor: Actor, objects: Rows) -> Rows:
+        return objects if actor.is_staff else self.own(actor, objects)
+
+    def can_see(self, actor: Actor, obj: Any) -> bool:
+        if actor.is_authenticated:
+            return actor.is_staff or obj.owner_id == actor.user.pk
+        return (
+            bool(actor.session_key)
+            and obj.owner_id is None
+            and obj.session_key == actor.session_key
+        )
+
+
+@functools.cache
+def _load(path: str) -> AccessPolicy:
+    try:
+        policy_class = import_string(path)
+    except ImportError as exc:
+        raise ConfigurationError(f"Cannot import TASK_API_ACCESS_POLICY {path!r}: {exc}") from exc
+    if not (isinstance(policy_class, type) and issubclass(policy_class, AccessPolicy)):
+        raise ConfigurationError(
+            f"TASK_API_ACCESS_POLICY {path!r} is not an AccessPolicy subclass."
+        )
+    return policy_class()
+
+
+def get_policy() -> AccessPolicy:
+    """The configured policy (one instance per dotted path)."""
+    return _load(task_api_settings.access_policy)

@@ -21,7 +21,8 @@ from task_api.api.parsers import LimitedJSONParser
 from task_api.api.renderers import SafeJSONRenderer
 from task_api.api.serializers import TaskSerializer
 from task_api.conf import task_api_settings
-from task_api.engine import policy, recovery
+from task_api.engine import recovery
+from task_api.engine.policy import Actor, get_policy
 from task_api.models import TaskRecord, TaskRecordQuerySet
 
 
@@ -79,11 +80,11 @@ class TaskAPIView(GenericAPIView[TaskRecord]):
         return super().handle_exception(translate(exc))
 
     def get_queryset(self) -> TaskRecordQuerySet:
-        return policy.visible_tasks(self.request.user, self._session_key())
+        return get_policy().visible(self.actor(), TaskRecord.objects.all())
 
-    def _session_key(self) -> str | None:
-        session = getattr(self.request, "session", None)
-        return session.session_key if session else None
+    def actor(self) -> Actor:
+        """Who is asking, for the access policy."""
+        return Actor.of(self.request.user, getattr(self.request, "session", None))
 
     def get_record(self, uuid: Any) -> TaskRecord:
         record = self.get_queryset().filter(uuid=uuid).first()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
@@ -14,6 +13,7 @@ from rest_framework.response import Response
 from task_api.api.errors import ServiceUnavailable, TooManyTasks
 from task_api.engine.batches import cancel_batch, start_batch
 from task_api.engine.dispatch import BackendUnavailable
+from task_api.engine.policy import get_policy
 from task_api.engine.service import LimitReached
 from task_api.exceptions import BatchErrors, BatchTooLarge
 from task_api.models import TaskBatch, TaskStatus
@@ -92,21 +92,11 @@ class BatchView(TaskAPIView):
     """Base of the batch views: batches are visible to whom their tasks are."""
 
     def get_batch(self, uuid: Any) -> TaskBatch:
-        batch: TaskBatch | None = (
-            _visible(self.request.user, self._session_key()).filter(uuid=uuid).first()
-        )
+        batches = get_policy().visible(self.actor(), TaskBatch.objects.all())
+        batch: TaskBatch | None = batches.filter(uuid=uuid).first()
         if batch is None:
             raise NotFound(f"No batch {str(uuid)!r}.")
         return batch
-
-
-def _visible(user: Any, session_key: str | None) -> Any:
-    batches = TaskBatch.objects.all()
-    if user is not None and user.is_authenticated:
-        return batches if user.is_staff else batches.filter(owner=user)
-    if session_key:
-        return batches.filter(Q(owner__isnull=True) & Q(session_key=session_key))
-    return batches.none()
 
 
 class BatchListView(BatchView):

@@ -15,9 +15,10 @@ from rest_framework.response import Response
 from task_api.api import starts
 from task_api.api.errors import TaskFinished
 from task_api.api.serializers import TaskSerializer
-from task_api.engine import lifecycle, policy
+from task_api.engine import lifecycle
 from task_api.engine.dispatch import get_backend
-from task_api.models import TaskStatus
+from task_api.engine.policy import get_policy
+from task_api.models import TaskRecord, TaskStatus
 from task_api.owners import owner_fields
 from task_api.registry import get_tasks
 from task_api.store.task_json import task_json
@@ -54,7 +55,7 @@ class TaskListView(TaskAPIView):
     )
     def get(self, request: Request) -> Response:
         # Staff may read any task, but their list holds their own tasks only.
-        tasks = policy.own_tasks(request.user, self._session_key())
+        tasks = get_policy().own(self.actor(), TaskRecord.objects.all())
         name = request.query_params.get("task")
         if name:
             # No task name holds NUL, and PostgreSQL refuses it in a query.
