@@ -70,8 +70,9 @@ var options = {
   connectTimeout: 5e3,
   startFrame: true
 };
-var isTerminal = (t) => /^(succeeded|failed|cancelled)$/.test(t.status);
+var settings = (o) => ({ ...options, ...o });
 var backoff = (base, n) => Math.min(base * 2 ** n, 3e4) * (1 - Math.random() / 2);
+var retryable = (e) => e.code == "network" || e.httpStatus >= 500 || e.httpStatus == 408 || e.httpStatus == 429;
 
 // src/socket.ts
 var conns = /* @__PURE__ */ new Map();
@@ -96,8 +97,7 @@ function open(url) {
   let beat;
   const asks = /* @__PURE__ */ new Map();
   let refs = 0;
-  const send = (type, uuid, batch) => live && ws.send(JSON.stringify(batch ? { type, batch: uuid } : { type, uuid }));
-  const about = (sub, f) => sub.batch ? f.batch == sub.uuid : f.uuid == sub.uuid;
+  const send = (type, sub) => live && ws.send(JSON.stringify(sub ? { type, [sub.key]: sub.id } : { type }));
   function connect() {
     retry = void 0;
     let s;
@@ -124,7 +124,7 @@ function open(url) {
         return;
       }
       asks.get(f.ref)?.(f);
-      for (const sub of subs) if (about(sub, f)) sub.frame(f);
+      for (const sub of subs) if (f[sub.key] == sub.id) sub.frame(f);
     };
     s.onerror = s.onclose = () => lost(s);
   }
@@ -157,10 +157,10 @@ function open(url) {
     },
     remove(sub) {
       if (!subs.delete(sub)) return;
-      if (![...subs].some((x) => x.uuid == sub.uuid && x.batch == sub.batch)) send("unsubscribe", sub.uuid, sub.batch);
+      if (![...subs].some((x) => x.key == sub.key && x.id == sub.id)) send("unsubscribe", sub);
       if (!subs.size) idle = setTimeout(() => (close(), conns.delete(url)), IDLE);
     },
-    subscribe: (sub) => send("subscribe", sub.uuid, sub.batch),
+    subscribe: (sub) => send("subscribe", sub),
     start(body, ms) {
       const ref = "" + ++refs;
       const text = JSON.stringify({ type: "start", ref, ...body });
@@ -177,168 +177,28 @@ function open(url) {
   return conn;
 }
 
-// src/batch.ts
-var settings = (o) => ({ ...options, ...o });
-var isFinal = (b) => b.total > 0 && b.status != "pending" && b.status != "running";
-var startBatch = (starts, o) => request(settings(o), "POST", "batches/", { tasks: starts.map((s) => ({ task: s.task, inputs: s.inputs || {} })) });
-var getBatch = (uuid, o) => request(settings(o), "GET", "batches/" + uuid + "/");
-var cancelBatch = (uuid, o) => request(settings(o), "POST", "batches/" + uuid + "/cancel/");
-async function results(o, b) {
-  const found = /* @__PURE__ */ new Map();
-  for (let page = 1; ; page++) {
-    const data = await request(o, "GET", `?batch=${b.uuid}&page_size=200&page=${page}`);
-    for (const t of data.results) found.set(t.uuid, t);
-    if (!data.next) break;
-  }
-  const order = b.tasks || [...found.keys()];
-  return order.map((uuid) => found.get(uuid)).filter(Boolean);
-}
-var runAll = (starts, o) => track(settings(o), null, () => startBatch(starts, o));
-var watchBatch = (uuid, o) => track(settings(o), uuid);
-function call(fn, arg) {
-  try {
-    fn && fn(arg);
-  } catch (e) {
-    console.error(e);
-  }
-}
-function track(o, uuid, create) {
-  let done = false;
-  let last = null;
-  let stopFollowing = () => {
-  };
-  let resolve;
-  let reject;
-  let ready;
-  let unready;
-  const started = new Promise((y, n) => (ready = y, unready = n));
-  const promise = new Promise((y, n) => (resolve = y, reject = n));
-  started.catch(() => {
-  });
-  if (o.onError) promise.catch(() => {
-  });
-  function fail(err) {
-    if (done) return;
-    done = true;
-    stopFollowing();
-    unready(err);
-    call(o.onError, err);
-    reject(err);
-  }
-  function update(b) {
-    if (done || last && b.seq <= last.seq) return;
-    last = { ...b, tasks: b.tasks || last?.tasks };
-    ready(last);
-    call(o.onProgress, last);
-    if (!isFinal(last)) return;
-    done = true;
-    stopFollowing();
-    const final = last;
-    results(o, final).then(
-      (tasks) => {
-        const result = { batch: final, tasks };
-        call(o.onSuccess, result);
-        resolve(result);
-      },
-      (e) => (done = false, fail(e))
-    );
-  }
-  function begin(id, known) {
-    uuid = id;
-    if (known) update(known);
-    if (!done) stopFollowing = follow(id, o, update, fail);
-  }
-  const cancel2 = () => (uuid ? Promise.resolve(uuid) : started.then((b) => b.uuid)).then(
-    (id) => done ? null : cancelBatch(id, o).then((b) => (update(b), b), () => null),
-    () => null
-  );
-  if (create) create().then((b) => begin(b.uuid, b), fail);
-  else begin(uuid, null);
-  return Object.assign(promise, { started, cancel: cancel2 });
-}
-function follow(uuid, o, update, fail) {
-  let timer;
-  let gen = 0;
-  let polling = false;
-  let conn;
-  async function poll(g, failures = 0) {
-    let delay = o.pollInterval;
-    try {
-      const b = await getBatch(uuid, o);
-      if (g == gen) update(b);
-    } catch (e) {
-      const err = e;
-      if (g != gen) return;
-      if (!(err.code == "network" || err.httpStatus >= 500 || err.httpStatus == 429) || ++failures > o.maxRetries)
-        return fail(err);
-      delay = backoff(delay, failures);
-    }
-    if (g == gen) timer = setTimeout(() => poll(g, failures), delay);
-  }
-  function setPolling(on) {
-    if (on == polling) return;
-    polling = on;
-    clearTimeout(timer);
-    if (on) poll(++gen);
-    else gen++;
-  }
-  const sub = {
-    uuid,
-    batch: true,
-    frame(f) {
-      const data = f;
-      if (f.type == "batch_snapshot" && data.data) update(data.data);
-      else if (f.type == "batch_update" && data.set) update(data.set);
-      else if (f.type == "error") {
-        conn?.remove(sub);
-        conn = void 0;
-        if (o.transport != "websocket") setPolling(true);
-        else fail(new TaskAPIError("http_error", f.detail || f.code, null, f.code == "not_found" ? 404 : null, f));
-      }
-    },
-    down(failures) {
-      if (o.transport != "websocket") setPolling(failures > 0);
-      else if (failures > o.maxRetries) fail(new TaskAPIError("network", "WebSocket unavailable"));
-    }
-  };
-  let url = "";
-  try {
-    url = o.transport != "polling" && typeof WebSocket == "function" ? socketURL(o.wsURL) : "";
-  } catch {
-  }
-  if (url) (conn = connection(url)).add(sub);
-  else if (o.transport != "websocket") setPolling(true);
-  else fail(new TaskAPIError("network", "WebSocket unavailable"));
-  return () => {
-    setPolling(false);
-    conn?.remove(sub);
-    conn = void 0;
-  };
-}
-
-// src/watcher.ts
-function follow2(uuid, o, known, update, fail) {
-  let task = known;
+// src/follow.ts
+function follow(kind, id, o, known, update, fail) {
+  let state = known;
   let conn;
   let timer;
   let gen = 0;
   let polling = false;
   let resyncing = false;
-  function push(t) {
-    if (task && t.seq < task.seq) return;
+  const socketOnly = o.transport == "websocket";
+  function push(s) {
+    if (state && s.seq < state.seq) return;
     resyncing = false;
-    if (JSON.stringify(t) != JSON.stringify(task)) update(task = t);
+    if (JSON.stringify(s) != JSON.stringify(state)) update(state = s);
   }
   async function poll(g, failures = 0) {
     let delay = o.pollInterval;
     try {
-      const t = await request(o, "GET", uuid + "/");
-      if (g == gen) push(t);
+      const s = await request(o, "GET", kind.path(id));
+      if (g == gen) push(s);
     } catch (e) {
-      const err = e;
       if (g != gen) return;
-      if (!(err.code == "network" || err.httpStatus >= 500 || err.httpStatus == 429 || err.httpStatus == 408))
-        return fail(withTask(err, task));
+      if (!retryable(e)) return fail(e);
       delay = backoff(delay, ++failures);
     }
     if (g == gen) timer = setTimeout(() => poll(g, failures), delay);
@@ -354,34 +214,24 @@ function follow2(uuid, o, known, update, fail) {
     conn?.remove(sub);
     conn = void 0;
   }
+  const unavailable = (err) => socketOnly ? fail(err) : setPolling(true);
+  const noSocket = () => new TaskAPIError("network", "WebSocket unavailable");
   const sub = {
-    uuid,
+    key: kind.key,
+    id,
     frame(f) {
-      if (f.type == "snapshot") push(f.task);
-      else if (f.type == "update" && task && f.seq > task.seq) {
-        if ((f.base ?? f.seq - 1) == task.seq) {
-          const append = f.append || [];
-          push({
-            ...task,
-            ...f.set,
-            seq: f.seq,
-            messages: task.messages.concat(append.map((e) => e.value)),
-            message_log: task.message_log.concat(append)
-          });
-        } else if (!resyncing) {
-          resyncing = true;
-          conn.subscribe(sub);
-        }
-      } else if (f.type == "error") {
+      if (f.type == "error") {
         detach();
-        if (o.transport != "websocket") setPolling(true);
-        else fail(new TaskAPIError("http_error", f.detail || f.code, task, f.code == "not_found" ? 404 : null, f));
+        unavailable(new TaskAPIError("http_error", f.detail || f.code, null, f.code == "not_found" ? 404 : null, f));
+      } else {
+        const s = kind.merge(state, f, () => void (resyncing || (resyncing = true, conn?.subscribe(sub))));
+        if (s) push(s);
       }
     },
     down(failures) {
       resyncing = false;
-      if (o.transport != "websocket") setPolling(failures > 0);
-      else if (failures > o.maxRetries) fail(new TaskAPIError("network", "WebSocket unavailable", task));
+      if (!socketOnly) setPolling(failures > 0);
+      else if (failures > o.maxRetries) fail(noSocket());
     }
   };
   let url = "";
@@ -390,8 +240,7 @@ function follow2(uuid, o, known, update, fail) {
   } catch {
   }
   if (url) (conn = connection(url)).add(sub);
-  else if (o.transport != "websocket") setPolling(true);
-  else fail(new TaskAPIError("network", "WebSocket unavailable", task));
+  else unavailable(noSocket());
   return {
     push,
     stop() {
@@ -401,11 +250,128 @@ function follow2(uuid, o, known, update, fail) {
   };
 }
 
-// src/index.ts
-var settings2 = (o) => ({ ...TaskAPI.options, ...o });
-var callSettings = (a, b, c) => settings2(a && typeof a == "object" ? a : { onProgress: a, onSuccess: b, onError: c });
+// src/track.ts
+function track(kind, o, id, create) {
+  const { signal } = o;
+  let over = false;
+  let settled = false;
+  let last = null;
+  let follower;
+  let resolve;
+  let reject;
+  let ready;
+  let unready;
+  const started = new Promise((y, n) => (ready = y, unready = n));
+  const promise = new Promise((y, n) => (resolve = y, reject = n));
+  const describe = (e) => kind.describe ? kind.describe(e, last) : e;
+  function guard(fn, arg) {
+    try {
+      fn && fn(arg);
+    } catch (e) {
+      const err = Object.assign(describe(new TaskAPIError("callback_error", "Callback failed: " + e)), { cause: e });
+      try {
+        ;
+        (o.onCallbackError || console.error)(err);
+      } catch (x) {
+        console.error(x);
+      }
+    }
+  }
+  function end() {
+    over = true;
+    follower?.stop();
+    signal?.removeEventListener("abort", abort);
+  }
+  function settle(err, r) {
+    if (settled) return;
+    settled = true;
+    end();
+    if (err) unready(err = describe(err)), guard(o.onError, err), reject(err);
+    else guard(o.onSuccess, r), resolve(r);
+  }
+  function update(s) {
+    if (over) return;
+    ready(last = s);
+    guard(o.onProgress, s);
+    if (!kind.final(s)) return;
+    end();
+    Promise.resolve().then(() => kind.outcome(s, o)).then((r) => settle(null, r), settle);
+  }
+  function begin(uuid, known) {
+    id = uuid;
+    if (known) update(known);
+    if (!over) follower = follow(kind, uuid, o, known, update, settle);
+    if (over) follower?.stop();
+  }
+  function cancel2() {
+    return (id ? Promise.resolve(id) : started.then((s) => s.uuid)).then(
+      (uuid) => over ? null : kind.cancel(uuid, o).then(
+        (s) => (follower?.push(s), s),
+        (e) => {
+          const err = kind.cancelFailed?.(e);
+          if (err) settle(err);
+          return null;
+        }
+      ),
+      () => null
+    );
+  }
+  const abort = () => void cancel2();
+  started.catch(() => {
+  });
+  if (o.onError) promise.catch(() => {
+  });
+  if (signal?.aborted) settle(new TaskAPIError("aborted", "Aborted before start"));
+  else {
+    signal?.addEventListener("abort", abort);
+    if (create) create().then((s) => begin(s.uuid, s), settle);
+    else begin(id, null);
+  }
+  return Object.assign(promise, { started, cancel: cancel2 });
+}
+
+// src/batch.ts
+var startBatch = (starts, o) => request(settings(o), "POST", "batches/", { tasks: starts.map((s) => ({ task: s.task, inputs: s.inputs || {} })) });
+var getBatch = (uuid, o) => request(settings(o), "GET", "batches/" + uuid + "/");
+var cancelBatch = (uuid, o) => request(settings(o), "POST", "batches/" + uuid + "/cancel/");
+var runAll = (starts, o) => track(batchKind, settings(o), null, () => startBatch(starts, o));
+var watchBatch = (uuid, o) => track(batchKind, settings(o), uuid);
+async function read(o, path, failures = 0) {
+  try {
+    return await request(o, "GET", path);
+  } catch (e) {
+    if (!retryable(e)) throw e;
+    await new Promise((y) => setTimeout(y, backoff(o.pollInterval, ++failures)));
+    return read(o, path, failures);
+  }
+}
+async function results(o, b) {
+  const found = /* @__PURE__ */ new Map();
+  for (let page = 1; ; page++) {
+    const data = await read(o, `?batch=${b.uuid}&page_size=200&page=${page}`);
+    for (const t of data.results) found.set(t.uuid, t);
+    if (!data.next) break;
+  }
+  const order = b.tasks || [...found.keys()];
+  return order.map((uuid) => found.get(uuid)).filter(Boolean);
+}
+var batchKind = {
+  key: "batch",
+  path: (uuid) => "batches/" + uuid + "/",
+  merge(b, f) {
+    const { data, set } = f;
+    if (f.type == "batch_snapshot") return data;
+    if (f.type == "batch_update" && set && !(b && f.seq <= b.seq)) return { ...b, ...set };
+  },
+  final: (b) => b.total > 0 && b.status != "pending" && b.status != "running",
+  outcome: (batch, o) => results(o, batch).then((tasks) => ({ batch, tasks })),
+  cancel: cancelBatch
+};
+
+// src/task.ts
+var callSettings = (a, b, c) => settings(a && typeof a == "object" ? a : { onProgress: a, onSuccess: b, onError: c });
 var start = (name, inputs = {}, o) => {
-  const s = settings2(o);
+  const s = settings(o);
   const body = { task: name, inputs };
   const key = s.idempotencyKey || globalThis.crypto?.randomUUID?.() || Math.random() + "-" + Date.now();
   const post = () => request(s, "POST", "", body, key);
@@ -418,84 +384,38 @@ var start = (name, inputs = {}, o) => {
     (f) => !f || f.code == "too_many" ? post() : f.type == "started" ? f.task : Promise.reject(apiError(f.status, f.errors || { detail: f.detail }))
   ) : post();
 };
-var cancel = (uuid, o) => request(settings2(o), "POST", uuid + "/cancel/");
-var get = (uuid, o) => request(settings2(o), "GET", uuid + "/");
+var cancel = (uuid, o) => request(settings(o), "POST", uuid + "/cancel/");
+var get = (uuid, o) => request(settings(o), "GET", uuid + "/");
 var run = (name, inputs, a, b, c) => {
   const o = callSettings(a, b, c);
-  return track2(o, null, () => start(name, inputs, o));
+  return track(taskKind, o, null, () => start(name, inputs, o));
 };
-var watch = (uuid, a, b, c) => track2(callSettings(a, b, c), uuid);
-function guard(o, fn, arg, task) {
-  try {
-    fn && fn(arg);
-  } catch (e) {
-    const err = Object.assign(new TaskAPIError("callback_error", "Callback failed: " + e, task), { cause: e });
-    try {
-      ;
-      (o.onCallbackError || console.error)(err);
-    } catch (x) {
-      console.error(x);
-    }
-  }
-}
-function track2(o, uuid, create) {
-  const { signal } = o;
-  let done = false;
-  let last = null;
-  let follower;
-  let resolve;
-  let reject;
-  let ready;
-  let unready;
-  const started = new Promise((y, n) => (ready = y, unready = n));
-  const promise = new Promise((y, n) => (resolve = y, reject = n));
-  function settle(err, t) {
-    if (done) return;
-    done = true;
-    follower?.stop();
-    signal?.removeEventListener("abort", abort);
-    if (err) unready(err), guard(o, o.onError, err, last), reject(err);
-    else guard(o, o.onSuccess, t, t), resolve(t);
-  }
-  function update(t) {
-    if (done) return;
-    ready(last = t);
-    guard(o, o.onProgress, t, t);
-    if (isTerminal(t)) settle(t.status == "succeeded" ? null : taskError(t), t);
-  }
-  function begin(uuid2, known) {
-    if (known) update(known);
-    if (!done) follower = follow2(uuid2, o, known, update, settle);
-    if (done) follower?.stop();
-  }
-  function stop() {
-    return (uuid ? Promise.resolve(uuid) : started.then((t) => t.uuid)).then(
-      (uuid2) => done ? null : cancel(uuid2, o).then(
-        (t) => (follower?.push(t), t),
-        (e) => {
-          if (e.httpStatus != 409) {
-            const err = new TaskAPIError("aborted", "Cancel failed: " + e.message, null, e.httpStatus, e.body);
-            settle(withTask(Object.assign(err, { cause: e }), last));
-          }
-          return null;
-        }
-      ),
-      () => null
-    );
-  }
-  const abort = () => void stop();
-  started.catch(() => {
-  });
-  if (o.onError) promise.catch(() => {
-  });
-  if (signal?.aborted) settle(new TaskAPIError("aborted", "Aborted before start"));
-  else {
-    signal?.addEventListener("abort", abort);
-    if (create) create().then((t) => begin(t.uuid, t), settle);
-    else begin(uuid, null);
-  }
-  return Object.assign(promise, { started, cancel: stop });
-}
+var watch = (uuid, a, b, c) => track(taskKind, callSettings(a, b, c), uuid);
+var taskKind = {
+  key: "uuid",
+  path: (uuid) => uuid + "/",
+  merge(t, f, resync) {
+    if (f.type == "snapshot") return f.task;
+    if (f.type != "update" || !t || f.seq <= t.seq) return;
+    if ((f.base ?? f.seq - 1) != t.seq) return resync();
+    const append = f.append || [];
+    return {
+      ...t,
+      ...f.set,
+      seq: f.seq,
+      messages: t.messages.concat(append.map((e) => e.value)),
+      message_log: t.message_log.concat(append)
+    };
+  },
+  final: (t) => /^(succeeded|failed|cancelled)$/.test(t.status),
+  outcome: (t) => t.status == "succeeded" ? t : Promise.reject(taskError(t)),
+  cancel,
+  // A finished task cannot be cancelled (409): it settles as it ended.
+  cancelFailed: (e) => e.httpStatus == 409 ? void 0 : Object.assign(new TaskAPIError("aborted", "Cancel failed: " + e.message, null, e.httpStatus, e.body), { cause: e }),
+  describe: withTask
+};
+
+// src/index.ts
 var TaskAPI = { options, run, watch, start, cancel, get, TaskAPIError, runAll, watchBatch, startBatch, getBatch, cancelBatch };
 var index_default = TaskAPI;
 export {

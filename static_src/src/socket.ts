@@ -11,8 +11,11 @@ export interface Frame {
   /** On a merged update: the seq it applies on (otherwise seq - 1). */
   base?: number
   task: Task
-  set?: Partial<Task>
+  /** The fields an `update` or `batch_update` changes. */
+  set?: object
   append?: Task['message_log']
+  /** The batch JSON of a `batch_snapshot`. */
+  data?: object
   code?: string
   detail?: string
   /** The `ref` of the `start` a `started` or `error` frame answers. */
@@ -22,12 +25,12 @@ export interface Frame {
   errors?: object
 }
 
-/** A task followed over a shared socket. */
+/** A task or batch followed over a shared socket. */
 export interface Sub {
-  uuid: string
-  /** True when `uuid` names a batch rather than a task. */
-  batch?: boolean
-  /** Handles a frame about this task. */
+  /** The frame field that names what is followed: `uuid` for a task, `batch` for a batch. */
+  key: 'uuid' | 'batch'
+  id: string
+  /** Handles a frame about it (one whose `key` field is `id`). */
   frame(f: Frame): void
   /** The socket went down for the `failures`-th time in a row, or is back up (0). */
   down(failures: number): void
@@ -81,9 +84,7 @@ function open(url: string): Conn {
   const asks = new Map<string, (f: Frame | null) => void>()
   let refs = 0
 
-  const send = (type: string, uuid?: string, batch?: boolean) =>
-    live && ws!.send(JSON.stringify(batch ? { type, batch: uuid } : { type, uuid }))
-  const about = (sub: Sub, f: Frame) => (sub.batch ? f.batch == sub.uuid : f.uuid == sub.uuid)
+  const send = (type: string, sub?: Sub) => live && ws!.send(JSON.stringify(sub ? { type, [sub.key]: sub.id } : { type }))
 
   function connect() {
     retry = undefined
@@ -112,7 +113,7 @@ function open(url: string): Conn {
         return
       }
       asks.get(f.ref!)?.(f)
-      for (const sub of subs) if (about(sub, f)) sub.frame(f)
+      for (const sub of subs) if (f[sub.key] == sub.id) sub.frame(f)
     }
     s.onerror = s.onclose = () => lost(s)
   }
@@ -149,10 +150,10 @@ function open(url: string): Conn {
     },
     remove(sub) {
       if (!subs.delete(sub)) return
-      if (![...subs].some((x) => x.uuid == sub.uuid && x.batch == sub.batch)) send('unsubscribe', sub.uuid, sub.batch)
+      if (![...subs].some((x) => x.key == sub.key && x.id == sub.id)) send('unsubscribe', sub)
       if (!subs.size) idle = setTimeout(() => (close(), conns.delete(url)), IDLE)
     },
-    subscribe: (sub) => send('subscribe', sub.uuid, sub.batch),
+    subscribe: (sub) => send('subscribe', sub),
     start(body, ms) {
       const ref = '' + ++refs
       const text = JSON.stringify({ type: 'start', ref, ...body })
