@@ -16,10 +16,8 @@ var taskError = (t) => new TaskAPIError(
 
 // src/http.ts
 function cookie(name) {
-  for (const part of (globalThis.document?.cookie || "").split(";")) {
-    const i = part.indexOf("=");
-    if (part.slice(0, i).trim() == name) return decodeURIComponent(part.slice(i + 1).trim());
-  }
+  for (const part of (globalThis.document?.cookie || "").split(/; */))
+    if (part.startsWith(name + "=")) return decodeURIComponent(part.slice(name.length + 1));
 }
 var flatten = (v, path) => v && typeof v == "object" ? Object.entries(v).flatMap(([k, x]) => flatten(x, Array.isArray(v) ? path : path ? path + "." + k : k)) : [(path && path != "detail" ? path + ": " : "") + v];
 var apiError = (status, data, fallback = "") => new TaskAPIError(status == 400 ? "bad_request" : "http_error", data && flatten(data, "").join("; ") || fallback, null, status, data);
@@ -76,43 +74,40 @@ var retryable = (e) => e.code == "network" || e.httpStatus >= 500 || e.httpStatu
 
 // src/socket.ts
 var conns = /* @__PURE__ */ new Map();
-function socketURL(url) {
-  const u = new URL(url, globalThis.location?.href);
-  u.protocol = u.protocol.replace("http", "ws");
-  return u.href;
+var socketURL = (url) => new URL(url, globalThis.location?.href).href.replace(/^http/, "ws");
+function socketOf(o) {
+  try {
+    if (o.transport != "polling" && typeof WebSocket == "function") return socketURL(o.wsURL);
+  } catch {
+  }
 }
 var connection = (url) => conns.get(url) || open(url);
-var existing = (url) => conns.get(socketURL(url));
+var existing = (url) => conns.get(url);
 var IDLE = 2e3;
 var BEAT = 25e3;
 function open(url) {
   const subs = /* @__PURE__ */ new Set();
   let ws = null;
-  let live = false;
   let failures = 0;
   let quiet = false;
-  let retry;
-  let opening;
+  let timer;
   let idle;
   let beat;
-  const asks = /* @__PURE__ */ new Map();
-  let refs = 0;
-  const send = (type, sub) => live && ws.send(JSON.stringify(sub ? { type, [sub.key]: sub.id } : { type }));
-  function connect() {
-    retry = void 0;
+  const send = (frame) => conn.live && frame && ws.send(JSON.stringify(frame));
+  const connect = () => {
     let s;
     try {
       s = ws = new WebSocket(url);
     } catch {
       return lost(ws = null);
     }
-    opening = setTimeout(() => lost(s), options.connectTimeout);
+    timer = setTimeout(() => lost(s), options.connectTimeout);
     s.onopen = () => {
-      clearTimeout(opening);
-      live = true;
+      clearTimeout(timer);
+      conn.live = true;
       quiet = false;
-      beat = setInterval(() => quiet ? lost(s) : (quiet = true, send("ping")), BEAT);
-      for (const sub of subs) sub.down(0), conn.subscribe(sub);
+      beat = setInterval(() => quiet ? lost(s) : (quiet = true, send({ type: "ping" })), BEAT);
+      for (const sub of subs) sub.down(0), send(sub.hello);
     };
     s.onmessage = (e) => {
       let f;
@@ -123,152 +118,67 @@ function open(url) {
       } catch {
         return;
       }
-      asks.get(f.ref)?.(f);
       for (const sub of subs) if (f[sub.key] == sub.id) sub.frame(f);
     };
     s.onerror = s.onclose = () => lost(s);
-  }
-  function lost(s) {
+  };
+  const lost = (s) => {
     if (s != ws) return;
     close();
     failures++;
     for (const sub of subs) sub.down(failures);
-    if (subs.size) retry = setTimeout(connect, backoff(1e3, failures - 1));
-  }
-  function close() {
+    timer = setTimeout(connect, backoff(1e3, failures - 1));
+  };
+  const close = () => {
     const s = ws;
     ws = null;
-    live = false;
+    conn.live = false;
     clearInterval(beat);
-    clearTimeout(retry);
-    clearTimeout(opening);
-    for (const answer of asks.values()) answer(null);
+    clearTimeout(timer);
     if (s) s.onopen = s.onmessage = s.onerror = s.onclose = null, s.close();
-  }
+  };
   const conn = {
+    live: false,
     add(sub) {
       clearTimeout(idle);
       subs.add(sub);
-      if (live) conn.subscribe(sub);
-      else {
-        if (failures) sub.down(failures);
-        if (!ws && !retry) connect();
-      }
+      if (conn.live) send(sub.hello);
+      else if (failures) sub.down(failures);
     },
     remove(sub) {
       if (!subs.delete(sub)) return;
-      if (![...subs].some((x) => x.key == sub.key && x.id == sub.id)) send("unsubscribe", sub);
+      if (![...subs].some((x) => x.key == sub.key && x.id == sub.id)) send(sub.bye);
       if (!subs.size) idle = setTimeout(() => (close(), conns.delete(url)), IDLE);
     },
-    subscribe: (sub) => send("subscribe", sub),
-    start(body, ms) {
-      const ref = "" + ++refs;
-      const text = JSON.stringify({ type: "start", ref, ...body });
-      if (live && new TextEncoder().encode(text).length <= 4096)
-        return new Promise((y) => {
-          const timer = setTimeout(() => answer(null), ms);
-          const answer = (f) => (asks.delete(ref), clearTimeout(timer), y(f));
-          asks.set(ref, answer);
-          ws.send(text);
-        });
-    }
+    hello: (sub) => send(sub.hello)
   };
   conns.set(url, conn);
+  connect();
   return conn;
 }
 
 // src/follow.ts
-function follow(kind, id, o, known, update, fail) {
-  let state = known;
+function follow(kind, o, id, create) {
+  const { signal } = o;
+  const socketOnly = o.transport == "websocket";
+  let ready;
+  let unready;
+  let resolve;
+  let reject;
+  const started = new Promise((y, n) => (ready = y, unready = n));
+  const promise = new Promise((y, n) => (resolve = y, reject = n));
+  let state = null;
+  let over = false;
   let conn;
   let timer;
   let gen = 0;
   let polling = false;
   let resyncing = false;
-  const socketOnly = o.transport == "websocket";
-  function push(s) {
-    if (state && s.seq < state.seq) return;
-    resyncing = false;
-    if (JSON.stringify(s) != JSON.stringify(state)) update(state = s);
-  }
-  async function poll(g, failures = 0) {
-    let delay = o.pollInterval;
+  const guard = (fn, arg) => {
     try {
-      const s = await request(o, "GET", kind.path(id));
-      if (g == gen) push(s);
+      fn?.(arg);
     } catch (e) {
-      if (g != gen) return;
-      if (!retryable(e)) return fail(e);
-      delay = backoff(delay, ++failures);
-    }
-    if (g == gen) timer = setTimeout(() => poll(g, failures), delay);
-  }
-  function setPolling(on) {
-    if (on == polling) return;
-    polling = on;
-    clearTimeout(timer);
-    if (on) poll(++gen);
-    else gen++;
-  }
-  function detach() {
-    conn?.remove(sub);
-    conn = void 0;
-  }
-  const unavailable = (err) => socketOnly ? fail(err) : setPolling(true);
-  const noSocket = () => new TaskAPIError("network", "WebSocket unavailable");
-  const sub = {
-    key: kind.key,
-    id,
-    frame(f) {
-      if (f.type == "error") {
-        detach();
-        unavailable(new TaskAPIError("http_error", f.detail || f.code, null, f.code == "not_found" ? 404 : null, f));
-      } else {
-        const s = kind.merge(state, f, () => void (resyncing || (resyncing = true, conn?.subscribe(sub))));
-        if (s) push(s);
-      }
-    },
-    down(failures) {
-      resyncing = false;
-      if (!socketOnly) setPolling(failures > 0);
-      else if (failures > o.maxRetries) fail(noSocket());
-    }
-  };
-  let url = "";
-  try {
-    url = o.transport != "polling" && typeof WebSocket == "function" ? socketURL(o.wsURL) : "";
-  } catch {
-  }
-  if (url) (conn = connection(url)).add(sub);
-  else unavailable(noSocket());
-  return {
-    push,
-    stop() {
-      setPolling(false);
-      detach();
-    }
-  };
-}
-
-// src/track.ts
-function track(kind, o, id, create) {
-  const { signal } = o;
-  let over = false;
-  let settled = false;
-  let last = null;
-  let follower;
-  let resolve;
-  let reject;
-  let ready;
-  let unready;
-  const started = new Promise((y, n) => (ready = y, unready = n));
-  const promise = new Promise((y, n) => (resolve = y, reject = n));
-  const describe = (e) => kind.describe ? kind.describe(e, last) : e;
-  function guard(fn, arg) {
-    try {
-      fn && fn(arg);
-    } catch (e) {
-      const err = Object.assign(describe(new TaskAPIError("callback_error", "Callback failed: " + e)), { cause: e });
+      const err = Object.assign(kind.describe(new TaskAPIError("callback_error", "Callback failed: " + e), state), { cause: e });
       try {
         ;
         (o.onCallbackError || console.error)(err);
@@ -276,39 +186,83 @@ function track(kind, o, id, create) {
         console.error(x);
       }
     }
-  }
-  function end() {
+  };
+  const end = (outcome) => {
     over = true;
-    follower?.stop();
-    signal?.removeEventListener("abort", abort);
-  }
-  function settle(err, r) {
-    if (settled) return;
-    settled = true;
-    end();
-    if (err) unready(err = describe(err)), guard(o.onError, err), reject(err);
-    else guard(o.onSuccess, r), resolve(r);
-  }
-  function update(s) {
-    if (over) return;
-    ready(last = s);
+    setPolling(false);
+    conn?.remove(sub);
+    signal?.removeEventListener("abort", cancel2);
+    outcome.then(
+      (r) => (guard(o.onSuccess, r), resolve(r)),
+      (err) => (unready(err = kind.describe(err, state)), guard(o.onError, err), reject(err))
+    );
+  };
+  const settle = (err) => over || end(Promise.reject(err));
+  const push = (s) => {
+    if (over || state && s.seq < state.seq) return;
+    resyncing = false;
+    if (JSON.stringify(s) == JSON.stringify(state)) return;
+    ready(state = s);
     guard(o.onProgress, s);
-    if (!kind.final(s)) return;
-    end();
-    Promise.resolve().then(() => kind.outcome(s, o)).then((r) => settle(null, r), settle);
+    if (kind.final(s)) end(Promise.resolve(kind.outcome(s, o)));
+  };
+  async function poll(g, failures = 0) {
+    let delay = o.pollInterval;
+    try {
+      const s = await request(o, "GET", kind.path(id));
+      if (g == gen) push(s);
+    } catch (e) {
+      if (g != gen) return;
+      if (!retryable(e)) return settle(e);
+      delay = backoff(delay, ++failures);
+    }
+    if (g == gen) timer = setTimeout(() => poll(g, failures), delay);
   }
+  const setPolling = (on) => {
+    if (on == polling) return;
+    polling = on;
+    clearTimeout(timer);
+    if (on) poll(++gen);
+    else gen++;
+  };
+  const unavailable = (err) => socketOnly ? settle(err) : setPolling(true);
+  const noSocket = () => new TaskAPIError("network", "WebSocket unavailable");
+  const sub = {
+    key: kind.key,
+    id: "",
+    hello: {},
+    frame(f) {
+      if (f.type != "error") {
+        const s = kind.merge(state, f, () => void (resyncing || (resyncing = true, conn.hello(sub))));
+        if (s) push(s);
+      } else {
+        conn.remove(sub);
+        conn = void 0;
+        unavailable(new TaskAPIError("http_error", f.detail || f.code, null, f.code == "not_found" ? 404 : null, f));
+      }
+    },
+    down(failures) {
+      resyncing = false;
+      if (!socketOnly) setPolling(failures > 0);
+      else if (failures > o.maxRetries) settle(noSocket());
+    }
+  };
   function begin(uuid, known) {
-    id = uuid;
-    if (known) update(known);
-    if (!over) follower = follow(kind, uuid, o, known, update, settle);
-    if (over) follower?.stop();
+    sub.id = id = uuid;
+    sub.hello = { type: "subscribe", [kind.key]: uuid };
+    sub.bye = { type: "unsubscribe", [kind.key]: uuid };
+    if (known) push(known);
+    if (over) return;
+    const url = socketOf(o);
+    if (url) (conn = connection(url)).add(sub);
+    else unavailable(noSocket());
   }
   function cancel2() {
-    return (id ? Promise.resolve(id) : started.then((s) => s.uuid)).then(
+    return Promise.resolve(id || started.then((s) => s.uuid)).then(
       (uuid) => over ? null : kind.cancel(uuid, o).then(
-        (s) => (follower?.push(s), s),
+        (s) => (push(s), s),
         (e) => {
-          const err = kind.cancelFailed?.(e);
+          const err = kind.cancelFailed(e);
           if (err) settle(err);
           return null;
         }
@@ -316,14 +270,13 @@ function track(kind, o, id, create) {
       () => null
     );
   }
-  const abort = () => void cancel2();
   started.catch(() => {
   });
   if (o.onError) promise.catch(() => {
   });
   if (signal?.aborted) settle(new TaskAPIError("aborted", "Aborted before start"));
   else {
-    signal?.addEventListener("abort", abort);
+    signal?.addEventListener("abort", cancel2);
     if (create) create().then((s) => begin(s.uuid, s), settle);
     else begin(id, null);
   }
@@ -334,8 +287,8 @@ function track(kind, o, id, create) {
 var startBatch = (starts, o) => request(settings(o), "POST", "batches/", { tasks: starts.map((s) => ({ task: s.task, inputs: s.inputs || {} })) });
 var getBatch = (uuid, o) => request(settings(o), "GET", "batches/" + uuid + "/");
 var cancelBatch = (uuid, o) => request(settings(o), "POST", "batches/" + uuid + "/cancel/");
-var runAll = (starts, o) => track(batchKind, settings(o), null, () => startBatch(starts, o));
-var watchBatch = (uuid, o) => track(batchKind, settings(o), uuid);
+var runAll = (starts, o) => follow(batchKind, settings(o), null, () => startBatch(starts, o));
+var watchBatch = (uuid, o) => follow(batchKind, settings(o), uuid);
 async function read(o, path, failures = 0) {
   try {
     return await request(o, "GET", path);
@@ -365,32 +318,27 @@ var batchKind = {
   },
   final: (b) => b.total > 0 && b.status != "pending" && b.status != "running",
   outcome: (batch, o) => results(o, batch).then((tasks) => ({ batch, tasks })),
-  cancel: cancelBatch
+  cancel: cancelBatch,
+  cancelFailed: () => void 0,
+  describe: (e) => e
 };
 
 // src/task.ts
 var callSettings = (a, b, c) => settings(a && typeof a == "object" ? a : { onProgress: a, onSuccess: b, onError: c });
+var extras = {};
 var start = (name, inputs = {}, o) => {
   const s = settings(o);
-  const body = { task: name, inputs };
   const key = s.idempotencyKey || globalThis.crypto?.randomUUID?.() || Math.random() + "-" + Date.now();
-  const post = () => request(s, "POST", "", body, key);
-  let sent;
-  try {
-    sent = s.startFrame && s.transport != "polling" && existing(s.wsURL)?.start({ ...body, idempotency_key: key }, s.timeout);
-  } catch {
-  }
-  return sent ? sent.then(
-    (f) => !f || f.code == "too_many" ? post() : f.type == "started" ? f.task : Promise.reject(apiError(f.status, f.errors || { detail: f.detail }))
-  ) : post();
+  const post = () => request(s, "POST", "", { task: name, inputs }, key);
+  return extras.startFrame?.(s, { task: name, inputs, idempotency_key: key }, post) || post();
 };
 var cancel = (uuid, o) => request(settings(o), "POST", uuid + "/cancel/");
 var get = (uuid, o) => request(settings(o), "GET", uuid + "/");
 var run = (name, inputs, a, b, c) => {
   const o = callSettings(a, b, c);
-  return track(taskKind, o, null, () => start(name, inputs, o));
+  return follow(taskKind, o, null, () => start(name, inputs, o));
 };
-var watch = (uuid, a, b, c) => track(taskKind, callSettings(a, b, c), uuid);
+var watch = (uuid, a, b, c) => follow(taskKind, callSettings(a, b, c), uuid);
 var taskKind = {
   key: "uuid",
   path: (uuid) => uuid + "/",
@@ -415,7 +363,26 @@ var taskKind = {
   describe: withTask
 };
 
+// src/start-frame.ts
+var refs = 0;
+function startFrame(o, body, post) {
+  const url = o.startFrame && socketOf(o);
+  const conn = url && existing(url);
+  const ref = "" + ++refs;
+  const hello = { type: "start", ref, ...body };
+  if (conn && conn.live && new TextEncoder().encode(JSON.stringify(hello)).length <= 4096)
+    return new Promise((answer) => {
+      const done = (f) => (clearTimeout(timer), conn.remove(sub), answer(f));
+      const sub = { key: "ref", id: ref, hello, frame: done, down: () => done(null) };
+      const timer = setTimeout(done, o.timeout, null);
+      conn.add(sub);
+    }).then(
+      (f) => !f || f.code == "too_many" ? post() : f.type == "started" ? f.task : Promise.reject(apiError(f.status, f.errors || { detail: f.detail }))
+    );
+}
+
 // src/index.ts
+extras.startFrame = startFrame;
 var TaskAPI = { options, run, watch, start, cancel, get, TaskAPIError, runAll, watchBatch, startBatch, getBatch, cancelBatch };
 var index_default = TaskAPI;
 export {

@@ -1,10 +1,9 @@
 /** Batches: start several tasks as one and follow them with one aggregate. */
 import type { Batch, BatchCallOptions, BatchPromise, BatchResult, Inputs, Options, Task } from '../types'
 import type { TaskAPIError } from './errors'
-import type { Kind } from './follow'
+import { follow, type Kind } from './follow'
 import { request } from './http'
 import { backoff, retryable, settings } from './options'
-import { track } from './track'
 
 type Starts = { task: string; inputs?: Inputs }[]
 
@@ -21,10 +20,10 @@ export const cancelBatch = (uuid: string, o?: Partial<Options>): Promise<Batch> 
 
 /** Starts several tasks as one batch and follows it until every task ended. */
 export const runAll = (starts: Starts, o?: BatchCallOptions): BatchPromise =>
-  track(batchKind, settings(o), null, () => startBatch(starts, o))
+  follow(batchKind, settings(o), null, () => startBatch(starts, o))
 
 /** Follows an existing batch, e.g. after a page reload. */
-export const watchBatch = (uuid: string, o?: BatchCallOptions): BatchPromise => track(batchKind, settings(o), uuid)
+export const watchBatch = (uuid: string, o?: BatchCallOptions): BatchPromise => follow(batchKind, settings(o), uuid)
 
 /** A GET under `baseURL`, retried as a follow's polls are while it fails in a way that may pass. */
 async function read(o: Options, path: string, failures = 0): Promise<any> {
@@ -69,4 +68,6 @@ const batchKind: Kind<Batch, BatchResult> = {
   final: (b) => b.total > 0 && b.status != 'pending' && b.status != 'running',
   outcome: (batch, o) => results(o, batch).then((tasks) => ({ batch, tasks })),
   cancel: cancelBatch,
+  cancelFailed: () => undefined,
+  describe: (e) => e,
 }

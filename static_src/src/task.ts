@@ -1,10 +1,8 @@
 import type { CallOptions, Inputs, Options, Task, TaskPromise } from '../types'
 import { TaskAPIError, taskError, withTask } from './errors'
-import type { Kind } from './follow'
-import { apiError, request } from './http'
+import { follow, type Kind } from './follow'
+import { request } from './http'
 import { settings } from './options'
-import { existing } from './socket'
-import { track } from './track'
 
 type Callback<T> = ((v: T) => unknown) | null | undefined
 
@@ -12,26 +10,27 @@ type Callback<T> = ((v: T) => unknown) | null | undefined
 const callSettings = (a?: Callback<Task> | CallOptions, b?: Callback<Task>, c?: Callback<TaskAPIError>) =>
   settings<CallOptions>(a && typeof a == 'object' ? a : ({ onProgress: a, onSuccess: b, onError: c } as CallOptions))
 
+/** What the whole API adds to the core's ways (the core alone has none). */
+export const extras: {
+  /**
+   * Starts a task with a `start` frame over the open socket (see
+   * start-frame.ts); nothing when no frame can be sent. `post` is the same
+   * start by `POST`, with the same idempotency key.
+   */
+  startFrame?: (o: Options, body: { task: string; inputs: Inputs; idempotency_key: string }, post: () => Promise<Task>) => Promise<Task> | undefined
+} = {}
+
 /**
  * Creates a task and resolves with its JSON: by a `start` frame when the
- * shared socket is open (and `startFrame` is on), else by `POST baseURL`. Every
- * start has an idempotency key, so a frame that got no answer is posted again
- * and the task starts once.
+ * shared socket is open (`startFrame`, in the whole API), else by `POST
+ * baseURL`. Every start has an idempotency key, so a frame that got no answer
+ * is posted again and the task starts once.
  */
 export const start = (name: string, inputs: Inputs = {}, o?: Partial<CallOptions>): Promise<Task> => {
   const s = settings(o)
-  const body = { task: name, inputs }
   const key = s.idempotencyKey || globalThis.crypto?.randomUUID?.() || Math.random() + '-' + Date.now()
-  const post = () => request(s, 'POST', '', body, key)
-  let sent
-  try {
-    sent = s.startFrame && s.transport != 'polling' && existing(s.wsURL)?.start({ ...body, idempotency_key: key }, s.timeout)
-  } catch {}
-  return sent
-    ? sent.then((f) =>
-        !f || f.code == 'too_many' ? post() : f.type == 'started' ? f.task : Promise.reject(apiError(f.status!, f.errors || { detail: f.detail })),
-      )
-    : post()
+  const post = () => request(s, 'POST', '', { task: name, inputs }, key)
+  return extras.startFrame?.(s, { task: name, inputs, idempotency_key: key }, post) || post()
 }
 
 /** Asks the server to cancel a task; resolves with its answer. */
@@ -43,12 +42,12 @@ export const get = (uuid: string, o?: Partial<Options>): Promise<Task> => reques
 /** Starts task `name` and follows it to its end. */
 export const run = (name: string, inputs?: Inputs, a?: Callback<Task> | CallOptions, b?: Callback<Task>, c?: Callback<TaskAPIError>): TaskPromise => {
   const o = callSettings(a, b, c)
-  return track(taskKind, o, null, () => start(name, inputs, o))
+  return follow(taskKind, o, null, () => start(name, inputs, o))
 }
 
 /** Follows an existing task, e.g. after a page reload. */
 export const watch = (uuid: string, a?: Callback<Task> | CallOptions, b?: Callback<Task>, c?: Callback<TaskAPIError>): TaskPromise =>
-  track(taskKind, callSettings(a, b, c), uuid)
+  follow(taskKind, callSettings(a, b, c), uuid)
 
 /**
  * A task: `subscribe` by `uuid`, a `snapshot` replaces the state and an
