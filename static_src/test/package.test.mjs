@@ -80,3 +80,33 @@ test('the classic script is at most 4 KB gzipped, under the 4.2 KB of 1.x', () =
   assert.ok(size <= 4096, `${size} bytes`)
   assert.match(read('README.md'), new RegExp(`${Buffer.byteLength(classic)} bytes minified, ${size} bytes gzipped`))
 })
+
+const BATCH = ['runAll', 'watchBatch', 'startBatch', 'getBatch', 'cancelBatch']
+const CORE_API = API.filter((name) => !BATCH.includes(name))
+
+const core = read('../task_api/static/django-task-api.core.min.js')
+
+test('the core classic script defines the TaskAPI global without batches', async () => {
+  assert.equal(read('../task_api/static/task_api/django-task-api.core.min.js'), core)
+  const answer = { uuid: 'u1', status: 'succeeded', seq: 1, outputs: { sum: 3 } }
+  const posts = []
+  const context = vm.createContext({
+    fetch: async (url, init) => (posts.push([init.method, url]), { ok: true, status: 201, text: async () => JSON.stringify(answer) }),
+    setTimeout,
+    clearTimeout,
+  })
+  vm.runInContext(core, context)
+  assert.deepEqual(Object.keys(context), ['fetch', 'setTimeout', 'clearTimeout', 'TaskAPI'])
+  const { TaskAPI } = context
+  assert.deepEqual(Object.keys(TaskAPI).sort(), [...CORE_API].sort())
+  assert.equal(TaskAPI.options.startFrame, true)
+  assert.equal(await TaskAPI.run('sum', { numbers: [1, 2] }).then((json) => json.outputs.sum), 3)
+  assert.deepEqual(posts, [['POST', '/tasks/']])
+  await assert.rejects(TaskAPI.watch('u2', { transport: 'websocket' }), { name: 'TaskAPIError', code: 'network' })
+})
+
+test('the core classic script is at most 3 KB gzipped', () => {
+  const size = gzipSync(core, { level: 9 }).length
+  assert.ok(size <= 3072, `${size} bytes`)
+  assert.match(read('README.md'), new RegExp(`<!-- core-size -->${Buffer.byteLength(core)} bytes minified, ${size} bytes gzipped<`))
+})
