@@ -18,6 +18,9 @@ const STATIC = ['task_api/static/django-task-api.min.js', 'task_api/static/task_
 const CORE = STATIC.map((path) => path.replace(/\.min\.js$/, '.core.min.js'))
 /** The most the core classic script may weigh, gzipped: 3 KB. */
 const CORE_LIMIT = 3072
+/** What `django-task-api/batch` exports: the main entry's batch calls and types. */
+const BATCH = ['runAll', 'watchBatch', 'startBatch', 'getBatch', 'cancelBatch']
+const BATCH_TYPES = ['Batch', 'BatchResult', 'BatchCallOptions', 'BatchPromise']
 /**
  * Members of the internal interfaces (`Kind`, `Sub`, `Conn` in src/), which
  * the classic scripts shorten. None may name a property of the public API or
@@ -62,6 +65,10 @@ async function build() {
   if (clash.length) throw new Error(`types/index.d.ts: public names the classic scripts would shorten: ${clash.join(', ')}`)
   const iife = await bundle('browser.ts', 'iife', true)
   const core = await bundle('browser-core.ts', 'iife', true)
+  const names = BATCH.join(', ')
+  const batchTypes = (from) =>
+    `/** Batches of the Django Task API browser client: the main entry's, re-exported. */\n` +
+    `export { ${names}, type ${BATCH_TYPES.join(', type ')} } from '${from}'\n`
   return {
     ...Object.fromEntries(STATIC.map((path) => [path, iife])),
     ...Object.fromEntries(CORE.map((path) => [path, core])),
@@ -71,6 +78,12 @@ async function build() {
     // ES module as ESM and the CommonJS build as CommonJS.
     'static_src/dist/index.d.mts': types,
     'static_src/dist/index.d.cts': commonJSTypes(types),
+    // `django-task-api/batch` re-exports the main entry's batch calls: one
+    // module instance, so one `options` and one shared socket.
+    'static_src/dist/batch.mjs': `${banner}\nexport { ${names} } from './index.mjs'\n`,
+    'static_src/dist/batch.cjs': `${banner}\n'use strict'\nconst { ${names} } = require('./index.cjs')\nmodule.exports = { ${names} }\n`,
+    'static_src/dist/batch.d.mts': batchTypes('./index.mjs'),
+    'static_src/dist/batch.d.cts': batchTypes('./index.cjs'),
   }
 }
 
