@@ -217,3 +217,35 @@ describe('batch polling retries outages as task polling does', () => {
     assert.equal(polls(), 0)
   })
 })
+
+describe('batch options shared with tasks', () => {
+  test('an AbortSignal cancels the batch; one already aborted sends nothing', async () => {
+    server.route('GET', '/tasks/batches/b1/', { status: 200, body: batch({ status: 'running', seq: 4 }) })
+    server.route('POST', '/tasks/batches/b1/cancel/', { status: 202, body: batch({ ...FINAL, status: 'cancelled' }) })
+    routeResults()
+    const controller = new AbortController()
+    const promise = TaskAPI.watchBatch('b1', { transport: 'polling', signal: controller.signal })
+    await flush()
+    controller.abort()
+    assert.equal((await promise).batch.status, 'cancelled')
+    assert.equal(server.count('POST', '/tasks/batches/b1/cancel/'), 1)
+    const requests = server.requests.length
+    await assert.rejects(TaskAPI.runAll([{ task: 'add' }], { signal: AbortSignal.abort() }), { code: 'aborted' })
+    assert.equal(server.requests.length, requests)
+  })
+
+  test('an exception in a callback goes to onCallbackError and changes nothing', async () => {
+    server.route('GET', '/tasks/batches/b1/', { status: 200, body: batch({ ...FINAL }) })
+    routeResults()
+    const reported = []
+    const result = await TaskAPI.watchBatch('b1', {
+      transport: 'polling',
+      onProgress() {
+        throw new Error('progress bug')
+      },
+      onCallbackError: (e) => reported.push(e),
+    })
+    assert.equal(result.batch.status, 'failed')
+    assert.deepEqual(reported.map((e) => [e.code, e.cause.message]), [['callback_error', 'progress bug']])
+  })
+})
