@@ -221,9 +221,16 @@ declare namespace TaskAPI {
     onSuccess?: ((result: BatchResult) => void) | null
     /** Called with the error the promise rejects with (a bad request, a network failure). */
     onError?: ((error: TaskAPIError) => void) | null
+    /** Told of an exception thrown by a callback (code `callback_error`); default `console.error`. */
+    onCallbackError?: ((error: TaskAPIError) => void) | null
+    /** Aborting it cancels the batch, like `promise.cancel()`; one already aborted rejects with `aborted`. */
+    signal?: AbortSignal | null
   }
 
-  /** Resolves once every task of the batch ended; rejects only if the batch cannot be started or read. */
+  /**
+   * Resolves once every task of the batch ended; rejects only if the batch
+   * cannot be started or read (or `signal` was aborted before it started).
+   */
   export interface BatchPromise extends Promise<BatchResult> {
     /** The first batch JSON: the answer to the POST for `runAll`, the first state seen for `watchBatch`. */
     started: Promise<Batch>

@@ -16,10 +16,8 @@ var taskError = (t) => new TaskAPIError(
 
 // src/http.ts
 function cookie(name) {
-  for (const part of (globalThis.document?.cookie || "").split(";")) {
-    const i = part.indexOf("=");
-    if (part.slice(0, i).trim() == name) return decodeURIComponent(part.slice(i + 1).trim());
-  }
+  for (const part of (globalThis.document?.cookie || "").split(/; */))
+    if (part.startsWith(name + "=")) return decodeURIComponent(part.slice(name.length + 1));
 }
 var flatten = (v, path) => v && typeof v == "object" ? Object.entries(v).flatMap(([k, x]) => flatten(x, Array.isArray(v) ? path : path ? path + "." + k : k)) : [(path && path != "detail" ? path + ": " : "") + v];
 var apiError = (status, data, fallback = "") => new TaskAPIError(status == 400 ? "bad_request" : "http_error", data && flatten(data, "").join("; ") || fallback, null, status, data);
@@ -70,49 +68,46 @@ var options = {
   connectTimeout: 5e3,
   startFrame: true
 };
-var isTerminal = (t) => /^(succeeded|failed|cancelled)$/.test(t.status);
+var settings = (o) => ({ ...options, ...o });
 var backoff = (base, n) => Math.min(base * 2 ** n, 3e4) * (1 - Math.random() / 2);
+var retryable = (e) => e.code == "network" || e.httpStatus >= 500 || e.httpStatus == 408 || e.httpStatus == 429;
 
 // src/socket.ts
 var conns = /* @__PURE__ */ new Map();
-function socketURL(url) {
-  const u = new URL(url, globalThis.location?.href);
-  u.protocol = u.protocol.replace("http", "ws");
-  return u.href;
+var socketURL = (url) => new URL(url, globalThis.location?.href).href.replace(/^http/, "ws");
+function socketOf(o) {
+  try {
+    if (o.transport != "polling" && typeof WebSocket == "function") return socketURL(o.wsURL);
+  } catch {
+  }
 }
 var connection = (url) => conns.get(url) || open(url);
-var existing = (url) => conns.get(socketURL(url));
+var existing = (url) => conns.get(url);
 var IDLE = 2e3;
 var BEAT = 25e3;
 function open(url) {
   const subs = /* @__PURE__ */ new Set();
   let ws = null;
-  let live = false;
   let failures = 0;
   let quiet = false;
-  let retry;
-  let opening;
+  let timer;
   let idle;
   let beat;
-  const asks = /* @__PURE__ */ new Map();
-  let refs = 0;
-  const send = (type, uuid, batch) => live && ws.send(JSON.stringify(batch ? { type, batch: uuid } : { type, uuid }));
-  const about = (sub, f) => sub.batch ? f.batch == sub.uuid : f.uuid == sub.uuid;
-  function connect() {
-    retry = void 0;
+  const send = (frame) => conn.live && frame && ws.send(JSON.stringify(frame));
+  const connect = () => {
     let s;
     try {
       s = ws = new WebSocket(url);
     } catch {
       return lost(ws = null);
     }
-    opening = setTimeout(() => lost(s), options.connectTimeout);
+    timer = setTimeout(() => lost(s), options.connectTimeout);
     s.onopen = () => {
-      clearTimeout(opening);
-      live = true;
+      clearTimeout(timer);
+      conn.live = true;
       quiet = false;
-      beat = setInterval(() => quiet ? lost(s) : (quiet = true, send("ping")), BEAT);
-      for (const sub of subs) sub.down(0), conn.subscribe(sub);
+      beat = setInterval(() => quiet ? lost(s) : (quiet = true, send({ type: "ping" })), BEAT);
+      for (const sub of subs) sub.down(0), send(sub.hello);
     };
     s.onmessage = (e) => {
       let f;
@@ -123,379 +118,271 @@ function open(url) {
       } catch {
         return;
       }
-      asks.get(f.ref)?.(f);
-      for (const sub of subs) if (about(sub, f)) sub.frame(f);
+      for (const sub of subs) if (f[sub.key] == sub.id) sub.frame(f);
     };
     s.onerror = s.onclose = () => lost(s);
-  }
-  function lost(s) {
+  };
+  const lost = (s) => {
     if (s != ws) return;
     close();
     failures++;
     for (const sub of subs) sub.down(failures);
-    if (subs.size) retry = setTimeout(connect, backoff(1e3, failures - 1));
-  }
-  function close() {
+    timer = setTimeout(connect, backoff(1e3, failures - 1));
+  };
+  const close = () => {
     const s = ws;
     ws = null;
-    live = false;
+    conn.live = false;
     clearInterval(beat);
-    clearTimeout(retry);
-    clearTimeout(opening);
-    for (const answer of asks.values()) answer(null);
+    clearTimeout(timer);
     if (s) s.onopen = s.onmessage = s.onerror = s.onclose = null, s.close();
-  }
+  };
   const conn = {
+    live: false,
     add(sub) {
       clearTimeout(idle);
       subs.add(sub);
-      if (live) conn.subscribe(sub);
-      else {
-        if (failures) sub.down(failures);
-        if (!ws && !retry) connect();
-      }
+      if (conn.live) send(sub.hello);
+      else if (failures) sub.down(failures);
     },
     remove(sub) {
       if (!subs.delete(sub)) return;
-      if (![...subs].some((x) => x.uuid == sub.uuid && x.batch == sub.batch)) send("unsubscribe", sub.uuid, sub.batch);
+      if (![...subs].some((x) => x.key == sub.key && x.id == sub.id)) send(sub.bye);
       if (!subs.size) idle = setTimeout(() => (close(), conns.delete(url)), IDLE);
     },
-    subscribe: (sub) => send("subscribe", sub.uuid, sub.batch),
-    start(body, ms) {
-      const ref = "" + ++refs;
-      const text = JSON.stringify({ type: "start", ref, ...body });
-      if (live && new TextEncoder().encode(text).length <= 4096)
-        return new Promise((y) => {
-          const timer = setTimeout(() => answer(null), ms);
-          const answer = (f) => (asks.delete(ref), clearTimeout(timer), y(f));
-          asks.set(ref, answer);
-          ws.send(text);
-        });
-    }
+    hello: (sub) => send(sub.hello)
   };
   conns.set(url, conn);
+  connect();
   return conn;
 }
 
-// src/batch.ts
-var settings = (o) => ({ ...options, ...o });
-var isFinal = (b) => b.total > 0 && b.status != "pending" && b.status != "running";
-var startBatch = (starts, o) => request(settings(o), "POST", "batches/", { tasks: starts.map((s) => ({ task: s.task, inputs: s.inputs || {} })) });
-var getBatch = (uuid, o) => request(settings(o), "GET", "batches/" + uuid + "/");
-var cancelBatch = (uuid, o) => request(settings(o), "POST", "batches/" + uuid + "/cancel/");
-async function results(o, b) {
-  const found = /* @__PURE__ */ new Map();
-  for (let page = 1; ; page++) {
-    const data = await request(o, "GET", `?batch=${b.uuid}&page_size=200&page=${page}`);
-    for (const t of data.results) found.set(t.uuid, t);
-    if (!data.next) break;
-  }
-  const order = b.tasks || [...found.keys()];
-  return order.map((uuid) => found.get(uuid)).filter(Boolean);
-}
-var runAll = (starts, o) => track(settings(o), null, () => startBatch(starts, o));
-var watchBatch = (uuid, o) => track(settings(o), uuid);
-function call(fn, arg) {
-  try {
-    fn && fn(arg);
-  } catch (e) {
-    console.error(e);
-  }
-}
-function track(o, uuid, create) {
-  let done = false;
-  let last = null;
-  let stopFollowing = () => {
-  };
-  let resolve;
-  let reject;
+// src/follow.ts
+function follow(kind, o, id, create) {
+  const { signal } = o;
+  const socketOnly = o.transport == "websocket";
   let ready;
   let unready;
+  let resolve;
+  let reject;
   const started = new Promise((y, n) => (ready = y, unready = n));
   const promise = new Promise((y, n) => (resolve = y, reject = n));
-  started.catch(() => {
-  });
-  if (o.onError) promise.catch(() => {
-  });
-  function fail(err) {
-    if (done) return;
-    done = true;
-    stopFollowing();
-    unready(err);
-    call(o.onError, err);
-    reject(err);
-  }
-  function update(b) {
-    if (done || last && b.seq <= last.seq) return;
-    last = { ...b, tasks: b.tasks || last?.tasks };
-    ready(last);
-    call(o.onProgress, last);
-    if (!isFinal(last)) return;
-    done = true;
-    stopFollowing();
-    const final = last;
-    results(o, final).then(
-      (tasks) => {
-        const result = { batch: final, tasks };
-        call(o.onSuccess, result);
-        resolve(result);
-      },
-      (e) => (done = false, fail(e))
-    );
-  }
-  function begin(id, known) {
-    uuid = id;
-    if (known) update(known);
-    if (!done) stopFollowing = follow(id, o, update, fail);
-  }
-  const cancel2 = () => (uuid ? Promise.resolve(uuid) : started.then((b) => b.uuid)).then(
-    (id) => done ? null : cancelBatch(id, o).then((b) => (update(b), b), () => null),
-    () => null
-  );
-  if (create) create().then((b) => begin(b.uuid, b), fail);
-  else begin(uuid, null);
-  return Object.assign(promise, { started, cancel: cancel2 });
-}
-function follow(uuid, o, update, fail) {
-  let timer;
-  let gen = 0;
-  let polling = false;
-  let conn;
-  async function poll(g, failures = 0) {
-    let delay = o.pollInterval;
-    try {
-      const b = await getBatch(uuid, o);
-      if (g == gen) update(b);
-    } catch (e) {
-      const err = e;
-      if (g != gen) return;
-      if (!(err.code == "network" || err.httpStatus >= 500 || err.httpStatus == 429) || ++failures > o.maxRetries)
-        return fail(err);
-      delay = backoff(delay, failures);
-    }
-    if (g == gen) timer = setTimeout(() => poll(g, failures), delay);
-  }
-  function setPolling(on) {
-    if (on == polling) return;
-    polling = on;
-    clearTimeout(timer);
-    if (on) poll(++gen);
-    else gen++;
-  }
-  const sub = {
-    uuid,
-    batch: true,
-    frame(f) {
-      const data = f;
-      if (f.type == "batch_snapshot" && data.data) update(data.data);
-      else if (f.type == "batch_update" && data.set) update(data.set);
-      else if (f.type == "error") {
-        conn?.remove(sub);
-        conn = void 0;
-        if (o.transport != "websocket") setPolling(true);
-        else fail(new TaskAPIError("http_error", f.detail || f.code, null, f.code == "not_found" ? 404 : null, f));
-      }
-    },
-    down(failures) {
-      if (o.transport != "websocket") setPolling(failures > 0);
-      else if (failures > o.maxRetries) fail(new TaskAPIError("network", "WebSocket unavailable"));
-    }
-  };
-  let url = "";
-  try {
-    url = o.transport != "polling" && typeof WebSocket == "function" ? socketURL(o.wsURL) : "";
-  } catch {
-  }
-  if (url) (conn = connection(url)).add(sub);
-  else if (o.transport != "websocket") setPolling(true);
-  else fail(new TaskAPIError("network", "WebSocket unavailable"));
-  return () => {
-    setPolling(false);
-    conn?.remove(sub);
-    conn = void 0;
-  };
-}
-
-// src/watcher.ts
-function follow2(uuid, o, known, update, fail) {
-  let task = known;
+  let state = null;
+  let over = false;
   let conn;
   let timer;
   let gen = 0;
   let polling = false;
   let resyncing = false;
-  function push(t) {
-    if (task && t.seq < task.seq) return;
+  const guard = (fn, arg) => {
+    try {
+      fn?.(arg);
+    } catch (e) {
+      const err = Object.assign(kind.describe(new TaskAPIError("callback_error", "Callback failed: " + e), state), { cause: e });
+      try {
+        ;
+        (o.onCallbackError || console.error)(err);
+      } catch (x) {
+        console.error(x);
+      }
+    }
+  };
+  const end = (outcome) => {
+    over = true;
+    setPolling(false);
+    conn?.remove(sub);
+    signal?.removeEventListener("abort", cancel2);
+    outcome.then(
+      (r) => (guard(o.onSuccess, r), resolve(r)),
+      (err) => (unready(err = kind.describe(err, state)), guard(o.onError, err), reject(err))
+    );
+  };
+  const settle = (err) => over || end(Promise.reject(err));
+  const push = (s) => {
+    if (over || state && s.seq < state.seq) return;
     resyncing = false;
-    if (JSON.stringify(t) != JSON.stringify(task)) update(task = t);
-  }
+    if (JSON.stringify(s) == JSON.stringify(state)) return;
+    ready(state = s);
+    guard(o.onProgress, s);
+    if (kind.final(s)) end(Promise.resolve(kind.outcome(s, o)));
+  };
   async function poll(g, failures = 0) {
     let delay = o.pollInterval;
     try {
-      const t = await request(o, "GET", uuid + "/");
-      if (g == gen) push(t);
+      const s = await request(o, "GET", kind.path(id));
+      if (g == gen) push(s);
     } catch (e) {
-      const err = e;
       if (g != gen) return;
-      if (!(err.code == "network" || err.httpStatus >= 500 || err.httpStatus == 429 || err.httpStatus == 408))
-        return fail(withTask(err, task));
+      if (!retryable(e)) return settle(e);
       delay = backoff(delay, ++failures);
     }
     if (g == gen) timer = setTimeout(() => poll(g, failures), delay);
   }
-  function setPolling(on) {
+  const setPolling = (on) => {
     if (on == polling) return;
     polling = on;
     clearTimeout(timer);
     if (on) poll(++gen);
     else gen++;
-  }
-  function detach() {
-    conn?.remove(sub);
-    conn = void 0;
-  }
+  };
+  const unavailable = (err) => socketOnly ? settle(err) : setPolling(true);
+  const noSocket = () => new TaskAPIError("network", "WebSocket unavailable");
   const sub = {
-    uuid,
+    key: kind.key,
+    id: "",
+    hello: {},
     frame(f) {
-      if (f.type == "snapshot") push(f.task);
-      else if (f.type == "update" && task && f.seq > task.seq) {
-        if ((f.base ?? f.seq - 1) == task.seq) {
-          const append = f.append || [];
-          push({
-            ...task,
-            ...f.set,
-            seq: f.seq,
-            messages: task.messages.concat(append.map((e) => e.value)),
-            message_log: task.message_log.concat(append)
-          });
-        } else if (!resyncing) {
-          resyncing = true;
-          conn.subscribe(sub);
-        }
-      } else if (f.type == "error") {
-        detach();
-        if (o.transport != "websocket") setPolling(true);
-        else fail(new TaskAPIError("http_error", f.detail || f.code, task, f.code == "not_found" ? 404 : null, f));
+      if (f.type != "error") {
+        const s = kind.merge(state, f, () => void (resyncing || (resyncing = true, conn.hello(sub))));
+        if (s) push(s);
+      } else {
+        conn.remove(sub);
+        conn = void 0;
+        unavailable(new TaskAPIError("http_error", f.detail || f.code, null, f.code == "not_found" ? 404 : null, f));
       }
     },
     down(failures) {
       resyncing = false;
-      if (o.transport != "websocket") setPolling(failures > 0);
-      else if (failures > o.maxRetries) fail(new TaskAPIError("network", "WebSocket unavailable", task));
+      if (!socketOnly) setPolling(failures > 0);
+      else if (failures > o.maxRetries) settle(noSocket());
     }
   };
-  let url = "";
-  try {
-    url = o.transport != "polling" && typeof WebSocket == "function" ? socketURL(o.wsURL) : "";
-  } catch {
+  function begin(uuid, known) {
+    sub.id = id = uuid;
+    sub.hello = { type: "subscribe", [kind.key]: uuid };
+    sub.bye = { type: "unsubscribe", [kind.key]: uuid };
+    if (known) push(known);
+    if (over) return;
+    const url = socketOf(o);
+    if (url) (conn = connection(url)).add(sub);
+    else unavailable(noSocket());
   }
-  if (url) (conn = connection(url)).add(sub);
-  else if (o.transport != "websocket") setPolling(true);
-  else fail(new TaskAPIError("network", "WebSocket unavailable", task));
-  return {
-    push,
-    stop() {
-      setPolling(false);
-      detach();
-    }
-  };
-}
-
-// src/index.ts
-var settings2 = (o) => ({ ...TaskAPI.options, ...o });
-var callSettings = (a, b, c) => settings2(a && typeof a == "object" ? a : { onProgress: a, onSuccess: b, onError: c });
-var start = (name, inputs = {}, o) => {
-  const s = settings2(o);
-  const body = { task: name, inputs };
-  const key = s.idempotencyKey || globalThis.crypto?.randomUUID?.() || Math.random() + "-" + Date.now();
-  const post = () => request(s, "POST", "", body, key);
-  let sent;
-  try {
-    sent = s.startFrame && s.transport != "polling" && existing(s.wsURL)?.start({ ...body, idempotency_key: key }, s.timeout);
-  } catch {
-  }
-  return sent ? sent.then(
-    (f) => !f || f.code == "too_many" ? post() : f.type == "started" ? f.task : Promise.reject(apiError(f.status, f.errors || { detail: f.detail }))
-  ) : post();
-};
-var cancel = (uuid, o) => request(settings2(o), "POST", uuid + "/cancel/");
-var get = (uuid, o) => request(settings2(o), "GET", uuid + "/");
-var run = (name, inputs, a, b, c) => {
-  const o = callSettings(a, b, c);
-  return track2(o, null, () => start(name, inputs, o));
-};
-var watch = (uuid, a, b, c) => track2(callSettings(a, b, c), uuid);
-function guard(o, fn, arg, task) {
-  try {
-    fn && fn(arg);
-  } catch (e) {
-    const err = Object.assign(new TaskAPIError("callback_error", "Callback failed: " + e, task), { cause: e });
-    try {
-      ;
-      (o.onCallbackError || console.error)(err);
-    } catch (x) {
-      console.error(x);
-    }
-  }
-}
-function track2(o, uuid, create) {
-  const { signal } = o;
-  let done = false;
-  let last = null;
-  let follower;
-  let resolve;
-  let reject;
-  let ready;
-  let unready;
-  const started = new Promise((y, n) => (ready = y, unready = n));
-  const promise = new Promise((y, n) => (resolve = y, reject = n));
-  function settle(err, t) {
-    if (done) return;
-    done = true;
-    follower?.stop();
-    signal?.removeEventListener("abort", abort);
-    if (err) unready(err), guard(o, o.onError, err, last), reject(err);
-    else guard(o, o.onSuccess, t, t), resolve(t);
-  }
-  function update(t) {
-    if (done) return;
-    ready(last = t);
-    guard(o, o.onProgress, t, t);
-    if (isTerminal(t)) settle(t.status == "succeeded" ? null : taskError(t), t);
-  }
-  function begin(uuid2, known) {
-    if (known) update(known);
-    if (!done) follower = follow2(uuid2, o, known, update, settle);
-    if (done) follower?.stop();
-  }
-  function stop() {
-    return (uuid ? Promise.resolve(uuid) : started.then((t) => t.uuid)).then(
-      (uuid2) => done ? null : cancel(uuid2, o).then(
-        (t) => (follower?.push(t), t),
+  function cancel2() {
+    return Promise.resolve(id || started.then((s) => s.uuid)).then(
+      (uuid) => over ? null : kind.cancel(uuid, o).then(
+        (s) => (push(s), s),
         (e) => {
-          if (e.httpStatus != 409) {
-            const err = new TaskAPIError("aborted", "Cancel failed: " + e.message, null, e.httpStatus, e.body);
-            settle(withTask(Object.assign(err, { cause: e }), last));
-          }
+          const err = kind.cancelFailed(e);
+          if (err) settle(err);
           return null;
         }
       ),
       () => null
     );
   }
-  const abort = () => void stop();
   started.catch(() => {
   });
   if (o.onError) promise.catch(() => {
   });
   if (signal?.aborted) settle(new TaskAPIError("aborted", "Aborted before start"));
   else {
-    signal?.addEventListener("abort", abort);
-    if (create) create().then((t) => begin(t.uuid, t), settle);
-    else begin(uuid, null);
+    signal?.addEventListener("abort", cancel2);
+    if (create) create().then((s) => begin(s.uuid, s), settle);
+    else begin(id, null);
   }
-  return Object.assign(promise, { started, cancel: stop });
+  return Object.assign(promise, { started, cancel: cancel2 });
 }
+
+// src/batch.ts
+var startBatch = (starts, o) => request(settings(o), "POST", "batches/", { tasks: starts.map((s) => ({ task: s.task, inputs: s.inputs || {} })) });
+var getBatch = (uuid, o) => request(settings(o), "GET", "batches/" + uuid + "/");
+var cancelBatch = (uuid, o) => request(settings(o), "POST", "batches/" + uuid + "/cancel/");
+var runAll = (starts, o) => follow(batchKind, settings(o), null, () => startBatch(starts, o));
+var watchBatch = (uuid, o) => follow(batchKind, settings(o), uuid);
+async function read(o, path, failures = 0) {
+  try {
+    return await request(o, "GET", path);
+  } catch (e) {
+    if (!retryable(e)) throw e;
+    await new Promise((y) => setTimeout(y, backoff(o.pollInterval, ++failures)));
+    return read(o, path, failures);
+  }
+}
+async function results(o, b) {
+  const found = /* @__PURE__ */ new Map();
+  for (let page = 1; ; page++) {
+    const data = await read(o, `?batch=${b.uuid}&page_size=200&page=${page}`);
+    for (const t of data.results) found.set(t.uuid, t);
+    if (!data.next) break;
+  }
+  const order = b.tasks || [...found.keys()];
+  return order.map((uuid) => found.get(uuid)).filter(Boolean);
+}
+var batchKind = {
+  key: "batch",
+  path: (uuid) => "batches/" + uuid + "/",
+  merge(b, f) {
+    const { data, set } = f;
+    if (f.type == "batch_snapshot") return data;
+    if (f.type == "batch_update" && set && !(b && f.seq <= b.seq)) return { ...b, ...set };
+  },
+  final: (b) => b.total > 0 && b.status != "pending" && b.status != "running",
+  outcome: (batch, o) => results(o, batch).then((tasks) => ({ batch, tasks })),
+  cancel: cancelBatch,
+  cancelFailed: () => void 0,
+  describe: (e) => e
+};
+
+// src/task.ts
+var callSettings = (a, b, c) => settings(a && typeof a == "object" ? a : { onProgress: a, onSuccess: b, onError: c });
+var extras = {};
+var start = (name, inputs = {}, o) => {
+  const s = settings(o);
+  const key = s.idempotencyKey || globalThis.crypto?.randomUUID?.() || Math.random() + "-" + Date.now();
+  const post = () => request(s, "POST", "", { task: name, inputs }, key);
+  return extras.startFrame?.(s, { task: name, inputs, idempotency_key: key }, post) || post();
+};
+var cancel = (uuid, o) => request(settings(o), "POST", uuid + "/cancel/");
+var get = (uuid, o) => request(settings(o), "GET", uuid + "/");
+var run = (name, inputs, a, b, c) => {
+  const o = callSettings(a, b, c);
+  return follow(taskKind, o, null, () => start(name, inputs, o));
+};
+var watch = (uuid, a, b, c) => follow(taskKind, callSettings(a, b, c), uuid);
+var taskKind = {
+  key: "uuid",
+  path: (uuid) => uuid + "/",
+  merge(t, f, resync) {
+    if (f.type == "snapshot") return f.task;
+    if (f.type != "update" || !t || f.seq <= t.seq) return;
+    if ((f.base ?? f.seq - 1) != t.seq) return resync();
+    const append = f.append || [];
+    return {
+      ...t,
+      ...f.set,
+      seq: f.seq,
+      messages: t.messages.concat(append.map((e) => e.value)),
+      message_log: t.message_log.concat(append)
+    };
+  },
+  final: (t) => /^(succeeded|failed|cancelled)$/.test(t.status),
+  outcome: (t) => t.status == "succeeded" ? t : Promise.reject(taskError(t)),
+  cancel,
+  // A finished task cannot be cancelled (409): it settles as it ended.
+  cancelFailed: (e) => e.httpStatus == 409 ? void 0 : Object.assign(new TaskAPIError("aborted", "Cancel failed: " + e.message, null, e.httpStatus, e.body), { cause: e }),
+  describe: withTask
+};
+
+// src/start-frame.ts
+var refs = 0;
+function startFrame(o, body, post) {
+  const url = o.startFrame && socketOf(o);
+  const conn = url && existing(url);
+  const ref = "" + ++refs;
+  const hello = { type: "start", ref, ...body };
+  if (conn && conn.live && new TextEncoder().encode(JSON.stringify(hello)).length <= 4096)
+    return new Promise((answer) => {
+      const done = (f) => (clearTimeout(timer), conn.remove(sub), answer(f));
+      const sub = { key: "ref", id: ref, hello, frame: done, down: () => done(null) };
+      const timer = setTimeout(done, o.timeout, null);
+      conn.add(sub);
+    }).then(
+      (f) => !f || f.code == "too_many" ? post() : f.type == "started" ? f.task : Promise.reject(apiError(f.status, f.errors || { detail: f.detail }))
+    );
+}
+
+// src/index.ts
+extras.startFrame = startFrame;
 var TaskAPI = { options, run, watch, start, cancel, get, TaskAPIError, runAll, watchBatch, startBatch, getBatch, cancelBatch };
 var index_default = TaskAPI;
 export {

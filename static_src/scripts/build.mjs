@@ -13,8 +13,20 @@ const repo = join(here, '..')
 const pkg = JSON.parse(await readFile(join(here, 'package.json'), 'utf8'))
 const banner = `/*! ${pkg.name} ${pkg.version} | ${pkg.license} */`
 
-/** Committed classic-script builds, relative to the repository root. */
+/** Committed classic-script builds, relative to the repository root: the whole API, and the core alone. */
 const STATIC = ['task_api/static/django-task-api.min.js', 'task_api/static/task_api/django-task-api.min.js']
+const CORE = STATIC.map((path) => path.replace(/\.min\.js$/, '.core.min.js'))
+/** The most the core classic script may weigh, gzipped: 3 KB. */
+const CORE_LIMIT = 3072
+/** What `django-task-api/batch` exports: the main entry's batch calls and types. */
+const BATCH = ['runAll', 'watchBatch', 'startBatch', 'getBatch', 'cancelBatch']
+const BATCH_TYPES = ['Batch', 'BatchResult', 'BatchCallOptions', 'BatchPromise']
+/**
+ * Members of the internal interfaces (`Kind`, `Sub`, `Conn` in src/), which
+ * the classic scripts shorten. None may name a property of the public API or
+ * of a web API the client uses; `build()` checks the public declarations.
+ */
+const INTERNAL = ['key', 'id', 'hello', 'bye', 'live', 'frame', 'down', 'remove', 'path', 'merge', 'final', 'outcome', 'cancelFailed', 'describe']
 
 async function bundle(entry, format, minify) {
   const result = await esbuild.build({
@@ -22,6 +34,7 @@ async function bundle(entry, format, minify) {
     bundle: true,
     format,
     minify,
+    mangleProps: minify ? new RegExp(`^(${INTERNAL.join('|')})$`) : undefined,
     target: 'es2020',
     charset: 'utf8',
     legalComments: 'none',
@@ -47,15 +60,30 @@ function commonJSTypes(types) {
 /** Every output, keyed by path relative to the repository root. */
 async function build() {
   const types = await readFile(join(here, 'types/index.d.ts'), 'utf8')
+  const declared = types.replace(/\/\*[\s\S]*?\*\//g, '')
+  const clash = INTERNAL.filter((name) => new RegExp(`\\b${name}\\??[:(]`).test(declared))
+  if (clash.length) throw new Error(`types/index.d.ts: public names the classic scripts would shorten: ${clash.join(', ')}`)
   const iife = await bundle('browser.ts', 'iife', true)
+  const core = await bundle('browser-core.ts', 'iife', true)
+  const names = BATCH.join(', ')
+  const batchTypes = (from) =>
+    `/** Batches of the Django Task API browser client: the main entry's, re-exported. */\n` +
+    `export { ${names}, type ${BATCH_TYPES.join(', type ')} } from '${from}'\n`
   return {
     ...Object.fromEntries(STATIC.map((path) => [path, iife])),
+    ...Object.fromEntries(CORE.map((path) => [path, core])),
     'static_src/dist/index.mjs': await bundle('index.ts', 'esm', false),
     'static_src/dist/index.cjs': await bundle('node.ts', 'cjs', false),
     // One declaration file per module format, so that TypeScript reads the
     // ES module as ESM and the CommonJS build as CommonJS.
     'static_src/dist/index.d.mts': types,
     'static_src/dist/index.d.cts': commonJSTypes(types),
+    // `django-task-api/batch` re-exports the main entry's batch calls: one
+    // module instance, so one `options` and one shared socket.
+    'static_src/dist/batch.mjs': `${banner}\nexport { ${names} } from './index.mjs'\n`,
+    'static_src/dist/batch.cjs': `${banner}\n'use strict'\nconst { ${names} } = require('./index.cjs')\nmodule.exports = { ${names} }\n`,
+    'static_src/dist/batch.d.mts': batchTypes('./index.mjs'),
+    'static_src/dist/batch.d.cts': batchTypes('./index.cjs'),
   }
 }
 
@@ -74,8 +102,11 @@ function committed(path) {
 }
 
 const outputs = await build()
-const min = outputs[STATIC[0]]
-const size = `${Buffer.byteLength(min)} bytes minified, ${gzipSync(min, { level: 9 }).length} bytes gzipped`
+const gzipped = (text) => gzipSync(text, { level: 9 }).length
+const weight = (text) => `${Buffer.byteLength(text)} bytes minified, ${gzipped(text)} bytes gzipped`
+const size = weight(outputs[STATIC[0]])
+const coreSize = weight(outputs[CORE[0]])
+const sizes = `TaskAPI: ${size}; core: ${coreSize}`
 
 if (process.argv.includes('--check')) {
   const stale = []
@@ -87,7 +118,7 @@ if (process.argv.includes('--check')) {
     console.error(`Out of date (run \`npm run build\` and commit): ${stale.join(', ')}`)
     process.exit(1)
   }
-  console.log(`Built files are up to date (${size}).`)
+  console.log(`Built files are up to date (${sizes}).`)
 } else {
   for (const [path, text] of Object.entries(outputs)) {
     await mkdir(dirname(join(repo, path)), { recursive: true })
@@ -95,6 +126,15 @@ if (process.argv.includes('--check')) {
   }
   const readme = join(here, 'README.md')
   const doc = await readFile(readme, 'utf8')
-  await writeFile(readme, doc.replace(/(<!-- size -->).*(<!-- \/size -->)/, `$1${size}$2`))
-  console.log(`TaskAPI: ${size}`)
+  await writeFile(
+    readme,
+    doc
+      .replace(/(<!-- size -->).*(<!-- \/size -->)/, `$1${size}$2`)
+      .replace(/(<!-- core-size -->).*(<!-- \/core-size -->)/, `$1${coreSize}$2`),
+  )
+  console.log(sizes)
+}
+if (gzipped(outputs[CORE[0]]) > CORE_LIMIT) {
+  console.error(`The core is over ${CORE_LIMIT} bytes gzipped: ${coreSize}.`)
+  process.exit(1)
 }

@@ -3,10 +3,8 @@ import { TaskAPIError } from './errors'
 
 /** Reads a cookie from `document.cookie`, if there is a document. */
 function cookie(name: string): string | undefined {
-  for (const part of (globalThis.document?.cookie || '').split(';')) {
-    const i = part.indexOf('=')
-    if (part.slice(0, i).trim() == name) return decodeURIComponent(part.slice(i + 1).trim())
-  }
+  for (const part of (globalThis.document?.cookie || '').split(/; */))
+    if (part.startsWith(name + '=')) return decodeURIComponent(part.slice(name.length + 1))
 }
 
 /** Flattens DRF errors: `{"inputs": {"count": ["Bad."]}}` -> `["inputs.count: Bad."]`. */

@@ -1,4 +1,4 @@
-import type { Task } from '../types'
+import type { Options, Task } from '../types'
 import { backoff, options } from './options'
 
 /** A server frame (see docs/protocol.md). */
@@ -11,8 +11,11 @@ export interface Frame {
   /** On a merged update: the seq it applies on (otherwise seq - 1). */
   base?: number
   task: Task
-  set?: Partial<Task>
+  /** The fields an `update` or `batch_update` changes. */
+  set?: object
   append?: Task['message_log']
+  /** The batch JSON of a `batch_snapshot`. */
+  data?: object
   code?: string
   detail?: string
   /** The `ref` of the `start` a `started` or `error` frame answers. */
@@ -22,45 +25,51 @@ export interface Frame {
   errors?: object
 }
 
-/** A task followed over a shared socket. */
+/**
+ * What a shared socket serves: a followed task or batch, or a `start` frame
+ * waiting for its answer.
+ */
 export interface Sub {
-  uuid: string
-  /** True when `uuid` names a batch rather than a task. */
-  batch?: boolean
-  /** Handles a frame about this task. */
+  /** The frame field that marks the frames about it (`uuid`, `batch`, `ref`), and its value. */
+  key: 'uuid' | 'batch' | 'ref'
+  id: string
+  /** The frame that asks for it: sent when it is added to an open socket, and again on every reconnect. */
+  hello: object
+  /** The frame that ends it, sent once no other sub has the same key and id. */
+  bye?: object
+  /** Handles a frame about it. */
   frame(f: Frame): void
   /** The socket went down for the `failures`-th time in a row, or is back up (0). */
   down(failures: number): void
 }
 
-/** One WebSocket shared by every task followed through the same URL. */
+/** One WebSocket shared by everything followed through the same URL. */
 export interface Conn {
+  /** True while the socket is open. */
+  live: boolean
   add(s: Sub): void
   remove(s: Sub): void
-  /** Sends `subscribe`, which the server answers with a snapshot. */
-  subscribe(s: Sub): void
-  /**
-   * Sends a `start` frame if the socket is open and the frame is at most 4096
-   * bytes: resolves with the answer
-   * (`started` or `error`), or null if the socket closed or `ms` passed first.
-   */
-  start(body: object, ms: number): Promise<Frame | null> | undefined
+  /** Sends `s.hello` again, e.g. to get a fresh snapshot. */
+  hello(s: Sub): void
 }
 
 const conns = new Map<string, Conn>()
 
 /** Resolves `url` against `location`, switching http(s) to ws(s). */
-export function socketURL(url: string): string {
-  const u = new URL(url, globalThis.location?.href)
-  u.protocol = u.protocol.replace('http', 'ws')
-  return u.href
+export const socketURL = (url: string) => new URL(url, globalThis.location?.href).href.replace(/^http/, 'ws')
+
+/** The resolved socket URL of these options, or nothing when they do without a socket (or have no WebSocket). */
+export function socketOf(o: Options): string | undefined {
+  try {
+    if (o.transport != 'polling' && typeof WebSocket == 'function') return socketURL(o.wsURL)
+  } catch {}
 }
 
 /** The shared connection for a resolved socket URL, opened on first use. */
 export const connection = (url: string) => conns.get(url) || open(url)
 
-/** The shared connection for a socket URL, if there is one. */
-export const existing = (url: string) => conns.get(socketURL(url))
+/** The shared connection for a resolved socket URL, if there is one. */
+export const existing = (url: string) => conns.get(url)
 
 /** Time a connection stays open after its last task is done. */
 const IDLE = 2000
@@ -70,23 +79,16 @@ const BEAT = 25000
 function open(url: string): Conn {
   const subs = new Set<Sub>()
   let ws: WebSocket | null = null
-  let live = false
   let failures = 0
   let quiet = false
-  let retry: ReturnType<typeof setTimeout> | undefined
-  let opening: ReturnType<typeof setTimeout> | undefined
+  /** While connecting: the connect timeout; while down: the reconnect. */
+  let timer: ReturnType<typeof setTimeout> | undefined
   let idle: ReturnType<typeof setTimeout> | undefined
   let beat: ReturnType<typeof setInterval> | undefined
-  /** The unanswered `start` frames by `ref`. */
-  const asks = new Map<string, (f: Frame | null) => void>()
-  let refs = 0
 
-  const send = (type: string, uuid?: string, batch?: boolean) =>
-    live && ws!.send(JSON.stringify(batch ? { type, batch: uuid } : { type, uuid }))
-  const about = (sub: Sub, f: Frame) => (sub.batch ? f.batch == sub.uuid : f.uuid == sub.uuid)
+  const send = (frame?: object) => conn.live && frame && ws!.send(JSON.stringify(frame))
 
-  function connect() {
-    retry = undefined
+  const connect = () => {
     let s: WebSocket
     try {
       s = ws = new WebSocket(url)
@@ -94,13 +96,13 @@ function open(url: string): Conn {
       return lost((ws = null))
     }
     // A socket stuck connecting (a proxy that never upgrades) counts as down.
-    opening = setTimeout(() => lost(s), options.connectTimeout)
+    timer = setTimeout(() => lost(s), options.connectTimeout)
     s.onopen = () => {
-      clearTimeout(opening)
-      live = true
+      clearTimeout(timer)
+      conn.live = true
       quiet = false
-      beat = setInterval(() => (quiet ? lost(s) : ((quiet = true), send('ping'))), BEAT)
-      for (const sub of subs) sub.down(0), conn.subscribe(sub)
+      beat = setInterval(() => (quiet ? lost(s) : ((quiet = true), send({ type: 'ping' }))), BEAT)
+      for (const sub of subs) sub.down(0), send(sub.hello)
     }
     s.onmessage = (e) => {
       let f: Frame
@@ -111,61 +113,48 @@ function open(url: string): Conn {
       } catch {
         return
       }
-      asks.get(f.ref!)?.(f)
-      for (const sub of subs) if (about(sub, f)) sub.frame(f)
+      for (const sub of subs) if (f[sub.key] == sub.id) sub.frame(f)
     }
     s.onerror = s.onclose = () => lost(s)
   }
 
-  /** Drops socket `s` if it is still the current one, and schedules a reconnect. */
-  function lost(s: WebSocket | null) {
+  /**
+   * Drops socket `s` if it is still the current one, and schedules a
+   * reconnect (which closing an idle connection cancels).
+   */
+  const lost = (s: WebSocket | null) => {
     if (s != ws) return
     close()
     failures++
     for (const sub of subs) sub.down(failures)
-    if (subs.size) retry = setTimeout(connect, backoff(1000, failures - 1))
+    timer = setTimeout(connect, backoff(1000, failures - 1))
   }
 
-  function close() {
+  const close = () => {
     const s = ws
     ws = null
-    live = false
+    conn.live = false
     clearInterval(beat)
-    clearTimeout(retry)
-    clearTimeout(opening)
-    for (const answer of asks.values()) answer(null)
+    clearTimeout(timer)
     if (s) (s.onopen = s.onmessage = s.onerror = s.onclose = null), s.close()
   }
 
   const conn: Conn = {
+    live: false,
     add(sub) {
       clearTimeout(idle)
       subs.add(sub)
-      if (live) conn.subscribe(sub)
-      else {
-        if (failures) sub.down(failures)
-        if (!ws && !retry) connect()
-      }
+      if (conn.live) send(sub.hello)
+      else if (failures) sub.down(failures)
     },
     remove(sub) {
       if (!subs.delete(sub)) return
-      if (![...subs].some((x) => x.uuid == sub.uuid && x.batch == sub.batch)) send('unsubscribe', sub.uuid, sub.batch)
+      if (![...subs].some((x) => x.key == sub.key && x.id == sub.id)) send(sub.bye)
       if (!subs.size) idle = setTimeout(() => (close(), conns.delete(url)), IDLE)
     },
-    subscribe: (sub) => send('subscribe', sub.uuid, sub.batch),
-    start(body, ms) {
-      const ref = '' + ++refs
-      const text = JSON.stringify({ type: 'start', ref, ...body })
-      // Over the server's default TASK_API_MAX_FRAME_BYTES the frame would be refused.
-      if (live && new TextEncoder().encode(text).length <= 4096)
-        return new Promise((y) => {
-          const timer = setTimeout(() => answer(null), ms)
-          const answer = (f: Frame | null) => (asks.delete(ref), clearTimeout(timer), y(f))
-          asks.set(ref, answer)
-          ws!.send(text)
-        })
-    },
+    hello: (sub) => send(sub.hello),
   }
   conns.set(url, conn)
+  connect()
   return conn
 }

@@ -140,3 +140,112 @@ describe('watchBatch', () => {
     assert.equal(result.batch.status, 'cancelled')
   })
 })
+
+describe('batch polling retries outages as task polling does', () => {
+  const polls = () => server.count('GET', '/tasks/batches/b1/')
+
+  /** Answers each poll with the next of `answers` (an Error is a network failure), then the final batch. */
+  function serve(answers) {
+    server.route('GET', '/tasks/batches/b1/', () => answers.shift() || { status: 200, body: batch({ ...FINAL }) })
+    routeResults()
+  }
+
+  test('a 408 is retried with backoff', async () => {
+    serve([{ status: 408, body: { detail: 'Request timeout.' } }])
+    let errback
+    const promise = TaskAPI.watchBatch('b1', { onError: (e) => (errback = e) })
+    await flush()
+    FakeSocket.last.fail()
+    await flush()
+    assert.equal(polls(), 1)
+    await clock.tick(1999)
+    assert.equal(polls(), 1, 'waits 2 s after one failure')
+    await clock.tick(1)
+    assert.equal(polls(), 2)
+    assert.equal((await promise).batch.status, 'failed')
+    assert.equal(errback, undefined)
+  })
+
+  test('more than maxRetries 5xx answers in auto mode never reject a batch that then ends', async () => {
+    const failures = [
+      { status: 503, body: { detail: 'Down.' } },
+      { status: 502, body: '<html>Bad Gateway</html>' },
+      { status: 500, body: '' },
+      { status: 504, body: '' },
+      { status: 429, body: {} },
+      new TypeError('Failed to fetch'),
+      { status: 503, body: { detail: 'Still down.' } },
+    ]
+    serve(failures)
+    const promise = TaskAPI.watchBatch('b1', { maxRetries: 2 })
+    await flush()
+    FakeSocket.last.fail()
+    const result = await clock.run(promise)
+    assert.equal(result.batch.status, 'failed')
+    assert.equal(polls(), 8, 'seven failed polls, then the final state')
+  })
+
+  test("transport 'polling': a 5xx past maxRetries is retried too", async () => {
+    serve([{ status: 503, body: {} }, { status: 503, body: {} }])
+    const result = await clock.run(TaskAPI.watchBatch('b1', { transport: 'polling', maxRetries: 0 }))
+    assert.equal(result.tasks.length, 2)
+    assert.equal(FakeSocket.all.length, 0)
+  })
+
+  test('a 4xx other than 408 and 429 rejects at once', async () => {
+    serve([{ status: 403, body: { detail: 'Forbidden.' } }])
+    await assert.rejects(TaskAPI.watchBatch('b1', { transport: 'polling' }), { code: 'http_error', httpStatus: 403 })
+    assert.equal(polls(), 1)
+  })
+
+  test('reading the tasks of a final batch retries an outage', async () => {
+    server.route('GET', '/tasks/batches/b1/', { status: 200, body: batch({ ...FINAL }) })
+    const answers = [{ status: 503, body: {} }, new TypeError('Failed to fetch')]
+    server.route('GET', '/tasks/?batch=b1&page_size=200&page=1', () => answers.shift() || { status: 200, body: { next: null, results: [task({ uuid: 't1' })] } })
+    const result = await clock.run(TaskAPI.watchBatch('b1', { transport: 'polling' }))
+    assert.deepEqual(result.tasks.map((t) => t.uuid), ['t1'])
+    assert.equal(server.count('GET', '/tasks/?batch=b1&page_size=200&page=1'), 3)
+  })
+
+  test("transport 'websocket' rejects once the socket failed more than maxRetries times", async () => {
+    const promise = TaskAPI.watchBatch('b1', { transport: 'websocket', maxRetries: 1 })
+    await flush()
+    FakeSocket.last.fail()
+    await clock.tick(1000)
+    FakeSocket.last.fail()
+    await assert.rejects(promise, { code: 'network' })
+    assert.equal(polls(), 0)
+  })
+})
+
+describe('batch options shared with tasks', () => {
+  test('an AbortSignal cancels the batch; one already aborted sends nothing', async () => {
+    server.route('GET', '/tasks/batches/b1/', { status: 200, body: batch({ status: 'running', seq: 4 }) })
+    server.route('POST', '/tasks/batches/b1/cancel/', { status: 202, body: batch({ ...FINAL, status: 'cancelled' }) })
+    routeResults()
+    const controller = new AbortController()
+    const promise = TaskAPI.watchBatch('b1', { transport: 'polling', signal: controller.signal })
+    await flush()
+    controller.abort()
+    assert.equal((await promise).batch.status, 'cancelled')
+    assert.equal(server.count('POST', '/tasks/batches/b1/cancel/'), 1)
+    const requests = server.requests.length
+    await assert.rejects(TaskAPI.runAll([{ task: 'add' }], { signal: AbortSignal.abort() }), { code: 'aborted' })
+    assert.equal(server.requests.length, requests)
+  })
+
+  test('an exception in a callback goes to onCallbackError and changes nothing', async () => {
+    server.route('GET', '/tasks/batches/b1/', { status: 200, body: batch({ ...FINAL }) })
+    routeResults()
+    const reported = []
+    const result = await TaskAPI.watchBatch('b1', {
+      transport: 'polling',
+      onProgress() {
+        throw new Error('progress bug')
+      },
+      onCallbackError: (e) => reported.push(e),
+    })
+    assert.equal(result.batch.status, 'failed')
+    assert.deepEqual(reported.map((e) => [e.code, e.cause.message]), [['callback_error', 'progress bug']])
+  })
+})

@@ -80,3 +80,69 @@ test('the classic script is at most 4 KB gzipped, under the 4.2 KB of 1.x', () =
   assert.ok(size <= 4096, `${size} bytes`)
   assert.match(read('README.md'), new RegExp(`${Buffer.byteLength(classic)} bytes minified, ${size} bytes gzipped`))
 })
+
+const BATCH = ['runAll', 'watchBatch', 'startBatch', 'getBatch', 'cancelBatch']
+const CORE_API = API.filter((name) => !BATCH.includes(name))
+
+test("'django-task-api/batch': the main entry's batch calls, for import and require", async () => {
+  const entry = pkg.exports['./batch']
+  assert.deepEqual(entry.import, { types: './dist/batch.d.mts', default: './dist/batch.mjs' })
+  assert.deepEqual(entry.require, { types: './dist/batch.d.cts', default: './dist/batch.cjs' })
+  assert.deepEqual(pkg.typesVersions, { '*': { batch: [entry.require.types] } }, 'TypeScript without exports support')
+  for (const path of Object.values(entry).flatMap(Object.values)) read(path)
+  const [esm, main] = await Promise.all([import('django-task-api/batch'), import('django-task-api')])
+  const cjs = require('django-task-api/batch')
+  assert.deepEqual(Object.keys(esm).sort(), [...BATCH].sort())
+  assert.deepEqual(Object.keys(cjs).sort(), [...BATCH].sort())
+  for (const name of BATCH) {
+    assert.equal(esm[name], main[name], `${name}: one module, one options object and one socket`)
+    assert.equal(cjs[name], require('django-task-api')[name], name)
+  }
+  for (const types of [entry.import.types, entry.require.types])
+    assert.match(read(types), /export \{ runAll, watchBatch, startBatch, getBatch, cancelBatch, type Batch\b/)
+})
+
+test('named imports of the main entry tree-shake: the core leaves batches out', async () => {
+  const { build } = await import('esbuild')
+  const bundle = async (names) => {
+    const result = await build({
+      stdin: { contents: `import { ${names} } from './dist/index.mjs'; globalThis.api = { ${names} }`, resolveDir: new URL('.', root).pathname },
+      bundle: true,
+      minify: true,
+      write: false,
+      format: 'esm',
+    })
+    return result.outputFiles[0].text
+  }
+  const core = await bundle(CORE_API.join(', '))
+  assert.doesNotMatch(core, /batches\//)
+  assert.match(core, /too_many/, 'starts by frame, as the main entry does')
+  assert.match(await bundle('runAll'), /batches\//)
+})
+
+const core = read('../task_api/static/django-task-api.core.min.js')
+
+test('the core classic script defines the TaskAPI global without batches', async () => {
+  assert.equal(read('../task_api/static/task_api/django-task-api.core.min.js'), core)
+  const answer = { uuid: 'u1', status: 'succeeded', seq: 1, outputs: { sum: 3 } }
+  const posts = []
+  const context = vm.createContext({
+    fetch: async (url, init) => (posts.push([init.method, url]), { ok: true, status: 201, text: async () => JSON.stringify(answer) }),
+    setTimeout,
+    clearTimeout,
+  })
+  vm.runInContext(core, context)
+  assert.deepEqual(Object.keys(context), ['fetch', 'setTimeout', 'clearTimeout', 'TaskAPI'])
+  const { TaskAPI } = context
+  assert.deepEqual(Object.keys(TaskAPI).sort(), [...CORE_API].sort())
+  assert.equal(TaskAPI.options.startFrame, true)
+  assert.equal(await TaskAPI.run('sum', { numbers: [1, 2] }).then((json) => json.outputs.sum), 3)
+  assert.deepEqual(posts, [['POST', '/tasks/']])
+  await assert.rejects(TaskAPI.watch('u2', { transport: 'websocket' }), { name: 'TaskAPIError', code: 'network' })
+})
+
+test('the core classic script is at most 3 KB gzipped', () => {
+  const size = gzipSync(core, { level: 9 }).length
+  assert.ok(size <= 3072, `${size} bytes`)
+  assert.match(read('README.md'), new RegExp(`<!-- core-size -->${Buffer.byteLength(core)} bytes minified, ${size} bytes gzipped<`))
+})

@@ -29,3 +29,10 @@ promise.cancel().then((t) => t?.status)
 promise.catch((err: TaskAPIError) => [err.code, err.httpStatus, err.body, err.json?.uuid, err.task, err.outputs])
 TaskAPI.watch('6f1c3a52', { onSuccess: (t) => t.finished })
 void sum
+
+// The batch entry point, by the package's own name: the same declarations.
+import { runAll, watchBatch, type Batch, type BatchPromise } from 'django-task-api/batch'
+const batch: BatchPromise = runAll([{ task: 'wait', inputs: { seconds: 1 } }], { onProgress: (b: Batch) => b.counts.running })
+batch.then(({ tasks }) => tasks.map((t) => t.outputs))
+const sameCalls: typeof Declared.watchBatch = watchBatch
+void sameCalls
