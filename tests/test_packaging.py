@@ -99,6 +99,10 @@ def test_npm_pack_works_on_a_clean_checkout(tmp_path: Path) -> None:
     assert files == [
         "LICENSE",
         "README.md",
+        "dist/batch.cjs",
+        "dist/batch.d.cts",
+        "dist/batch.d.mts",
+        "dist/batch.mjs",
         "dist/index.cjs",
         "dist/index.d.cts",
         "dist/index.d.mts",

@@ -14,7 +14,7 @@ const pkg = JSON.parse(await readFile(join(here, 'package.json'), 'utf8'))
 const banner = `/*! ${pkg.name} ${pkg.version} | ${pkg.license} */`
 
 /** Committed classic-script builds, relative to the repository root: the whole API, and the core alone. */
-const STATIC = ['task_api/static/django-task-api.min.js', 'task_api/static/task_api/django-task-api.min.js']
+const STATIC = ['task_api/static/django-task-api.min.js']
 const CORE = STATIC.map((path) => path.replace(/\.min\.js$/, '.core.min.js'))
 /** The most the core classic script may weigh, gzipped: 3 KB. */
 const CORE_LIMIT = 3072

@@ -47,7 +47,6 @@ test('package.json points at files that exist', () => {
 const classic = read('../task_api/static/django-task-api.min.js')
 
 test('the classic script defines only the TaskAPI global', async () => {
-  assert.equal(read('../task_api/static/task_api/django-task-api.min.js'), classic)
   const answer = { uuid: 'u1', status: 'succeeded', seq: 1, outputs: { sum: 3 } }
   const context = vm.createContext({
     fetch: async () => ({ ok: true, status: 201, text: async () => JSON.stringify(answer) }),
@@ -123,7 +122,6 @@ test('named imports of the main entry tree-shake: the core leaves batches out', 
 const core = read('../task_api/static/django-task-api.core.min.js')
 
 test('the core classic script defines the TaskAPI global without batches', async () => {
-  assert.equal(read('../task_api/static/task_api/django-task-api.core.min.js'), core)
   const answer = { uuid: 'u1', status: 'succeeded', seq: 1, outputs: { sum: 3 } }
   const posts = []
   const context = vm.createContext({
