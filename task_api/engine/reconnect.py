@@ -22,6 +22,7 @@ from typing import TypeVar
 from django.db import InterfaceError, OperationalError, connections
 
 from task_api.conf import task_api_settings
+from task_api.store import database
 
 logger = logging.getLogger("task_api.engine.reconnect")
 
@@ -35,8 +36,8 @@ MAX_DELAY = 5.0
 
 
 def in_transaction() -> bool:
-    """True if this thread's default connection is inside an ``atomic`` block."""
-    return bool(connections["default"].in_atomic_block)
+    """True if this thread's connection to the task tables is inside an ``atomic`` block."""
+    return bool(database.connection().in_atomic_block)
 
 
 def recycle() -> None:
@@ -79,7 +80,7 @@ def once_more(work: Callable[[], T]) -> T:
 
 def _usable() -> bool:
     try:
-        return bool(connections["default"].is_usable())
+        return bool(database.connection().is_usable())
     except Exception:
         return False
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
 from task_api.conf import task_api_settings
 from task_api.engine import lifecycle
 from task_api.models import TaskRecord, TaskStatus
+from task_api.store import database
 
 logger = logging.getLogger("task_api.engine.recovery")
 
@@ -35,9 +35,10 @@ def _cutoff() -> datetime:
 
 def database_up_since() -> datetime | None:
     """When the database server last started, where the database tells (PostgreSQL)."""
-    if connection.vendor != "postgresql":
+    db = database.connection()
+    if db.vendor != "postgresql":
         return None
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute("SELECT pg_postmaster_start_time()")
         row = cursor.fetchone()
     return row[0] if row else None
