@@ -108,10 +108,10 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             frame = protocol.read(text_data, task_api_settings.max_frame_bytes, types)
             await getattr(self, "receive_" + frame["type"])(frame)
         except FrameError as refused:
-            await self._send(refused.frame)
+            await self.send_frame(refused.frame)
 
     async def receive_ping(self, frame: Frame) -> None:
-        await self._send(protocol.pong_frame())
+        await self.send_frame(protocol.pong_frame())
 
     async def receive_subscribe(self, frame: Frame) -> None:
         kind = subscriptions.kind_of(frame)
@@ -143,7 +143,7 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         outcome = await starts.start(self.scope, frame, planned)
         if isinstance(outcome, starts.Refusal):
             self._leave(subscription)
-            await self._send(outcome.frame(ref))
+            await self.send_frame(outcome.frame(ref))
             return
         created, task = outcome
         if task["uuid"] != subscription.uuid:
@@ -156,13 +156,13 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             loaded = await subscriptions.read(TASKS, subscription.uuid)
             if loaded is None:
                 self._leave(subscription)
-                await self._send(
+                await self.send_frame(
                     starts.Refusal("unavailable", 503, "The task vanished.").frame(ref)
                 )
                 return
             task = loaded[1]
         subscription.last = max(subscription.last, task["seq"])
-        await self._send(protocol.started_frame(ref, created, task))
+        await self.send_frame(protocol.started_frame(ref, created, task))
         if task["status"] in TERMINAL_STATUSES:
             self._leave(subscription)
 
@@ -207,7 +207,7 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if loaded is None or not get_policy().can_see(self.actor(), loaded[0]):
             self._leave(subscription)
             about: dict[str, Any] = {kind.key: uuid}
-            await self._send(
+            await self.send_frame(
                 protocol.error_frame("not_found", f"No {kind.name} {uuid!r}.", **about)
             )
             return
@@ -330,9 +330,10 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def _emit(self, subscription: Subscription, frame: Frame) -> None:
         self._sent(subscription, frame)
-        await self._send(frame)
+        await self.send_frame(frame)
 
-    async def _send(self, frame: Frame) -> None:
+    async def send_frame(self, frame: Frame) -> None:
+        """Send one frame to the client, in turn with the others."""
         await self.base_send({"type": "websocket.send", "text": protocol.encode(frame)})
 
 
