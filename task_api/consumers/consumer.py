@@ -116,10 +116,7 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def receive_subscribe(self, frame: Frame) -> None:
         kind = subscriptions.kind_of(frame)
         uuid = protocol.subject(frame, kind.key, kind.name)
-        subscription = self.subscriptions.get(kind.group(uuid))
-        if subscription is None:
-            self._make_room(**{kind.key: uuid})
-            subscription = self._add(kind, uuid)
+        subscription = self._watch(kind, uuid, **{kind.key: uuid})
         # Join first, then read: no event can fall between the snapshot and the stream.
         await self._join(subscription)
         await self._send_snapshot(subscription, repeat=True)
@@ -135,10 +132,9 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def receive_start(self, frame: Frame) -> None:
         """Start a task (:mod:`.starts`) and watch it; the answer counts as its snapshot."""
         ref = protocol.start_ref(frame)
-        self._make_room(ref=ref, status=429)
         # Join the group of the task-to-be first: no event can fall before the answer.
         planned = uuid_lib.uuid4()
-        subscription = self._add(TASKS, str(planned))
+        subscription = self._watch(TASKS, str(planned), ref=ref, status=429)
         await self._join(subscription)
         outcome = await starts.start(self.scope, frame, planned)
         if isinstance(outcome, starts.Refusal):
@@ -149,9 +145,7 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if task["uuid"] != subscription.uuid:
             # A repeat of an earlier start with the same key: watch that task instead.
             self._leave(subscription)
-            subscription = self.subscriptions.get(TASKS.group(task["uuid"])) or self._add(
-                TASKS, task["uuid"]
-            )
+            subscription = self._watch(TASKS, task["uuid"], ref=ref, status=429)
             await self._join(subscription)
             loaded = await subscriptions.read(TASKS, subscription.uuid)
             if loaded is None:
@@ -166,15 +160,16 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if task["status"] in TERMINAL_STATUSES:
             self._leave(subscription)
 
-    def _make_room(self, **about: Any) -> None:
-        limit = task_api_settings.max_subscriptions
-        if len(self.subscriptions) >= limit:
-            detail = f"At most {limit} subscriptions per connection."
-            raise FrameError("too_many", detail, **about)
-
-    def _add(self, kind: Kind, uuid: str) -> Subscription:
-        subscription = Subscription(kind, uuid, kind.group(uuid))
-        self.subscriptions[subscription.group] = subscription
+    def _watch(self, kind: Kind, uuid: str, /, **about: Any) -> Subscription:
+        """The subscription to ``uuid``, new if need be; ``about`` names it in a refusal."""
+        group = kind.group(uuid)
+        subscription = self.subscriptions.get(group)
+        if subscription is None:
+            limit = task_api_settings.max_subscriptions
+            if len(self.subscriptions) >= limit:
+                detail = f"At most {limit} subscriptions per connection."
+                raise FrameError("too_many", detail, **about)
+            subscription = self.subscriptions[group] = Subscription(kind, uuid, group)
         return subscription
 
     async def _join(self, subscription: Subscription) -> None:

@@ -1,22 +1,21 @@
 """What a connection can watch, and what the connections of one event loop share.
 
 A :class:`Kind` of subscription is what ``{"type": "subscribe", <key>: <uuid>}``
-watches: its channel layer group, the loader of its snapshot (the stored
-object, for the access policy, and its JSON), the query of the stored ``seq``
-of many at once, and its rules: how its pending frames merge in a
-connection's inbox, whether its updates are changes that must apply on the
-last ``seq`` sent or complete states, which frame is final, and the least time
-between two updates to one connection. Tasks and batches are two
-registrations; :func:`register` adds another.
+watches: a channel layer group, a snapshot loader (the stored object, for the
+access policy, and its JSON), a query of the stored ``seq`` of many at once,
+and its rules: how its pending frames merge in an inbox, whether its updates
+are changes (each applies on the last ``seq`` sent) or complete states, which
+frame is final, and the least time between two updates to a connection. Tasks
+and batches are two registrations; :func:`register` adds a kind.
 
-Per event loop, snapshot reads are shared (:func:`read`), and one re-check
+Per event loop, snapshot reads are shared (:func:`read`) and one re-check
 serves every connection and kind (:func:`watch`): every
-``TASK_API_RESYNC_INTERVAL`` seconds one query per kind reads the stored
-``seq`` of everything watched. A subscription short of the ``seq`` stored one
-check earlier (an event was dropped, or the layer lost its group after a Redis
-restart) makes the process rejoin the group once, and the connection is told
-through its inbox, so that the snapshot it sends takes its turn with the
-events and can never be older than a frame it already sent.
+``TASK_API_RESYNC_INTERVAL`` seconds, one query per kind reads the stored
+``seq`` of everything watched. For a subscription short of the ``seq`` stored
+one check earlier (an event was dropped, or the layer lost the group in a
+Redis restart), the process rejoins the group once and the connection is told
+through its inbox, so that its snapshot takes its turn with the events and is
+never older than a frame it sent.
 """
 
 from __future__ import annotations
