@@ -82,7 +82,7 @@ class TaskAPISettings:
 
     @property
     def max_subscriptions(self) -> int:
-        """Tasks one WebSocket connection may watch at once."""
+        """Tasks and batches one WebSocket connection may watch at once."""
         return int(_get("TASK_API_MAX_SUBSCRIPTIONS", 100))
 
     @property

@@ -1,17 +1,28 @@
-"""The frames of the live protocol (``docs/protocol.md``) and the channel layer groups.
+"""The live protocol (``docs/protocol.md``): every frame, the channel layer groups, and
+the reading of client frames.
 
-Workers publish these frames to the group of their task or batch; the
-WebSocket consumer forwards them to the browser as they are. Group names are
-``task_api.task.<uuid hex>`` and ``task_api.batch.<uuid hex>``; a message on
-the layer is ``{"type": "task.event", "group": <group>, "frame": <frame>}``.
+Each frame is declared once here, as a TypedDict, and built by one function
+(mypy checks the builder against the declaration). The TypeScript types in
+``static_src/types/protocol.d.ts`` are generated from these declarations, and
+a test checks them against the frame tables of ``docs/protocol.md``.
+
+Workers publish update and snapshot frames to the group of their task or
+batch, ``task_api.task.<uuid hex>`` or ``task_api.batch.<uuid hex>``; a
+message on the layer is ``{"type": "task.event", "group": <group>, "frame": <frame>}``.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: TypedDict reads NotRequired at runtime.
+import json
+import uuid as uuid_lib
+from collections.abc import Collection
+from typing import Any, Literal, NotRequired, TypedDict, cast
 
-from typing import Any
+Frame = dict[str, Any]  # a frame as the layer and the socket carry it
 
 TASK_GROUP_PREFIX = "task_api.task."
 BATCH_GROUP_PREFIX = "task_api.batch."
+MAX_REF_LENGTH = 64
+INVALID_DETAIL = "The start frame has errors; see errors."
 
 
 def _hex(uuid: Any) -> str:
@@ -28,28 +39,258 @@ def batch_group(uuid: Any) -> str:
     return BATCH_GROUP_PREFIX + _hex(uuid)
 
 
+def event_message(group: str, frame: Frame) -> dict[str, Any]:
+    """The channel layer message that carries ``frame`` to the members of ``group``."""
+    return {"type": "task.event", "group": group, "frame": frame}
+
+
+# -- client to server ---------------------------------------------------------------
+
+
+class SubscribeFrame(TypedDict):
+    """Watch task `uuid` or batch `batch`: answered by its snapshot; sent again, by a fresh one."""
+
+    type: Literal["subscribe"]
+    uuid: NotRequired[str]
+    batch: NotRequired[str]
+
+
+class UnsubscribeFrame(TypedDict):
+    """Stop watching task `uuid` or batch `batch`."""
+
+    type: Literal["unsubscribe"]
+    uuid: NotRequired[str]
+    batch: NotRequired[str]
+
+
+class StartFrame(TypedDict):
+    """Start a task and watch it, under the rules of `POST /tasks/`: answered by `started`
+    or by an `error` with the same `ref` (any string of at most 64 characters)."""
+
+    type: Literal["start"]
+    ref: str
+    task: str
+    inputs: dict[str, Any]
+    idempotency_key: NotRequired[str]
+
+
+class PingFrame(TypedDict):
+    """Answered by `pong`."""
+
+    type: Literal["ping"]
+
+
+# -- server to client ---------------------------------------------------------------
+
+
+class SnapshotFrame(TypedDict):
+    """The whole task: on subscribe, after a gap, and in its terminal state."""
+
+    type: Literal["snapshot"]
+    uuid: str
+    seq: int
+    task: dict[str, Any]
+
+
+class UpdateFrame(TypedDict):
+    """A change: overwrite the fields in `set`, append `append` to `message_log` (and the
+    values to `messages`). It applies on `seq` `base` when present (several changes merged
+    for a connection that fell behind), else on `seq` - 1."""
+
+    type: Literal["update"]
+    uuid: str
+    seq: int
+    base: NotRequired[int]
+    set: dict[str, Any]
+    append: list[dict[str, Any]]
+
+
+class BatchSnapshotFrame(TypedDict):
+    """The whole batch: on subscribe, and when the server's re-check finds it ahead."""
+
+    type: Literal["batch_snapshot"]
+    batch: str
+    seq: int
+    data: dict[str, Any]
+
+
+class BatchUpdateFrame(TypedDict):
+    """The whole aggregate of a batch again (its JSON without `tasks`)."""
+
+    type: Literal["batch_update"]
+    batch: str
+    seq: int
+    set: dict[str, Any]
+
+
+class StartedFrame(TypedDict):
+    """Answer to `start`: the task, now watched; it counts as its snapshot. `created` is
+    false when the idempotency key named an earlier task."""
+
+    type: Literal["started"]
+    ref: str
+    created: bool
+    uuid: str
+    seq: int
+    task: dict[str, Any]
+
+
+class ErrorFrame(TypedDict):
+    """A refused frame, naming what it named: `uuid` (a task; null for a frame that could
+    not be read), `batch`, or `ref` (a start, with the `status` that `POST /tasks/` would
+    answer and, for a 400, the field `errors`). The connection stays open."""
+
+    type: Literal["error"]
+    uuid: NotRequired[str | None]
+    batch: NotRequired[str | None]
+    ref: NotRequired[str | None]
+    code: str
+    status: NotRequired[int]
+    detail: str
+    errors: NotRequired[Any]
+
+
+class PongFrame(TypedDict):
+    """Answer to `ping`."""
+
+    type: Literal["pong"]
+
+
+CLIENT_FRAMES = (SubscribeFrame, UnsubscribeFrame, StartFrame, PingFrame)
+SERVER_FRAMES = (
+    SnapshotFrame,
+    UpdateFrame,
+    BatchSnapshotFrame,
+    BatchUpdateFrame,
+    StartedFrame,
+    ErrorFrame,
+    PongFrame,
+)
+
+
 def update_frame(
-    uuid: Any, seq: int, changes: dict[str, Any], entries: list[dict[str, Any]]
-) -> dict[str, Any]:
-    """An ``update`` frame: fields to overwrite and messages to append."""
-    return {"type": "update", "uuid": str(uuid), "seq": seq, "set": changes, "append": entries}
+    uuid: Any,
+    seq: int,
+    changes: dict[str, Any],
+    entries: list[dict[str, Any]],
+    base: int | None = None,
+) -> Frame:
+    """An ``update`` frame: fields to overwrite and messages to append (on ``base``, if given)."""
+    frame = UpdateFrame(type="update", uuid=str(uuid), seq=seq, set=changes, append=entries)
+    if base is not None:
+        frame["base"] = base
+    return cast(Frame, frame)
 
 
-def snapshot_frame(task_json: dict[str, Any]) -> dict[str, Any]:
+def snapshot_frame(task_json: dict[str, Any]) -> Frame:
     """A ``snapshot`` frame carrying the whole task JSON."""
-    return {
-        "type": "snapshot",
-        "uuid": task_json["uuid"],
-        "seq": task_json["seq"],
-        "task": task_json,
-    }
+    uuid, seq = task_json["uuid"], task_json["seq"]
+    return cast(Frame, SnapshotFrame(type="snapshot", uuid=uuid, seq=seq, task=task_json))
 
 
-def batch_update_frame(state: dict[str, Any]) -> dict[str, Any]:
+def batch_update_frame(state: dict[str, Any]) -> Frame:
     """A ``batch_update`` frame: the batch JSON without its task list."""
-    return {"type": "batch_update", "batch": state["uuid"], "seq": state["seq"], "set": state}
+    frame = BatchUpdateFrame(type="batch_update", batch=state["uuid"], seq=state["seq"], set=state)
+    return cast(Frame, frame)
 
 
-def batch_snapshot_frame(batch: dict[str, Any]) -> dict[str, Any]:
+def batch_snapshot_frame(batch: dict[str, Any]) -> Frame:
     """A ``batch_snapshot`` frame: the whole batch JSON."""
-    return {"type": "batch_snapshot", "batch": batch["uuid"], "seq": batch["seq"], "data": batch}
+    uuid, seq = batch["uuid"], batch["seq"]
+    return cast(Frame, BatchSnapshotFrame(type="batch_snapshot", batch=uuid, seq=seq, data=batch))
+
+
+def started_frame(ref: str, created: bool, task: dict[str, Any]) -> Frame:
+    """A ``started`` frame answering the ``start`` frame ``ref``."""
+    uuid, seq = task["uuid"], task["seq"]
+    frame = StartedFrame(type="started", ref=ref, created=created, uuid=uuid, seq=seq, task=task)
+    return cast(Frame, frame)
+
+
+def error_frame(
+    code: str, detail: str, *, status: int | None = None, errors: Any = None, **about: str | None
+) -> Frame:
+    """An ``error`` frame about what ``about`` names (``uuid=``, ``batch=`` or ``ref=``)."""
+    frame: Frame = {"type": "error", **about, "code": code}
+    if status is not None:
+        frame["status"] = status
+    frame["detail"] = detail
+    if errors is not None:
+        frame["errors"] = errors
+    return frame
+
+
+def pong_frame() -> Frame:
+    """The answer to ``ping``."""
+    return cast(Frame, PongFrame(type="pong"))
+
+
+_encoded: dict[int, tuple[Frame, str]] = {}
+
+
+def encode(frame: Frame) -> str:
+    """The JSON text of a frame; the same event goes to every watcher, so it is encoded once."""
+    cached = _encoded.get(id(frame))
+    if cached is not None and cached[0] is frame:
+        return cached[1]
+    text = json.dumps(frame, separators=(",", ":"))
+    if len(_encoded) >= 64:
+        _encoded.clear()
+    _encoded[id(frame)] = (frame, text)
+    return text
+
+
+# -- reading client frames ----------------------------------------------------------
+
+
+class FrameError(Exception):
+    """A client frame that is refused; :attr:`frame` is the ``error`` frame answering it."""
+
+    def __init__(self, code: str, detail: str, **fields: Any) -> None:
+        super().__init__(detail)
+        self.frame = error_frame(code, detail, **fields)
+
+
+def read(text: str | None, max_bytes: int, types: Collection[str]) -> Frame:
+    """The client frame in ``text``: a JSON object whose ``type`` is one of ``types``."""
+    if text is None:
+        raise FrameError("invalid", "Frames must be JSON text.", uuid=None)
+    if len(text.encode()) > max_bytes:
+        raise FrameError("too_large", f"Frames may be at most {max_bytes} bytes.", uuid=None)
+    try:
+        frame = json.loads(text)
+    except (ValueError, RecursionError):
+        raise FrameError("invalid", "The frame is not valid JSON.", uuid=None) from None
+    kind = frame.get("type") if isinstance(frame, dict) else None
+    if kind not in types:
+        *first, last = sorted(types)
+        known = f"{', '.join(first)} or {last}" if first else last
+        raise FrameError("invalid", f"Unknown frame type {kind!r}; use {known}.", uuid=None)
+    return cast(Frame, frame)
+
+
+def parse_uuid(value: Any) -> str | None:
+    """``value`` as a canonical uuid string, or ``None`` if it is not one."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return str(uuid_lib.UUID(value))
+    except ValueError:
+        return None
+
+
+def subject(frame: Frame, key: str, noun: str) -> str:
+    """The uuid that a ``subscribe`` or ``unsubscribe`` frame names under ``key``."""
+    uuid = parse_uuid(frame.get(key))
+    if uuid is None:
+        raise FrameError("invalid", f"{frame.get(key)!r} is not a {noun} uuid.", **{key: None})
+    return uuid
+
+
+def start_ref(frame: Frame) -> str:
+    """The ``ref`` of a ``start`` frame, which its answer echoes."""
+    ref = frame.get("ref")
+    if not isinstance(ref, str) or len(ref) > MAX_REF_LENGTH:
+        message = f"A string of at most {MAX_REF_LENGTH} characters is required."
+        raise FrameError("invalid", INVALID_DETAIL, ref=None, status=400, errors={"ref": [message]})
+    return ref

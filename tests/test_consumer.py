@@ -311,17 +311,17 @@ async def test_cancel_reaches_watchers(inprocess: None, users: Any, alice_header
 async def test_one_query_rechecks_every_connection(
     settings: Any, users: Any, alice_headers: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from task_api.consumers import resync
+    from task_api.consumers.subscriptions import TASKS
 
     settings.TASK_API_RESYNC_INTERVAL = 0.1
     calls: list[list[str]] = []
-    real = resync._stored_seqs
+    real = TASKS.stored_seqs
 
     def counted(uuids: list[str]) -> dict[str, int]:
         calls.append(uuids)
         return real(uuids)
 
-    monkeypatch.setattr(resync, "_stored_seqs", counted)
+    monkeypatch.setattr(TASKS, "stored_seqs", counted)
     records = [
         await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING) for _ in range(2)
     ]
@@ -359,7 +359,7 @@ async def test_recheck_snapshot_never_goes_behind_a_sent_frame(
     import threading
     import time
 
-    from task_api.consumers import snapshots
+    from task_api.consumers.subscriptions import TASKS
 
     settings.TASK_API_RESYNC_INTERVAL = 0.2
     record = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
@@ -368,7 +368,7 @@ async def test_recheck_snapshot_never_goes_behind_a_sent_frame(
     assert (await receive(communicator))["seq"] == 0
 
     # The re-check's read of the task is slow: it reads seq 1, then stalls.
-    real = snapshots._load
+    real = TASKS.load
     read = threading.Event()
 
     def slow_once(*args: Any) -> Any:
@@ -378,7 +378,7 @@ async def test_recheck_snapshot_never_goes_behind_a_sent_frame(
             time.sleep(0.5)
         return task
 
-    monkeypatch.setattr(snapshots, "_load", slow_once)
+    monkeypatch.setattr(TASKS, "load", slow_once)
     # seq 1 is stored but its event is late, so the re-check finds the task behind.
     await sync_to_async(TaskRecord.objects.filter(pk=record.pk).update)(progress=1, seq=1)
     assert await asyncio.to_thread(read.wait, 5)
@@ -405,7 +405,7 @@ async def test_a_busy_connection_gets_one_merged_update(
     import threading
     import time
 
-    from task_api.consumers import snapshots
+    from task_api.consumers.subscriptions import TASKS
 
     watched = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
     other = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
@@ -413,7 +413,7 @@ async def test_a_busy_connection_gets_one_merged_update(
     await communicator.send_json_to({"type": "subscribe", "uuid": str(watched.uuid)})
     assert (await receive(communicator))["seq"] == 0
 
-    real = snapshots._load
+    real = TASKS.load
     reading = threading.Event()
 
     def slow(*args: Any) -> Any:
@@ -421,7 +421,7 @@ async def test_a_busy_connection_gets_one_merged_update(
         time.sleep(0.3)
         return real(*args)
 
-    monkeypatch.setattr(snapshots, "_load", slow)
+    monkeypatch.setattr(TASKS, "load", slow)
     # The connection is busy with another subscribe while 20 updates arrive.
     await communicator.send_json_to({"type": "subscribe", "uuid": str(other.uuid)})
     assert await asyncio.to_thread(reading.wait, 5)
@@ -495,17 +495,17 @@ async def test_idle_connections_are_written_in_the_hubs_pass(
 async def test_simultaneous_subscribes_share_snapshot_reads(
     users: Any, alice_headers: Any, bob_headers: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from task_api.consumers import snapshots
+    from task_api.consumers.subscriptions import TASKS
 
     record = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
     reads: list[str] = []
-    real = snapshots._load
+    real = TASKS.load
 
     def counted(uuid: str) -> Any:
         reads.append(uuid)
         return real(uuid)
 
-    monkeypatch.setattr(snapshots, "_load", counted)
+    monkeypatch.setattr(TASKS, "load", counted)
     alices = [await connect(alice_headers) for _ in range(20)]
     bob = await connect(bob_headers)
     for communicator in [*alices, bob]:

@@ -1,5 +1,5 @@
 """WebSocket consumers."""
 
-from task_api.consumers.tasks import TaskConsumer
+from task_api.consumers.consumer import TaskConsumer
 
 __all__ = ["TaskConsumer"]

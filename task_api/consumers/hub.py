@@ -1,15 +1,12 @@
-"""One channel-layer membership per server process and group, dispatched in process.
+"""One channel layer membership per server process and group, dispatched in process.
 
 Each event loop that serves WebSockets has one :class:`Hub` with its own
 channel on the layer. The first local listener of a group makes the hub join
 the group; events the hub receives are handed to every local listener of
 their group without another Redis round trip. Redis work per event therefore
 grows with server processes, not with connections, and many subscribes to
-one task make one ``group_add``, not one each.
-
-A message names its group in ``"group"``; messages without it (older
-publishers) are routed by the batch or task uuid of their frame. Listeners of other
-group kinds plug in through the same :meth:`Hub.join` and ``"group"`` key.
+one object make one ``group_add``, not one each. A message names its group in
+``"group"`` (older publishers: the batch or task uuid of its frame does).
 """
 
 from __future__ import annotations
@@ -144,17 +141,14 @@ class Hub:
 
 def _group_of(message: dict[str, Any]) -> str | None:
     """The group a message names, or that its frame's batch or task uuid implies."""
-    group = message.get("group")
+    group, frame = message.get("group"), message.get("frame")
     if isinstance(group, str):
         return group
-    frame = message.get("frame")
-    if not isinstance(frame, dict):
+    if not isinstance(frame, dict) or not (frame.get("batch") or frame.get("uuid")):
         return None
     if frame.get("batch"):
         return protocol.batch_group(frame["batch"])
-    if frame.get("uuid"):
-        return protocol.task_group(frame["uuid"])
-    return None
+    return protocol.task_group(frame["uuid"])
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()

@@ -1,29 +1,39 @@
-"""A connection's pending task events, merged so that a slow connection gets the latest state.
+"""A connection's pending frames, merged so that a slow connection gets the latest state.
 
-Events wait here while the connection is busy, until its consumer takes them,
-all pending ones at once. While they wait, consecutive ``update`` frames of one task merge into
-one (fields of the later win, messages concatenate, ``base`` keeps the ``seq``
-the merged frame applies on), and a ``snapshot`` replaces everything older of
-its task. A connection that falls behind thus sends fewer, fresher frames
+Events wait here while the connection is busy, until it takes them, all
+pending ones at once, per subscription in order. While they wait, they merge
+by the rule of their subscription's kind: consecutive task ``update`` frames
+merge into one (fields of the later win, messages concatenate, ``base`` keeps
+the ``seq`` the merged frame applies on), and a ``snapshot`` replaces
+everything older of its task; batch frames are complete states and are kept
+as they come. A connection that falls behind thus sends fewer, fresher frames
 instead of a growing backlog, and the final state is never behind more than
-one frame. Re-check requests (``{"type": "resync"}``) wait in the same place,
-so they run in order with the events.
+one frame. Re-check requests (:func:`resync`) wait in the same place, so they
+run in order with the events.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-MAX_PENDING = 64  # frames of one task that could not be merged; beyond, resync
+from task_api import protocol
+from task_api.protocol import Frame
+
+MAX_PENDING = 64  # frames of one subscription that could not be merged; beyond, resync
+RESYNC = "resync"
+
+Merge = Callable[[list[Frame], Frame], None]
 
 
-def merge(pending: list[dict[str, Any]], frame: dict[str, Any]) -> None:
-    """Add ``frame`` to the pending frames of its task, merging where the protocol allows."""
-    if "batch" in frame:
-        # A batch frame carries whole aggregates; the consumer keeps only the newest.
-        pending.append(frame)
-        del pending[:-MAX_PENDING]
-        return
+def resync(seq: int) -> dict[str, Any]:
+    """A re-check's request: send a snapshot if what was sent is short of the stored ``seq``
+    (``-1``: the object is gone)."""
+    return {"type": RESYNC, "seq": seq}
+
+
+def merge_changes(pending: list[Frame], frame: Frame) -> None:
+    """Add a task frame to the pending ones, merging updates and dropping what a snapshot covers."""
     if frame["type"] == "snapshot":
         pending[:] = [f for f in pending if f["seq"] > frame["seq"]]
         pending.insert(0, frame)
@@ -31,45 +41,49 @@ def merge(pending: list[dict[str, Any]], frame: dict[str, Any]) -> None:
     last = pending[-1] if pending else None
     if (
         last is not None
-        and last["type"] == "update"
-        and frame["type"] == "update"
+        and last["type"] == frame["type"] == "update"
         and frame["seq"] == last["seq"] + 1
     ):
-        pending[-1] = {
-            "type": "update",
-            "uuid": frame["uuid"],
-            "seq": frame["seq"],
-            "base": last.get("base", last["seq"] - 1),
-            "set": {**last["set"], **frame["set"]},
-            "append": [*last["append"], *frame["append"]],
-        }
+        pending[-1] = protocol.update_frame(
+            frame["uuid"],
+            frame["seq"],
+            {**last["set"], **frame["set"]},
+            [*last["append"], *frame["append"]],
+            base=last.get("base", last["seq"] - 1),
+        )
         return
     if len(pending) >= MAX_PENDING:
-        pending[:] = [{"type": "resync", "uuid": frame["uuid"], "seq": frame["seq"]}]
+        pending[:] = [resync(frame["seq"])]
         return
     pending.append(frame)
 
 
+def keep_states(pending: list[Frame], frame: Frame) -> None:
+    """Add a complete state to the pending ones (the newest ``MAX_PENDING`` are kept)."""
+    pending.append(frame)
+    del pending[:-MAX_PENDING]
+
+
 class Inbox:
-    """Pending frames per task of one connection, taken all at once by :meth:`take`."""
+    """Pending frames per subscription of one connection, taken all at once by :meth:`take`."""
 
     __slots__ = ("_pending",)
 
     def __init__(self) -> None:
-        self._pending: dict[str, list[dict[str, Any]]] = {}
+        self._pending: dict[str, list[Frame]] = {}
 
     def __bool__(self) -> bool:
         return bool(self._pending)
 
-    def put(self, key: str, frame: dict[str, Any]) -> None:
-        """Queue ``frame`` for the task ``key`` (never blocks)."""
+    def put(self, key: str, frame: Frame, merge: Merge) -> None:
+        """Queue ``frame`` for the subscription ``key`` (never blocks)."""
         pending = self._pending.get(key)
         if pending is None:
             self._pending[key] = [frame]
         else:
             merge(pending, frame)
 
-    def take(self) -> dict[str, list[dict[str, Any]]]:
-        """All pending frames, per task in order; the inbox is empty afterwards."""
+    def take(self) -> dict[str, list[Frame]]:
+        """All pending frames, per subscription in order; the inbox is empty afterwards."""
         pending, self._pending = self._pending, {}
         return pending

@@ -1,10 +1,9 @@
-"""The WebSocket ``start`` frame: start a task and watch it, in one round trip.
+"""The WebSocket ``start`` frame, under the rules of ``POST /tasks/``.
 
-The rules are those of ``POST /tasks/`` (:mod:`task_api.start_rules`, and the
-view's permission and throttle classes, asked about a POST by the
-connection's user). The connection joins the new task's group before the
-task is dispatched, so the ``started`` answer, which counts as the task's
-snapshot, and the events after it leave no gap.
+Those are :mod:`task_api.api.starts` and the view's permission and throttle
+classes, asked about a POST by the connection's user. The consumer joins the
+new task's group before the task is dispatched, so the ``started`` answer,
+which counts as the task's snapshot, and the events after it leave no gap.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import io
 import logging
 import uuid as uuid_lib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser
@@ -30,18 +29,11 @@ from rest_framework.request import Request
 from task_api.api import starts
 from task_api.api.errors import DatabaseUnavailable, ServiceUnavailable, TooManyTasks, translate
 from task_api.api.parsers import reject_unstorable
-from task_api.conf import task_api_settings
-from task_api.consumers import snapshots
-from task_api.models import TERMINAL_STATUSES
 from task_api.owners import owner_fields
+from task_api.protocol import INVALID_DETAIL, Frame, error_frame
 from task_api.store.task_json import task_json
 
-if TYPE_CHECKING:
-    from task_api.consumers.tasks import TaskConsumer
-
 logger = logging.getLogger("task_api.consumers")
-
-MAX_REF_LENGTH = 64
 
 #: Error code of each refusal, in the order they are tried (subclasses first).
 _CODES: tuple[tuple[type[APIException], str], ...] = (
@@ -64,88 +56,16 @@ class Refusal:
     detail: str
     errors: Any = None
 
-    def frame(self, ref: str | None) -> dict[str, Any]:
-        frame = {
-            "type": "error",
-            "ref": ref,
-            "code": self.code,
-            "status": self.status,
-            "detail": self.detail,
-        }
-        if self.errors is not None:
-            frame["errors"] = self.errors
-        return frame
+    def frame(self, ref: str | None) -> Frame:
+        """The ``error`` frame answering the start frame ``ref``."""
+        return error_frame(self.code, self.detail, ref=ref, status=self.status, errors=self.errors)
 
 
-INVALID_DETAIL = "The start frame has errors; see errors."
-
-
-async def start(consumer: TaskConsumer, frame: dict[str, Any]) -> None:
-    """Answer a ``start`` frame with ``started`` (and watch the task) or an ``error``."""
-    ref = frame.get("ref")
-    if not isinstance(ref, str) or len(ref) > MAX_REF_LENGTH:
-        message = f"A string of at most {MAX_REF_LENGTH} characters is required."
-        await consumer._send(
-            Refusal("invalid", 400, INVALID_DETAIL, {"ref": [message]}).frame(None)
-        )
-        return
-    limit = task_api_settings.max_subscriptions
-    if len(consumer.watched) + len(consumer.batches) >= limit:
-        refusal = Refusal("too_many", 429, f"At most {limit} tasks per connection.")
-        await consumer._send(refusal.frame(ref))
-        return
-    # Join the group of the task-to-be first: no event can fall before the answer.
-    planned = uuid_lib.uuid4()
-    consumer.watched[str(planned)] = -1
-    await consumer._join(str(planned))
-    outcome = await _start_in_thread(consumer.scope, frame, planned)
-    if isinstance(outcome, Refusal):
-        await consumer._leave(str(planned))
-        await consumer._send(outcome.frame(ref))
-        return
-    created, task = outcome
-    if task["uuid"] != str(planned):
-        # A repeat of an earlier start with the same key: watch that task instead.
-        await consumer._leave(str(planned))
-        repeated = await _repeat_snapshot(consumer, task["uuid"])
-        if repeated is None:
-            await consumer._send(Refusal("unavailable", 503, "The task vanished.").frame(ref))
-            return
-        task = repeated
-    await _answer(consumer, ref, created, task)
-
-
-async def _repeat_snapshot(consumer: TaskConsumer, uuid: str) -> dict[str, Any] | None:
-    consumer.watched.setdefault(uuid, -1)
-    await consumer._join(uuid)
-    loaded = await snapshots.read(uuid)
-    if loaded is None:
-        await consumer._leave(uuid)
-        return None
-    return loaded[1]
-
-
-async def _answer(consumer: TaskConsumer, ref: str, created: bool, task: dict[str, Any]) -> None:
-    uuid = task["uuid"]
-    consumer.watched[uuid] = max(consumer.watched.get(uuid, -1), task["seq"])
-    await consumer._send(
-        {
-            "type": "started",
-            "ref": ref,
-            "created": created,
-            "uuid": uuid,
-            "seq": task["seq"],
-            "task": task,
-        }
-    )
-    if task["status"] in TERMINAL_STATUSES:
-        await consumer._leave(uuid)
-
-
-async def _start_in_thread(
+async def start(
     scope: dict[str, Any], frame: dict[str, Any], uuid: uuid_lib.UUID
 ) -> tuple[bool, dict[str, Any]] | Refusal:
-    """Everything a start needs from the database, in one hop off the event loop."""
+    """Start the task of a ``start`` frame as ``uuid``, in one hop off the event loop:
+    whether it was created and its JSON, or why not."""
     outcome: tuple[bool, dict[str, Any]] | Refusal = await database_sync_to_async(_start_or_refuse)(
         scope, frame, uuid
     )

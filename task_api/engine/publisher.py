@@ -27,7 +27,7 @@ from typing import Any
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 
 from task_api.conf import task_api_settings
-from task_api.protocol import task_group
+from task_api.protocol import event_message, task_group
 
 logger = logging.getLogger("task_api.engine.publisher")
 
@@ -187,7 +187,7 @@ class Publisher:
             sent = False
             try:
                 await asyncio.wait_for(
-                    layer.group_send(group, {"type": "task.event", "group": group, "frame": frame}),
+                    layer.group_send(group, event_message(group, frame)),
                     SEND_TIMEOUT,
                 )
                 sent = True

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from task_api.registry import get_tasks
-from task_api.typescript import declarations
+from task_api.typescript import declarations, frame_declarations
 
 
 class Command(BaseCommand):
@@ -38,13 +38,22 @@ class Command(BaseCommand):
             metavar="NAME",
             help="Also declare the global that the <script> build defines (default: TaskAPI).",
         )
+        parser.add_argument(
+            "--protocol",
+            action="store_true",
+            help="Write the types of the WebSocket frames instead of the tasks'.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        text = declarations(get_tasks(), options["module"], options["global_name"])
+        if options["protocol"]:
+            text, what = frame_declarations(), "the WebSocket frames"
+        else:
+            text = declarations(get_tasks(), options["module"], options["global_name"])
+            what = f"{len(get_tasks())} tasks"
         if options["output"]:
             path = Path(options["output"])
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
-            self.stderr.write(f"Wrote the types of {len(get_tasks())} tasks to {path}.")
+            self.stderr.write(f"Wrote the types of {what} to {path}.")
         else:
             self.stdout.write(text, ending="")

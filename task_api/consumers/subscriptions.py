@@ -1,0 +1,274 @@
+"""What a connection can watch, and what the connections of one event loop share.
+
+A :class:`Kind` of subscription is what ``{"type": "subscribe", <key>: <uuid>}``
+watches: a channel layer group, a snapshot loader (the stored object, for the
+access policy, and its JSON), a query of the stored ``seq`` of many at once,
+and its rules: how its pending frames merge in an inbox, whether its updates
+are changes (each applies on the last ``seq`` sent) or complete states, which
+frame is final, and the least time between two updates to a connection. Tasks
+and batches are two registrations; :func:`register` adds a kind.
+
+Per event loop, snapshot reads are shared (:func:`read`) and one re-check
+serves every connection and kind (:func:`watch`): every
+``TASK_API_RESYNC_INTERVAL`` seconds, one query per kind reads the stored
+``seq`` of everything watched. For a subscription short of the ``seq`` stored
+one check earlier (an event was dropped, or the layer lost the group in a
+Redis restart), the process rejoins the group once and the connection is told
+through its inbox, so that its snapshot takes its turn with the events and is
+never older than a frame it sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from channels.db import database_sync_to_async
+from django.db.models import Count, Sum
+
+from task_api import protocol
+from task_api.conf import task_api_settings
+from task_api.consumers import inbox
+from task_api.consumers.hub import get_hub
+from task_api.engine import recovery
+from task_api.models import TERMINAL_STATUSES, TaskBatch, TaskRecord
+from task_api.protocol import Frame
+from task_api.store.aggregate import batch_json
+from task_api.store.task_json import task_json
+
+logger = logging.getLogger("task_api.consumers")
+
+Loaded = tuple[Any, dict[str, Any]] | None  # the stored object and its JSON
+
+
+@dataclass(eq=False)
+class Kind:
+    """One kind of subscription (see the module's docstring)."""
+
+    name: str  # what the error frames call it
+    key: str  # the field of subscribe frames that names one
+    group: Callable[[str], str]
+    load: Callable[[str], Loaded]  # runs in a thread
+    stored_seqs: Callable[[list[str]], dict[str, int]]  # runs in a thread
+    snapshot: Callable[[dict[str, Any]], Frame]
+    update: str  # the type of its update frames
+    merge: inbox.Merge
+    final: Callable[[Frame], bool]
+    changes: bool = True  # updates apply on the last seq sent, else they are complete
+    interval: Callable[[], float] = lambda: 0.0
+
+
+KINDS: list[Kind] = []
+
+
+def register(kind: Kind) -> Kind:
+    """Let connections subscribe to ``kind``; the first registered is the default."""
+    KINDS.append(kind)
+    return kind
+
+
+def kind_of(frame: Frame) -> Kind:
+    """The kind a ``subscribe`` or ``unsubscribe`` frame names by its key (else the default)."""
+    return next((kind for kind in KINDS[1:] if kind.key in frame), KINDS[0])
+
+
+@dataclass(eq=False, slots=True)
+class Subscription:
+    """What one connection watches of one object."""
+
+    kind: Kind
+    uuid: str
+    group: str
+    last: int = -1  # seq of the last frame sent
+    sent_at: float = -math.inf  # loop time of the last update sent (kinds with an interval)
+    held: Frame | None = None  # the newest update waiting for the end of the interval
+    timer: asyncio.TimerHandle | None = None
+
+
+# -- tasks and batches ----------------------------------------------------------------
+
+
+def _load_task(uuid: str) -> Loaded:
+    record = TaskRecord.objects.select_related(None).filter(uuid=uuid).first()
+    if record is None:
+        return None
+    record = recovery.fail_if_stale(record)
+    return record, task_json(record)
+
+
+def _task_seqs(uuids: list[str]) -> dict[str, int]:
+    rows = TaskRecord.objects.filter(uuid__in=uuids).values_list("uuid", "seq")
+    return {str(uuid): seq for uuid, seq in rows}
+
+
+def _task_final(frame: Frame) -> bool:
+    return frame["type"] == "snapshot" and frame["task"]["status"] in TERMINAL_STATUSES
+
+
+def _load_batch(uuid: str) -> Loaded:
+    batch = TaskBatch.objects.filter(uuid=uuid).first()
+    return None if batch is None else (batch, batch_json(batch))
+
+
+def _batch_seqs(uuids: list[str]) -> dict[str, int]:
+    rows = (
+        TaskRecord.objects.filter(batch__uuid__in=uuids)
+        .order_by()
+        .values("batch__uuid")
+        .annotate(seq=Sum("seq"), n=Count("id"))
+    )
+    return {str(row["batch__uuid"]): row["seq"] + row["n"] for row in rows}
+
+
+def _batch_final(frame: Frame) -> bool:
+    state = frame.get("data") or frame.get("set") or {}
+    return bool(state.get("total")) and state.get("status") not in ("pending", "running")
+
+
+TASKS = register(
+    Kind(
+        name="task",
+        key="uuid",
+        group=protocol.task_group,
+        load=_load_task,
+        stored_seqs=_task_seqs,
+        snapshot=protocol.snapshot_frame,
+        update="update",
+        merge=inbox.merge_changes,
+        final=_task_final,
+    )
+)
+BATCHES = register(
+    Kind(
+        name="batch",
+        key="batch",
+        group=protocol.batch_group,
+        load=_load_batch,
+        stored_seqs=_batch_seqs,
+        snapshot=protocol.batch_snapshot_frame,
+        update="batch_update",
+        merge=inbox.keep_states,
+        final=_batch_final,
+        changes=False,
+        interval=lambda: task_api_settings.batch_interval,
+    )
+)
+
+
+# -- shared by the connections of one event loop -----------------------------------------
+
+
+class Watcher(Protocol):
+    """What the re-check needs of a connection."""
+
+    subscriptions: dict[str, Subscription]
+
+    def behind(self, subscription: Subscription, stored: int) -> None:
+        """The database holds ``stored``: catch up in turn."""
+
+
+class _Shared:
+    """The snapshot reads and the re-check of one event loop."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, asyncio.Future[Loaded]] = {}
+        self.next: dict[str, asyncio.Future[Loaded]] = {}
+        self.watchers: weakref.WeakSet[Watcher] = weakref.WeakSet()
+        self.checking: asyncio.Task[None] | None = None
+        self.stored: dict[str, dict[str, int]] = {}  # per kind, what the previous check read
+
+    async def read(self, kind: Kind, uuid: str) -> Loaded:
+        """A read of the object that starts after this call, shared with every request that
+        arrives while the read before it runs."""
+        key = kind.group(uuid)
+        future = self.next.get(key)
+        if future is None:
+            future = self.next[key] = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().create_task(self._read(kind, uuid, key, future))
+        return await asyncio.shield(future)
+
+    async def _read(self, kind: Kind, uuid: str, key: str, future: asyncio.Future[Loaded]) -> None:
+        running = self.running.get(key)
+        if running is not None:
+            with contextlib.suppress(Exception):
+                await running  # requests arriving meanwhile join ``future``
+        if self.next.get(key) is future:
+            del self.next[key]
+        self.running[key] = future
+        try:
+            future.set_result(await database_sync_to_async(kind.load)(uuid))
+        except Exception as exc:
+            future.set_exception(exc)
+        finally:
+            if self.running.get(key) is future:
+                del self.running[key]
+
+    def watch(self, watcher: Watcher) -> None:
+        self.watchers.add(watcher)
+        if self.checking is None or self.checking.done():
+            self.checking = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while self.watchers:
+            await asyncio.sleep(task_api_settings.resync_interval)
+            try:
+                await self.check()
+            except Exception:
+                logger.exception("Could not re-check the watched tasks and batches")
+
+    async def check(self) -> None:
+        """Compare everything watched with the database, in one query per kind."""
+        hub = get_hub()
+        if hub is not None:
+            await hub.sweep()
+        watched: dict[Kind, list[tuple[Watcher, Subscription]]] = {}
+        for watcher in list(self.watchers):
+            for sub in list(watcher.subscriptions.values()):
+                if sub.last >= 0:  # else its snapshot is still to come
+                    watched.setdefault(sub.kind, []).append((watcher, sub))
+        for kind, subs in watched.items():
+            uuids = sorted({sub.uuid for _, sub in subs})
+            stored = await database_sync_to_async(kind.stored_seqs)(uuids)
+            # Behind means short of what was stored one check ago: events stored since
+            # may still be on their way, and a snapshot would only overtake them.
+            previous, self.stored[kind.name] = self.stored.get(kind.name, {}), stored
+            behind = [
+                (watcher, sub, stored.get(sub.uuid, -1))
+                for watcher, sub in subs
+                if sub.uuid not in stored or sub.last < previous.get(sub.uuid, -1)
+            ]
+            if hub is not None:
+                for group in sorted({sub.group for _, sub, _ in behind}):
+                    with contextlib.suppress(Exception):
+                        await hub.rejoin(group)
+            for watcher, sub, seq in behind:
+                watcher.behind(sub, seq)
+
+
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Shared] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _shared() -> _Shared:
+    loop = asyncio.get_running_loop()
+    shared = _by_loop.get(loop)
+    if shared is None:
+        shared = _by_loop[loop] = _Shared()
+    return shared
+
+
+async def read(kind: Kind, uuid: str) -> Loaded:
+    """The object as stored now (read after this call), with its JSON; ``None`` if unknown."""
+    return await _shared().read(kind, uuid)
+
+
+def watch(watcher: Watcher) -> None:
+    """Include a connection in its event loop's re-check."""
+    _shared().watch(watcher)
