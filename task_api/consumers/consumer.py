@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -199,7 +200,7 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         loaded = await subscriptions.read(kind, uuid)
         if self.subscriptions.get(subscription.group) is not subscription:
             return
-        if loaded is None or not get_policy().can_see(self.actor(), loaded[0]):
+        if loaded is None or not await self._can_see(loaded[0]):
             self._leave(subscription)
             about: dict[str, Any] = {kind.key: uuid}
             await self.send_frame(
@@ -209,6 +210,13 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         frame = kind.snapshot(loaded[1])
         if frame["seq"] > subscription.last or (repeat and frame["seq"] == subscription.last):
             await self._emit(subscription, frame)
+
+    async def _can_see(self, obj: Any) -> bool:
+        policy = get_policy()
+        if policy.in_memory:
+            return policy.can_see(self.actor(), obj)
+        allowed: bool = await database_sync_to_async(policy.can_see)(self.actor(), obj)
+        return allowed
 
     # -- events from the process's hub and the re-check --------------------------------
 

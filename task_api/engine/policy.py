@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from django.db.models import Q, QuerySet
 from django.utils.module_loading import import_string
@@ -47,8 +47,19 @@ class AccessPolicy:
     """The rules; subclass and name yours in ``TASK_API_ACCESS_POLICY``.
 
     Objects are :class:`~task_api.models.TaskRecord` and
-    :class:`~task_api.models.TaskBatch` rows (or querysets of them).
+    :class:`~task_api.models.TaskBatch` rows (or querysets of them). The
+    WebSocket consumer calls :meth:`can_see` in a thread, where it may query
+    the database, unless ``in_memory`` says it only reads the actor and the object.
     """
+
+    #: Whether ``can_see`` reads only the actor and the object (no queries). A subclass
+    #: that overrides ``can_see`` is taken to query, unless it sets this again.
+    in_memory: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "can_see" in cls.__dict__ and "in_memory" not in cls.__dict__:
+            cls.in_memory = False
 
     def own(self, actor: Actor, objects: Rows) -> Rows:
         """The objects the actor started (lists show these)."""
@@ -73,6 +84,8 @@ class OwnerOrStaff(AccessPolicy):
     Staff may see every task, but lists show their own only. A task that
     belongs to nobody (started outside a request) is visible to staff only.
     """
+
+    in_memory = True
 
     def own(self, actor: Actor, objects: Rows) -> Rows:
         if actor.is_authenticated:
