@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from task_api.checks import SQLITE_OPTIONS
 from tests.services import REPO_ROOT, RedisServer, Service, ServiceError, free_port
 
 if TYPE_CHECKING:
@@ -406,6 +407,8 @@ def test_database_url_sqlite(demo_env_module: ModuleType, tmp_path: Path) -> Non
     database = demo_env_module.database_from_url(f"sqlite://{tmp_path}/x.sqlite3")
     assert database["ENGINE"] == "django.db.backends.sqlite3"
     assert database["NAME"] == f"{tmp_path}/x.sqlite3"
+    # Those of the README and of the system check task_api.W002: no "database is locked".
+    assert database["OPTIONS"] == SQLITE_OPTIONS
 
 
 @pytest.mark.parametrize(

@@ -96,7 +96,7 @@ def _apply_readme(root: Path, redis_url: str) -> None:
     settings = root / "myproject" / "settings.py"
     added = snippet("settings").replace(README_REDIS, redis_url)
     assert added != snippet("settings"), "the settings snippet no longer names its Redis URL"
-    settings.write_text(settings.read_text() + "\n" + added)
+    settings.write_text(settings.read_text() + "\n" + added + "\n" + snippet("settings-sqlite"))
     (root / "myapp" / "views.py").write_text(snippet("view"))
     template = root / "myapp" / "templates" / "myapp" / "wait.html"
     template.parent.mkdir(parents=True)

@@ -62,6 +62,7 @@ from tests.readme_snippets import (
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
     from playwright.sync_api import Browser, BrowserContext, Page
+    from pytest_django import DjangoDbBlocker
 
     from tests.services import CeleryWorker, DaphneServer, SessionCookie, Users
 
@@ -228,6 +229,41 @@ def test_settings_snippet_puts_daphne_before_staticfiles() -> None:
     assert apps.index("daphne") < apps.index("django.contrib.staticfiles"), (
         f"after the settings snippet, on a new project's INSTALLED_APPS: {apps}"
     )
+
+
+def test_sqlite_snippet_gives_the_options_the_check_asks_for(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, django_db_blocker: DjangoDbBlocker
+) -> None:
+    """On a new project's SQLite database the snippet silences ``task_api.W002``, and this
+    Django's connection takes its options: WAL, a 30 s busy timeout, IMMEDIATE transactions."""
+    from django.db import connections
+    from django.db.utils import ConnectionHandler
+
+    from task_api.checks import SQLITE_OPTIONS, check_sqlite
+
+    database = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "db.sqlite3")}
+    options = exec_snippet("settings-sqlite", {"DATABASES": {"default": database}})["DATABASES"]
+    assert options["default"]["OPTIONS"] == SQLITE_OPTIONS
+    monkeypatch.setattr(connections["default"], "vendor", "sqlite")
+    monkeypatch.setitem(connections["default"].settings_dict, "OPTIONS", SQLITE_OPTIONS)
+    assert check_sqlite() == []
+    connection = ConnectionHandler(options)["default"]
+    try:
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute("PRAGMA journal_mode")
+            assert cursor.fetchone() == ("wal",)
+            cursor.execute("PRAGMA busy_timeout")
+            assert cursor.fetchone() == (30_000,)
+        assert connection.transaction_mode == "IMMEDIATE"
+    finally:
+        connection.close()
+
+
+def test_every_system_check_id_is_in_the_readme() -> None:
+    sources = "\n".join(path.read_text() for path in TASK_API.rglob("*.py"))
+    ids = set(re.findall(r"task_api\.[EW]\d{3}", sources))
+    listed = set(re.findall(r"`(task_api\.[EW]\d{3})`", README.read_text()))
+    assert ids == listed
 
 
 # -- snippet: urls --------------------------------------------------------------------------
@@ -796,6 +832,10 @@ SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
     "settings": [
         test_settings_snippet_configures_the_app,
         test_settings_snippet_puts_daphne_before_staticfiles,
+    ],
+    "settings-sqlite": [
+        test_sqlite_snippet_gives_the_options_the_check_asks_for,
+        test_newproject.test_readme_project_on_celery_and_redis,
     ],
     "pubsub-layer": [
         test_pubsub_layer_snippet_is_the_tested_configuration,
