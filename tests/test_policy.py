@@ -11,7 +11,7 @@ from channels.testing import WebsocketCommunicator
 from django.db.models import Q, QuerySet
 from rest_framework.test import APIClient
 
-from task_api.engine.policy import Actor, AccessPolicy, OwnerOrStaff
+from task_api.engine.policy import AccessPolicy, Actor, OwnerOrStaff
 from task_api.models import TaskBatch, TaskRecord
 from tests.project.asgi import application
 
