@@ -90,6 +90,11 @@ if os.environ.get("TASK_API_TEST_DB", "sqlite") == "postgres":
             "TEST": {"NAME": _pg_name if _db_name_override else f"test_{_pg_name}"},
         }
     }
+    DATABASES["tasks"] = {
+        **DATABASES["default"],
+        "NAME": f"{_pg_name}_tasks",
+        "TEST": {"NAME": f"test_{_pg_name}_tasks"},
+    }
 else:
     DATABASES = {
         "default": {
@@ -103,6 +108,11 @@ else:
             },
             "TEST": {"NAME": _sqlite_path},
         }
+    }
+    DATABASES["tasks"] = {
+        **DATABASES["default"],
+        "NAME": _sqlite_path.replace(".sqlite3", "_tasks.sqlite3"),
+        "TEST": {"NAME": _sqlite_path.replace(".sqlite3", "_tasks.sqlite3")},
     }
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
