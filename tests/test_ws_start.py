@@ -46,9 +46,12 @@ def alice_ws(users: Any, session_cookie: Any) -> list[tuple[bytes, bytes]]:
 
 
 async def ask(communicator: WebsocketCommunicator, frame: dict[str, Any]) -> dict[str, Any]:
-    """Send a frame and return the answer."""
+    """Send a frame and return the answer (events of tasks started earlier are skipped)."""
     await communicator.send_json_to(frame)
-    return await receive(communicator)
+    while True:
+        answer = await receive(communicator)
+        if answer["type"] in ("started", "error", "pong") or "ref" in answer:
+            return answer
 
 
 def start_frame(task: str, inputs: Any, ref: str = "r1", **extra: Any) -> dict[str, Any]:
