@@ -4,7 +4,9 @@ their own. ``tests/test_readme.py`` lists these checks among those of every READ
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.readme_snippets import snippet
+from task_api.testing import TaskRun
+from tests.readme_snippets import snippet, table
 from tests.services import REPO_ROOT
 
 
@@ -49,6 +52,14 @@ def test_testing_snippets_pass_under_pytest_and_manage_py_test(myapp: Path) -> N
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "Ran 2 tests" in tested.stderr
     assert "test_wait_fails_when_sleep_fails (myapp.tests.WaitTests" in tested.stderr
+
+
+def test_result_table_names_what_a_run_has() -> None:
+    names = [re.findall(r"`(\w+)", cell) for cell, _meaning in table("attribute", "meaning")]
+    fields = {field.name for field in dataclasses.fields(TaskRun)}
+    written = {name for row in names for name in row}
+    assert {name for name in written if not hasattr(TaskRun, name)} <= fields
+    assert fields | {"return_value", "messages_at", "assert_failed"} <= written
 
 
 SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
