@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol
 
@@ -46,6 +47,8 @@ class Task:
     inputs: ClassVar[Mapping[str, Parameter]] = {}
     outputs: ClassVar[Mapping[str, Parameter]] = {}
     description: ClassVar[str] = ""
+    #: What pages call the task (default: its name's last dotted part, humanized).
+    title: ClassVar[str] = ""
     #: Seconds after which the task is stopped and fails; ``None`` uses the setting.
     time_limit: ClassVar[float | None] = None
     #: Seconds after which ``TaskTimeout`` is raised inside the task.
@@ -129,6 +132,14 @@ class Task:
             return cls.description
         doc = inspect.getdoc(cls) if cls.__doc__ else ""
         return (doc or "").split("\n\n")[0].strip()
+
+    @classmethod
+    def get_title(cls) -> str:
+        """The title, or the name's last dotted part humanized: ``word-stats`` is "Word stats"."""
+        if cls.title:
+            return cls.title
+        words = re.sub(r"[-_\s]+", " ", cls.name.rsplit(".", 1)[-1]).strip()
+        return words[:1].upper() + words[1:]
 
     @classmethod
     def input_defaults(cls) -> dict[str, Any]:

@@ -145,6 +145,30 @@ def _assert_stopped(server: DemoServer) -> None:
 # -- in the browser -----------------------------------------------------------------
 
 
+# A form built for a synthetic entry (not shown), filled in, and read.
+DICT_FORM = """async () => {
+    const { buildForm, readInputs } = await import('/static/demo/schema-form.js')
+    const schema = {type: 'object', required: ['anything'], properties: {
+        weights: {type: 'object', additionalProperties: {type: 'number'}, default: {a: 1.5}},
+        anything: {type: 'object', additionalProperties: true},
+        nested: {type: 'array', items: {type: 'array', items: {type: 'integer'}}},
+    }}
+    const form = buildForm({name: 'dicts', title: 'Dicts', description: '', inputs: schema})
+    const fill = (name, key, value) => {
+        form.querySelector(`[name="${name}"] [data-action="add-row"]`).click()
+        const row = [...form.querySelectorAll(`[name="${name}"] .row`)].at(-1)
+        row.querySelector('.row-key').value = key
+        row.querySelector('.row-value').value = value
+    }
+    fill('weights', 'b', '2')
+    form.querySelector('[name="anything"] [data-action="remove-row"]').click()
+    fill('anything', 'n', '3')
+    fill('anything', 's', 'hi')
+    const kinds = [...form.querySelectorAll('[data-kind]')].map((control) => control.dataset.kind)
+    return { inputs: readInputs(form, schema).inputs, kinds }
+}"""
+
+
 def run_task(page: Page, task: str, **inputs: str) -> None:
     """Fill a task's form and press its Run button."""
     form = page.locator(f'form[data-task="{task}"]')
@@ -201,13 +225,32 @@ def test_demo_runs_tasks_live_in_the_browser(start_demo: Any, page: Page, tmp_pa
     for task in ("countdown", "primes", "word-stats", "report", "flaky", "long-job"):
         expect(page.locator(f'form[data-task="{task}"] button[type=submit]')).to_be_visible()
     # A @task function (the demo runs on Django 6), started from its form like the
-    # classes, with inputs typed from its annotations.
-    run_task(page, FUNCTION, celsius="[0, 100]")
+    # classes, with inputs typed from its annotations: a row per number of its list.
+    form = page.locator(f'form[data-task="{FUNCTION}"]')
+    expect(form.locator("h3")).to_have_text("Convert temperatures")
+    celsius = form.locator('[name="celsius"] .row-value')
+    expect(celsius).to_have_count(1)
+    celsius.nth(0).fill("0")
+    for _ in range(2):
+        form.locator('[data-action="add-row"]').click()
+    celsius.nth(1).fill("100")
+    form.locator('[data-action="remove-row"]').nth(2).click()
+    expect(celsius).to_have_count(2)
+    expect(form.locator(".call")).to_contain_text('{"celsius":[0,100],"unit":"fahrenheit"}')
+    form.locator("button[type=submit]").click()
     wait_status(page, FUNCTION, "succeeded")
+    expect(page.locator(f'.run[data-task="{FUNCTION}"] .run-title strong')).to_have_text(
+        "Convert temperatures"
+    )
     expect(page.locator(f'.run[data-task="{FUNCTION}"] .outputs')).to_contain_text("212")
     expect(page.locator(f'.run[data-task="{FUNCTION}"] .message')).to_have_count(2)
     page.locator(f'.run[data-task="{FUNCTION}"] [data-action="dismiss"]').click()
     expect(page.locator(".run")).to_have_count(0)
+    # Dicts get key and value rows; shapes no control fits stay JSON text.
+    assert page.evaluate(DICT_FORM) == {
+        "inputs": {"weights": {"a": 1.5, "b": 2}, "anything": {"n": 3, "s": "hi"}},
+        "kinds": ["dict", "dict", "json"],
+    }
 
     # The countdown's progress bar moves live, then reaches 100% with the outputs.
     run_task(page, "countdown", seconds="2")

@@ -56,6 +56,11 @@ def test_demo_port_check_log_and_packages(start_demo: Any) -> None:  # noqa: F81
     assert demo.output.count("Traceback (most recent call last)") == 1, demo.output
     assert f"Task {task['uuid']} (flaky) failed" in demo.output
 
+    with urllib.request.urlopen(f"{demo.url}/tasks/catalog/", timeout=10) as answer:
+        titles = {entry["name"]: entry["title"] for entry in json.load(answer)}
+    assert titles["demo.functions.convert_temperatures"] == "Convert temperatures"
+    assert titles["word-stats"] == "Word stats"
+
     # The demo sets no DEFAULT_SCHEMA_CLASS: the OpenAPI document works all the same.
     with urllib.request.urlopen(f"{demo.url}/tasks/schema/?format=json", timeout=10) as answer:
         assert json.load(answer)["info"]["version"] == "2.0.0"

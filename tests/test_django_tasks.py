@@ -297,6 +297,7 @@ def test_catalog_and_openapi_describe_listed_functions(django_user_model: Any) -
     assert typed["inputs"]["properties"]["mode"] == {"enum": ["fast", "slow"], "type": "string"}
     assert typed["inputs"]["properties"]["note"]["anyOf"][1] == {"type": "null"}
     assert catalog["tests.project.functions.count"]["description"].startswith("Count to")
+    assert typed["title"] == "Typed"
     assert "tests.project.functions.stubborn" not in catalog
 
 

@@ -48,6 +48,7 @@ from task_api.views.tasks import TaskCancelView, TaskCatalogView, TaskDetailView
 from tests import test_batches_readme as batches_readme
 from tests import test_newproject
 from tests import test_readme_django_tasks as readme_django_tasks
+from tests import test_readme_testing as readme_testing
 from tests.project.asgi import application
 from tests.readme_snippets import (
     README,
@@ -858,6 +859,7 @@ SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
     "settings-inprocess": [test_newproject.test_readme_project_without_redis],
     "js": [test_js_snippet_runs_watches_and_cancels],
     **batches_readme.SNIPPET_CHECKS,
+    **readme_testing.SNIPPET_CHECKS,
     "django-settings": [readme_django_tasks.test_settings_snippet_configures_the_backend],
     "django-task": [
         readme_django_tasks.test_task_snippet_runs_plainly_immediately_and_on_the_engine

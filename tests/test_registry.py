@@ -181,8 +181,10 @@ def test_catalog_lists_every_task_with_its_schemas(api: APIClient) -> None:
         assert entry["inputs"] == cls.input_schema()
         assert entry["outputs"] == cls.output_schema()
         assert entry["description"] == cls.get_description()
+        assert entry["title"] == cls.get_title()
     add = next(entry for entry in catalog if entry["name"] == "add")
     assert add["inputs"]["required"] == ["a"]
+    assert add["title"] == "Add"
     assert add["outputs"]["properties"]["sum"]["type"] == "number"
 
 

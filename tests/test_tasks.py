@@ -250,3 +250,17 @@ def test_schema_bounds_and_number_types() -> None:
 )
 def test_description(task_class: type[Task], description: str) -> None:
     assert task_class.get_description() == description
+
+
+class Titled(Described):
+    name = "reports.monthly_summary"
+
+
+def test_title_is_explicit_or_the_name_humanized() -> None:
+    assert NoOutputs.get_title() == "No outputs"
+    assert Titled.get_title() == "Monthly summary"
+    Titled.title = "Summary of the month"
+    try:
+        assert Titled.get_title() == "Summary of the month"
+    finally:
+        del Titled.title

@@ -31,7 +31,7 @@ from task_api.engine import flusher, lifecycle, reconnect
 from task_api.exceptions import Cancelled, TaskTimeout, UnknownTask
 from task_api.models import TaskRecord, TaskStatus
 from task_api.registry import get_runnable
-from task_api.reporting import Reporter
+from task_api.reporting import Reporter, ReportSink
 from task_api.tasks import Task
 
 logger = logging.getLogger("task_api.engine.runner")
@@ -59,8 +59,11 @@ def execute(
     background_flush: bool = True,
     soft_time_limit: float | None = None,
     retries_done: int = 0,
+    sink: ReportSink | None = None,
 ) -> Outcome:
     """Run the task ``uuid`` to a terminal state, or to a retry after ``retries_done`` ones.
+
+    Progress and messages go to ``sink``, by default the database and the watchers.
 
     A task class that is ``retry_safe`` takes over a record left ``running``
     (its message was redelivered because the worker running it died) once
@@ -91,8 +94,7 @@ def execute(
     if not started:
         logger.info("Task %s is %s; not running it", uuid, record.status)
         return SKIPPED
-    sink = flusher.DatabaseSink(record)
-    reporter = Reporter(record.uuid, sink, seq=record.seq)
+    reporter = Reporter(record.uuid, sink or flusher.DatabaseSink(record), seq=record.seq)
     reporter.entries = list(record.messages or [])  # kept from earlier attempts
     reporter.cancel_requested = record.cancel_requested
     limit = soft_time_limit if soft_time_limit is not None else _soft_limit(task_class)

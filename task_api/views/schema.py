@@ -56,6 +56,7 @@ class CatalogEntrySerializer(serializers.Serializer[dict[str, Any]]):
     """One registered task in ``GET /tasks/catalog/``."""
 
     name = serializers.CharField()
+    title = serializers.CharField()
     description = serializers.CharField()
     inputs = serializers.DictField(help_text="JSON Schema of the inputs")
     outputs = serializers.DictField(help_text="JSON Schema of the outputs")

@@ -142,6 +142,7 @@ class TaskCatalogView(TaskAPIView):
             [
                 {
                     "name": name,
+                    "title": cls.get_title(),
                     "description": cls.get_description(),
                     "inputs": cls.input_schema(),
                     "outputs": cls.output_schema(),

@@ -35,6 +35,7 @@ const ICONS = {
   'word-stats': `<path d="M4 6h16M4 12h10M4 18h13" ${stroke}/>`,
   report: `<path d="M7 4h10l3 3v13H4V4h3z" ${stroke}/><path d="M8 10h8M8 14h8M8 18h5" ${stroke}/>`,
   flaky: `<path d="M12 3 2 20h20L12 3z" ${stroke}/><path d="M12 10v4M12 17.5v.01" ${stroke}/>`,
+  'demo.functions.convert_temperatures': `<path d="M14 14.8V5a2 2 0 0 0-4 0v9.8a4 4 0 1 0 4 0z" ${stroke}/><path d="M12 17.5v-6" ${stroke}/>`,
   'long-job': `<path d="M6 3h12M6 21h12M7 3c0 5 10 6 10 9s-10 4-10 9M17 3c0 5-10 6-10 9" ${stroke}/>`,
   run: `<path d="M7 4.5v15l12-7.5-12-7.5z" fill="currentColor"/>`,
   close: `<path d="M6 6l12 12M18 6 6 18" ${stroke}/>`,

@@ -145,7 +145,7 @@ export class RunList {
         h(
           'div',
           { class: 'run-title' },
-          h('strong', { text: humanize(name) }),
+          h('strong', { text: entry?.title || humanize(name) }),
           h('span', { class: 'run-meta' }, h('code', { title: uuid, text: uuid.slice(0, 8) }), ' · ', parts.elapsed),
         ),
         parts.badge,
