@@ -9,7 +9,8 @@ aggregate update to the batch's watchers (:mod:`task_api.batch_events`).
 
 from __future__ import annotations
 
-from task_api.engine.batches import cancel_batch, start_batch, start_child
+from task_api.engine.batches import start_batch, start_child
+from task_api.engine.service import cancel_batch
 from task_api.exceptions import BatchErrors, BatchTooLarge, NotInBatch
 from task_api.store.aggregate import batch_json
 

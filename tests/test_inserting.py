@@ -12,7 +12,8 @@ from django.db.models.signals import post_save
 from django.utils import timezone
 
 from task_api.api.serializers import TaskCreateSerializer, plain_start_body
-from task_api.engine.service import LimitReached, start_task
+from task_api.engine.service import start as start_task
+from task_api.exceptions import LimitReached
 from task_api.models import TaskRecord, TaskStatus
 from task_api.store.inserting import can_insert, insert_record
 from tests.project.tasks import Add

@@ -773,7 +773,7 @@ async def test_websocket_table_frames_are_what_the_consumer_speaks(
     consumer = (TASK_API / "consumers" / "tasks.py").read_text()
     for code in re.findall(r"`(\w+)`", meaning.split(":", 1)[1]):
         assert f'"{code}"' in consumer, f"the consumer never sends the error code {code}"
-    starts = (TASK_API / "consumers" / "starts.py").read_text()
+    starts = "".join((TASK_API / p).read_text() for p in ("consumers/starts.py", "api/errors.py"))
     for code in re.findall(r"`(\w+)`", start_meaning.split("codes", 1)[1]):
         assert f'"{code}"' in starts, f"a start is never refused with the code {code}"
 

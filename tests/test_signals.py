@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import transaction
 from django.test import override_settings
 
 from task_api.exceptions import UnknownTask
@@ -50,6 +51,18 @@ def test_enqueue_from_code_runs_the_task_and_sends_the_signals(
     assert record.outputs == {"sum": 5}
     assert record.owner == user
     # Eager Celery runs the task inside enqueue, before it is reported enqueued.
+    assert received == [
+        ("started", "add", "running"),
+        ("finished", "add", "succeeded"),
+        ("enqueued", "add", "succeeded"),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inside_a_transaction_enqueued_is_sent_once_it_commits(received: Any) -> None:
+    with transaction.atomic():
+        Add.enqueue(a=1)
+        assert received == []  # nothing dispatched yet
     assert received == [
         ("started", "add", "running"),
         ("finished", "add", "succeeded"),

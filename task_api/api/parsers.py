@@ -16,7 +16,7 @@ from typing import IO, Any
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
-from task_api.api.errors import RequestTooLarge
+from task_api.api.errors import too_large
 from task_api.conf import task_api_settings
 
 
@@ -33,10 +33,10 @@ class LimitedJSONParser(JSONParser):
         request = (parser_context or {}).get("request")
         length = request.META.get("CONTENT_LENGTH") if request is not None else None
         if length and str(length).isdigit() and int(length) > limit:
-            raise RequestTooLarge(f"The request body is over the limit of {limit} bytes.")
+            raise too_large(limit)
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
-            raise RequestTooLarge(f"The request body is over the limit of {limit} bytes.")
+            raise too_large(limit)
         try:
             data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -53,7 +53,7 @@ def _reject_constant(name: str) -> Any:
 
 
 _ESCAPED_UNSTORABLE = re.compile(rb"\\u(?:[dD][89a-fA-F]|0000)")
-_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
 
 
 def _why(text: str) -> str:
@@ -68,11 +68,11 @@ def reject_unstorable(data: Any) -> None:
     stack: list[tuple[tuple[str, ...], Any]] = [((), data)]
     while stack:
         path, value = stack.pop()
-        if isinstance(value, str) and _UNSTORABLE.search(value):
+        if isinstance(value, str) and UNSTORABLE.search(value):
             problems.append((path, f"The value {ascii(value)[:80]} {_why(value)}."))
         elif isinstance(value, dict):
             for key, item in value.items():
-                if _UNSTORABLE.search(key):
+                if UNSTORABLE.search(key):
                     problems.append((path, f"The name {ascii(key)[:80]} {_why(key)}."))
                 stack.append(((*path, key), item))
         elif isinstance(value, list):
