@@ -72,7 +72,9 @@ def _insert_prepared(
     records: Sequence[TaskRecord], alias: str, owner: Mapping[str, Any], limit: int | None
 ) -> bool:
     db = connections[alias]
-    per_statement = max(1, ((db.features.max_query_params or 65535) - 8) // len(_fields()))
+    per_statement = 1
+    if len(records) > 1:  # the count's parameters take 8 at most
+        per_statement = max(1, ((db.features.max_query_params or 65535) - 8) // len(_fields()))
     chunks = [records[at : at + per_statement] for at in range(0, len(records), per_statement)]
     with transaction.atomic(using=alias) if len(chunks) > 1 else contextlib.nullcontext():
         for index, chunk in enumerate(chunks):
