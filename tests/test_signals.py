@@ -12,7 +12,7 @@ from task_api.exceptions import UnknownTask
 from task_api.models import TaskRecord, TaskStatus
 from task_api.signals import task_enqueued, task_finished, task_started
 from task_api.tasks import InputErrors, Task
-from tests.project.tasks import Add, Fail
+from tests.project.tasks import Add, Echo, Fail
 
 
 @pytest.fixture
@@ -83,6 +83,15 @@ def test_enqueue_checks_inputs_like_the_api() -> None:
     with pytest.raises(InputErrors) as caught:
         Add.enqueue(b="x", c=1)
     assert set(caught.value.errors) == {"a", "b", "c"}
+    assert TaskRecord.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_refuses_text_no_database_stores_naming_the_field() -> None:
+    with pytest.raises(InputErrors) as caught:
+        Echo.enqueue(value={"k": "a\x00b"})
+    nul = "holds a NUL character (\\u0000), which cannot be stored."
+    assert caught.value.errors == {"value": {"k": [f"The value 'a\\x00b' {nul}"]}}
     assert TaskRecord.objects.count() == 0
 
 

@@ -18,6 +18,7 @@ from rest_framework.parsers import JSONParser
 
 from task_api.api.errors import too_large
 from task_api.conf import task_api_settings
+from task_api.store.inserting import unstorable
 
 
 class LimitedJSONParser(JSONParser):
@@ -53,46 +54,10 @@ def _reject_constant(name: str) -> Any:
 
 
 _ESCAPED_UNSTORABLE = re.compile(rb"\\u(?:[dD][89a-fA-F]|0000)")
-UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
-
-
-def _why(text: str) -> str:
-    if "\x00" in text:
-        return "holds a NUL character (\\u0000), which cannot be stored"
-    return "is not valid Unicode (lone surrogate)"
 
 
 def reject_unstorable(data: Any) -> None:
     """Raise a 400 naming every field whose name or value holds a lone surrogate or NUL."""
-    problems: list[tuple[tuple[str, ...], str]] = []
-    stack: list[tuple[tuple[str, ...], Any]] = [((), data)]
-    while stack:
-        path, value = stack.pop()
-        if isinstance(value, str) and UNSTORABLE.search(value):
-            problems.append((path, f"The value {ascii(value)[:80]} {_why(value)}."))
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if UNSTORABLE.search(key):
-                    problems.append((path, f"The name {ascii(key)[:80]} {_why(key)}."))
-                stack.append(((*path, key), item))
-        elif isinstance(value, list):
-            stack.extend(((*path, str(index)), item) for index, item in enumerate(value))
-    if problems:
-        raise ValidationError(_nest(sorted(problems)))
-
-
-def _nest(problems: list[tuple[tuple[str, ...], str]]) -> dict[str, Any]:
-    """Errors keyed by path, as DRF nests them; a field holding both keeps the outer one."""
-    detail: dict[str, Any] = {}
-    for path, message in problems:
-        node = detail
-        *parents, last = path or ("non_field_errors",)
-        for key in parents:
-            child = node.setdefault(key, {})
-            if not isinstance(child, dict):
-                break
-            node = child
-        else:
-            if isinstance(node.setdefault(last, []), list):
-                node[last].append(message)
-    return detail
+    errors = unstorable(data)
+    if errors:
+        raise ValidationError(errors)

@@ -13,11 +13,11 @@ from typing import Any
 
 from rest_framework.exceptions import ValidationError
 
-from task_api.api.parsers import UNSTORABLE
 from task_api.api.serializers import TaskCreateSerializer, plain_start_body
 from task_api.engine import service
 from task_api.models import TaskRecord
 from task_api.owners import owner_fields
+from task_api.store.inserting import UNSTORABLE
 
 MAX_KEY_LENGTH = 200
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import uuid as uuid_lib
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -42,8 +41,6 @@ logger = logging.getLogger("task_api.engine.service")
 
 #: A task class and its cleaned inputs.
 Item = tuple[type[Task], dict[str, Any]]
-
-_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
 
 
 def resolve(task: Any) -> type[Task]:
@@ -71,25 +68,10 @@ def clean_inputs(
     if python:
         inputs = {key: _to_json(task_class.inputs.get(key), value) for key, value in inputs.items()}
     cleaned = task_class.clean_inputs(inputs)
-    unstorable = {
-        key: ["Text may not hold NUL (\\u0000) or lone surrogate characters."]
-        for key, value in inputs.items()
-        if _unstorable(key) or _unstorable(value)
-    }
+    unstorable = inserting.unstorable(inputs)
     if unstorable:
         raise InputErrors(unstorable)
     return cleaned
-
-
-def _unstorable(value: Any) -> bool:
-    """Whether a JSON value holds text no database stores (NUL, lone surrogates)."""
-    if isinstance(value, str):
-        return _UNSTORABLE.search(value) is not None
-    if isinstance(value, dict):
-        return any(_unstorable(key) or _unstorable(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_unstorable(item) for item in value)
-    return False
 
 
 def start(

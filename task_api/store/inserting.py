@@ -12,11 +12,13 @@ so no concurrent start slips in between, and all rows are inserted or none (a
 batch too large for one statement: several, in one transaction, the first
 one counting). Only on PostgreSQL and SQLite while nothing listens to the
 model's save signals (:func:`can_insert`); else the ORM counts and saves.
+:func:`unstorable` names the text no database stores, before it is sent.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -177,4 +179,49 @@ def count_unfinished(owner: Mapping[str, Any], limit: int) -> int:
     return TaskRecord.objects.filter(**owner).unfinished()[:limit].count()
 
 
-__all__ = ["can_insert", "count_unfinished", "insert", "insert_record"]
+UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+
+
+def _why(text: str) -> str:
+    if "\x00" in text:
+        return "holds a NUL character (\\u0000), which cannot be stored"
+    return "is not valid Unicode (lone surrogate)"
+
+
+def unstorable(data: Any) -> dict[str, Any]:
+    """Every field of a JSON value whose name or value holds text no database stores (a lone
+    surrogate, or NUL, which PostgreSQL refuses), as DRF nests field errors."""
+    problems: list[tuple[tuple[str, ...], str]] = []
+    stack: list[tuple[tuple[str, ...], Any]] = [((), data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str) and UNSTORABLE.search(value):
+            problems.append((path, f"The value {ascii(value)[:80]} {_why(value)}."))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if UNSTORABLE.search(key):
+                    problems.append((path, f"The name {ascii(key)[:80]} {_why(key)}."))
+                stack.append(((*path, key), item))
+        elif isinstance(value, list):
+            stack.extend(((*path, str(index)), item) for index, item in enumerate(value))
+    return _nest(sorted(problems)) if problems else {}
+
+
+def _nest(problems: list[tuple[tuple[str, ...], str]]) -> dict[str, Any]:
+    """Errors keyed by path, as DRF nests them; a field holding both keeps the outer one."""
+    detail: dict[str, Any] = {}
+    for path, message in problems:
+        node = detail
+        *parents, last = path or ("non_field_errors",)
+        for key in parents:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                break
+            node = child
+        else:
+            if isinstance(node.setdefault(last, []), list):
+                node[last].append(message)
+    return detail
+
+
+__all__ = ["can_insert", "count_unfinished", "insert", "insert_record", "unstorable"]
