@@ -72,7 +72,7 @@ def test_a_batch_too_large_for_one_statement_is_inserted_whole_or_not_at_all(
 ) -> None:
     from django.db import connection
 
-    # Three rows per statement: ten rows take four, in one transaction.
+    # SQLite: three rows per statement, so ten take four in one transaction (PostgreSQL: one).
     columns = len([f for f in TaskRecord._meta.local_concrete_fields if not f.primary_key])
     features = type(connection.features)
     monkeypatch.setattr(features, "max_query_params", property(lambda _: 3 * columns + 8))

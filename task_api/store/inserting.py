@@ -8,11 +8,12 @@ condition, for one task as for a batch::
     INSERT INTO task_api_taskrecord (...) SELECT * FROM (VALUES (%s, ...), ...) AS new_tasks
     WHERE (SELECT COUNT(*) FROM (SELECT 1 ... LIMIT %s) AS counted) < %s RETURNING id
 
-so no concurrent start slips in between, and all rows are inserted or none (a
-batch too large for one statement: several, in one transaction, the first
-one counting). Only on PostgreSQL and SQLite while nothing listens to the
-model's save signals (:func:`can_insert`); else the ORM counts and saves.
-:func:`unstorable` names the text no database stores, before it is sent.
+(one row: ``SELECT %s, ...``; PostgreSQL takes a batch as one array per
+column). Count and insert take one round trip with no gap between them, and
+all rows are inserted or none (a batch too large for one statement: several,
+in one transaction, the first counting). Only on PostgreSQL and SQLite while
+nothing listens to the model's save signals (:func:`can_insert`); else the
+ORM counts and saves. :func:`unstorable` names text no database stores.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from django.db.models.signals import post_save, pre_save
 from task_api.models import UNFINISHED_STATUSES, TaskRecord
 
 _VENDORS = frozenset({"postgresql", "sqlite"})
-_heads: dict[str, tuple[str, str, str]] = {}
+_heads: dict[str, tuple[str, str, str, str]] = {}
 _counts: dict[tuple[str, bool, bool], str] = {}
 
 
@@ -74,8 +75,8 @@ def _insert_prepared(
     records: Sequence[TaskRecord], alias: str, owner: Mapping[str, Any], limit: int | None
 ) -> bool:
     db = connections[alias]
-    per_statement = 1
-    if len(records) > 1:  # the count's parameters take 8 at most
+    per_statement = len(records)
+    if per_statement > 1 and db.vendor != "postgresql":  # PostgreSQL takes arrays: 1 per column
         per_statement = max(1, ((db.features.max_query_params or 65535) - 8) // len(_fields()))
     chunks = [records[at : at + per_statement] for at in range(0, len(records), per_statement)]
     with transaction.atomic(using=alias) if len(chunks) > 1 else contextlib.nullcontext():
@@ -93,24 +94,28 @@ def _execute(
     total: int,
 ) -> bool:
     """One ``INSERT`` of ``records``, if the owner's ``total`` new tasks fit under ``limit``."""
-    head, row, returning = _parts(db)
-    fields = _fields()
-    values = [
-        field.get_db_prep_save(field.pre_save(record, True), db)
+    head, row, unnest, returning = _parts(db)
+    rows = [
+        [field.get_db_prep_save(field.pre_save(record, True), db) for field in _fields()]
         for record in records
-        for field in fields
     ]
-    sql = head + ", ".join([row] * len(records)) + ") AS new_tasks"
+    if len(rows) == 1:
+        sql, values = f"{head}SELECT {row}", rows[0]
+    elif unnest:
+        sql, values = head + unnest, [list(column) for column in zip(*rows, strict=True)]
+    else:
+        sql = f"{head}SELECT * FROM (VALUES {', '.join([f'({row})'] * len(rows))}) AS new_tasks"
+        values = [value for values in rows for value in values]
     if limit is not None:
         with_owner, with_session, params = count_params(owner, limit)
         sql += f" WHERE ({counted_rows(db, with_owner, with_session)}) < %s"
         values += [*params, limit - total + 1]
     with db.cursor() as cursor:
         cursor.execute(sql + returning, values)
-        rows = cursor.fetchall()
-    if not rows:
+        returned = cursor.fetchall()
+    if not returned:
         return False
-    for record, (pk,) in zip(records, rows, strict=True):
+    for record, (pk,) in zip(records, returned, strict=True):
         record.pk = pk
         record._state.adding = False
         record._state.db = db.alias
@@ -124,17 +129,19 @@ def _placeholder(field: Field[Any, Any], db: BaseDatabaseWrapper) -> str:
     return f"CAST(%s AS {field.cast_db_type(db)})"
 
 
-def _parts(db: BaseDatabaseWrapper) -> tuple[str, str, str]:
-    """The statement's head, one row of placeholders, and its ``RETURNING`` clause."""
+def _parts(db: BaseDatabaseWrapper) -> tuple[str, str, str, str]:
+    """The statement's head, a row of placeholders, PostgreSQL's rows from one array per
+    column (as Django's ``bulk_create`` sends them), and the ``RETURNING`` clause."""
     parts = _heads.get(db.alias)
     if parts is None:
         q = db.ops.quote_name
         meta = TaskRecord._meta
         fields = _fields()
-        columns = ", ".join(q(str(field.column)) for field in fields)
+        arrays = ", ".join(f"(%s)::{str(field.db_type(db)).split('(')[0]}[]" for field in fields)
         parts = _heads[db.alias] = (
-            f"INSERT INTO {q(meta.db_table)} ({columns}) SELECT * FROM (VALUES ",
-            "(" + ", ".join(_placeholder(field, db) for field in fields) + ")",
+            f"INSERT INTO {q(meta.db_table)} ({', '.join(q(str(f.column)) for f in fields)}) ",
+            ", ".join(_placeholder(field, db) for field in fields),
+            f"SELECT * FROM UNNEST({arrays}) AS new_tasks" if db.vendor == "postgresql" else "",
             f" RETURNING {q(str(meta.pk.column))}",
         )
     return parts
