@@ -11,6 +11,7 @@ from task_api import progress
 from task_api.exceptions import (
     BackendUnavailable,
     BatchErrors,
+    BatchFinished,
     BatchTooLarge,
     Cancelled,
     ConfigurationError,
@@ -20,6 +21,7 @@ from task_api.exceptions import (
     OutputError,
     TaskAPIError,
     TaskAPIException,
+    TaskFinished,
     TaskTimeout,
     UnknownTask,
 )
@@ -31,6 +33,7 @@ __version__ = "2.0.0"
 __all__ = [
     "BackendUnavailable",
     "BatchErrors",
+    "BatchFinished",
     "BatchTooLarge",
     "Cancelled",
     "ConfigurationError",
@@ -41,6 +44,7 @@ __all__ = [
     "Task",
     "TaskAPIError",
     "TaskAPIException",
+    "TaskFinished",
     "TaskTimeout",
     "UnknownTask",
     "enqueued_by",

@@ -10,7 +10,9 @@
     │   ├── LimitReached
     │   ├── BatchErrors (also ValueError)
     │   ├── BatchTooLarge
-    │   └── NotInBatch
+    │   ├── NotInBatch
+    │   ├── TaskFinished
+    │   └── BatchFinished
     ├── Cancelled: stop now, a cancel was requested
     └── TaskTimeout: stop now, the soft time limit has passed
 
@@ -19,7 +21,8 @@
 ``BaseException`` only, so an ``except Exception:`` in a task body cannot
 swallow them. Catch them by name to clean up, then re-raise.
 
-HTTP errors are DRF ``APIException`` subclasses in :mod:`task_api.api_errors`.
+:mod:`task_api.api.errors` answers each of them over HTTP and the WebSocket,
+with one code per kind of refusal.
 """
 
 from __future__ import annotations
@@ -79,6 +82,14 @@ class BatchTooLarge(TaskAPIError):
 
 class NotInBatch(TaskAPIError):
     """``start_child`` was called by a task that is not part of a batch."""
+
+
+class TaskFinished(TaskAPIError):
+    """A cancel was asked of a task that already reached a terminal state."""
+
+
+class BatchFinished(TaskAPIError):
+    """A cancel was asked of a batch whose tasks all finished."""
 
 
 class Cancelled(TaskAPIException):

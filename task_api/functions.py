@@ -107,7 +107,10 @@ def task_class_for(django_task: Any) -> type[FunctionTask]:
 def inputs_from_call(
     cls: type[Task], args: tuple[Any, ...], kwargs: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The cleaned inputs of ``task.enqueue(*args, **kwargs)``; ``InputErrors`` lists problems."""
+    """The JSON inputs of ``task.enqueue(*args, **kwargs)``; ``InputErrors`` lists problems.
+
+    The service then cleans them as those of any start.
+    """
     signature = inspect.signature(cls.django_task.func)  # type: ignore[attr-defined]
     parameters = list(signature.parameters.values())
     if cls.django_task.takes_context:  # type: ignore[attr-defined]
@@ -125,7 +128,7 @@ def inputs_from_call(
             errors[key] = [exc.detail] if isinstance(exc.detail, str) else exc.detail
     if errors:
         raise InputErrors(errors)
-    return cls.clean_inputs(as_json)
+    return as_json
 
 
 def _signature(django_task: Any) -> tuple[dict[str, Parameter], dict[str, Any], Parameter]:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from task_api.backends.celery import TaskFailed, run_task
-from task_api.engine.service import start_task
+from task_api.engine.service import start as start_task
 from task_api.models import TaskRecord, TaskStatus
 from tests.project.celery import app as celery_app
 from tests.project.tasks import Add

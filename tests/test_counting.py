@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from task_api.models import TaskRecord, TaskStatus
-from task_api.store.counting import count_unfinished
+from task_api.store.inserting import count_unfinished
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from task_api.engine import flusher
 from task_api.engine.lifecycle import cancel
-from task_api.engine.service import start_task
+from task_api.engine.service import start as start_task
 from task_api.models import TaskRecord
 from task_api.params import IntParameter, NumberParameter
 from task_api.tasks import Task

@@ -12,9 +12,10 @@ from django.db.models.signals import post_save
 from django.utils import timezone
 
 from task_api.api.serializers import TaskCreateSerializer, plain_start_body
-from task_api.engine.service import LimitReached, start_task
+from task_api.engine.service import start as start_task
+from task_api.exceptions import LimitReached
 from task_api.models import TaskRecord, TaskStatus
-from task_api.store.inserting import can_insert, insert_record
+from task_api.store.inserting import can_insert, insert, insert_record
 from tests.project.tasks import Add
 
 ALIAS = "default"
@@ -62,6 +63,28 @@ def test_the_prepared_insert_stops_at_the_owners_limit(
     assert TaskRecord.objects.count() == before
     assert insert_record(TaskRecord(name="add", **owner), ALIAS, limit=3, owner=owner)
     assert TaskRecord.objects.filter(**owner).unfinished().count() == 3
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fits", [True, False])
+def test_a_batch_too_large_for_one_statement_is_inserted_whole_or_not_at_all(
+    django_user_model: Any, monkeypatch: pytest.MonkeyPatch, fits: bool
+) -> None:
+    from django.db import connection
+
+    # SQLite: three rows per statement, so ten take four in one transaction (PostgreSQL: one).
+    columns = len([f for f in TaskRecord._meta.local_concrete_fields if not f.primary_key])
+    features = type(connection.features)
+    monkeypatch.setattr(features, "max_query_params", property(lambda _: 3 * columns + 8))
+    alice = django_user_model.objects.create_user("alice")
+    owner = {"owner": alice, "session_key": ""}
+    TaskRecord.objects.create(name="add", **owner)
+    records = [TaskRecord(name="add", inputs={"n": n}, **owner) for n in range(10)]
+    assert insert(records, owner=owner, limit=11 if fits else 10) is fits
+    assert TaskRecord.objects.filter(**owner).count() == (11 if fits else 1)
+    if fits:  # each record got its own row's id
+        stored = {r.pk: r.inputs["n"] for r in TaskRecord.objects.filter(inputs__has_key="n")}
+        assert stored == {record.pk: n for n, record in enumerate(records)}
 
 
 @pytest.fixture

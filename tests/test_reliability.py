@@ -214,7 +214,7 @@ def test_a_double_click_starts_one_task(alice: RestClient) -> None:
 def test_concurrent_repeats_of_one_key_race_to_one_task(django_user_model: Any) -> None:
     from django.db import connection
 
-    from task_api.engine.service import start_task
+    from task_api.engine.service import start as start_task
     from task_api.registry import get_task
 
     user = django_user_model.objects.create(username="racer")

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import transaction
 from django.test import override_settings
 
 from task_api.exceptions import UnknownTask
 from task_api.models import TaskRecord, TaskStatus
 from task_api.signals import task_enqueued, task_finished, task_started
 from task_api.tasks import InputErrors, Task
-from tests.project.tasks import Add, Fail
+from tests.project.tasks import Add, Echo, Fail
 
 
 @pytest.fixture
@@ -58,6 +59,18 @@ def test_enqueue_from_code_runs_the_task_and_sends_the_signals(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_inside_a_transaction_enqueued_is_sent_once_it_commits(received: Any) -> None:
+    with transaction.atomic():
+        Add.enqueue(a=1)
+        assert received == []  # nothing dispatched yet
+    assert received == [
+        ("started", "add", "running"),
+        ("finished", "add", "succeeded"),
+        ("enqueued", "add", "succeeded"),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_failed_task_sends_finished(received: Any) -> None:
     record = Fail.enqueue(reason="no")
     record.refresh_from_db()
@@ -70,6 +83,15 @@ def test_enqueue_checks_inputs_like_the_api() -> None:
     with pytest.raises(InputErrors) as caught:
         Add.enqueue(b="x", c=1)
     assert set(caught.value.errors) == {"a", "b", "c"}
+    assert TaskRecord.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_refuses_text_no_database_stores_naming_the_field() -> None:
+    with pytest.raises(InputErrors) as caught:
+        Echo.enqueue(value={"k": "a\x00b"})
+    nul = "holds a NUL character (\\u0000), which cannot be stored."
+    assert caught.value.errors == {"value": {"k": [f"The value 'a\\x00b' {nul}"]}}
     assert TaskRecord.objects.count() == 0
 
 

@@ -104,6 +104,8 @@ class TasksElsewhere:
 @pytest.fixture
 def tasks_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A second SQLite database, ``tasks``, without options; the task tables routed to it."""
+    with contextlib.suppress(AttributeError):  # the project's own ``tasks`` connection
+        del connections["tasks"]
     monkeypatch.setitem(
         connections.settings, "tasks", {**connections["default"].settings_dict, "OPTIONS": {}}
     )

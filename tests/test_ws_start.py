@@ -157,7 +157,7 @@ async def test_throttles_of_the_view_apply_and_count_rest_posts_too(
 ) -> None:
     from django.core.cache import cache
 
-    from task_api.views.tasks import TaskListView
+    from task_api.api import access
 
     def rest_post() -> int:
         client = APIClient()
@@ -167,8 +167,8 @@ async def test_throttles_of_the_view_apply_and_count_rest_posts_too(
         ).status_code
 
     await sync_to_async(cache.clear)()
-    # DRF reads DEFAULT_THROTTLE_CLASSES once, into the view class.
-    monkeypatch.setattr(TaskListView, "throttle_classes", [TwoStartsPerMinute])
+    # Both doors ask the same throttle classes.
+    monkeypatch.setattr(access, "throttles", lambda: [TwoStartsPerMinute()])
     assert await sync_to_async(rest_post)() == 201
     communicator = await connect(alice_ws)
     assert (await ask(communicator, start_frame("add", {"a": 1}, ref="a")))["type"] == "started"

@@ -1,73 +1,129 @@
-"""HTTP errors of the REST API (DRF exceptions)."""
+"""One error vocabulary for REST and the WebSocket: each refusal has a code and a status.
+
+Domain exceptions (:mod:`task_api.exceptions`), Django's and the database's
+are answered here: over REST as a DRF ``APIException`` (the documented body
+and status), over the WebSocket as an ``error`` frame with the same code and
+status (:data:`CODES`).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
-from rest_framework import status
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, ValidationError
+
+from task_api.exceptions import (
+    BackendUnavailable,
+    BatchErrors,
+    BatchFinished,
+    BatchTooLarge,
+    InputErrors,
+    LimitReached,
+    TaskFinished,
+    UnknownTask,
+)
+from task_api.protocol import INVALID_DETAIL, Frame, error_frame
+
+#: Every code and its status. ``invalid``: ``ValidationError``, ``UnknownTask``,
+#: ``InputErrors``, ``BatchErrors``; ``forbidden``: the permission classes (REST may answer
+#: 401); ``finished``: ``TaskFinished``, ``BatchFinished``; ``too_large``: a body over the
+#: limit, ``BatchTooLarge``; ``too_many_tasks``: ``LimitReached``; ``too_many``: a
+#: connection's subscriptions; ``unavailable``: ``BackendUnavailable``, the database busy
+#: or away; ``server_error``: anything else (logged).
+CODES = {
+    "invalid": 400,
+    "forbidden": 403,
+    "not_found": 404,
+    "finished": 409,
+    "too_large": 413,
+    "throttled": 429,
+    "too_many_tasks": 429,
+    "too_many": 429,
+    "unavailable": 503,
+    "server_error": 500,
+}
+#: The code of each domain error that is no field error.
+_DOMAIN: tuple[tuple[type[Exception], str], ...] = (
+    (LimitReached, "too_many_tasks"),
+    (BackendUnavailable, "unavailable"),
+    (BatchTooLarge, "too_large"),
+    (TaskFinished, "finished"),
+    (BatchFinished, "finished"),
+)
+#: DRF's codes of the refusals of the permission classes.
+_FORBIDDEN = frozenset({"permission_denied", "not_authenticated", "authentication_failed"})
 
 
-class TaskFinished(APIException):
-    """The task already reached a terminal state."""
+class Refused(APIException):
+    """An answer of the vocabulary: its code and status; ``wait`` is sent as ``Retry-After``."""
 
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The task already finished."
-    default_code = "task_finished"
-
-
-class RequestTooLarge(APIException):
-    """The request body is over ``TASK_API_MAX_REQUEST_BYTES``."""
-
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is too large."
-    default_code = "too_large"
+    def __init__(self, code: str, detail: str, wait: int | None = None) -> None:
+        super().__init__(detail, code)
+        self.status_code = CODES[code]
+        self.wait = wait
 
 
-class TooManyTasks(APIException):
-    """The user has too many unfinished tasks."""
-
-    status_code = status.HTTP_429_TOO_MANY_REQUESTS
-    default_detail = "Too many unfinished tasks."
-    default_code = "too_many_tasks"
+def too_large(limit: int) -> Refused:
+    """The answer to a request body over ``limit`` bytes."""
+    return Refused("too_large", f"The request body is over the limit of {limit} bytes.")
 
 
-class ServiceUnavailable(APIException):
-    """The backend's broker is down; nothing was started."""
-
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The task queue is unavailable; try again later."
-    default_code = "backend_unavailable"
-
-
-class DatabaseUnavailable(APIException):
-    """The database is busy (SQLite's write lock) or unreachable; retry after ``Retry-After``."""
-
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The database is busy or unavailable; try again shortly."
-    default_code = "database_unavailable"
-    #: Seconds to wait, sent as ``Retry-After`` by DRF's exception handler.
-    wait = 1
-
-
-def translate(exc: Exception) -> Exception:
-    """The documented JSON error for an exception Django or the database raised, or ``exc``."""
-    if isinstance(exc, RequestDataTooBig):
-        # Django's own limit, checked before any parser sees the body.
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return RequestTooLarge(f"The request body is over the limit of {limit} bytes.")
+def to_api(exc: Exception) -> Exception:
+    """The DRF exception answering ``exc``, or ``exc`` itself (a server error)."""
+    if isinstance(exc, UnknownTask):
+        return ValidationError({"task": [str(exc)]})
+    if isinstance(exc, InputErrors):
+        return ValidationError({"inputs": exc.errors})
+    if isinstance(exc, BatchErrors):
+        return ValidationError({"tasks": exc.errors.get("tasks", exc.errors)})
+    if isinstance(exc, RequestDataTooBig):  # Django's own limit, before any parser
+        return too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    for kind, code in _DOMAIN:
+        if isinstance(exc, kind):
+            return Refused(code, str(exc))
     return _database_unavailable(exc) or exc
 
 
-def _database_unavailable(exc: Exception) -> DatabaseUnavailable | None:
+def _database_unavailable(exc: Exception) -> Refused | None:
+    """503 with ``Retry-After: 1`` for SQLite's write lock or a database that is away."""
     if not isinstance(exc, OperationalError | InterfaceError):
         return None
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
-        return DatabaseUnavailable("The database is busy; try again shortly.")
+        return Refused("unavailable", "The database is busy; try again shortly.", wait=1)
     if isinstance(exc, InterfaceError) or any(
         word in text for word in ("connect", "terminat", "closed", "shut down", "starting up")
     ):
-        return DatabaseUnavailable("The database is unavailable; try again shortly.")
+        return Refused("unavailable", "The database is unavailable; try again shortly.", 1)
     return None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a WebSocket frame started nothing: an ``error`` frame answering ``ref``."""
+
+    code: str
+    status: int
+    detail: str
+    errors: Any = None
+
+    def frame(self, ref: str | None) -> Frame:
+        """The ``error`` frame answering the start frame ``ref``."""
+        return error_frame(self.code, self.detail, ref=ref, status=self.status, errors=self.errors)
+
+
+def refusal(exc: Exception) -> Refusal | None:
+    """The WebSocket answer to ``exc``: REST's code and status (403 for a refused
+    permission), the REST 400 body as ``errors``; ``None`` for a server error."""
+    answer = to_api(exc)
+    if isinstance(answer, ValidationError):
+        return Refusal("invalid", 400, INVALID_DETAIL, answer.detail)
+    if not isinstance(answer, APIException):
+        return None
+    code = str(getattr(answer.detail, "code", None) or answer.default_code)
+    code = "forbidden" if code in _FORBIDDEN else code
+    return Refusal(code, CODES.get(code, answer.status_code), str(answer.detail))

@@ -16,8 +16,9 @@ from typing import IO, Any
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
-from task_api.api.errors import RequestTooLarge
+from task_api.api.errors import too_large
 from task_api.conf import task_api_settings
+from task_api.store.inserting import unstorable
 
 
 class LimitedJSONParser(JSONParser):
@@ -33,10 +34,10 @@ class LimitedJSONParser(JSONParser):
         request = (parser_context or {}).get("request")
         length = request.META.get("CONTENT_LENGTH") if request is not None else None
         if length and str(length).isdigit() and int(length) > limit:
-            raise RequestTooLarge(f"The request body is over the limit of {limit} bytes.")
+            raise too_large(limit)
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
-            raise RequestTooLarge(f"The request body is over the limit of {limit} bytes.")
+            raise too_large(limit)
         try:
             data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -53,46 +54,10 @@ def _reject_constant(name: str) -> Any:
 
 
 _ESCAPED_UNSTORABLE = re.compile(rb"\\u(?:[dD][89a-fA-F]|0000)")
-_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
-
-
-def _why(text: str) -> str:
-    if "\x00" in text:
-        return "holds a NUL character (\\u0000), which cannot be stored"
-    return "is not valid Unicode (lone surrogate)"
 
 
 def reject_unstorable(data: Any) -> None:
     """Raise a 400 naming every field whose name or value holds a lone surrogate or NUL."""
-    problems: list[tuple[tuple[str, ...], str]] = []
-    stack: list[tuple[tuple[str, ...], Any]] = [((), data)]
-    while stack:
-        path, value = stack.pop()
-        if isinstance(value, str) and _UNSTORABLE.search(value):
-            problems.append((path, f"The value {ascii(value)[:80]} {_why(value)}."))
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if _UNSTORABLE.search(key):
-                    problems.append((path, f"The name {ascii(key)[:80]} {_why(key)}."))
-                stack.append(((*path, key), item))
-        elif isinstance(value, list):
-            stack.extend(((*path, str(index)), item) for index, item in enumerate(value))
-    if problems:
-        raise ValidationError(_nest(sorted(problems)))
-
-
-def _nest(problems: list[tuple[tuple[str, ...], str]]) -> dict[str, Any]:
-    """Errors keyed by path, as DRF nests them; a field holding both keeps the outer one."""
-    detail: dict[str, Any] = {}
-    for path, message in problems:
-        node = detail
-        *parents, last = path or ("non_field_errors",)
-        for key in parents:
-            child = node.setdefault(key, {})
-            if not isinstance(child, dict):
-                break
-            node = child
-        else:
-            if isinstance(node.setdefault(last, []), list):
-                node[last].append(message)
-    return detail
+    errors = unstorable(data)
+    if errors:
+        raise ValidationError(errors)

@@ -1,34 +1,30 @@
 """What a client's start must pass, whichever door it comes through.
 
-``POST /tasks/`` and the WebSocket ``start`` frame both clean the body and
-the idempotency key here and start through :func:`start`, so a start is
-accepted or refused alike on either, with the same errors.
+``POST /tasks/`` and the WebSocket ``start`` frame both start through
+:func:`start`: the body's shape and the idempotency key are checked here, the
+rest by the service, so a start is accepted or refused alike on either, with
+the same errors (:mod:`task_api.api.errors`).
 """
 
 from __future__ import annotations
 
-import re
 import uuid as uuid_lib
 from typing import Any
 
 from rest_framework.exceptions import ValidationError
 
-from task_api.api.errors import ServiceUnavailable, TooManyTasks
 from task_api.api.serializers import TaskCreateSerializer, plain_start_body
-from task_api.engine.dispatch import BackendUnavailable
-from task_api.engine.service import LimitReached, start_task
-from task_api.exceptions import UnknownTask
+from task_api.engine import service
 from task_api.models import TaskRecord
-from task_api.registry import get_task
-from task_api.tasks import InputErrors, Task
+from task_api.owners import owner_fields
+from task_api.store.inserting import UNSTORABLE
 
 MAX_KEY_LENGTH = 200
-_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
 
 
-def clean_body(data: Any) -> tuple[type[Task], dict[str, Any]]:
-    """The task class and cleaned inputs of a start body; ``ValidationError`` naming every
-    bad field otherwise."""
+def clean_body(data: Any) -> tuple[str, dict[str, Any]]:
+    """The task name and inputs of a start body; ``ValidationError`` naming every bad field
+    otherwise."""
     if not isinstance(data, dict):
         raise ValidationError(
             {"non_field_errors": ["Expected a JSON object with 'task' and 'inputs'."]}
@@ -38,16 +34,7 @@ def clean_body(data: Any) -> tuple[type[Task], dict[str, Any]]:
         body = TaskCreateSerializer(data=data)
         body.is_valid(raise_exception=True)
         plain = body.validated_data["task"], body.validated_data["inputs"]
-    name, raw_inputs = plain
-    try:
-        task_class = get_task(name)
-    except UnknownTask as exc:
-        raise ValidationError({"task": [str(exc)]}) from None
-    try:
-        inputs = task_class.clean_inputs(raw_inputs)
-    except InputErrors as exc:
-        raise ValidationError({"inputs": exc.errors}) from None
-    return task_class, inputs
+    return plain
 
 
 def clean_key(value: Any, field: str) -> str:
@@ -59,26 +46,24 @@ def clean_key(value: Any, field: str) -> str:
     key = value.strip()
     if len(key) > MAX_KEY_LENGTH:
         raise ValidationError({field: [f"At most {MAX_KEY_LENGTH} characters."]})
-    if _UNSTORABLE.search(key):
+    if UNSTORABLE.search(key):
         raise ValidationError({field: ["Must be valid Unicode without NUL characters."]})
     return key
 
 
 def start(
-    task_class: type[Task],
-    inputs: dict[str, Any],
+    body: Any,
+    key: Any,
+    key_field: str,
     *,
-    owner: dict[str, Any],
-    idempotency_key: str,
+    user: Any,
+    session: Any,
     uuid: uuid_lib.UUID | None = None,
 ) -> tuple[TaskRecord, bool]:
-    """Start the task for ``owner``: the record and whether it is new, or the API error
-    (429 over the owner's limit, 503 when the broker is down)."""
-    try:
-        return start_task(
-            task_class, inputs, owner=owner, idempotency_key=idempotency_key, uuid=uuid
-        )
-    except LimitReached as exc:
-        raise TooManyTasks(str(exc)) from None
-    except BackendUnavailable as exc:
-        raise ServiceUnavailable(str(exc)) from None
+    """Start the task of a start ``body`` for ``user`` (or, anonymous, ``session``), with
+    the idempotency key ``key`` (named ``key_field`` in errors): its record and whether
+    it is new."""
+    name, inputs = clean_body(body)
+    idempotency_key = clean_key(key, key_field)
+    owner = owner_fields(user, session)
+    return service.start(name, inputs, owner=owner, idempotency_key=idempotency_key, uuid=uuid)

@@ -13,7 +13,9 @@ cancellation, the REST API and the live stream of class tasks.
     failed -> FAILED, cancelled -> FAILED (its error is ``task_api.exceptions.Cancelled``)
 
 Django's signals ``task_enqueued``, ``task_started`` and ``task_finished``
-are sent with the ``TaskResult``, in the process that made the change.
+are sent with the ``TaskResult``, in the process that made the change, by
+receivers of ours (:mod:`task_api.signals`): for a ``@task`` function started
+by any door, ``task_enqueued`` once the engine has it, after the commit.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from django.tasks.base import TaskError
 from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
 
 from task_api import signals
+from task_api.engine import service
 from task_api.engine.dispatch import get_backend
-from task_api.engine.service import start_task
 from task_api.exceptions import ConfigurationError
 from task_api.functions import FunctionTask, inputs_from_call, task_class_for
 from task_api.models import TaskRecord, TaskStatus
@@ -76,14 +78,14 @@ class TaskAPIBackend(BaseTaskBackend):
     def enqueue(
         self, task: DjangoTask[P, R], args: Sequence[Any], kwargs: dict[str, Any]
     ) -> TaskResult[P, R]:
-        """Create the task record and dispatch it; the owner comes from ``enqueued_by``."""
+        """Start the task through the service; the owner comes from ``enqueued_by``.
+
+        ``aenqueue`` is Django's: this method, in a thread.
+        """
         self.validate_task(task)
-        task_class = task_class_for(task)
-        inputs = inputs_from_call(task_class, tuple(args), kwargs)
-        record, _created = start_task(task_class, inputs, run_after=task.run_after)
-        result = result_from_record(record, task=task, alias=self.alias)
-        django_signals.task_enqueued.send(type(self), task_result=result)
-        return cast("TaskResult[P, R]", result)
+        inputs = inputs_from_call(task_class_for(task), tuple(args), kwargs)
+        record, _created = service.start(task, inputs, run_after=task.run_after)
+        return cast("TaskResult[P, R]", result_from_record(record, task=task, alias=self.alias))
 
     def get_result(self, result_id: str) -> TaskResult[..., Any]:
         """The result of a function task's record; ``TaskResultDoesNotExist`` for anything else."""
@@ -192,7 +194,6 @@ def _forward(signal: Any) -> Any:
     return receiver
 
 
-_on_started = _forward(django_signals.task_started)
-_on_finished = _forward(django_signals.task_finished)
-signals.task_started.connect(_on_started, dispatch_uid="task_api.django_tasks.started")
-signals.task_finished.connect(_on_finished, dispatch_uid="task_api.django_tasks.finished")
+for _name in ("task_enqueued", "task_started", "task_finished"):
+    _receiver = _forward(getattr(django_signals, _name))  # kept alive by weak=False
+    getattr(signals, _name).connect(_receiver, weak=False, dispatch_uid=f"task_api.{_name}")

@@ -19,6 +19,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels.sessions import InstanceSessionWrapper
 
 from task_api import protocol
+from task_api.api.errors import Refusal
 from task_api.conf import task_api_settings
 from task_api.consumers import inbox, starts, subscriptions
 from task_api.consumers.hub import get_hub
@@ -138,7 +139,7 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         subscription = self._watch(TASKS, str(planned), ref=ref, status=429)
         await self._join(subscription)
         outcome = await starts.start(self.scope, frame, planned)
-        if isinstance(outcome, starts.Refusal):
+        if isinstance(outcome, Refusal):
             self._leave(subscription)
             await self.send_frame(outcome.frame(ref))
             return
@@ -151,9 +152,7 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             loaded = await subscriptions.read(TASKS, subscription.uuid)
             if loaded is None:
                 self._leave(subscription)
-                await self.send_frame(
-                    starts.Refusal("unavailable", 503, "The task vanished.").frame(ref)
-                )
+                await self.send_frame(Refusal("unavailable", 503, "The task vanished.").frame(ref))
                 return
             task = loaded[1]
         subscription.last = max(subscription.last, task["seq"])

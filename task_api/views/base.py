@@ -1,12 +1,9 @@
-"""The base of every REST view: DRF's configured authentication and permissions."""
+"""The base of every REST view: DRF's configured classes, and the one error mapping."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
 from typing import Any
 
-from django.utils.module_loading import import_string
 from drf_spectacular.openapi import AutoSchema
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
@@ -14,9 +11,9 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 
-from task_api.api.errors import translate
+from task_api.api import access
+from task_api.api.errors import to_api
 from task_api.api.parsers import LimitedJSONParser
 from task_api.api.renderers import SafeJSONRenderer
 from task_api.api.serializers import TaskSerializer
@@ -24,16 +21,6 @@ from task_api.conf import task_api_settings
 from task_api.engine import recovery
 from task_api.engine.policy import Actor, get_policy
 from task_api.models import TaskRecord, TaskRecordQuerySet
-
-
-def _classes(configured: Sequence[Any] | None, default: Sequence[Any]) -> tuple[Any, ...]:
-    return _imported(tuple(default if configured is None else configured))
-
-
-@functools.cache
-def _imported(entries: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The classes of dotted paths or classes, imported once per list."""
-    return tuple(import_string(entry) if isinstance(entry, str) else entry for entry in entries)
 
 
 class TaskPagination(PageNumberPagination):
@@ -48,7 +35,7 @@ class TaskPagination(PageNumberPagination):
 
 
 class TaskAPIView(GenericAPIView[TaskRecord]):
-    """Base view: authentication and permissions from the settings, read per request."""
+    """Base view: authentication, permissions and throttles from the settings, read per request."""
 
     parser_classes = [LimitedJSONParser]
     serializer_class = TaskSerializer
@@ -56,16 +43,13 @@ class TaskAPIView(GenericAPIView[TaskRecord]):
     schema = AutoSchema()
 
     def get_authenticators(self) -> list[Any]:
-        classes = _classes(
-            task_api_settings.authentication_classes, api_settings.DEFAULT_AUTHENTICATION_CLASSES
-        )
-        return [auth() for auth in classes]
+        return access.authenticators()
 
     def get_permissions(self) -> list[Any]:
-        classes = _classes(
-            task_api_settings.permission_classes, api_settings.DEFAULT_PERMISSION_CLASSES
-        )
-        return [permission() for permission in classes]
+        return access.permissions()
+
+    def get_throttles(self) -> list[Any]:
+        return access.throttles()
 
     def get_renderers(self) -> list[Any]:
         # Stored text that is not valid Unicode must not turn a read into a 500.
@@ -75,9 +59,9 @@ class TaskAPIView(GenericAPIView[TaskRecord]):
         ]
 
     def handle_exception(self, exc: Exception) -> Response:
-        # A body over Django's limit, a locked SQLite file, a restarting database:
-        # documented JSON errors (413, 503 with Retry-After), not Django's 400 page or a 500.
-        return super().handle_exception(translate(exc))
+        # Domain errors, a body over Django's limit, a locked SQLite file, a restarting
+        # database: documented JSON errors (400, 409, 413, 429, 503), not a 500.
+        return super().handle_exception(to_api(exc))
 
     def get_queryset(self) -> TaskRecordQuerySet:
         return get_policy().visible(self.actor(), TaskRecord.objects.all())

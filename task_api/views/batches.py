@@ -6,37 +6,19 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from task_api.api.errors import ServiceUnavailable, TooManyTasks
-from task_api.engine.batches import cancel_batch, start_batch
-from task_api.engine.dispatch import BackendUnavailable
+from task_api.engine import service
+from task_api.engine.batches import start_batch
 from task_api.engine.policy import get_policy
-from task_api.engine.service import LimitReached
-from task_api.exceptions import BatchErrors, BatchTooLarge
+from task_api.exceptions import BatchFinished
 from task_api.models import TaskBatch, TaskStatus
 from task_api.owners import owner_fields
 from task_api.store.aggregate import batch_json
 from task_api.views.base import TaskAPIView
 from task_api.views.schema import TaskStartSchema, error_responses, extend_schema
-
-
-class BatchTooLargeError(APIException):
-    """The batch holds more tasks than ``TASK_API_MAX_BATCH_SIZE``."""
-
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The batch holds too many tasks."
-    default_code = "batch_too_large"
-
-
-class BatchFinished(APIException):
-    """Every task of the batch already finished."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The batch already finished."
-    default_code = "batch_finished"
 
 
 class BatchStartSchema(serializers.Serializer[dict[str, Any]]):
@@ -118,16 +100,7 @@ class BatchListView(BatchView):
         if "tasks" not in request.data:
             raise ValidationError({"tasks": ["This field is required."]})
         owner = owner_fields(request.user, getattr(request, "session", None))
-        try:
-            batch = start_batch(request.data["tasks"], owner=owner, python=False)
-        except BatchErrors as exc:
-            raise ValidationError({"tasks": exc.errors.get("tasks", exc.errors)}) from None
-        except BatchTooLarge as exc:
-            raise BatchTooLargeError(str(exc)) from None
-        except LimitReached as exc:
-            raise TooManyTasks(str(exc)) from None
-        except BackendUnavailable as exc:
-            raise ServiceUnavailable(str(exc)) from None
+        batch = start_batch(request.data["tasks"], owner=owner, python=False)
         return Response(
             batch_json(batch),
             status=status.HTTP_201_CREATED,
@@ -153,6 +126,6 @@ class BatchCancelView(BatchView):
     )
     def post(self, request: Request, uuid: Any) -> Response:
         batch = self.get_batch(uuid)
-        if not cancel_batch(batch):
+        if not service.cancel_batch(batch):
             raise BatchFinished(f"Every task of batch {str(batch.uuid)!r} already finished.")
         return Response(batch_json(batch), status=status.HTTP_202_ACCEPTED)

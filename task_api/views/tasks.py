@@ -13,13 +13,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from task_api.api import starts
-from task_api.api.errors import TaskFinished
 from task_api.api.serializers import TaskSerializer
-from task_api.engine import lifecycle
-from task_api.engine.dispatch import get_backend
+from task_api.engine import service
 from task_api.engine.policy import get_policy
 from task_api.models import TaskRecord, TaskStatus
-from task_api.owners import owner_fields
 from task_api.registry import get_tasks
 from task_api.store.task_json import task_json
 from task_api.views.base import TaskAPIView, TaskPagination
@@ -88,10 +85,13 @@ class TaskListView(TaskAPIView):
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
     )
     def post(self, request: Request) -> Response:
-        task_class, inputs = starts.clean_body(request.data)
-        key = starts.clean_key(request.headers.get("Idempotency-Key", ""), "Idempotency-Key")
-        owner = owner_fields(request.user, getattr(request, "session", None))
-        record, created = starts.start(task_class, inputs, owner=owner, idempotency_key=key)
+        record, created = starts.start(
+            request.data,
+            request.headers.get("Idempotency-Key", ""),
+            "Idempotency-Key",
+            user=request.user,
+            session=getattr(request, "session", None),
+        )
         return Response(
             task_json(record),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -116,15 +116,7 @@ class TaskCancelView(TaskAPIView):
         responses={202: TaskSerializer, **error_responses(404, 409)},
     )
     def post(self, request: Request, uuid: Any) -> Response:
-        record = self.get_record(uuid)
-        if record.is_finished:
-            raise TaskFinished(
-                f"Task {str(record.uuid)!r} already finished with status {record.status!r}."
-            )
-        was_pending = record.status == TaskStatus.PENDING
-        record = lifecycle.cancel(record)
-        if was_pending and record.status == TaskStatus.CANCELLED:
-            get_backend().revoke(record)
+        record = service.cancel(self.get_record(uuid))
         return Response(TaskSerializer(record).data, status=status.HTTP_202_ACCEPTED)
 
 
