@@ -6,8 +6,8 @@
 - ``task_api.E004``: the backend cannot be imported, or is not a backend.
 - ``task_api.E005``: a listed ``@task`` function has a parameter without an
   annotation, or one with no JSON form (the message names function and parameter).
-- ``task_api.E007``: a ``TASKS`` entry of ``TaskAPIBackend`` has ``OPTIONS``
-  (reported by the backend's own ``check()``, run by Django's task checks).
+- ``task_api.E007``: a ``TASKS`` entry of ``TaskAPIBackend`` has an ``OPTIONS`` name
+  that is no setting (reported by the backend's own ``check()``, run by Django's task checks).
 - ``task_api.W001``: the Redis channel layer's socket timeout is not above
   channels-redis's blocking receive, so idle WebSockets are closed with 1011.
   Only ``RedisChannelLayer`` blocks on a socket read: ``RedisPubSubChannelLayer``
