@@ -21,7 +21,6 @@ from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
-from django.utils.module_loading import import_string
 
 from task_api.conf import task_api_settings
 from task_api.exceptions import ConfigurationError
@@ -74,21 +73,12 @@ def check_tasks(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 @register()
 def check_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Report a ``TASK_API_BACKEND`` that cannot be imported or is not a backend."""
-    from task_api.engine.dispatch import BaseBackend
+    from task_api.engine.dispatch import get_backend
 
-    path = task_api_settings.backend
     try:
-        backend_class = import_string(path)
-    except ImportError as exc:
-        return [Error(f"Cannot import TASK_API_BACKEND {path!r}: {exc}", id="task_api.E004")]
-    if not (isinstance(backend_class, type) and issubclass(backend_class, BaseBackend)):
-        return [
-            Error(
-                f"TASK_API_BACKEND {path!r} is not a subclass of "
-                "task_api.engine.dispatch.BaseBackend.",
-                id="task_api.E004",
-            )
-        ]
+        get_backend()
+    except ConfigurationError as exc:
+        return [Error(str(exc), id="task_api.E004")]
     return []
 
 

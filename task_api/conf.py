@@ -34,7 +34,7 @@ def optional(kind: Callable[[Any], T]) -> Callable[[Any], T | None]:
     def convert(value: Any) -> T | None:
         return None if value is None else kind(value)
 
-    convert.__name__ = f"{getattr(kind, '__name__', kind)} | None"
+    convert.__name__ = f"{getattr(kind, '__name__', kind)} | None"  # the type, as documented
     return convert
 
 
@@ -42,28 +42,17 @@ class Setting(Generic[T]):
     """One setting: its names, type, default and a one-line description."""
 
     def __init__(
-        self,
-        kind: Callable[[Any], T],
-        default: T,
-        doc: str,
-        *,
-        name: str = "",
-        also: tuple[str, ...] = (),
+        self, kind: Callable[[Any], T], default: T, doc: str, *, names: tuple[str, ...] = ()
     ) -> None:
-        self.kind, self.default, self.doc = kind, default, doc
-        self.name, self.also = name, also
+        #: ``kind.__name__`` names the type; ``names`` are read in turn, the first given wins.
+        self.kind, self.default, self.doc, self.names = kind, default, doc, names
 
     def __set_name__(self, owner: type, attribute: str) -> None:
-        #: The ``TASK_API_*`` names read (the first one given wins), and the same in ``OPTIONS``.
         self.attribute = attribute
-        self.names = (self.name or f"TASK_API_{attribute.upper()}", *self.also)
+        self.names = self.names or (f"TASK_API_{attribute.upper()}",)
         self.name = self.names[0]
+        #: The same names in ``OPTIONS``: lower case, without ``TASK_API_``.
         self.options = tuple(name.removeprefix("TASK_API_").lower() for name in self.names)
-
-    @property
-    def type_name(self) -> str:
-        """The type's name, as a reference shows it."""
-        return str(getattr(self.kind, "__name__", self.kind))
 
     @overload
     def __get__(self, instance: None, owner: type) -> Setting[T]: ...
@@ -103,7 +92,7 @@ class TaskAPISettings:
         list,
         [],
         "task classes or their dotted paths (`TASK_API_BACKGROUND_CLASSES` is read too)",
-        also=("TASK_API_BACKGROUND_CLASSES",),
+        names=("TASK_API_BACKGROUND_TASKS", "TASK_API_BACKGROUND_CLASSES"),
     )
     backend = Setting(
         str,
@@ -118,8 +107,7 @@ class TaskAPISettings:
         None,
         "permission classes (or dotted paths) of the API "
         "(`TASK_API_PERMISSION_CLASSES` is read too)",
-        name="TASK_API_PERMISSIONS_CLASSES",
-        also=("TASK_API_PERMISSION_CLASSES",),
+        names=("TASK_API_PERMISSIONS_CLASSES", "TASK_API_PERMISSION_CLASSES"),
     )
     access_policy = Setting(
         str,
@@ -136,7 +124,7 @@ class TaskAPISettings:
         float, 3.0, "seconds between two re-checks of a connection's watched tasks"
     )
     channel_layer_alias = Setting(
-        str, "default", "the channel layer of task events", name="TASK_API_CHANNEL_LAYER"
+        str, "default", "the channel layer of task events", names=("TASK_API_CHANNEL_LAYER",)
     )
     time_limit = Setting(optional(float), None, "default hard time limit of a task (seconds)")
     soft_time_limit = Setting(optional(float), None, "default soft time limit of a task (seconds)")
@@ -174,11 +162,6 @@ class TaskAPISettings:
     def all(cls) -> list[Setting[Any]]:
         """Every setting, in the order of the reference."""
         return [value for value in vars(cls).values() if isinstance(value, Setting)]
-
-    @classmethod
-    def option_names(cls) -> list[str]:
-        """Every name ``OPTIONS`` may carry."""
-        return [name for setting in cls.all() for name in setting.options]
 
 
 task_api_settings = TaskAPISettings()

@@ -102,7 +102,7 @@ class TaskAPIBackend(BaseTaskBackend):
 
     def check(self, **kwargs: Any) -> list[CheckMessage]:
         """``OPTIONS`` may carry the settings, by their lower-case names without ``TASK_API_``."""
-        known = TaskAPISettings.option_names()
+        known = [name for setting in TaskAPISettings.all() for name in setting.options]
         unknown = sorted(set(self.options) - set(known))
         if not unknown:
             return []

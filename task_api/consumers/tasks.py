@@ -84,7 +84,7 @@ class TaskConsumer(BatchSubscriptions):
     async def connect(self) -> None:
         layer = self.channel_layer
         if isinstance(layer, InMemoryChannelLayer):
-            publisher.publisher.bind_server_loop(asyncio.get_running_loop())
+            publisher.current().bind_server_loop(asyncio.get_running_loop())
         await self.accept()
         resync.watch(self)
 
