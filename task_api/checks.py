@@ -6,8 +6,8 @@
 - ``task_api.E004``: the backend cannot be imported, or is not a backend.
 - ``task_api.E005``: a listed ``@task`` function has a parameter without an
   annotation, or one with no JSON form (the message names function and parameter).
-- ``task_api.E007``: a ``TASKS`` entry of ``TaskAPIBackend`` has ``OPTIONS``
-  (reported by the backend's own ``check()``, run by Django's task checks).
+- ``task_api.E007``: a ``TASKS`` entry of ``TaskAPIBackend`` has an ``OPTIONS`` name
+  that is no setting (reported by the backend's own ``check()``, run by Django's task checks).
 - ``task_api.W001``: the Redis channel layer's socket timeout is not above
   channels-redis's blocking receive, so idle WebSockets are closed with 1011.
   Only ``RedisChannelLayer`` blocks on a socket read: ``RedisPubSubChannelLayer``
@@ -25,7 +25,6 @@ from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
-from django.utils.module_loading import import_string
 
 from task_api.conf import task_api_settings
 from task_api.exceptions import ConfigurationError
@@ -78,21 +77,12 @@ def check_tasks(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 @register()
 def check_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Report a ``TASK_API_BACKEND`` that cannot be imported or is not a backend."""
-    from task_api.engine.dispatch import BaseBackend
+    from task_api.engine.dispatch import get_backend
 
-    path = task_api_settings.backend
     try:
-        backend_class = import_string(path)
-    except ImportError as exc:
-        return [Error(f"Cannot import TASK_API_BACKEND {path!r}: {exc}", id="task_api.E004")]
-    if not (isinstance(backend_class, type) and issubclass(backend_class, BaseBackend)):
-        return [
-            Error(
-                f"TASK_API_BACKEND {path!r} is not a subclass of "
-                "task_api.engine.dispatch.BaseBackend.",
-                id="task_api.E004",
-            )
-        ]
+        get_backend()
+    except ConfigurationError as exc:
+        return [Error(str(exc), id="task_api.E004")]
     return []
 
 

@@ -1,163 +1,167 @@
-"""Typed, lazily read settings of the app.
+"""The settings of the app: one typed description of each, read at every access.
 
-Every property reads ``django.conf.settings`` at call time, so
-``override_settings`` works and nothing is read at import.
+A setting is ``TASK_API_<NAME>`` in Django's settings, or ``<name>`` (lower
+case, no prefix) in the ``OPTIONS`` of the ``TaskAPIBackend`` entry of
+``TASKS``; when both are given, the ``TASK_API_*`` setting wins. Nothing is
+read at import, and ``override_settings`` applies at once.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, overload
 
 from django.conf import settings
 
+T = TypeVar("T")
 
-def _get(name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
+BACKEND_PATH = "task_api.backends.django_tasks.TaskAPIBackend"
+_UNSET: Any = object()
+
+
+def backend_options() -> dict[str, Any]:
+    """The ``OPTIONS`` of the first ``TASKS`` entry whose backend is ``TaskAPIBackend``."""
+    for entry in (getattr(settings, "TASKS", None) or {}).values():
+        if entry.get("BACKEND") == BACKEND_PATH:
+            options: dict[str, Any] = entry.get("OPTIONS") or {}
+            return options
+    return {}
+
+
+def optional(kind: Callable[[Any], T]) -> Callable[[Any], T | None]:
+    """``kind``, or ``None`` for ``None``."""
+
+    def convert(value: Any) -> T | None:
+        return None if value is None else kind(value)
+
+    convert.__name__ = f"{getattr(kind, '__name__', kind)} | None"  # the type, as documented
+    return convert
+
+
+class Setting(Generic[T]):
+    """One setting: its names, type, default and a one-line description."""
+
+    def __init__(
+        self, kind: Callable[[Any], T], default: T, doc: str, *, names: tuple[str, ...] = ()
+    ) -> None:
+        #: ``kind.__name__`` names the type; ``names`` are read in turn, the first given wins.
+        self.kind, self.default, self.doc, self.names = kind, default, doc, names
+
+    def __set_name__(self, owner: type, attribute: str) -> None:
+        self.attribute = attribute
+        self.names = self.names or (f"TASK_API_{attribute.upper()}",)
+        self.name = self.names[0]
+        #: The same names in ``OPTIONS``: lower case, without ``TASK_API_``.
+        self.options = tuple(name.removeprefix("TASK_API_").lower() for name in self.names)
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> Setting[T]: ...
+    @overload
+    def __get__(self, instance: object, owner: type) -> T: ...
+    def __get__(self, instance: object, owner: type) -> Setting[T] | T:
+        return self if instance is None else self.read()
+
+    def read(self) -> T:
+        """The value in force now."""
+        for name in self.names:
+            value = getattr(settings, name, _UNSET)
+            if value is not _UNSET:
+                return self.kind(value)
+        options = backend_options()
+        for key in self.options:
+            if key in options:
+                return self.kind(options[key])
+        return self.default
+
+
+class _Joined(Setting[list[Any]]):
+    """A list setting whose names all add to it (an older name kept readable)."""
+
+    def read(self) -> list[Any]:
+        given = [getattr(settings, name, None) or [] for name in self.names]
+        if not any(given):
+            options = backend_options()
+            given = [options.get(key) or [] for key in self.options]
+        return [item for value in given for item in value]
 
 
 class TaskAPISettings:
     """The ``TASK_API_*`` settings with their defaults."""
 
-    @property
-    def background_tasks(self) -> list[Any]:
-        """Task classes or dotted paths: ``TASK_API_BACKGROUND_TASKS`` then ``..._CLASSES``."""
-        return [
-            *_get("TASK_API_BACKGROUND_TASKS", []),
-            *_get("TASK_API_BACKGROUND_CLASSES", []),
-        ]
+    background_tasks = _Joined(
+        list,
+        [],
+        "task classes or their dotted paths (`TASK_API_BACKGROUND_CLASSES` is read too)",
+        names=("TASK_API_BACKGROUND_TASKS", "TASK_API_BACKGROUND_CLASSES"),
+    )
+    backend = Setting(
+        str,
+        "task_api.backends.celery.CeleryBackend",
+        'or `"task_api.backends.inprocess.InProcessBackend"`',
+    )
+    authentication_classes = Setting(
+        optional(list), None, "authentication classes (or dotted paths) of the API"
+    )
+    permission_classes = Setting(
+        optional(list),
+        None,
+        "permission classes (or dotted paths) of the API "
+        "(`TASK_API_PERMISSION_CLASSES` is read too)",
+        names=("TASK_API_PERMISSIONS_CLASSES", "TASK_API_PERMISSION_CLASSES"),
+    )
+    access_policy = Setting(
+        str,
+        "task_api.engine.policy.OwnerOrStaff",
+        "who may see, watch and cancel a task or batch: an `AccessPolicy` subclass "
+        "(owner and staff by default)",
+    )
+    page_size = Setting(int, 50, "tasks per page (`?page_size=` up to 200)")
+    progress_interval = Setting(float, 0.1, "seconds between two pushes of one task's progress")
+    cancel_check_interval = Setting(
+        float, 0.5, "seconds between two reads of the running tasks' cancel flags"
+    )
+    resync_interval = Setting(
+        float, 3.0, "seconds between two re-checks of a connection's watched tasks"
+    )
+    channel_layer_alias = Setting(
+        str, "default", "the channel layer of task events", names=("TASK_API_CHANNEL_LAYER",)
+    )
+    time_limit = Setting(optional(float), None, "default hard time limit of a task (seconds)")
+    soft_time_limit = Setting(optional(float), None, "default soft time limit of a task (seconds)")
+    heartbeat_interval = Setting(float, 5.0, "seconds between heartbeats of a running task")
+    stale_after = Setting(
+        float, 60.0, "a running task without a heartbeat this long has lost its worker"
+    )
+    db_retry_for = Setting(
+        float,
+        300.0,
+        "seconds a worker retries a task's start and final write while the database is away",
+    )
+    idempotency_window = Setting(float, 600.0, "seconds an `Idempotency-Key` is remembered")
+    retention = Setting(float, 604800.0, "seconds finished tasks are kept by `purge_tasks`")
+    max_request_bytes = Setting(int, 1_000_000, "largest `POST /tasks/` body")
+    max_string_length = Setting(int, 100_000, "longest string input")
+    max_list_length = Setting(int, 10_000, "most items in a list or dict input")
+    max_depth = Setting(int, 32, "deepest nesting of list and dict inputs")
+    max_messages = Setting(
+        int, 1000, "messages kept per task: the first ones, then a warning; later ones are dropped"
+    )
+    max_running_per_user = Setting[int | None](
+        optional(int), 100, "unfinished tasks per user (`None`: no limit)"
+    )
+    max_subscriptions = Setting(int, 100, "tasks and batches one WebSocket may watch")
+    max_batch_size = Setting(int, 1000, "tasks one batch may hold")
+    batch_interval = Setting(
+        float, 0.25, "seconds between two aggregate updates of one batch from one process"
+    )
+    max_frame_bytes = Setting(int, 4096, "largest WebSocket frame from a client")
+    inprocess_workers = Setting(int, 4, "threads of the in-process backend")
+    celery_queue = Setting(optional(str), None, "Celery queue of the tasks")
 
-    @property
-    def backend(self) -> str:
-        """Dotted path of the backend class."""
-        return str(_get("TASK_API_BACKEND", "task_api.backends.celery.CeleryBackend"))
-
-    @property
-    def authentication_classes(self) -> list[Any] | None:
-        """DRF authentication classes; ``None`` means DRF's global default."""
-        value: list[Any] | None = _get("TASK_API_AUTHENTICATION_CLASSES", None)
-        return value
-
-    @property
-    def permission_classes(self) -> list[Any] | None:
-        """DRF permission classes; ``None`` means DRF's global default."""
-        value: list[Any] | None = _get(
-            "TASK_API_PERMISSIONS_CLASSES", _get("TASK_API_PERMISSION_CLASSES", None)
-        )
-        return value
-
-    @property
-    def access_policy(self) -> str:
-        """Dotted path of the access policy: who may see, watch and cancel."""
-        return str(_get("TASK_API_ACCESS_POLICY", "task_api.engine.policy.OwnerOrStaff"))
-
-    @property
-    def page_size(self) -> int:
-        """Tasks per page of ``GET /tasks/``."""
-        return int(_get("TASK_API_PAGE_SIZE", 50))
-
-    @property
-    def progress_interval(self) -> float:
-        """Seconds between two coalesced progress flushes of one task."""
-        return float(_get("TASK_API_PROGRESS_INTERVAL", 0.1))
-
-    @property
-    def cancel_check_interval(self) -> float:
-        """Seconds between two reads of a running task's cancel flag."""
-        return float(_get("TASK_API_CANCEL_CHECK_INTERVAL", 0.5))
-
-    @property
-    def resync_interval(self) -> float:
-        """Seconds between two checks by the WebSocket consumer of its watched tasks."""
-        return float(_get("TASK_API_RESYNC_INTERVAL", 3.0))
-
-    @property
-    def channel_layer_alias(self) -> str:
-        """The channel layer that carries task events."""
-        return str(_get("TASK_API_CHANNEL_LAYER", "default"))
-
-    @property
-    def max_messages(self) -> int:
-        """Messages kept per task; older ones are dropped first."""
-        return int(_get("TASK_API_MAX_MESSAGES", 1000))
-
-    @property
-    def max_subscriptions(self) -> int:
-        """Tasks and batches one WebSocket connection may watch at once."""
-        return int(_get("TASK_API_MAX_SUBSCRIPTIONS", 100))
-
-    @property
-    def max_frame_bytes(self) -> int:
-        """Largest WebSocket frame accepted from a client."""
-        return int(_get("TASK_API_MAX_FRAME_BYTES", 4096))
-
-    @property
-    def max_request_bytes(self) -> int:
-        """Largest ``POST /tasks/`` body accepted."""
-        return int(_get("TASK_API_MAX_REQUEST_BYTES", 1_000_000))
-
-    @property
-    def max_running_per_user(self) -> int | None:
-        """Unfinished tasks one user may have at once; ``None`` for no limit."""
-        value = _get("TASK_API_MAX_RUNNING_PER_USER", 100)
-        return None if value is None else int(value)
-
-    @property
-    def time_limit(self) -> float | None:
-        """Default hard time limit of a task in seconds."""
-        value = _get("TASK_API_TIME_LIMIT", None)
-        return None if value is None else float(value)
-
-    @property
-    def soft_time_limit(self) -> float | None:
-        """Default soft time limit of a task in seconds."""
-        value = _get("TASK_API_SOFT_TIME_LIMIT", None)
-        return None if value is None else float(value)
-
-    @property
-    def heartbeat_interval(self) -> float:
-        """Seconds between two heartbeats of a running task."""
-        return float(_get("TASK_API_HEARTBEAT_INTERVAL", 5.0))
-
-    @property
-    def stale_after(self) -> float:
-        """Seconds without a heartbeat after which a running task counts as lost."""
-        return float(_get("TASK_API_STALE_AFTER", 60.0))
-
-    @property
-    def db_retry_for(self) -> float:
-        """Seconds a worker keeps retrying a task's final write while the database is away."""
-        return float(_get("TASK_API_DB_RETRY_FOR", 300.0))
-
-    @property
-    def idempotency_window(self) -> float:
-        """Seconds during which a repeated ``Idempotency-Key`` returns the same task."""
-        return float(_get("TASK_API_IDEMPOTENCY_WINDOW", 600.0))
-
-    @property
-    def retention(self) -> float:
-        """Seconds a finished task is kept before ``purge_tasks`` removes it."""
-        return float(_get("TASK_API_RETENTION", 7 * 24 * 3600.0))
-
-    @property
-    def inprocess_workers(self) -> int:
-        """Threads of the in-process backend."""
-        return int(_get("TASK_API_INPROCESS_WORKERS", 4))
-
-    @property
-    def celery_queue(self) -> str | None:
-        """Celery queue the tasks are sent to; ``None`` for Celery's default."""
-        value = _get("TASK_API_CELERY_QUEUE", None)
-        return None if value is None else str(value)
-
-    @property
-    def max_batch_size(self) -> int:
-        """Tasks one batch may hold."""
-        return int(_get("TASK_API_MAX_BATCH_SIZE", 1000))
-
-    @property
-    def batch_interval(self) -> float:
-        """Seconds between two aggregate updates of one batch."""
-        return float(_get("TASK_API_BATCH_INTERVAL", 0.25))
+    @classmethod
+    def all(cls) -> list[Setting[Any]]:
+        """Every setting, in the order of the reference."""
+        return [value for value in vars(cls).values() if isinstance(value, Setting)]
 
 
 task_api_settings = TaskAPISettings()

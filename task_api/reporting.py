@@ -47,6 +47,7 @@ class Reporter:
         "progress",
         "seq",
         "sink",
+        "stop_reason",
         "target",
         "uuid",
     )
@@ -61,6 +62,7 @@ class Reporter:
         self.pending_entries: list[dict[str, Any]] = []
         self.dirty = False
         self.cancel_requested = False
+        self.stop_reason: str | None = None
         self.closed = False
         self.deadline: float | None = None
         self.lock = threading.Lock()
@@ -75,7 +77,7 @@ class Reporter:
     def touch(self) -> None:
         """Note a change: schedule a flush, and stop the task if it must stop."""
         if self.cancel_requested:
-            raise Cancelled("The task was cancelled.")
+            raise Cancelled(self.stop_reason or "The task was cancelled.")
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise TaskTimeout("The task ran past its soft time limit.")
         if self.sink is not None and not self.dirty and not self.closed:
@@ -85,9 +87,14 @@ class Reporter:
     def check(self) -> None:
         """Raise if the task must stop, without a change to report."""
         if self.cancel_requested:
-            raise Cancelled("The task was cancelled.")
+            raise Cancelled(self.stop_reason or "The task was cancelled.")
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise TaskTimeout("The task ran past its soft time limit.")
+
+    def stop(self, reason: str) -> None:
+        """Stop the task at its next progress call or check, for ``reason`` (not a cancel)."""
+        self.stop_reason = reason
+        self.cancel_requested = True
 
     def add_message(self, value: Any, level: str) -> None:
         """Append a message, up to ``TASK_API_MAX_MESSAGES`` per task."""

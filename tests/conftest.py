@@ -38,7 +38,8 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> Iterator[None]:
-    """pytest-django's test database, with other sessions cut off before it is dropped.
+    """pytest-django's test database, with this process's runtime stopped and other
+    sessions cut off before it is dropped.
 
     Threads of the test process (the executor of ``sync_to_async``, in-process
     task runners) keep database connections of their own, and PostgreSQL
@@ -47,6 +48,10 @@ def django_db_setup(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -
     yield
     from django.db import connections
 
+    from task_api.engine import runtime
+
+    with django_db_blocker.unblock():
+        runtime.stop()  # in-process tasks still running end now, while their database is there
     for connection in connections.all(initialized_only=True):
         if connection.vendor == "postgresql":
             with django_db_blocker.unblock(), connection.cursor() as cursor:

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,7 +27,7 @@ import pytest
 import yaml
 
 from task_api.checks import SQLITE_OPTIONS
-from tests.services import REPO_ROOT, RedisServer, Service, ServiceError, free_port
+from tests.services import REPO_ROOT, RedisServer, Service, ServiceError, child_pids, free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -360,6 +361,70 @@ def test_demo_runs_tasks_on_celery_with_redis(
         assert_pushed(frames, "countdown")
     finally:
         worker.stop()
+
+
+class MakeDemo(DemoServer):
+    """``make demo``, the README's first command."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        super().__init__(env, log_path)
+        self.argv = ["make", "--no-print-directory", "demo"]
+
+
+@pytest.mark.services
+@pytest.mark.timeout(360)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_make_demo_stops_at_once_with_a_task_running(tmp_path: Path, signum: int) -> None:
+    """Ctrl-C (SIGINT to the terminal's process group) or a SIGTERM to ``make`` stops the
+    demo within 2 s; the running task ends failed with the reason, as the next start shows."""
+    import requests
+
+    env = demo_environment(tmp_path / "var")
+    demo = MakeDemo(env, tmp_path / "demo.log")
+    _start(demo, DEMO_START_TIMEOUT)
+    visitor = requests.Session()  # an anonymous visitor: the task belongs to the session
+    try:
+        uuid = visitor.post(
+            f"{demo.url}/tasks/", json={"task": "long-job", "inputs": {"seconds": 60}}, timeout=10
+        ).json()["uuid"]
+        deadline = time.monotonic() + 20
+        while visitor.get(f"{demo.url}/tasks/{uuid}/", timeout=10).json()["progress"] is None:
+            assert time.monotonic() < deadline, "the task never reported progress"
+            time.sleep(0.1)
+        processes = [demo.pid, *child_pids(demo.pid)]
+        processes += [pid for parent in processes[1:] for pid in child_pids(parent)]
+        sent = time.monotonic()
+        if signum == signal.SIGINT:
+            os.killpg(demo.pid, signum)
+        else:
+            os.kill(demo.pid, signum)
+        while any(_alive(pid) for pid in processes):
+            assert time.monotonic() - sent < 10, demo.output
+            time.sleep(0.01)
+        took = time.monotonic() - sent
+    finally:
+        demo.stop()
+    print(f"make demo, {signal.Signals(signum).name}: every process gone in {took:.2f} s")
+    assert took < 2.0, demo.output
+    again = MakeDemo(env, tmp_path / "again.log")
+    _start(again, DEMO_START_TIMEOUT)
+    try:
+        task = visitor.get(f"{again.url}/tasks/{uuid}/", timeout=10).json()
+    finally:
+        again.stop()
+    assert task["status"] == "failed", task
+    assert task["error"] == {
+        "type": "WorkerLost",
+        "message": "The server stopped before the task finished.",
+    }
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its parent does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_worker_refuses_to_start_without_redis(tmp_path: Path) -> None:

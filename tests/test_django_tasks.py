@@ -194,6 +194,7 @@ def test_backend_check_reports_options() -> None:
         errors = [e for e in run_checks(databases=[]) if e.id == "task_api.E007"]
     assert len(errors) == 1
     assert "OPTIONS ['queue']" in errors[0].msg
+    assert "celery_queue" in errors[0].msg  # the names it knows
 
 
 def test_progress_api_is_a_no_op_outside_a_worker(settings: Any) -> None:

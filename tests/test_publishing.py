@@ -10,7 +10,7 @@ import pytest
 from channels.layers import channel_layers
 
 from task_api import protocol
-from task_api.engine import publisher
+from task_api.engine import publisher, runtime
 from task_api.engine.runner import execute
 from task_api.models import TaskRecord, TaskStatus
 from tests.project.settings import redis_channel_layer
@@ -25,10 +25,10 @@ def silent_redis(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
     port = listener.getsockname()[1]
     settings.CHANNEL_LAYERS = {"default": redis_channel_layer(f"redis://127.0.0.1:{port}/0")}
     channel_layers.backends.pop("default", None)
-    monkeypatch.setattr(publisher, "publisher", publisher.Publisher())
+    monkeypatch.setitem(runtime.RUNTIME.parts, publisher.Publisher, publisher.Publisher())
     monkeypatch.setattr(publisher, "MAX_QUEUED", 5)
     yield
-    publisher.publisher.close(timeout=0)
+    publisher.current().close(timeout=0)
     listener.close()
     channel_layers.backends.pop("default", None)
 
@@ -43,7 +43,7 @@ def test_task_state_is_stored_when_events_cannot_be_sent(silent_redis: None) -> 
     assert record.progress == 50_000
     assert len(record.messages) == 30
     assert record.outputs == {"count": 50_000}
-    queue = publisher.publisher._queue
+    queue = publisher.current()._queue
     assert queue is not None
     assert queue.qsize() <= 5
 
@@ -55,9 +55,9 @@ def redis_layer(
     """The project's Redis channel layer on the private Redis, and a fresh publisher."""
     settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_server.url)}
     channel_layers.backends.pop("default", None)
-    monkeypatch.setattr(publisher, "publisher", publisher.Publisher())
+    monkeypatch.setitem(runtime.RUNTIME.parts, publisher.Publisher, publisher.Publisher())
     yield
-    publisher.publisher.close()
+    publisher.current().close()
     channel_layers.backends.pop("default", None)
 
 

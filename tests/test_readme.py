@@ -41,7 +41,6 @@ from task_api import protocol
 from task_api.conf import TaskAPISettings, task_api_settings
 from task_api.models import TaskRecord, TaskStatus
 from task_api.params import IntParameter, StringParameter
-from task_api.params import base as params_base
 from task_api.store.task_json import task_json
 from task_api.tasks import Task
 from task_api.views.tasks import TaskCancelView, TaskCatalogView, TaskDetailView, TaskListView
@@ -663,63 +662,61 @@ def test_layout_names_existing_paths() -> None:
 # -- reference tables -----------------------------------------------------------------------
 
 
-def _settings_table() -> dict[str, str]:
-    """Each setting of the README's settings table, with its default as written."""
-    defaults = {}
-    for cell, default, _meaning in table("setting", "default", "meaning"):
+def _settings_table() -> dict[str, tuple[str, str]]:
+    """Each setting of the README's settings table: its default as written, and its meaning."""
+    rows = {}
+    for cell, default, meaning in table("setting", "default", "meaning"):
         for name in re.findall(r"`(TASK_API_\w+)`", cell):
-            defaults[name] = default.strip("`")
-    return defaults
-
-
-def _settings_read_by(path: Path) -> set[str]:
-    return set(re.findall(r'"(TASK_API_[A-Z_]+)"', path.read_text()))
+            rows[name] = (default.strip("`"), meaning)
+    return rows
 
 
 def test_every_setting_in_the_table_is_read() -> None:
-    sources = "\n".join(p.read_text() for p in TASK_API.rglob("*.py"))
+    read = {name for setting in TaskAPISettings.all() for name in setting.names}
     for name in _settings_table():
-        assert f'"{name}"' in sources, f"task_api never reads {name}"
+        assert name in read, f"task_api never reads {name}"
 
 
 def test_every_setting_read_is_in_the_table() -> None:
     rows = "\n".join(" | ".join(row) for row in table("setting", "default", "meaning"))
-    read = _settings_read_by(TASK_API / "conf.py")
-    for path in (TASK_API / "params").glob("*.py"):
-        read |= _settings_read_by(path)
+    read = {name for setting in TaskAPISettings.all() for name in setting.names}
+    for path in TASK_API.rglob("*.py"):  # a setting read around the settings object
+        read |= set(re.findall(r'getattr\(settings, "(TASK_API_[A-Z_]+)"', path.read_text()))
     missing = sorted(name for name in read if f"`{name}`" not in rows)
     assert missing == [], f"settings read by task_api but not in README's settings table: {missing}"
 
 
-def _conf_property_of() -> dict[str, str]:
-    """The ``TaskAPISettings`` property that reads each setting (its first name only)."""
-    properties = {}
-    tree = ast.parse((TASK_API / "conf.py").read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef):
-            for call in ast.walk(node):
-                if (
-                    isinstance(call, ast.Call)
-                    and ast.unparse(call.func) == "_get"
-                    and isinstance(call.args[0], ast.Constant)
-                ):
-                    properties.setdefault(call.args[0].value, node.name)
-    return properties
-
-
 def test_settings_table_defaults_are_the_code_defaults(settings: Any) -> None:
+    """The table is the settings object: each row is one setting, its default and its doc."""
     for name in dir(django_settings):
         if name.startswith("TASK_API_"):
             delattr(settings, name)
-    properties = _conf_property_of()
-    assert {p for p in dir(TaskAPISettings) if not p.startswith("_")} == set(properties.values())
-    for name, written in _settings_table().items():
-        if name in properties:
-            actual = getattr(task_api_settings, properties[name])
-        else:
-            actual = params_base._limit(name)
+    rows = _settings_table()
+    assert list(rows) == [setting.name for setting in TaskAPISettings.all()]
+    for setting in TaskAPISettings.all():
+        written, meaning = rows[setting.name]
         expected = None if written == "DRF's default" else ast.literal_eval(written)
-        assert actual == expected, f"{name}: README says {written}, the code uses {actual!r}"
+        actual = getattr(task_api_settings, setting.attribute)
+        assert setting.default == actual == expected, (
+            f"{setting.name}: README says {written}, the code uses {actual!r}"
+        )
+        assert meaning == setting.doc, f"{setting.name}: README says {meaning!r}"
+
+
+def test_options_snippet_configures_the_engine(settings: Any) -> None:
+    """``OPTIONS`` of TaskAPIBackend are read where no ``TASK_API_*`` setting is given."""
+    for name in ("TASK_API_BACKEND", "TASK_API_MAX_RUNNING_PER_USER"):
+        if hasattr(django_settings, name):
+            delattr(settings, name)
+    settings.TASKS = exec_snippet("django-options", {})["TASKS"]
+    assert task_api_settings.backend == "task_api.backends.inprocess.InProcessBackend"
+    assert task_api_settings.max_running_per_user == 5
+    settings.TASK_API_MAX_RUNNING_PER_USER = 7  # the TASK_API_* setting wins
+    assert task_api_settings.max_running_per_user == 7
+    if django.VERSION >= (6,):
+        from django.core.checks import run_checks
+
+        assert [e.id for e in run_checks(databases=[]) if e.id == "task_api.E007"] == []
 
 
 def _table_frames(uuid: str) -> dict[tuple[str, str], tuple[dict[str, Any], str]]:
@@ -861,6 +858,7 @@ SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
     **batches_readme.SNIPPET_CHECKS,
     **readme_testing.SNIPPET_CHECKS,
     "django-settings": [readme_django_tasks.test_settings_snippet_configures_the_backend],
+    "django-options": [test_options_snippet_configures_the_engine],
     "django-task": [
         readme_django_tasks.test_task_snippet_runs_plainly_immediately_and_on_the_engine
     ],

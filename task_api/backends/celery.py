@@ -13,14 +13,14 @@ persistence loses its queue outright. So after each reconnection the main
 process sends again every pending task queued before it: starting a task is a
 conditional update, so a duplicate message finds it started and does nothing.
 (A duplicate of a ``retry_safe`` task takes over its record only if the
-worker running it stopped beating.) The same thread sweeps stale tasks.
+worker running it stopped beating.) The same thread, a part of the process's
+runtime (:mod:`task_api.engine.runtime`), sweeps stale tasks.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import threading
 import time
 from datetime import datetime
 from typing import Any
@@ -32,9 +32,9 @@ from celery.result import AsyncResult
 from celery.signals import worker_ready
 from django.utils import timezone
 
-from task_api.backends import celery_recovery  # noqa: F401  (connects the worker signals)
+from task_api.backends import celery_recovery
 from task_api.conf import task_api_settings
-from task_api.engine import reconnect, recovery, retention, runner
+from task_api.engine import reconnect, recovery, retention, runner, runtime
 from task_api.engine.dispatch import BackendUnavailable, BaseBackend
 from task_api.models import TaskRecord, TaskStatus
 from task_api.registry import get_runnable
@@ -160,23 +160,27 @@ def purge() -> int:
 @worker_ready.connect
 def start_stale_sweep(sender: Any = None, **kwargs: Any) -> None:
     """Sweep stale tasks, and resend pending ones after a reconnection, from the main process."""
-    threading.Thread(
-        target=_sweep_forever, args=(sender,), name="task_api-sweeper", daemon=True
-    ).start()
+    celery_recovery.survive_pool_reregistration()
+    runtime.get(Sweeper).start(sender)
 
 
-def _sweep_forever(consumer: Any) -> None:
-    stop = threading.Event()
-    connection = getattr(consumer, "connection", None)
-    next_sweep = time.monotonic()
-    while not stop.wait(1.0):
-        current = getattr(consumer, "connection", None)
-        if current is not None and current is not connection:
-            connection = current
-            _guarded(resend_pending, "resend pending tasks")
-        if time.monotonic() >= next_sweep:
-            next_sweep = time.monotonic() + max(task_api_settings.stale_after / 2, 1.0)
-            _guarded(recovery.sweep_stale, "sweep stale tasks")
+class Sweeper(runtime.Worker):
+    """The thread of a worker's main process that sweeps and resends."""
+
+    stop_order = 1
+    thread_name = "task_api-sweeper"
+
+    def _run(self, consumer: Any) -> None:
+        connection = getattr(consumer, "connection", None)
+        next_sweep = time.monotonic()
+        while not self._wakeup.wait(1.0):
+            current = getattr(consumer, "connection", None)
+            if current is not None and current is not connection:
+                connection = current
+                _guarded(resend_pending, "resend pending tasks")
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + max(task_api_settings.stale_after / 2, 1.0)
+                _guarded(recovery.sweep_stale, "sweep stale tasks")
 
 
 def _guarded(work: Any, what: str) -> None:

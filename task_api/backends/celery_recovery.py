@@ -22,7 +22,7 @@ from celery.signals import (
     worker_shutting_down,
 )
 
-from task_api.engine import lifecycle, publisher, reconnect, recovery
+from task_api.engine import lifecycle, reconnect, recovery, runtime
 from task_api.models import TaskRecord, TaskStatus
 
 logger = logging.getLogger("task_api.backends.celery")
@@ -30,7 +30,7 @@ logger = logging.getLogger("task_api.backends.celery")
 TASK_NAMES = frozenset({"task_api.run", "task_api.run_retry_safe"})
 
 
-def _survive_pool_reregistration() -> None:
+def survive_pool_reregistration() -> None:
     """Let a prefork worker survive a broker reconnection after pool processes died.
 
     When a pool process exits, Celery stops watching it and sets its
@@ -58,9 +58,6 @@ def _survive_pool_reregistration() -> None:
 
     track._task_api = True  # type: ignore[attr-defined]
     setattr(AsynPool, "_track_child_process", track)  # noqa: B010  (unknown to the stubs)
-
-
-_survive_pool_reregistration()
 
 
 @task_failure.connect
@@ -102,9 +99,9 @@ _RECEIVED_KEPT = 10_000
 
 
 @worker_process_shutdown.connect
-def send_last_events(**kwargs: Any) -> None:
-    """Send the events still queued before a pool process exits (it skips ``atexit``)."""
-    publisher.flush()
+def stop_runtime(**kwargs: Any) -> None:
+    """Stop the runtime (it sends the queued events) as a pool process exits, skipping atexit."""
+    runtime.stop()
 
 
 @task_received.connect

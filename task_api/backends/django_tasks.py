@@ -4,6 +4,9 @@ Configured in ``TASKS``::
 
     TASKS = {"default": {"BACKEND": "task_api.backends.django_tasks.TaskAPIBackend"}}
 
+``OPTIONS`` may give the app's settings (``{"backend": ..., "max_running_per_user": 5}``);
+a ``TASK_API_*`` setting wins over its option.
+
 ``@task`` functions then run on the engine of ``TASK_API_BACKEND`` (Celery
 workers, or threads of the web process), with progress, messages,
 cancellation, the REST API and the live stream of class tasks.
@@ -33,6 +36,7 @@ from django.tasks.base import TaskError
 from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
 
 from task_api import signals
+from task_api.conf import TaskAPISettings
 from task_api.engine import service
 from task_api.engine.dispatch import get_backend
 from task_api.exceptions import ConfigurationError
@@ -99,13 +103,15 @@ class TaskAPIBackend(BaseTaskBackend):
         return result_from_record(record, alias=self.alias)
 
     def check(self, **kwargs: Any) -> list[CheckMessage]:
-        """No ``OPTIONS``: the engine is configured by the ``TASK_API_*`` settings (E004)."""
-        if not self.options:
+        """``OPTIONS`` may carry the settings, by their lower-case names without ``TASK_API_``."""
+        known = [name for setting in TaskAPISettings.all() for name in setting.options]
+        unknown = sorted(set(self.options) - set(known))
+        if not unknown:
             return []
         return [
             Error(
-                f"TASKS[{self.alias!r}] has OPTIONS {sorted(self.options)}; TaskAPIBackend "
-                "takes none (the TASK_API_* settings configure the engine).",
+                f"TASKS[{self.alias!r}] has OPTIONS {unknown} that TaskAPIBackend does not know; "
+                f"it knows {', '.join(known)}.",
                 obj=self.alias,
                 id="task_api.E007",
             )

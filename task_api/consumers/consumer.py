@@ -90,7 +90,7 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def connect(self) -> None:
         if isinstance(self.channel_layer, InMemoryChannelLayer):
-            publisher.publisher.bind_server_loop(asyncio.get_running_loop())
+            publisher.current().bind_server_loop(asyncio.get_running_loop())
         await self.accept()
         subscriptions.watch(self)
 

@@ -10,51 +10,49 @@ end is always followed by a read that sees every task terminal.
 
 Frames carry the whole aggregate, so a lost frame is repaired by the next one
 (and by the consumer's periodic re-check); ``seq`` orders frames read by
-different processes (see :mod:`task_api.batches.aggregate`).
+different processes (see :mod:`task_api.batches.aggregate`). The notifier is a
+part of the process's runtime: when it stops, it sends what is pending at once.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 
 from django.db import close_old_connections
 
 from task_api.conf import task_api_settings
-from task_api.engine import publisher
+from task_api.engine import publisher, runtime
 from task_api.protocol import batch_group, batch_update_frame
 
 logger = logging.getLogger("task_api.engine.batch_notifier")
 
 
-class _Notifier:
+class Notifier(runtime.Worker):
     """The thread that turns batch changes into aggregate frames."""
 
+    stop_order = 3
+    thread_name = "task_api-batches"
+
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._wakeup = threading.Event()
+        super().__init__()
         self._pending: dict[int, None] = {}
         self._last: dict[int, float] = {}
-        self._thread: threading.Thread | None = None
 
     def changed(self, batch_pk: int) -> None:
         with self._lock:
+            if self._stopped:
+                return
             self._pending[batch_pk] = None
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._loop, name="task_api-batches", daemon=True
-                )
-                self._thread.start()
+        self.start()
         self._wakeup.set()
 
-    def _loop(self) -> None:
-        while True:
+    def _run(self) -> None:
+        while not self._stopped:
             self._wakeup.wait()
             self._wakeup.clear()
             while True:
-                interval = task_api_settings.batch_interval
+                interval = 0.0 if self._stopped else task_api_settings.batch_interval
                 now = time.monotonic()
                 with self._lock:
                     due = [pk for pk in self._pending if self._last.get(pk, 0.0) + interval <= now]
@@ -93,18 +91,7 @@ class _Notifier:
             close_old_connections()
 
 
-_notifier = _Notifier()
-
-
 def changed(batch_pk: int | None) -> None:
     """Note that a task of batch ``batch_pk`` changed (``None``: not in a batch)."""
-    if batch_pk is not None and publisher.publisher.reachable():
-        _notifier.changed(batch_pk)
-
-
-def _reset_after_fork() -> None:
-    global _notifier
-    _notifier = _Notifier()
-
-
-os.register_at_fork(after_in_child=_reset_after_fork)
+    if batch_pk is not None and publisher.current().reachable():
+        runtime.get(Notifier).changed(batch_pk)

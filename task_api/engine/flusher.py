@@ -6,13 +6,12 @@ per task every ``TASK_API_PROGRESS_INTERVAL`` seconds (leading and trailing
 edge), storing it before publishing it, so a snapshot is never behind an
 event. It also polls the cancel flags and writes the heartbeats of the
 running tasks. The final values are written by the runner when a task ends.
+The flusher is a part of the process's runtime (:mod:`task_api.engine.runtime`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 from typing import Any
 
@@ -20,7 +19,7 @@ from django.utils import timezone
 
 from task_api import protocol
 from task_api.conf import task_api_settings
-from task_api.engine import batch_notifier, publisher, reconnect
+from task_api.engine import batch_notifier, publisher, reconnect, runtime
 from task_api.engine.reconnect import CONNECTION_ERRORS
 from task_api.models import TaskRecord, TaskStatus
 from task_api.reporting import Reporter
@@ -40,10 +39,10 @@ class DatabaseSink:
         self._last_heartbeat = time.monotonic()
 
     def schedule(self, reporter: Reporter) -> None:
-        _flusher.schedule(reporter)
+        runtime.get(Flusher).schedule(reporter)
 
     def forget(self, reporter: Reporter) -> None:
-        _flusher.forget(reporter)
+        runtime.get(Flusher).forget(reporter)
 
     def write(
         self, reporter: Reporter, changes: dict[str, Any], entries: list[dict[str, Any]]
@@ -113,7 +112,7 @@ def flush(reporter: Reporter) -> None:
             reporter.dirty = True
             reporter.last_flush = time.monotonic() + RETRY_DELAY
             _log_failure(reporter.uuid, exc)
-            _flusher.schedule(reporter)
+            runtime.get(Flusher).schedule(reporter)
             return
         if not still_ours:
             reporter.closed = True
@@ -127,26 +126,27 @@ def _log_failure(uuid: Any, exc: Exception) -> None:
         logger.error("Could not %s", what, exc_info=exc)
 
 
-class _Flusher:
+class Flusher(runtime.Worker):
     """One daemon thread per process that flushes reporters and polls cancel flags."""
 
+    stop_order = 2
+    thread_name = "task_api-flusher"
+
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._wakeup = threading.Event()
+        super().__init__()
         self._pending: dict[Reporter, None] = {}
         self._active: dict[Reporter, None] = {}
-        self._thread: threading.Thread | None = None
 
     def register(self, reporter: Reporter) -> None:
         """Watch a running task's cancel flag and heartbeat."""
         with self._lock:
             self._active[reporter] = None
-        self._ensure_thread()
+        self.start()
 
     def schedule(self, reporter: Reporter) -> None:
         with self._lock:
             self._pending[reporter] = None
-        self._ensure_thread()
+        self.start()
         self._wakeup.set()
 
     def forget(self, reporter: Reporter) -> None:
@@ -154,18 +154,16 @@ class _Flusher:
             self._pending.pop(reporter, None)
             self._active.pop(reporter, None)
 
-    def _ensure_thread(self) -> None:
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._loop, name="task_api-flusher", daemon=True
-                    )
-                    self._thread.start()
+    def stop_tasks(self, reason: str) -> None:
+        """Ask every running task of this process to stop, for ``reason``."""
+        with self._lock:
+            active = list(self._active)
+        for reporter in active:
+            reporter.stop(reason)
 
-    def _loop(self) -> None:
+    def _run(self) -> None:
         next_poll = 0.0
-        while True:
+        while not self._stopped:
             try:
                 next_poll = self._step(next_poll)
             except Exception:  # the one thread that flushes every task must not die
@@ -205,17 +203,6 @@ class _Flusher:
                 _log_failure(None, exc)
 
 
-_flusher = _Flusher()
-
-
 def register(reporter: Reporter) -> None:
     """Have the flusher poll a running task's cancel flag and heartbeat."""
-    _flusher.register(reporter)
-
-
-def _reset_after_fork() -> None:
-    global _flusher
-    _flusher = _Flusher()
-
-
-os.register_at_fork(after_in_child=_reset_after_fork)
+    runtime.get(Flusher).register(reporter)

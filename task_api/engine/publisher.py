@@ -10,15 +10,15 @@ and a progress event costs a queue put, not a new event loop and connection
 (``async_to_sync`` per event). Frames of one task are sent in order. With the
 in-memory channel layer, events are sent on the server's own loop, which the
 consumer hands over on connect, because that layer is not thread-safe.
+The publisher is a part of the process's runtime (:mod:`task_api.engine.runtime`):
+the last one to stop, after sending what is queued.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import logging
-import os
 import threading
 import time
 from concurrent.futures import Future
@@ -27,6 +27,7 @@ from typing import Any
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 
 from task_api.conf import task_api_settings
+from task_api.engine import runtime
 from task_api.protocol import event_message, task_group
 
 logger = logging.getLogger("task_api.engine.publisher")
@@ -39,15 +40,18 @@ FLUSH_TIMEOUT = 2.0  # at most this long at exit for the last events to go out
 class Publisher:
     """Sends frames to task groups from sync code, in order, without blocking."""
 
+    stop_order = 9
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[tuple[str, dict[str, Any], Future[bool] | None]] | None = None
         self._server_loop: asyncio.AbstractEventLoop | None = None
-        self._shared: Any = None  # the process's layer object the loop was made for
+        self._made_for: Any = None  # the in-memory layer, or the configuration, of the loop
         self._thread: threading.Thread | None = None  # runs our own loop
         self._failures = 0
         self._last_failure_log = 0.0
+        self._stopped = False
 
     def bind_server_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """Send on this loop (the ASGI server's) when the layer is in memory."""
@@ -85,27 +89,37 @@ class Publisher:
             return False
         if future is None:
             return True
+        if _running_loop() is loop or (loop is self._server_loop and not loop.is_running()):
+            return False  # it would never send while we wait
         try:
-            in_loop_thread = _running_loop() is loop
-            return False if in_loop_thread else future.result(timeout=SEND_TIMEOUT + 0.5)
+            return future.result(timeout=SEND_TIMEOUT + 0.5)
         except Exception:
             return False
 
     def _target_loop(
         self, layer: Any
     ) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[Any]] | None:
+        # Our own loop is made for a configuration, not for the layer object: two threads
+        # that ask for the layer at once may each get an object of their own.
+        in_memory = isinstance(layer, InMemoryChannelLayer)
+        alias = task_api_settings.channel_layer_alias
+        made_for = layer if in_memory else channel_layers.configs.get(alias)
         with self._lock:
+            if self._stopped:
+                return None
             if (
                 self._loop is not None
                 and self._queue is not None
                 and not self._loop.is_closed()
-                and self._shared is layer
+                and self._made_for is made_for
             ):
                 return self._loop, self._queue
-            self._shared = layer
-            if isinstance(layer, InMemoryChannelLayer):
+            if self._loop is not None and self._thread is not None:
+                _stop_soon(self._loop)  # ours, made for another configuration
+            self._made_for, self._thread = made_for, None
+            if in_memory:
                 loop = self._server_loop
-                if loop is None or loop.is_closed():
+                if loop is None or not loop.is_running():
                     self._loop = self._queue = None
                     return None  # nobody in this process can be listening
                 self._loop, self._queue = loop, self._make_queue(loop, layer)
@@ -113,16 +127,14 @@ class Publisher:
                 # A layer object of our own: code that closes the shared object's
                 # pools from its own loop (celery-progress's close_pools()) would
                 # otherwise break the connections this loop keeps.
-                own = channel_layers.make_backend(task_api_settings.channel_layer_alias)
-                self._loop = asyncio.new_event_loop()
-                self._queue = self._make_queue(self._loop, own)
-                self._thread = threading.Thread(
-                    target=_run_until_stopped,
-                    args=(self._loop,),
-                    name="task_api-publisher",
-                    daemon=True,
-                )
-                self._thread.start()
+                loop = asyncio.new_event_loop()
+                self._thread = runtime.start_thread("task_api-publisher", _run_until_stopped, loop)
+                if self._thread is None:  # the interpreter exits
+                    loop.close()
+                    self._loop = self._queue = None
+                    return None
+                own = channel_layers.make_backend(alias)
+                self._loop, self._queue = loop, self._make_queue(loop, own)
             return self._loop, self._queue
 
     def _make_queue(self, loop: asyncio.AbstractEventLoop, layer: Any) -> asyncio.Queue[Any]:
@@ -131,22 +143,17 @@ class Publisher:
         return queue
 
     def close(self, timeout: float = FLUSH_TIMEOUT) -> None:
-        """Send what is queued, then stop our own loop and its thread."""
+        """Send what is queued, then stop our own loop and its thread; publish no more."""
         self.flush(timeout)
         with self._lock:
             loop, thread = self._loop, self._thread
             self._loop = self._queue = self._thread = None
-        if loop is None or thread is None or loop.is_closed():
-            return
+            self._stopped = True
+        if loop is not None and thread is not None:
+            _stop_soon(loop)
+            thread.join(timeout)
 
-        def stop() -> None:
-            for task in asyncio.all_tasks(loop):
-                task.cancel()
-            loop.call_soon(loop.stop)  # after the cancelled tasks have run their last step
-
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(stop)
-        thread.join(timeout)
+    stop = close
 
     def _enqueue(self, queue: asyncio.Queue[Any], item: tuple[str, dict[str, Any], Any]) -> None:
         """Queue a frame; when the layer has been unreachable long enough to fill
@@ -210,6 +217,18 @@ class Publisher:
             )
 
 
+def _stop_soon(loop: asyncio.AbstractEventLoop) -> None:
+    """Have our own loop cancel its tasks and stop; its thread then closes it."""
+
+    def stop() -> None:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        loop.call_soon(loop.stop)  # after the cancelled tasks have run their last step
+
+    with contextlib.suppress(RuntimeError):  # closed already
+        loop.call_soon_threadsafe(stop)
+
+
 def _run_until_stopped(loop: asyncio.AbstractEventLoop) -> None:
     """The publisher thread: run the loop until :meth:`Publisher.close` stops it, then
     close it here, where channels-redis's close hook can run the loop once more to
@@ -229,32 +248,21 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-publisher = Publisher()
+def current() -> Publisher:
+    """This process's publisher."""
+    return runtime.get(Publisher)
 
 
 def publish(uuid: Any, frame: dict[str, Any], *, wait: bool = False) -> bool:
     """Send ``frame`` to the group of task ``uuid`` (see :class:`Publisher`)."""
-    return publisher.publish(uuid, frame, wait=wait)
+    return current().publish(uuid, frame, wait=wait)
 
 
 def publish_to_group(group: str, frame: dict[str, Any]) -> bool:
     """Send ``frame`` to another group than a task's (a batch's), through the same queue."""
-    return publisher.publish(None, frame, group=group)
+    return current().publish(None, frame, group=group)
 
 
 def flush(timeout: float = FLUSH_TIMEOUT) -> bool:
     """Send what is queued before the process goes (see :meth:`Publisher.flush`)."""
-    return publisher.flush(timeout)
-
-
-@atexit.register
-def _close_at_exit() -> None:
-    publisher.close()
-
-
-def _reset_after_fork() -> None:
-    global publisher
-    publisher = Publisher()
-
-
-os.register_at_fork(after_in_child=_reset_after_fork)
+    return current().flush(timeout)

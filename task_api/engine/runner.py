@@ -57,7 +57,6 @@ def execute(
     uuid: Any,
     *,
     background_flush: bool = True,
-    soft_time_limit: float | None = None,
     retries_done: int = 0,
     sink: ReportSink | None = None,
 ) -> Outcome:
@@ -97,7 +96,7 @@ def execute(
     reporter = Reporter(record.uuid, sink or flusher.DatabaseSink(record), seq=record.seq)
     reporter.entries = list(record.messages or [])  # kept from earlier attempts
     reporter.cancel_requested = record.cancel_requested
-    limit = soft_time_limit if soft_time_limit is not None else _soft_limit(task_class)
+    limit = task_class.soft_time_limit or task_api_settings.soft_time_limit
     if limit is not None:
         reporter.deadline = time.monotonic() + limit
     if background_flush:
@@ -142,6 +141,9 @@ def _run(
         result = task.run(**kwargs)
         outputs = task_class.outputs_to_json(result)
     except Cancelled:
+        if reporter.stop_reason:  # the process stops, not a cancel
+            error = {"type": "WorkerLost", "message": reporter.stop_reason}
+            return _finish(record, reporter, TaskStatus.FAILED, error)
         return _finish(
             record,
             reporter,
@@ -177,7 +179,8 @@ def _finish(
 ) -> Outcome:
     reporter.close()
     record.seq = reporter.seq
-    record.cancel_requested = record.cancel_requested or reporter.cancel_requested
+    asked = reporter.cancel_requested and not reporter.stop_reason
+    record.cancel_requested = record.cancel_requested or asked
     fields.update(
         progress=reporter.progress,
         target=reporter.target,
@@ -234,12 +237,3 @@ def _describe(exc: BaseException) -> dict[str, str]:
 
 def _is_soft_timeout(exc: BaseException) -> bool:
     return type(exc).__name__ == "SoftTimeLimitExceeded"
-
-
-def _soft_limit(task_class: type[Task]) -> float | None:
-    return task_class.soft_time_limit or task_api_settings.soft_time_limit
-
-
-def stale_cutoff() -> Any:
-    """Running tasks whose heartbeat is older than this are lost."""
-    return timezone.now() - timedelta(seconds=task_api_settings.stale_after)

@@ -11,13 +11,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from typing import Any, Final
 
-from django.conf import settings
+from task_api.conf import task_api_settings
 
-_LIMITS: Final = {
-    "TASK_API_MAX_STRING_LENGTH": 100_000,
-    "TASK_API_MAX_LIST_LENGTH": 10_000,
-    "TASK_API_MAX_DEPTH": 32,
-}
 _MAX_INT_DIGITS: Final = 4300  # CPython's default int_max_str_digits, also what json parses
 _INT_BOUND: Final = 10**_MAX_INT_DIGITS
 
@@ -81,13 +76,8 @@ def _show(value: object) -> str:
         return f"<{type(value).__name__} object>"
 
 
-def _limit(name: str) -> int:
-    """Read a size limit from the settings at call time, so ``override_settings`` applies."""
-    return int(getattr(settings, name, _LIMITS[name]))
-
-
 def _check_string_limit(value: str) -> str:
-    limit = _limit("TASK_API_MAX_STRING_LENGTH")
+    limit = task_api_settings.max_string_length
     if len(value) > limit:
         raise ParameterError(
             f"String is longer than the limit of {limit} characters "
@@ -109,13 +99,13 @@ def _check_int_digits(number: int, value: object) -> int:
 @contextmanager
 def _nesting(size: int, kind: str) -> Iterator[None]:
     """Enter one list or dict of ``size`` items, enforcing the size and depth limits."""
-    limit = _limit("TASK_API_MAX_LIST_LENGTH")
+    limit = task_api_settings.max_list_length
     if size > limit:
         raise ParameterError(
             f"{kind} has more than the limit of {limit} items "
             f"(TASK_API_MAX_LIST_LENGTH); got {size}."
         )
-    depth, max_depth = _depth.get() + 1, _limit("TASK_API_MAX_DEPTH")
+    depth, max_depth = _depth.get() + 1, task_api_settings.max_depth
     if depth > max_depth:
         raise _TooDeep(
             f"Nesting is deeper than the limit of {max_depth} levels (TASK_API_MAX_DEPTH)."

@@ -181,6 +181,7 @@ TASK_API_BACKGROUND_TASKS = [
     "tests.project.tasks.Flaky",
     "tests.project.tasks.Swallower",
     "tests.project.tasks.LimitedSwallower",
+    "tests.project.tasks.RuntimeProbe",
     "tests.project.readme_tasks.Wait",
     "tests.project.batch_tasks.Spawn",
 ]

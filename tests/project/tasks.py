@@ -213,3 +213,30 @@ class LimitedSwallower(Swallower):
 
     name = "limited-swallower"
     soft_time_limit = 0.5
+
+
+class RuntimeProbe(Task):
+    """Reports the process it runs in, the runtime parts there and the app's live threads."""
+
+    name = "runtime-probe"
+    outputs = {
+        "pid": IntParameter(),
+        "parts": ListParameter(StringParameter()),
+        "threads": ListParameter(StringParameter()),
+    }
+
+    def run(self) -> dict[str, Any]:
+        import os
+        import threading
+
+        from task_api.engine import runtime
+
+        self.set_progress(1)
+        time.sleep(0.3)  # the flusher of this process writes the progress meanwhile
+        return {
+            "pid": os.getpid(),
+            "parts": sorted(kind.__name__ for kind in runtime.RUNTIME.parts),
+            "threads": sorted(
+                t.name for t in threading.enumerate() if t.name.startswith("task_api-")
+            ),
+        }
