@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, connections, router, transaction
+from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from task_api import signals
@@ -34,7 +34,7 @@ from task_api.functions import is_django_task, task_class_for
 from task_api.models import TaskBatch, TaskRecord, TaskStatus
 from task_api.owners import current_owner
 from task_api.registry import get_task
-from task_api.store import inserting
+from task_api.store import database, inserting
 from task_api.tasks import Task, _to_json
 
 logger = logging.getLogger("task_api.engine.service")
@@ -103,7 +103,7 @@ def start(
         run_after=run_after,
         uuid=uuid or uuid_lib.uuid4(),
     )
-    alias = router.db_for_write(TaskRecord)
+    alias = database.alias()
     repeat = _insert_unless_repeat(record, owner, idempotency_key, alias)
     if repeat is not None:
         return repeat, False
@@ -117,7 +117,7 @@ def start_many(
     """Start cleaned items as a new batch of ``owner``, or into ``batch`` (children):
     all of them or none."""
     owner = _owner(owner)
-    alias = router.db_for_write(TaskRecord)
+    alias = database.alias()
     new_batch = batch is None
     with transaction.atomic(using=alias):
         if batch is None:

@@ -23,12 +23,13 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.db import connections, router, transaction
+from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import CharField, Field, TextField
 from django.db.models.signals import post_save, pre_save
 
 from task_api.models import UNFINISHED_STATUSES, TaskRecord
+from task_api.store import database
 
 _VENDORS = frozenset({"postgresql", "sqlite"})
 _heads: dict[str, tuple[str, str, str, str]] = {}
@@ -53,7 +54,7 @@ def can_insert(alias: str) -> bool:
 def insert(records: Sequence[TaskRecord], *, owner: Mapping[str, Any], limit: int | None) -> bool:
     """Save the unsaved ``records``; ``False``, and none saved, if ``owner`` would then have
     more than ``limit`` unfinished tasks (``None``: no limit)."""
-    alias = router.db_for_write(TaskRecord)
+    alias = database.alias()
     if can_insert(alias):
         return _insert_prepared(records, alias, owner, limit)
     with transaction.atomic(using=alias):
