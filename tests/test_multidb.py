@@ -66,9 +66,7 @@ def test_start_progress_and_outcome_are_stored_on_the_tasks_database(
     assert TaskRecord.objects.using("default").count() == 0
 
 
-def test_the_limit_and_cancel_work_on_the_tasks_database(
-    elsewhere: None, api: APIClient
-) -> None:
+def test_the_limit_and_cancel_work_on_the_tasks_database(elsewhere: None, api: APIClient) -> None:
     body = {"task": "sleep", "inputs": {"seconds": 30}}
     first, second = (api.post("/tasks/", body, format="json") for _ in range(2))
     assert (first.status_code, second.status_code) == (201, 201)
