@@ -52,13 +52,14 @@ def django_db_setup(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -
 
     with django_db_blocker.unblock():
         runtime.stop()  # in-process tasks still running end now, while their database is there
-    for connection in connections.all(initialized_only=True):
-        if connection.vendor == "postgresql":
-            with django_db_blocker.unblock(), connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
+    names = [c.settings_dict["NAME"] for c in connections.all() if c.vendor == "postgresql"]
+    if names:
+        with django_db_blocker.unblock(), connections["default"].cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = ANY(%s) AND pid <> pg_backend_pid()",
+                [names],
+            )
 
 
 @pytest.fixture(scope="session")
