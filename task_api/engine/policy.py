@@ -8,15 +8,13 @@ batches have the same ownership fields, so one rule serves both.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from django.db.models import Q, QuerySet
-from django.utils.module_loading import import_string
 
 from task_api.conf import task_api_settings
-from task_api.exceptions import ConfigurationError
+from task_api.engine.dispatch import configured
 
 Rows = TypeVar("Rows", bound="QuerySet[Any]")
 
@@ -107,19 +105,8 @@ class OwnerOrStaff(AccessPolicy):
         )
 
 
-@functools.cache
-def _load(path: str) -> AccessPolicy:
-    try:
-        policy_class = import_string(path)
-    except ImportError as exc:
-        raise ConfigurationError(f"Cannot import TASK_API_ACCESS_POLICY {path!r}: {exc}") from exc
-    if not (isinstance(policy_class, type) and issubclass(policy_class, AccessPolicy)):
-        raise ConfigurationError(
-            f"TASK_API_ACCESS_POLICY {path!r} is not an AccessPolicy subclass."
-        )
-    return policy_class()
-
-
 def get_policy() -> AccessPolicy:
     """The configured policy (one instance per dotted path)."""
-    return _load(task_api_settings.access_policy)
+    path = task_api_settings.access_policy
+    policy: AccessPolicy = configured("TASK_API_ACCESS_POLICY", path, AccessPolicy)
+    return policy
