@@ -1,11 +1,9 @@
 """The live state of a running task: progress, target, messages, stop flags.
 
-``Task.set_progress`` (and :mod:`task_api.progress`) only stores a number
-here and, the first time after a flush, asks the reporter's sink to flush
-soon. The engine's sink (:mod:`task_api.engine.flusher`) writes and pushes at
-most one update per task every ``TASK_API_PROGRESS_INTERVAL`` seconds, so a
-task may call ``set_progress`` millions of times and watchers still see the
-current value within one interval.
+``Task.set_progress`` (and :mod:`task_api.progress`) only stores a number here
+and, the first time after a flush, asks the sink to flush soon; the engine's
+sink (:mod:`task_api.engine.flusher`) writes at most one update per task and
+``TASK_API_PROGRESS_INTERVAL``, so a task may report millions of times.
 """
 
 from __future__ import annotations
@@ -76,10 +74,7 @@ class Reporter:
 
     def touch(self) -> None:
         """Note a change: schedule a flush, and stop the task if it must stop."""
-        if self.cancel_requested:
-            raise Cancelled(self.stop_reason or "The task was cancelled.")
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise TaskTimeout("The task ran past its soft time limit.")
+        self.check()
         if self.sink is not None and not self.dirty and not self.closed:
             self.dirty = True
             self.sink.schedule(self)
@@ -106,7 +101,7 @@ class Reporter:
             if count == limit:
                 value = f"Message limit of {limit} reached; later messages are not kept."
                 level = "warning"
-            entry = {"value": value, "level": level, "time": _now_iso()}
+            entry = {"value": value, "level": level, "time": now_iso()}
             self.entries.append(entry)
             self.pending_entries.append(entry)
         self.dirty = False  # a message always schedules a flush
@@ -131,8 +126,6 @@ class Reporter:
             self.sink.forget(self)
 
 
-def _now_iso() -> str:
+def now_iso() -> str:
+    """The current time as the JSON of messages writes it."""
     return timezone.now().isoformat().replace("+00:00", "Z")
-
-
-__all__ = ["ReportSink", "Reporter"]
