@@ -1,17 +1,14 @@
 """Aggregate updates of batches, derived from their tasks' transitions, coalesced.
 
-Every transition of a task that belongs to a batch (start, progress flush,
-finish, cancel, retry) calls :func:`changed`, which costs a dictionary write.
-One daemon thread per process then reads the batch's aggregate (one query) and
-publishes it to the group ``task_api.batch.<uuid hex>`` at most once every
+Every transition of a task in a batch calls :func:`changed` (a dictionary
+write). One thread per process then reads the batch's aggregate (one query)
+and publishes it to the batch's group at most once every
 ``TASK_API_BATCH_INTERVAL`` seconds per batch, on the leading and the trailing
-edge: a change after a read always causes another read, so the last task's
-end is always followed by a read that sees every task terminal.
-
-Frames carry the whole aggregate, so a lost frame is repaired by the next one
-(and by the consumer's periodic re-check); ``seq`` orders frames read by
-different processes (see :mod:`task_api.batches.aggregate`). The notifier is a
-part of the process's runtime: when it stops, it sends what is pending at once.
+edge: a change after a read always causes another read, so the last task's end
+is always followed by a read that sees every task terminal. Frames carry the
+whole aggregate, so the next one repairs a lost one; ``seq`` orders frames read
+by different processes (:mod:`task_api.store.aggregate`). At stop, what is
+pending is sent at once.
 """
 
 from __future__ import annotations
@@ -60,17 +57,14 @@ class Notifier(runtime.Worker):
                         del self._pending[pk]
                         self._last[pk] = now
                     waits = [self._last[pk] + interval - now for pk in self._pending]
-                    self._forget_idle(now, interval)
+                    if len(self._last) > 10_000:
+                        self._last = {pk: t for pk, t in self._last.items() if now - t < interval}
                 if due:
                     self._send(due)
                 if not waits:
                     break
                 self._wakeup.wait(max(min(waits), 0.001))
                 self._wakeup.clear()
-
-    def _forget_idle(self, now: float, interval: float) -> None:
-        if len(self._last) > 10_000:
-            self._last = {pk: t for pk, t in self._last.items() if now - t < interval}
 
     @staticmethod
     def _send(due: list[int]) -> None:

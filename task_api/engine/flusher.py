@@ -1,12 +1,10 @@
 """Writing and pushing the progress of running tasks: one flusher thread per process.
 
 A task's :class:`~task_api.reporting.Reporter` asks its :class:`DatabaseSink`
-to flush the first time after a flush; the flusher sends at most one update
-per task every ``TASK_API_PROGRESS_INTERVAL`` seconds (leading and trailing
-edge), storing it before publishing it, so a snapshot is never behind an
-event. It also polls the cancel flags and writes the heartbeats of the
-running tasks. The final values are written by the runner when a task ends.
-The flusher is a part of the process's runtime (:mod:`task_api.engine.runtime`).
+to flush the first time after a flush; the flusher stores, then publishes, at
+most one update per task every ``TASK_API_PROGRESS_INTERVAL`` seconds (leading
+and trailing edge). It also polls the cancel flags and writes the heartbeats
+of the running tasks; the runner writes the final values.
 """
 
 from __future__ import annotations
@@ -64,27 +62,17 @@ class DatabaseSink:
 
     def poll(self, reporters: list[Reporter]) -> None:
         """Refresh the cancel flags and heartbeats of running tasks."""
-        ids = [r.uuid for r in reporters]
-        cancelled = set(
-            reconnect.once_more(
-                lambda: list(
-                    TaskRecord.objects.filter(uuid__in=ids, cancel_requested=True).values_list(
-                        "uuid", flat=True
-                    )
-                )
-            )
-        )
+        rows = TaskRecord.objects.filter(uuid__in=[r.uuid for r in reporters])
+        flagged = rows.filter(cancel_requested=True).values_list("uuid", flat=True)
+        cancelled = set(reconnect.once_more(lambda: list(flagged)))
         for reporter in reporters:
             if reporter.uuid in cancelled:
                 reporter.cancel_requested = True
         now = time.monotonic()
         if now - self._last_heartbeat >= task_api_settings.heartbeat_interval:
             # Noted only once stored: after an outage the next poll beats at once.
-            reconnect.once_more(
-                lambda: TaskRecord.objects.filter(uuid__in=ids, status=TaskStatus.RUNNING).update(
-                    heartbeat=timezone.now()
-                )
-            )
+            running = rows.filter(status=TaskStatus.RUNNING)
+            reconnect.once_more(lambda: running.update(heartbeat=timezone.now()))
             self._last_heartbeat = now
 
 

@@ -1,17 +1,12 @@
 """Publishing task events to the channel layer: the only module that sends them.
 
-Events go to one group per task, ``task_api.task.<uuid hex>``, as
-``{"type": "task.event", "group": <group>, "frame": <frame>}`` where the frame is
-what the WebSocket consumer forwards (see ``docs/protocol.md``).
-
 Sync code (workers, views) publishes through one long-lived event loop per
 process, in a daemon thread, so that channels-redis keeps its connection pool
 and a progress event costs a queue put, not a new event loop and connection
-(``async_to_sync`` per event). Frames of one task are sent in order. With the
-in-memory channel layer, events are sent on the server's own loop, which the
-consumer hands over on connect, because that layer is not thread-safe.
-The publisher is a part of the process's runtime (:mod:`task_api.engine.runtime`):
-the last one to stop, after sending what is queued.
+(``async_to_sync`` per event); frames are sent in order. The in-memory layer
+is not thread-safe: its events are sent on the server's own loop, which the
+consumer hands over on connect. The publisher is the last part of the
+process's runtime to stop, after sending what is queued.
 """
 
 from __future__ import annotations
@@ -31,6 +26,7 @@ from task_api.engine import runtime
 from task_api.protocol import event_message, task_group
 
 logger = logging.getLogger("task_api.engine.publisher")
+_running_loop = asyncio._get_running_loop  # the running loop, or None
 
 SEND_TIMEOUT = 2.0
 MAX_QUEUED = 10_000
@@ -167,16 +163,13 @@ class Publisher:
                 future.set_result(False)
 
     def flush(self, timeout: float = FLUSH_TIMEOUT) -> bool:
-        """Wait up to ``timeout`` seconds until every frame queued so far is sent.
-
-        Called when the process exits, so that a task's last events reach its
-        watchers at once rather than by their next re-check.
-        """
+        """Wait up to ``timeout`` seconds until every frame queued so far is sent (at exit:
+        a task's last events then reach its watchers at once, not by their re-check)."""
         with self._lock:
             loop, queue = self._loop, self._queue
         if loop is None or queue is None:
             return True
-        if loop is self._server_loop or not loop.is_running() or _running_loop() is loop:
+        if loop is self._server_loop or not loop.is_running() or loop is _running_loop():
             return False  # the server's loop sends in turn; a stopped one never will
         marker: Future[bool] = Future()
         try:
@@ -230,22 +223,14 @@ def _stop_soon(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def _run_until_stopped(loop: asyncio.AbstractEventLoop) -> None:
-    """The publisher thread: run the loop until :meth:`Publisher.close` stops it, then
-    close it here, where channels-redis's close hook can run the loop once more to
-    close its connections (left to the garbage collector, that hook would run in
-    whichever thread collects the loop, perhaps one running a loop of its own)."""
+    """Run the loop until :meth:`Publisher.close` stops it, then close it in this thread,
+    where channels-redis's close hook may run it once more (the garbage collector
+    could run that hook in a thread that runs a loop of its own)."""
     loop.run_forever()
     try:
         loop.close()
     except Exception:
         logger.debug("Could not close the publisher's loop", exc_info=True)
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def current() -> Publisher:
@@ -261,8 +246,3 @@ def publish(uuid: Any, frame: dict[str, Any], *, wait: bool = False) -> bool:
 def publish_to_group(group: str, frame: dict[str, Any]) -> bool:
     """Send ``frame`` to another group than a task's (a batch's), through the same queue."""
     return current().publish(None, frame, group=group)
-
-
-def flush(timeout: float = FLUSH_TIMEOUT) -> bool:
-    """Send what is queued before the process goes (see :meth:`Publisher.flush`)."""
-    return current().flush(timeout)
