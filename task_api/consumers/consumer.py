@@ -39,14 +39,11 @@ SNAPSHOT: Frame = {}  # what a frame needs when it does not apply on what was se
 class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     """Forwards the events of what a connection watches, in order, without gaps.
 
-    A client frame goes to the method ``receive_<type>``: a subclass adds a
-    frame type by adding one. A connection has no channel of its own on the
-    layer: the process's :class:`~.hub.Hub` is the group member and hands each
-    event to :meth:`deliver`. An idle connection writes an in-order event at
-    once, in the hub's pass over its listeners; while the connection is busy
-    (a client frame or earlier events being handled), events wait in its
-    :class:`~.inbox.Inbox`, which is drained in turn, so every frame it sends
-    is decided in one place (:meth:`_verdict`) and in order.
+    A client frame goes to ``receive_<type>`` (a subclass adds a frame type by adding
+    one). The process's :class:`~.hub.Hub`, not the connection, is the group member
+    and hands each event to :meth:`deliver`: an idle connection writes it at once, a
+    busy one keeps it in its :class:`~.inbox.Inbox`, drained in turn. Every frame
+    sent is decided in one place, :meth:`_verdict`.
     """
 
     groups: list[str] = []
@@ -125,11 +122,9 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def receive_unsubscribe(self, frame: Frame) -> None:
         kind = subscriptions.kind_of(frame)
-        subscription = self.subscriptions.get(
-            kind.group(protocol.subject(frame, kind.key, kind.name))
-        )
-        if subscription is not None:
-            self._leave(subscription)
+        group = kind.group(protocol.subject(frame, kind.key, kind.name))
+        if group in self.subscriptions:
+            self._leave(self.subscriptions[group])
 
     async def receive_start(self, frame: Frame) -> None:
         """Start a task (:mod:`.starts`) and watch it; the answer counts as its snapshot."""
@@ -202,9 +197,8 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if loaded is None or not await self._can_see(loaded[0]):
             self._leave(subscription)
             about: dict[str, Any] = {kind.key: uuid}
-            await self.send_frame(
-                protocol.error_frame("not_found", f"No {kind.name} {uuid!r}.", **about)
-            )
+            detail = f"No {kind.name} {uuid!r}."
+            await self.send_frame(protocol.error_frame("not_found", detail, **about))
             return
         frame = kind.snapshot(loaded[1])
         if frame["seq"] > subscription.last or (repeat and frame["seq"] == subscription.last):
@@ -214,8 +208,7 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         policy = get_policy()
         if policy.in_memory:
             return policy.can_see(self.actor(), obj)
-        allowed: bool = await database_sync_to_async(policy.can_see)(self.actor(), obj)
-        return allowed
+        return bool(await database_sync_to_async(policy.can_see)(self.actor(), obj))
 
     # -- events from the process's hub and the re-check --------------------------------
 
@@ -350,11 +343,8 @@ def _frame_types(cls: type) -> tuple[str, ...]:
 
 
 def _server_send(send: Send) -> Send:
-    """The server's send under Channels' session middleware.
-
-    The middleware's send saves the session before ``http.response.start``
-    only; for WebSocket messages it just passes them on, after reading the
-    session's state (about a tenth of the cost of a frame in daphne)."""
+    """The server's send under Channels' session middleware, which only passes WebSocket
+    messages on, after reading the session's state (a tenth of a frame's cost in daphne)."""
     wrapper = getattr(send, "__self__", None)
     if isinstance(wrapper, InstanceSessionWrapper) and "websocket.send" not in getattr(
         wrapper, "save_message_types", ("websocket.send",)

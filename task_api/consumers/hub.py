@@ -1,12 +1,10 @@
 """One channel layer membership per server process and group, dispatched in process.
 
-Each event loop that serves WebSockets has one :class:`Hub` with its own
-channel on the layer. The first local listener of a group makes the hub join
-the group; events the hub receives are handed to every local listener of
-their group without another Redis round trip. Redis work per event therefore
-grows with server processes, not with connections, and many subscribes to
-one object make one ``group_add``, not one each. A message names its group in
-``"group"`` (older publishers: the batch or task uuid of its frame does).
+Each event loop serving WebSockets has one :class:`Hub`, with its own channel,
+which joins a group for its first local listener and hands the group's events to
+every local listener: Redis work per event grows with server processes, not
+connections. A message names its group in ``"group"`` (older publishers: the
+batch or task uuid of its frame does).
 """
 
 from __future__ import annotations
@@ -49,11 +47,8 @@ class Hub:
         self._reader: asyncio.Task[None] | None = None
 
     async def join(self, group: str, listener: Listener) -> None:
-        """Send the group's events to ``listener``; returns once this process is a member.
-
-        Raises the layer's error when the group could not be joined; the
-        listener stays registered, and :meth:`rejoin` retries.
-        """
+        """Send the group's events to ``listener``; returns once this process is a member (or
+        raises the layer's error: the listener stays registered, and :meth:`rejoin` retries)."""
         self.listeners.setdefault(group, set()).add(listener)
         joining = self._joins.get(group)
         if joining is None or (joining.done() and joining.exception() is not None):
@@ -144,11 +139,11 @@ def _group_of(message: dict[str, Any]) -> str | None:
     group, frame = message.get("group"), message.get("frame")
     if isinstance(group, str):
         return group
-    if not isinstance(frame, dict) or not (frame.get("batch") or frame.get("uuid")):
+    if not isinstance(frame, dict):
         return None
     if frame.get("batch"):
         return protocol.batch_group(frame["batch"])
-    return protocol.task_group(frame["uuid"])
+    return protocol.task_group(frame["uuid"]) if frame.get("uuid") else None
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()

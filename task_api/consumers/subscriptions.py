@@ -1,21 +1,16 @@
 """What a connection can watch, and what the connections of one event loop share.
 
-A :class:`Kind` of subscription is what ``{"type": "subscribe", <key>: <uuid>}``
-watches: a channel layer group, a snapshot loader (the stored object, for the
-access policy, and its JSON), a query of the stored ``seq`` of many at once,
-and its rules: how its pending frames merge in an inbox, whether its updates
-are changes (each applies on the last ``seq`` sent) or complete states, which
-frame is final, and the least time between two updates to a connection. Tasks
-and batches are two registrations; :func:`register` adds a kind.
+A :class:`Kind` is what ``{"type": "subscribe", <key>: <uuid>}`` watches (tasks
+and batches; :func:`register` adds one): its group, how to load its snapshot and
+the stored ``seq`` of many at once, and the rules of its frames.
 
-Per event loop, snapshot reads are shared (:func:`read`) and one re-check
-serves every connection and kind (:func:`watch`): every
-``TASK_API_RESYNC_INTERVAL`` seconds, one query per kind reads the stored
-``seq`` of everything watched. For a subscription short of the ``seq`` stored
-one check earlier (an event was dropped, or the layer lost the group in a
-Redis restart), the process rejoins the group once and the connection is told
-through its inbox, so that its snapshot takes its turn with the events and is
-never older than a frame it sent.
+Per event loop, snapshot reads are shared (:func:`read`) and one re-check serves
+every connection (:func:`watch`): every ``TASK_API_RESYNC_INTERVAL`` seconds, one
+query per kind reads the stored ``seq`` of everything watched. For a subscription
+short of the ``seq`` stored one check earlier (an event was dropped, or the layer
+lost the group in a Redis restart), the process rejoins the group and the
+connection is told through its inbox, so that its snapshot takes its turn with
+the events and is never older than a frame it sent.
 """
 
 from __future__ import annotations
@@ -54,14 +49,14 @@ class Kind:
     name: str  # what the error frames call it
     key: str  # the field of subscribe frames that names one
     group: Callable[[str], str]
-    load: Callable[[str], Loaded]  # runs in a thread
+    load: Callable[[str], Loaded]  # the stored object (for the policy) and its JSON; in a thread
     stored_seqs: Callable[[list[str]], dict[str, int]]  # runs in a thread
     snapshot: Callable[[dict[str, Any]], Frame]
     update: str  # the type of its update frames
-    merge: inbox.Merge
-    final: Callable[[Frame], bool]
+    merge: inbox.Merge  # how its frames waiting in an inbox merge
+    final: Callable[[Frame], bool]  # whether a frame is its last
     changes: bool = True  # updates apply on the last seq sent, else they are complete
-    interval: Callable[[], float] = lambda: 0.0
+    interval: Callable[[], float] = lambda: 0.0  # least time between two updates sent
 
 
 KINDS: list[Kind] = []
@@ -89,9 +84,6 @@ class Subscription:
     sent_at: float = -math.inf  # loop time of the last update sent (kinds with an interval)
     held: Frame | None = None  # the newest update waiting for the end of the interval
     timer: asyncio.TimerHandle | None = None
-
-
-# -- tasks and batches ----------------------------------------------------------------
 
 
 def _load_task(uuid: str) -> Loaded:
@@ -159,9 +151,6 @@ BATCHES = register(
         interval=lambda: task_api_settings.batch_interval,
     )
 )
-
-
-# -- shared by the connections of one event loop -----------------------------------------
 
 
 class Watcher(Protocol):
