@@ -17,13 +17,6 @@ from task_api import protocol
 from task_api.tasks import Task
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
-_PRIMITIVES = {
-    "string": "string",
-    "integer": "number",
-    "number": "number",
-    "boolean": "boolean",
-    "null": "null",
-}
 
 
 def declarations(
@@ -40,8 +33,7 @@ def declarations(
         "  interface TaskTypes {",
     ]
     for name, cls in sorted(tasks.items()):
-        description = cls.get_description()
-        if description:
+        if description := cls.get_description():
             lines.append(f"    {_comment(description)}")
         lines.append(f"    {_key(name)}: {{")
         lines.append(f"      inputs: {to_typescript(cls.input_schema(), 6)}")
@@ -114,7 +106,9 @@ def to_typescript(schema: Any, indent: int = 0) -> str:
         return f"{_grouped(to_typescript(schema.get('items', True), indent))}[]"
     if kind == "object":
         return _object(schema, indent)
-    return _PRIMITIVES.get(kind, "unknown") if isinstance(kind, str) else "unknown"
+    if kind in ("string", "number", "boolean", "null"):
+        return str(kind)
+    return "number" if kind == "integer" else "unknown"
 
 
 def _object(schema: dict[str, Any], indent: int) -> str:
