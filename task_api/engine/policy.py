@@ -42,16 +42,13 @@ class Actor:
 
 
 class AccessPolicy:
-    """The rules; subclass and name yours in ``TASK_API_ACCESS_POLICY``.
+    """The rules about :class:`~task_api.models.TaskRecord` and
+    :class:`~task_api.models.TaskBatch` rows (or querysets of them); subclass and name
+    yours in ``TASK_API_ACCESS_POLICY``."""
 
-    Objects are :class:`~task_api.models.TaskRecord` and
-    :class:`~task_api.models.TaskBatch` rows (or querysets of them). The
-    WebSocket consumer calls :meth:`can_see` in a thread, where it may query
-    the database, unless ``in_memory`` says it only reads the actor and the object.
-    """
-
-    #: Whether ``can_see`` reads only the actor and the object (no queries). A subclass
-    #: that overrides ``can_see`` is taken to query, unless it sets this again.
+    #: Whether ``can_see`` reads only the actor and the object, so the WebSocket consumer
+    #: need not call it in a thread. A subclass that overrides ``can_see`` is taken to
+    #: query, unless it sets this again.
     in_memory: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
