@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Protocol
 
 from django.utils import timezone
@@ -28,44 +29,26 @@ class ReportSink(Protocol):
         """Stop flushing and polling for the reporter (its task ended)."""
 
 
+@dataclass(eq=False, repr=False, slots=True, weakref_slot=True)
 class Reporter:
     """The live state of one running task."""
 
-    __slots__ = (
-        "__weakref__",
-        "cancel_requested",
-        "closed",
-        "deadline",
-        "dirty",
-        "entries",
-        "flushed",
-        "last_flush",
-        "lock",
-        "pending_entries",
-        "progress",
-        "seq",
-        "sink",
-        "stop_reason",
-        "target",
-        "uuid",
-    )
-
-    def __init__(self, uuid: Any, sink: ReportSink | None, *, seq: int = 0) -> None:
-        self.uuid = uuid
-        self.sink = sink
-        self.seq = seq
-        self.progress: int | None = None
-        self.target: int | None = None
-        self.entries: list[dict[str, Any]] = []
-        self.pending_entries: list[dict[str, Any]] = []
-        self.dirty = False
-        self.cancel_requested = False
-        self.stop_reason: str | None = None
-        self.closed = False
-        self.deadline: float | None = None
-        self.lock = threading.Lock()
-        self.flushed: tuple[int | None, int | None] = (None, None)
-        self.last_flush = 0.0
+    uuid: Any
+    sink: ReportSink | None
+    _: KW_ONLY
+    seq: int = 0
+    progress: int | None = None
+    target: int | None = None
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    pending_entries: list[dict[str, Any]] = field(default_factory=list)
+    dirty: bool = False
+    cancel_requested: bool = False
+    stop_reason: str | None = None
+    closed: bool = False
+    deadline: float | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    flushed: tuple[int | None, int | None] = (None, None)
+    last_flush: float = 0.0
 
     @classmethod
     def detached(cls) -> Reporter:
