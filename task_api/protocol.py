@@ -40,9 +40,6 @@ def event_message(group: str, frame: Frame) -> dict[str, Any]:
     return {"type": "task.event", "group": group, "frame": frame}
 
 
-# -- client to server ---------------------------------------------------------------
-
-
 class SubscribeFrame(TypedDict):
     """Watch task `uuid` or batch `batch`: answered by its snapshot; sent again, by a fresh one."""
 
@@ -74,9 +71,6 @@ class PingFrame(TypedDict):
     """Answered by `pong`."""
 
     type: Literal["ping"]
-
-
-# -- server to client ---------------------------------------------------------------
 
 
 class SnapshotFrame(TypedDict):
@@ -234,9 +228,6 @@ def encode(frame: Frame) -> str:
         _encoded.clear()
     _encoded[id(frame)] = (frame, text)
     return text
-
-
-# -- reading client frames ----------------------------------------------------------
 
 
 class FrameError(Exception):

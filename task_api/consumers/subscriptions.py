@@ -109,13 +109,9 @@ def _load_batch(uuid: str) -> Loaded:
 
 
 def _batch_seqs(uuids: list[str]) -> dict[str, int]:
-    rows = (
-        TaskRecord.objects.filter(batch__uuid__in=uuids)
-        .order_by()
-        .values("batch__uuid")
-        .annotate(seq=Sum("seq"), n=Count("id"))
-    )
-    return {str(row["batch__uuid"]): row["seq"] + row["n"] for row in rows}
+    rows = TaskRecord.objects.filter(batch__uuid__in=uuids).order_by().values("batch__uuid")
+    totals = rows.annotate(seq=Sum("seq"), n=Count("id"))
+    return {str(row["batch__uuid"]): row["seq"] + row["n"] for row in totals}
 
 
 def _batch_final(frame: Frame) -> bool:

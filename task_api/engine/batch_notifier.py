@@ -78,7 +78,8 @@ class Notifier(runtime.Worker):
                 batch = batches.get(pk)
                 if batch is not None:
                     state = state_json(batch, aggregate(pk))
-                    publisher.publish_to_group(batch_group(batch.uuid), batch_update_frame(state))
+                    group = batch_group(batch.uuid)
+                    publisher.publish(None, batch_update_frame(state), group=group)
         except Exception:
             logger.exception("Could not publish the aggregate of batches %s", due)
         finally:

@@ -18,7 +18,6 @@ from django.utils import timezone
 from task_api import protocol
 from task_api.conf import task_api_settings
 from task_api.engine import batch_notifier, publisher, reconnect, runtime
-from task_api.engine.reconnect import CONNECTION_ERRORS
 from task_api.models import TaskRecord, TaskStatus
 from task_api.reporting import Reporter
 from task_api.store.progress import store_progress
@@ -50,13 +49,11 @@ class DatabaseSink:
         if entries:  # the reporter's lock is held during a flush
             fields["messages"] = list(reporter.entries)
         # Stored before it is published, so a snapshot is never behind an event.
-        stored = reconnect.once_more(
-            lambda: store_progress(self.record.pk, self.record.attempt, fields)
-        )
+        record = self.record
+        stored = reconnect.once_more(lambda: store_progress(record.pk, record.attempt, fields))
         if stored:
-            publisher.publish(
-                reporter.uuid, protocol.update_frame(reporter.uuid, reporter.seq, changes, entries)
-            )
+            frame = protocol.update_frame(reporter.uuid, reporter.seq, changes, entries)
+            publisher.publish(reporter.uuid, frame)
             batch_notifier.changed(self.record.batch_id)
         return bool(stored)
 
@@ -108,7 +105,7 @@ def flush(reporter: Reporter) -> None:
 
 def _log_failure(uuid: Any, exc: Exception) -> None:
     what = "poll running tasks" if uuid is None else f"store progress of task {uuid}"
-    if isinstance(exc, CONNECTION_ERRORS):  # an outage: one line, it is retried
+    if isinstance(exc, reconnect.CONNECTION_ERRORS):  # an outage: one line, it is retried
         logger.warning("Could not %s: %s", what, exc)
     else:
         logger.error("Could not %s", what, exc_info=exc)

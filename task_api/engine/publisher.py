@@ -54,8 +54,7 @@ class Publisher:
         with self._lock:
             if self._server_loop is not loop:
                 self._server_loop = loop
-                self._loop = None
-                self._queue = None
+                self._loop = self._queue = None
 
     def reachable(self) -> bool:
         """Whether anybody can receive what is published now: a layer is configured,
@@ -71,9 +70,7 @@ class Publisher:
     ) -> bool:
         """Queue ``frame`` for the task's group (or ``group``); with ``wait``, block until sent."""
         layer = get_channel_layer(task_api_settings.channel_layer_alias)
-        if layer is None:
-            return False
-        target = self._target_loop(layer)
+        target = None if layer is None else self._target_loop(layer)
         if target is None:
             return False
         loop, queue = target
@@ -238,11 +235,6 @@ def current() -> Publisher:
     return runtime.get(Publisher)
 
 
-def publish(uuid: Any, frame: dict[str, Any], *, wait: bool = False) -> bool:
-    """Send ``frame`` to the group of task ``uuid`` (see :class:`Publisher`)."""
-    return current().publish(uuid, frame, wait=wait)
-
-
-def publish_to_group(group: str, frame: dict[str, Any]) -> bool:
-    """Send ``frame`` to another group than a task's (a batch's), through the same queue."""
-    return current().publish(None, frame, group=group)
+def publish(uuid: Any, frame: dict[str, Any], *, wait: bool = False, group: str = "") -> bool:
+    """Send ``frame`` to the group of task ``uuid``, or to ``group`` (see :class:`Publisher`)."""
+    return current().publish(uuid, frame, wait=wait, group=group)
