@@ -134,22 +134,19 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         subscription = self._watch(TASKS, str(planned), ref=ref, status=429)
         await self._join(subscription)
         outcome = await starts.start(self.scope, frame, planned)
+        if not isinstance(outcome, Refusal) and outcome[1]["uuid"] != subscription.uuid:
+            # A repeat of an earlier start with the same key: watch that task instead.
+            self._leave(subscription)
+            subscription = self._watch(TASKS, outcome[1]["uuid"], ref=ref, status=429)
+            await self._join(subscription)
+            loaded = await subscriptions.read(TASKS, subscription.uuid)
+            vanished = Refusal("unavailable", 503, "The task vanished.")
+            outcome = vanished if loaded is None else (outcome[0], loaded[1])
         if isinstance(outcome, Refusal):
             self._leave(subscription)
             await self.send_frame(outcome.frame(ref))
             return
         created, task = outcome
-        if task["uuid"] != subscription.uuid:
-            # A repeat of an earlier start with the same key: watch that task instead.
-            self._leave(subscription)
-            subscription = self._watch(TASKS, task["uuid"], ref=ref, status=429)
-            await self._join(subscription)
-            loaded = await subscriptions.read(TASKS, subscription.uuid)
-            if loaded is None:
-                self._leave(subscription)
-                await self.send_frame(Refusal("unavailable", 503, "The task vanished.").frame(ref))
-                return
-            task = loaded[1]
         subscription.last = max(subscription.last, task["seq"])
         await self.send_frame(protocol.started_frame(ref, created, task))
         if task["status"] in TERMINAL_STATUSES:
@@ -170,10 +167,9 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def _join(self, subscription: Subscription) -> None:
         """Have the process join the group; if the layer is unreachable, the re-check catches up."""
         hub = get_hub()
-        if hub is None:
-            return
         try:
-            await hub.join(subscription.group, self)
+            if hub is not None:
+                await hub.join(subscription.group, self)
         except Exception as exc:
             logger.warning("Could not join the group %s: %r", subscription.group, exc)
 

@@ -58,11 +58,10 @@ class Hub:
     def leave(self, group: str, listener: Listener) -> None:
         """Stop sending the group's events to ``listener`` (the membership stays until
         :meth:`sweep`, so a task watched again soon costs no new ``group_add``)."""
-        listeners = self.listeners.get(group)
-        if listeners is not None:
-            listeners.discard(listener)
-            if not listeners:
-                del self.listeners[group]
+        listeners = self.listeners.get(group, set())
+        listeners.discard(listener)
+        if not listeners:
+            self.listeners.pop(group, None)
 
     async def rejoin(self, group: str) -> None:
         """Join the group again (the layer may have lost it, e.g. after a Redis restart)."""
@@ -73,10 +72,9 @@ class Hub:
         """Leave the groups that no local listener watches any more."""
         for group in [g for g in self._joins if g not in self.listeners]:
             self._joins.pop(group, None)
-            channel = self.channel
-            if channel is not None:
+            if self.channel is not None:
                 with contextlib.suppress(Exception):
-                    await self.layer.group_discard(group, channel)
+                    await self.layer.group_discard(group, self.channel)
             if group in self.listeners and group not in self._joins:
                 with contextlib.suppress(Exception):
                     await self.rejoin(group)  # watched again while we left

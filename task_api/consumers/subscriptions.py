@@ -59,9 +59,6 @@ class Kind:
     interval: Callable[[], float] = lambda: 0.0  # least time between two updates sent
 
 
-KINDS: list[Kind] = []
-
-
 def register(kind: Kind) -> Kind:
     """Let connections subscribe to ``kind``; the first registered is the default."""
     KINDS.append(kind)
@@ -119,34 +116,31 @@ def _batch_final(frame: Frame) -> bool:
     return bool(state.get("total")) and state.get("status") not in ("pending", "running")
 
 
-TASKS = register(
-    Kind(
-        name="task",
-        key="uuid",
-        group=protocol.task_group,
-        load=_load_task,
-        stored_seqs=_task_seqs,
-        snapshot=protocol.snapshot_frame,
-        update="update",
-        merge=inbox.merge_changes,
-        final=_task_final,
-    )
+TASKS = Kind(
+    name="task",
+    key="uuid",
+    group=protocol.task_group,
+    load=_load_task,
+    stored_seqs=_task_seqs,
+    snapshot=protocol.snapshot_frame,
+    update="update",
+    merge=inbox.merge_changes,
+    final=_task_final,
 )
-BATCHES = register(
-    Kind(
-        name="batch",
-        key="batch",
-        group=protocol.batch_group,
-        load=_load_batch,
-        stored_seqs=_batch_seqs,
-        snapshot=protocol.batch_snapshot_frame,
-        update="batch_update",
-        merge=inbox.keep_states,
-        final=_batch_final,
-        changes=False,
-        interval=lambda: task_api_settings.batch_interval,
-    )
+BATCHES = Kind(
+    name="batch",
+    key="batch",
+    group=protocol.batch_group,
+    load=_load_batch,
+    stored_seqs=_batch_seqs,
+    snapshot=protocol.batch_snapshot_frame,
+    update="batch_update",
+    merge=inbox.keep_states,
+    final=_batch_final,
+    changes=False,
+    interval=lambda: task_api_settings.batch_interval,
 )
+KINDS = [TASKS, BATCHES]  # the first is the default; register() adds more
 
 
 class Watcher(Protocol):
@@ -236,17 +230,14 @@ class _Shared:
                 watcher.behind(sub, seq)
 
 
-_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Shared] = (
-    weakref.WeakKeyDictionary()
-)
+_by_loop = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Shared]()
 
 
 def _shared() -> _Shared:
     loop = asyncio.get_running_loop()
-    shared = _by_loop.get(loop)
-    if shared is None:
-        shared = _by_loop[loop] = _Shared()
-    return shared
+    if loop not in _by_loop:
+        _by_loop[loop] = _Shared()
+    return _by_loop[loop]
 
 
 async def read(kind: Kind, uuid: str) -> Loaded:
