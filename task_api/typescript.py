@@ -72,8 +72,7 @@ def frame_declarations() -> str:
 
 
 def _python_type(hint: Any) -> str:
-    args = get_args(hint)
-    origin = get_origin(hint)
+    args, origin = get_args(hint), get_origin(hint)
     if origin is Literal:
         return " | ".join(json.dumps(arg) for arg in args)
     if origin in (Union, types.UnionType):
@@ -115,9 +114,7 @@ def _object(schema: dict[str, Any], indent: int) -> str:
     properties: dict[str, Any] = schema.get("properties", {})
     extra = schema.get("additionalProperties", True)
     if not properties:
-        if extra is False:
-            return "Record<string, never>"
-        return f"Record<string, {to_typescript(extra, indent)}>"
+        return f"Record<string, {to_typescript(extra, indent)}>"  # false gives never
     required = set(schema.get("required", []))
     pad = " " * (indent + 2)
     lines = ["{"]
