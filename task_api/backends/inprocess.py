@@ -1,10 +1,8 @@
 """Runs tasks in threads of the web process: no broker, for the embedded default.
 
-Time limits are soft only (checked at the task's progress calls). The threads,
-daemons, are a part of the process's runtime (:mod:`task_api.engine.runtime`):
-when the process stops, running tasks are asked to stop at their next progress
-call or check, and the tasks not ended ``STOP_GRACE`` seconds later (running,
-waiting for a retry, or queued) are failed with ``SERVER_STOPPED``.
+Time limits are soft only (checked at the task's progress calls). When the process
+stops, running tasks are asked to stop at their next progress call or check, and
+those not ended ``STOP_GRACE`` seconds later (or queued) fail with ``SERVER_STOPPED``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """The engine interface: how a stored task record reaches a worker.
 
 An engine (``TASK_API_BACKEND``) only dispatches records that
-:func:`task_api.engine.service.start` created; it never creates them. Django's
-``django.tasks`` API reaches the same path through
-:class:`task_api.backends.django_tasks.TaskAPIBackend`.
+:func:`task_api.engine.service.start` created; it never creates them.
 """
 
 from __future__ import annotations

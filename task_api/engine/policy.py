@@ -74,11 +74,8 @@ class AccessPolicy:
 
 
 class OwnerOrStaff(AccessPolicy):
-    """A task belongs to the user who started it, or to an anonymous visitor's session.
-
-    Staff may see every task, but lists show their own only. A task that
-    belongs to nobody (started outside a request) is visible to staff only.
-    """
+    """A task belongs to the user who started it, or to an anonymous visitor's session;
+    staff may see every task (lists show their own), including those of nobody."""
 
     in_memory = True
 

@@ -100,13 +100,9 @@ class Publisher:
         with self._lock:
             if self._stopped:
                 return None
-            if (
-                self._loop is not None
-                and self._queue is not None
-                and not self._loop.is_closed()
-                and self._made_for is made_for
-            ):
-                return self._loop, self._queue
+            loop, queue = self._loop, self._queue
+            if loop and queue and self._made_for is made_for and not loop.is_closed():
+                return loop, queue
             if self._loop is not None and self._thread is not None:
                 _stop_soon(self._loop)  # ours, made for another configuration
             self._made_for, self._thread = made_for, None
@@ -184,8 +180,7 @@ class Publisher:
             sent = False
             try:
                 await asyncio.wait_for(
-                    layer.group_send(group, event_message(group, frame)),
-                    SEND_TIMEOUT,
+                    layer.group_send(group, event_message(group, frame)), SEND_TIMEOUT
                 )
                 sent = True
                 self._failures = 0

@@ -1,14 +1,9 @@
 """Finding running tasks whose worker died: no heartbeat for ``TASK_API_STALE_AFTER``.
 
-Checked lazily whenever a running task is read (REST, WebSocket) and swept
-periodically by :func:`sweep_stale` (a Celery worker runs it, and the
-``purge_tasks`` command too).
-
-A missing heartbeat only proves a lost worker if the database could take
-heartbeats all along: while PostgreSQL restarts, a healthy worker cannot
-write one either. So a task counts as stale only once the database server
-itself has been up for ``TASK_API_STALE_AFTER`` (``pg_postmaster_start_time``);
-its worker reconnects and beats again well before that.
+Checked whenever a running task is read, and swept by :func:`sweep_stale` (Celery
+workers, ``purge_tasks``). While PostgreSQL restarts, a healthy worker cannot beat
+either, so a task counts as stale only once the database server itself has been up
+for ``TASK_API_STALE_AFTER`` (``pg_postmaster_start_time``).
 """
 
 from __future__ import annotations
