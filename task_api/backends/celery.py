@@ -5,12 +5,10 @@ dies is failed as lost); ``task_api.run_retry_safe``, for ``retry_safe`` task
 classes, at the end, so that it is redelivered if its worker dies.
 ``task_api.purge`` removes old finished tasks (for celery beat).
 
-When the broker connection drops, Celery forgets the messages it had
-prefetched, and Redis hands them out again only after the transport's
-``visibility_timeout`` (or loses them, without persistence). So after each
-reconnection the worker's main process sends every pending task again: a
-duplicate finds its task started (a conditional update) and does nothing. The
-same thread sweeps stale tasks.
+When the broker connection drops, Celery forgets the messages it had prefetched
+(Redis hands them out again only after ``visibility_timeout``), so after each
+reconnection the worker's main process sends every pending task again (a duplicate
+finds its task started and does nothing), and sweeps stale tasks.
 """
 
 from __future__ import annotations
@@ -75,7 +73,7 @@ def _run(celery_task: CeleryTask[Any, Any], uuid: str) -> str:
     )
     if outcome.retry_in is not None:
         raise celery_task.retry(countdown=outcome.retry_in, max_retries=None)
-    if outcome.failed and outcome.error is not None:
+    if outcome.status == TaskStatus.FAILED and outcome.error is not None:
         raise TaskFailed(f"{outcome.error['type']}: {outcome.error['message']}")
     return str(outcome.status)
 

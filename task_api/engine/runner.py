@@ -1,12 +1,9 @@
 """Running one task in a worker: the same code for every backend.
 
-:func:`execute` moves the record to ``running``, calls the task's ``run`` with
-its inputs, checks the outputs and stores the terminal state. Database
-connections belong to the caller (Celery's Django fixup, the in-process
-threads; an eager task runs in its caller's connection and maybe transaction).
-A connection that breaks while a task runs is replaced, and the start and the
-final write are retried while the database is away (``TASK_API_DB_RETRY_FOR``),
-so a finished task keeps its real outcome.
+Database connections belong to the caller (Celery's Django fixup, the in-process
+threads; an eager task runs in its caller's). The start and the final write are
+retried while the database is away (``TASK_API_DB_RETRY_FOR``), so a finished
+task keeps its real outcome.
 """
 
 from __future__ import annotations
@@ -41,10 +38,6 @@ class Outcome:
     error: dict[str, str] | None = None
     retry_in: float | None = None
 
-    @property
-    def failed(self) -> bool:
-        return self.status == TaskStatus.FAILED
-
 
 SKIPPED = Outcome(status="skipped")
 
@@ -58,9 +51,8 @@ def execute(
 ) -> Outcome:
     """Run the task ``uuid`` to a terminal state, or to a retry after ``retries_done`` ones.
 
-    Progress and messages go to ``sink`` (default: the database and the watchers). A
-    ``retry_safe`` task takes over a record left ``running`` (its message was
-    redelivered because its worker died) once the record's heartbeat has stopped.
+    Progress goes to ``sink`` (default: the database and the watchers). A ``retry_safe``
+    task takes over a record left ``running`` once its heartbeat has stopped.
     """
     record = reconnect.retrying(lambda: lifecycle.reload(uuid), f"reading task {uuid}")
     if record is None:
