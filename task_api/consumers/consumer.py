@@ -39,11 +39,9 @@ SNAPSHOT: Frame = {}  # what a frame needs when it does not apply on what was se
 class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     """Forwards the events of what a connection watches, in order, without gaps.
 
-    A client frame goes to ``receive_<type>`` (a subclass adds a frame type by adding
-    one). The process's :class:`~.hub.Hub`, not the connection, is the group member
-    and hands each event to :meth:`deliver`: an idle connection writes it at once, a
-    busy one keeps it in its :class:`~.inbox.Inbox`, drained in turn. Every frame
-    sent is decided in one place, :meth:`_verdict`.
+    A client frame goes to ``receive_<type>`` (a subclass adds one). The process's
+    :class:`~.hub.Hub` hands each event to :meth:`deliver`: an idle connection writes
+    it at once, a busy one keeps it in its :class:`~.inbox.Inbox`, drained in turn.
     """
 
     groups: list[str] = []
@@ -77,9 +75,8 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             self._busy = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels closes stale database connections before every handler, a hop
-        # to the database thread per frame and event; this consumer reads the
-        # database only through database_sync_to_async, which does that itself.
+        # Not Channels' own: it closes stale database connections before every handler (a
+        # hop to the database thread per frame); database_sync_to_async does it where needed.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']!r}")
@@ -98,8 +95,6 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     def actor(self) -> Actor:
         """Who is asking, for the access policy."""
         return Actor.of(self.scope.get("user"), self.scope.get("session"))
-
-    # -- client frames --------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -205,8 +200,6 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if policy.in_memory:
             return policy.can_see(self.actor(), obj)
         return bool(await database_sync_to_async(policy.can_see)(self.actor(), obj))
-
-    # -- events from the process's hub and the re-check --------------------------------
 
     def deliver(self, group: str, message: dict[str, Any]) -> None:
         """Take an event of a watched group (called by the hub; never blocks)."""
@@ -342,9 +335,8 @@ def _server_send(send: Send) -> Send:
     """The server's send under Channels' session middleware, which only passes WebSocket
     messages on, after reading the session's state (a tenth of a frame's cost in daphne)."""
     wrapper = getattr(send, "__self__", None)
-    if isinstance(wrapper, InstanceSessionWrapper) and "websocket.send" not in getattr(
-        wrapper, "save_message_types", ("websocket.send",)
-    ):
+    saved = getattr(wrapper, "save_message_types", ("websocket.send",))
+    if isinstance(wrapper, InstanceSessionWrapper) and "websocket.send" not in saved:
         real: Send = wrapper.real_send
         return _server_send(real)
     return send

@@ -1,10 +1,8 @@
 """One channel layer membership per server process and group, dispatched in process.
 
-Each event loop serving WebSockets has one :class:`Hub`, with its own channel,
-which joins a group for its first local listener and hands the group's events to
-every local listener: Redis work per event grows with server processes, not
-connections. A message names its group in ``"group"`` (older publishers: the
-batch or task uuid of its frame does).
+Each event loop serving WebSockets has one :class:`Hub`, with its own channel: it
+joins a group for its first local listener and hands the group's events to every
+local listener, so Redis work per event grows with processes, not connections.
 """
 
 from __future__ import annotations
@@ -89,11 +87,10 @@ class Hub:
         await self.layer.group_add(group, channel)
 
     async def _ensure_channel(self) -> str:
-        if self._channel_ready is None or (
-            self._channel_ready.done() and self._channel_ready.exception() is not None
-        ):
-            self._channel_ready = asyncio.ensure_future(self.layer.new_channel())
-        channel = str(await asyncio.shield(self._channel_ready))
+        ready = self._channel_ready
+        if ready is None or (ready.done() and ready.exception() is not None):
+            ready = self._channel_ready = asyncio.ensure_future(self.layer.new_channel())
+        channel = str(await asyncio.shield(ready))
         if self.channel is None:
             self.channel = channel
             self._reader = asyncio.get_running_loop().create_task(self._read(channel))
@@ -133,7 +130,7 @@ class Hub:
 
 
 def _group_of(message: dict[str, Any]) -> str | None:
-    """The group a message names, or that its frame's batch or task uuid implies."""
+    """The group a message names, or (older publishers) that its frame's uuid implies."""
     group, frame = message.get("group"), message.get("frame")
     if isinstance(group, str):
         return group

@@ -1,10 +1,8 @@
 """A connection's pending frames, merged so that a slow connection gets the latest state.
 
-Events wait here while the connection is busy, per subscription in order, and
-merge by the rule of their kind (task updates merge, a snapshot replaces what
-is older; batch states are kept as they come), so a connection that falls
-behind sends fewer, fresher frames instead of a growing backlog. Re-check
-requests (:func:`resync`) wait here too, in order with the events.
+Events (and re-check requests) wait here while the connection is busy, per
+subscription in order, and merge by the rule of their kind, so a connection that
+falls behind sends fewer, fresher frames instead of a growing backlog.
 """
 
 from __future__ import annotations

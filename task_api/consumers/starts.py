@@ -1,9 +1,4 @@
-"""The WebSocket ``start`` frame, under the rules of ``POST /tasks/``.
-
-Those are :mod:`task_api.api.starts` and the API's permission and throttle classes
-(:mod:`task_api.api.access`), asked about a POST by the connection's user; refusals
-are worded by :mod:`task_api.api.errors`.
-"""
+"""The WebSocket ``start`` frame, under the rules of ``POST /tasks/`` (:mod:`task_api.api`)."""
 
 from __future__ import annotations
 

@@ -4,13 +4,12 @@ A :class:`Kind` is what ``{"type": "subscribe", <key>: <uuid>}`` watches (tasks
 and batches; :func:`register` adds one): its group, how to load its snapshot and
 the stored ``seq`` of many at once, and the rules of its frames.
 
-Per event loop, snapshot reads are shared (:func:`read`) and one re-check serves
-every connection (:func:`watch`): every ``TASK_API_RESYNC_INTERVAL`` seconds, one
-query per kind reads the stored ``seq`` of everything watched. For a subscription
-short of the ``seq`` stored one check earlier (an event was dropped, or the layer
-lost the group in a Redis restart), the process rejoins the group and the
-connection is told through its inbox, so that its snapshot takes its turn with
-the events and is never older than a frame it sent.
+Per event loop, snapshot reads are shared (:func:`read`), and every
+``TASK_API_RESYNC_INTERVAL`` seconds one query per kind reads the stored ``seq``
+of everything watched (:func:`watch`). For a subscription short of the ``seq``
+stored one check earlier (an event was lost, or Redis lost the group), the process
+rejoins the group and tells the connection through its inbox, so that its
+snapshot takes its turn with the events.
 """
 
 from __future__ import annotations
