@@ -2,8 +2,7 @@
 the reading of client frames.
 
 Each frame is declared once, as a TypedDict that one function builds (mypy checks
-it); ``static_src/types/protocol.d.ts`` is generated from these declarations.
-Workers publish to the group of a task or batch (``task_api.task.<uuid hex>``).
+it) and that ``static_src/types/protocol.d.ts`` is generated from.
 """
 
 # No ``from __future__ import annotations``: TypedDict reads NotRequired at runtime.

@@ -1,9 +1,8 @@
 """The live state of a running task: progress, target, messages, stop flags.
 
-``Task.set_progress`` (and :mod:`task_api.progress`) only stores a number here
-and, the first time after a flush, asks the sink to flush soon; the engine's
-sink (:mod:`task_api.engine.flusher`) writes at most one update per task and
-``TASK_API_PROGRESS_INTERVAL``, so a task may report millions of times.
+A progress call only stores a number here and, the first time after a flush, asks
+the sink (:mod:`task_api.engine.flusher`) to flush soon: a task may report millions
+of times.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """TypeScript declarations of the registered tasks, and of the WebSocket frames.
 
-:func:`declarations` writes a module augmentation of the JS client's
-``TaskTypes`` interface, so that ``TaskAPI.run('wait', {seconds: 3})`` checks
-the name and inputs and types ``json.outputs``. :func:`frame_declarations`
-writes ``static_src/types/protocol.d.ts`` from :mod:`task_api.protocol`.
+:func:`declarations` augments the JS client's ``TaskTypes`` interface, so that
+``TaskAPI.run('wait', {seconds: 3})`` checks the name and inputs and types the outputs.
 """
 
 from __future__ import annotations

@@ -31,10 +31,8 @@ TASK_NAMES = frozenset({"task_api.run", "task_api.run_retry_safe"})
 def survive_pool_reregistration() -> None:
     """Let a prefork worker survive a broker reconnection after pool processes died.
 
-    Celery sets an exited pool process's ``_sentinel_poll`` to ``None``, which a
-    reconnection then passes to ``hub.add_reader``, stopping the whole worker
-    (celery/celery#9250, celery/kombu#1649). Such a process is skipped if gone (the
-    pool replaces it), else watched afresh.
+    Celery sets an exited pool process's ``_sentinel_poll`` to ``None``, which a reconnection
+    passes to ``hub.add_reader``, stopping the worker (celery/celery#9250, celery/kombu#1649).
     """
     try:
         from celery.concurrency.asynpool import AsynPool

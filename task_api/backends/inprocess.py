@@ -8,6 +8,7 @@ those not ended ``STOP_GRACE`` seconds later (or queued) fail with ``SERVER_STOP
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import queue
 import threading
@@ -26,8 +27,7 @@ from task_api.tasks import Task
 logger = logging.getLogger("task_api.backends.inprocess")
 
 SERVER_STOPPED = "The server stopped before the task finished."
-#: Seconds the running tasks get to stop at their next progress call before they are failed.
-STOP_GRACE = 0.5
+STOP_GRACE = 0.5  # seconds running tasks get to stop at a progress call before they fail
 
 
 class InProcessBackend(BaseBackend):
@@ -76,13 +76,11 @@ class TaskPool:
 
     def _run(self, uuid: Any) -> None:
         """Run a task and its retries; nothing it raises ends the thread."""
-        retries_done = 0
         try:
-            while True:
+            for retries_done in itertools.count():
                 outcome = runner.execute(uuid, retries_done=retries_done)
                 if outcome.retry_in is None or self._stopping.wait(outcome.retry_in):
                     return
-                retries_done += 1
         except BaseException:
             logger.exception("Task %s crashed its worker thread", uuid)
         finally:

@@ -1,14 +1,12 @@
 """Aggregate updates of batches, derived from their tasks' transitions, coalesced.
 
-Every transition of a task in a batch calls :func:`changed` (a dictionary
-write). One thread per process then reads the batch's aggregate (one query)
-and publishes it to the batch's group at most once every
-``TASK_API_BATCH_INTERVAL`` seconds per batch, on the leading and the trailing
-edge: a change after a read always causes another read, so the last task's end
-is always followed by a read that sees every task terminal. Frames carry the
-whole aggregate, so the next one repairs a lost one; ``seq`` orders frames read
-by different processes (:mod:`task_api.store.aggregate`). At stop, what is
-pending is sent at once.
+Every transition of a task in a batch calls :func:`changed` (a dictionary write).
+One thread per process reads the batch's aggregate and publishes it at most once
+every ``TASK_API_BATCH_INTERVAL`` seconds per batch, on the leading and the
+trailing edge: a change after a read always causes another read, so the last
+task's end is followed by a read that sees every task terminal. A frame carries
+the whole aggregate (the next one repairs a lost one) and a ``seq`` that orders
+frames read by different processes.
 """
 
 from __future__ import annotations

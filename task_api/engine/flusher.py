@@ -1,10 +1,8 @@
 """Writing and pushing the progress of running tasks: one flusher thread per process.
 
-A task's :class:`~task_api.reporting.Reporter` asks its :class:`DatabaseSink`
-to flush the first time after a flush; the flusher stores, then publishes, at
-most one update per task every ``TASK_API_PROGRESS_INTERVAL`` seconds (leading
-and trailing edge). It also polls the cancel flags and writes the heartbeats
-of the running tasks; the runner writes the final values.
+The flusher stores, then publishes, at most one update per task every
+``TASK_API_PROGRESS_INTERVAL`` seconds (leading and trailing edge), and polls the
+cancel flags and writes the heartbeats of the running tasks.
 """
 
 from __future__ import annotations
@@ -24,8 +22,7 @@ from task_api.store.progress import store_progress
 
 logger = logging.getLogger("task_api.reporting")
 
-#: Seconds before a flush that failed (the database is away) is tried again.
-RETRY_DELAY = 1.0
+RETRY_DELAY = 1.0  # seconds before a failed flush (the database is away) is tried again
 
 
 class DatabaseSink:

@@ -72,9 +72,9 @@ def start(record: TaskRecord, *, allow_takeover: bool = False) -> bool:
 def finish(record: TaskRecord, status: TaskStatus, **fields: Any) -> bool:
     """Store and publish a running task's terminal state; ``False`` if it was not running.
 
-    Only its worker writes ``seq`` while a task runs. ``cancel_requested`` only turns
-    true: the update is conditional on the value the worker knows, then on the other,
-    so the published snapshot matches the row without a read.
+    Only its worker writes ``seq`` while a task runs. ``cancel_requested`` only turns true:
+    the update is conditional on the value the worker knows, then on the other, so the
+    snapshot matches the row without a read.
     """
     fields.update(status=status, seq=record.seq + 1)
     fields.setdefault("finished", timezone.now())

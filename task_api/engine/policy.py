@@ -29,8 +29,7 @@ class Actor:
     @classmethod
     def of(cls, user: Any, session: Any) -> Actor:
         """The actor of a request's (or a WebSocket scope's) ``user`` and ``session``."""
-        session_key = (session.session_key or "") if session is not None else ""
-        return cls(user=user, session_key=session_key)
+        return cls(user=user, session_key=getattr(session, "session_key", None) or "")
 
     @property
     def is_authenticated(self) -> bool:

@@ -1,12 +1,10 @@
 """Publishing task events to the channel layer: the only module that sends them.
 
-Sync code (workers, views) publishes through one long-lived event loop per
-process, in a daemon thread, so that channels-redis keeps its connection pool
-and a progress event costs a queue put, not a new event loop and connection
-(``async_to_sync`` per event); frames are sent in order. The in-memory layer
-is not thread-safe: its events are sent on the server's own loop, which the
-consumer hands over on connect. The publisher is the last part of the
-process's runtime to stop, after sending what is queued.
+Sync code (workers, views) publishes through one long-lived event loop per process,
+in a daemon thread, so that channels-redis keeps its connection pool and an event
+costs a queue put, not a new loop and connection; frames are sent in order. The
+in-memory layer is not thread-safe: its events go out on the server's own loop,
+which the consumer hands over on connect.
 """
 
 from __future__ import annotations

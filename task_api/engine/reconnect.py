@@ -1,11 +1,9 @@
 """Database work of our own threads that outlives a dropped connection.
 
-A thread of ours (the flusher, a task's runner, the stale sweep) has no request
-whose end closes its connection: after a database restart or failover, that
-connection is dead for good. :func:`drop` closes it so that the next query
-connects again, and :func:`retrying` repeats work with backoff while the
-database is away. A connection inside a transaction (an eager task in its
-caller's ``atomic`` block) is never closed or retried: its owner decides.
+No request ends in our threads to close a connection that a database restart
+killed: :func:`drop` closes it so that the next query connects again, and
+:func:`retrying` repeats work while the database is away. A connection inside a
+transaction (an eager task in its caller's ``atomic`` block) is left to its owner.
 """
 
 from __future__ import annotations

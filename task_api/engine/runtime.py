@@ -1,12 +1,10 @@
 """The background parts of this process, with one lifecycle.
 
-The publisher's loop thread, the progress flusher, the batch notifier, the
-in-process task pool and the Celery worker's sweeper are each made on first use
-(nothing runs at import); a forked child (a Celery pool process) starts with
-none, as threads do not survive a fork. At exit (``atexit``, or
-``worker_process_shutdown`` in a Celery pool process, which skips it) the parts
-stop once, in their ``stop_order``, the publisher last so that it sends what is
-queued; a part made during or after the stop is stopped too.
+The publisher, the flusher, the batch notifier, the in-process pool and the Celery
+sweeper are each made on first use; a forked child starts with none (threads do not
+survive a fork). At exit (``atexit``, or ``worker_process_shutdown`` in a Celery
+pool process, which skips it) they stop once, in their ``stop_order``, the
+publisher last so that it sends what is queued.
 """
 
 from __future__ import annotations
