@@ -1,8 +1,7 @@
 """Progress, messages and cancellation for code that runs inside a task.
 
-The runner binds the running task's reporter to a context variable, so any
-function called by a task body, a ``@task`` function first of all, reports
-without passing objects around::
+Any function a task body calls (a ``@task`` function first of all) reports to
+the running task's reporter, bound to a context variable::
 
     from task_api import progress
 
@@ -12,9 +11,8 @@ without passing objects around::
         progress.inc()
 
 Outside a worker of ours (a plain call, a test, Django's ``ImmediateBackend``)
-every call is a cheap no-op and ``cancel_requested()`` is ``False``. Each call
-only stores a number, like ``Task.set_progress``: one thread per process
-writes and pushes the latest values every ``TASK_API_PROGRESS_INTERVAL``.
+every call is a cheap no-op and ``cancel_requested()`` is ``False``. A call only
+stores a number; the latest values are pushed every ``TASK_API_PROGRESS_INTERVAL``.
 """
 
 from __future__ import annotations
@@ -51,9 +49,8 @@ def inc(amount: int = 1) -> None:
     """Add ``amount`` to the progress (which starts at 0)."""
     reporter = _get()
     if reporter is not None:
-        reporter.progress = (reporter.progress or 0) + (
-            amount if type(amount) is int else int(amount)
-        )
+        amount = amount if type(amount) is int else int(amount)
+        reporter.progress = (reporter.progress or 0) + amount
         if not reporter.dirty:
             reporter.touch()
 

@@ -1,17 +1,12 @@
 """The live protocol (``docs/protocol.md``): every frame, the channel layer groups, and
 the reading of client frames.
 
-Each frame is declared once here, as a TypedDict, and built by one function
-(mypy checks the builder against the declaration). The TypeScript types in
-``static_src/types/protocol.d.ts`` are generated from these declarations, and
-a test checks them against the frame tables of ``docs/protocol.md``.
-
-Workers publish update and snapshot frames to the group of their task or
-batch, ``task_api.task.<uuid hex>`` or ``task_api.batch.<uuid hex>``; a
-message on the layer is ``{"type": "task.event", "group": <group>, "frame": <frame>}``.
+Each frame is declared once, as a TypedDict that one function builds (mypy checks
+it) and that ``static_src/types/protocol.d.ts`` is generated from.
 """
 
 # No ``from __future__ import annotations``: TypedDict reads NotRequired at runtime.
+import contextlib
 import json
 import uuid as uuid_lib
 from collections.abc import Collection
@@ -42,9 +37,6 @@ def batch_group(uuid: Any) -> str:
 def event_message(group: str, frame: Frame) -> dict[str, Any]:
     """The channel layer message that carries ``frame`` to the members of ``group``."""
     return {"type": "task.event", "group": group, "frame": frame}
-
-
-# -- client to server ---------------------------------------------------------------
 
 
 class SubscribeFrame(TypedDict):
@@ -78,9 +70,6 @@ class PingFrame(TypedDict):
     """Answered by `pong`."""
 
     type: Literal["ping"]
-
-
-# -- server to client ---------------------------------------------------------------
 
 
 class SnapshotFrame(TypedDict):
@@ -240,9 +229,6 @@ def encode(frame: Frame) -> str:
     return text
 
 
-# -- reading client frames ----------------------------------------------------------
-
-
 class FrameError(Exception):
     """A client frame that is refused; :attr:`frame` is the ``error`` frame answering it."""
 
@@ -269,22 +255,13 @@ def read(text: str | None, max_bytes: int, types: Collection[str]) -> Frame:
     return cast(Frame, frame)
 
 
-def parse_uuid(value: Any) -> str | None:
-    """``value`` as a canonical uuid string, or ``None`` if it is not one."""
-    if not isinstance(value, str) or len(value) > 64:
-        return None
-    try:
-        return str(uuid_lib.UUID(value))
-    except ValueError:
-        return None
-
-
 def subject(frame: Frame, key: str, noun: str) -> str:
-    """The uuid that a ``subscribe`` or ``unsubscribe`` frame names under ``key``."""
-    uuid = parse_uuid(frame.get(key))
-    if uuid is None:
-        raise FrameError("invalid", f"{frame.get(key)!r} is not a {noun} uuid.", **{key: None})
-    return uuid
+    """The canonical uuid that a ``subscribe`` or ``unsubscribe`` frame names under ``key``."""
+    value = frame.get(key)
+    with contextlib.suppress(ValueError):
+        if isinstance(value, str) and len(value) <= 64:
+            return str(uuid_lib.UUID(value))
+    raise FrameError("invalid", f"{value!r} is not a {noun} uuid.", **{key: None})
 
 
 def start_ref(frame: Frame) -> str:

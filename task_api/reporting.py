@@ -1,17 +1,15 @@
 """The live state of a running task: progress, target, messages, stop flags.
 
-``Task.set_progress`` (and :mod:`task_api.progress`) only stores a number
-here and, the first time after a flush, asks the reporter's sink to flush
-soon. The engine's sink (:mod:`task_api.engine.flusher`) writes and pushes at
-most one update per task every ``TASK_API_PROGRESS_INTERVAL`` seconds, so a
-task may call ``set_progress`` millions of times and watchers still see the
-current value within one interval.
+A progress call only stores a number here and, the first time after a flush, asks
+the sink (:mod:`task_api.engine.flusher`) to flush soon: a task may report millions
+of times.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Protocol
 
 from django.utils import timezone
@@ -30,44 +28,26 @@ class ReportSink(Protocol):
         """Stop flushing and polling for the reporter (its task ended)."""
 
 
+@dataclass(eq=False, repr=False, slots=True, weakref_slot=True)
 class Reporter:
     """The live state of one running task."""
 
-    __slots__ = (
-        "__weakref__",
-        "cancel_requested",
-        "closed",
-        "deadline",
-        "dirty",
-        "entries",
-        "flushed",
-        "last_flush",
-        "lock",
-        "pending_entries",
-        "progress",
-        "seq",
-        "sink",
-        "stop_reason",
-        "target",
-        "uuid",
-    )
-
-    def __init__(self, uuid: Any, sink: ReportSink | None, *, seq: int = 0) -> None:
-        self.uuid = uuid
-        self.sink = sink
-        self.seq = seq
-        self.progress: int | None = None
-        self.target: int | None = None
-        self.entries: list[dict[str, Any]] = []
-        self.pending_entries: list[dict[str, Any]] = []
-        self.dirty = False
-        self.cancel_requested = False
-        self.stop_reason: str | None = None
-        self.closed = False
-        self.deadline: float | None = None
-        self.lock = threading.Lock()
-        self.flushed: tuple[int | None, int | None] = (None, None)
-        self.last_flush = 0.0
+    uuid: Any
+    sink: ReportSink | None
+    _: KW_ONLY
+    seq: int = 0
+    progress: int | None = None
+    target: int | None = None
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    pending_entries: list[dict[str, Any]] = field(default_factory=list)
+    dirty: bool = False
+    cancel_requested: bool = False
+    stop_reason: str | None = None
+    closed: bool = False
+    deadline: float | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    flushed: tuple[int | None, int | None] = (None, None)
+    last_flush: float = 0.0
 
     @classmethod
     def detached(cls) -> Reporter:
@@ -76,10 +56,7 @@ class Reporter:
 
     def touch(self) -> None:
         """Note a change: schedule a flush, and stop the task if it must stop."""
-        if self.cancel_requested:
-            raise Cancelled(self.stop_reason or "The task was cancelled.")
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise TaskTimeout("The task ran past its soft time limit.")
+        self.check()
         if self.sink is not None and not self.dirty and not self.closed:
             self.dirty = True
             self.sink.schedule(self)
@@ -106,7 +83,7 @@ class Reporter:
             if count == limit:
                 value = f"Message limit of {limit} reached; later messages are not kept."
                 level = "warning"
-            entry = {"value": value, "level": level, "time": _now_iso()}
+            entry = {"value": value, "level": level, "time": now_iso()}
             self.entries.append(entry)
             self.pending_entries.append(entry)
         self.dirty = False  # a message always schedules a flush
@@ -131,8 +108,6 @@ class Reporter:
             self.sink.forget(self)
 
 
-def _now_iso() -> str:
+def now_iso() -> str:
+    """The current time as the JSON of messages writes it."""
     return timezone.now().isoformat().replace("+00:00", "Z")
-
-
-__all__ = ["ReportSink", "Reporter"]

@@ -1,9 +1,7 @@
 """TypeScript declarations of the registered tasks, and of the WebSocket frames.
 
-:func:`declarations` writes a module augmentation of the JS client's
-``TaskTypes`` interface, so that ``TaskAPI.run('wait', {seconds: 3})`` checks
-the name and inputs and types ``json.outputs``. :func:`frame_declarations`
-writes ``static_src/types/protocol.d.ts`` from :mod:`task_api.protocol`.
+:func:`declarations` augments the JS client's ``TaskTypes`` interface, so that
+``TaskAPI.run('wait', {seconds: 3})`` checks the name and inputs and types the outputs.
 """
 
 from __future__ import annotations
@@ -17,13 +15,6 @@ from task_api import protocol
 from task_api.tasks import Task
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
-_PRIMITIVES = {
-    "string": "string",
-    "integer": "number",
-    "number": "number",
-    "boolean": "boolean",
-    "null": "null",
-}
 
 
 def declarations(
@@ -40,8 +31,7 @@ def declarations(
         "  interface TaskTypes {",
     ]
     for name, cls in sorted(tasks.items()):
-        description = cls.get_description()
-        if description:
+        if description := cls.get_description():
             lines.append(f"    {_comment(description)}")
         lines.append(f"    {_key(name)}: {{")
         lines.append(f"      inputs: {to_typescript(cls.input_schema(), 6)}")
@@ -80,8 +70,7 @@ def frame_declarations() -> str:
 
 
 def _python_type(hint: Any) -> str:
-    args = get_args(hint)
-    origin = get_origin(hint)
+    args, origin = get_args(hint), get_origin(hint)
     if origin is Literal:
         return " | ".join(json.dumps(arg) for arg in args)
     if origin in (Union, types.UnionType):
@@ -114,16 +103,16 @@ def to_typescript(schema: Any, indent: int = 0) -> str:
         return f"{_grouped(to_typescript(schema.get('items', True), indent))}[]"
     if kind == "object":
         return _object(schema, indent)
-    return _PRIMITIVES.get(kind, "unknown") if isinstance(kind, str) else "unknown"
+    if kind in ("string", "number", "boolean", "null"):
+        return str(kind)
+    return "number" if kind == "integer" else "unknown"
 
 
 def _object(schema: dict[str, Any], indent: int) -> str:
     properties: dict[str, Any] = schema.get("properties", {})
     extra = schema.get("additionalProperties", True)
     if not properties:
-        if extra is False:
-            return "Record<string, never>"
-        return f"Record<string, {to_typescript(extra, indent)}>"
+        return f"Record<string, {to_typescript(extra, indent)}>"  # false gives never
     required = set(schema.get("required", []))
     pad = " " * (indent + 2)
     lines = ["{"]

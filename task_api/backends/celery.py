@@ -1,20 +1,14 @@
 """Runs tasks on Celery workers (the default backend).
 
-Two Celery tasks carry the work: ``task_api.run`` acknowledges the message
-when it starts (a task whose worker dies is failed as lost), and
-``task_api.run_retry_safe`` acknowledges it at the end and is redelivered if
-its worker dies, for task classes with ``retry_safe = True``.
+``task_api.run`` acknowledges its message when it starts (a task whose worker
+dies is failed as lost); ``task_api.run_retry_safe``, for ``retry_safe`` task
+classes, at the end, so that it is redelivered if its worker dies.
 ``task_api.purge`` removes old finished tasks (for celery beat).
 
-When the broker connection drops, Celery forgets the messages it had
-prefetched but not started, and Redis hands them out again only after the
-transport's ``visibility_timeout`` (an hour by default); a Redis without
-persistence loses its queue outright. So after each reconnection the main
-process sends again every pending task queued before it: starting a task is a
-conditional update, so a duplicate message finds it started and does nothing.
-(A duplicate of a ``retry_safe`` task takes over its record only if the
-worker running it stopped beating.) The same thread, a part of the process's
-runtime (:mod:`task_api.engine.runtime`), sweeps stale tasks.
+When the broker connection drops, Celery forgets the messages it had prefetched
+(Redis hands them out again only after ``visibility_timeout``), so after each
+reconnection the worker's main process sends every pending task again (a duplicate
+finds its task started and does nothing), and sweeps stale tasks.
 """
 
 from __future__ import annotations
@@ -60,13 +54,9 @@ def _no_results(app: Celery) -> DisabledBackend:
 
 
 class ResultlessTask(CeleryTask):  # type: ignore[type-arg]
-    """A Celery task that never stores its result (``ignore_result=True``).
-
-    The handle ``apply_async`` returns has no result backend: Celery builds the
-    app's backend once per thread, Django serves each ASGI request in a thread
-    of its own, and building a Redis result backend costs more than the rest
-    of the publish.
-    """
+    """A Celery task that never stores its result, whose ``apply_async`` handle has no result
+    backend (Celery builds one per thread, and Django serves each ASGI request in a thread
+    of its own: building a Redis result backend costs more than the rest of the publish)."""
 
     def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult[Any]:
         app = self.app
@@ -83,7 +73,7 @@ def _run(celery_task: CeleryTask[Any, Any], uuid: str) -> str:
     )
     if outcome.retry_in is not None:
         raise celery_task.retry(countdown=outcome.retry_in, max_retries=None)
-    if outcome.failed and outcome.error is not None:
+    if outcome.status == TaskStatus.FAILED and outcome.error is not None:
         raise TaskFailed(f"{outcome.error['type']}: {outcome.error['message']}")
     return str(outcome.status)
 

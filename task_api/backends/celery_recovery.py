@@ -1,11 +1,9 @@
 """Ending tasks whose Celery worker process died or ran out of time.
 
-The worker's main process learns at once when a pool process dies
-(``WorkerLostError``) or is killed at the hard time limit
-(``TimeLimitExceeded``) and sends ``task_failure``: the record is failed with
-a clear error then. Tasks that acknowledge late (``retry_safe``) are
-requeued by Celery instead, and taken over by the next worker. As a last
-resort, the main process sweeps tasks whose heartbeat stopped.
+The worker's main process sends ``task_failure`` as soon as a pool process dies
+(``WorkerLostError``) or is killed at the hard time limit (``TimeLimitExceeded``):
+the record is failed then. Celery requeues ``retry_safe`` tasks instead. As a
+last resort, the main process sweeps tasks whose heartbeat stopped.
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ from celery.signals import (
     worker_shutting_down,
 )
 
-from task_api.engine import lifecycle, reconnect, recovery, runtime
+from task_api.engine import lifecycle, reconnect, recovery, runner, runtime
 from task_api.models import TaskRecord, TaskStatus
 
 logger = logging.getLogger("task_api.backends.celery")
@@ -33,13 +31,8 @@ TASK_NAMES = frozenset({"task_api.run", "task_api.run_retry_safe"})
 def survive_pool_reregistration() -> None:
     """Let a prefork worker survive a broker reconnection after pool processes died.
 
-    When a pool process exits, Celery stops watching it and sets its
-    ``_sentinel_poll`` to ``None``; if the broker connection is then lost, the
-    consumer registers the pool with its event loop again and passes that
-    ``None`` to ``hub.add_reader``, which raises and stops the whole worker
-    ("'NoneType' object has no attribute 'fileno'", or "file descriptor is
-    None" with kombu 5.7; celery/celery#9250, celery/kombu#1649). Such a
-    process is either gone (the pool replaces it) or watched afresh here.
+    Celery sets an exited pool process's ``_sentinel_poll`` to ``None``, which a reconnection
+    passes to ``hub.add_reader``, stopping the worker (celery/celery#9250, celery/kombu#1649).
     """
     try:
         from celery.concurrency.asynpool import AsynPool
@@ -68,7 +61,7 @@ def fail_lost_task(
     if getattr(sender, "name", None) not in TASK_NAMES or task_id is None:
         return
     if isinstance(exception, TimeLimitExceeded):
-        error_type, message = "TaskTimeout", "The task ran past its time limit and was stopped."
+        error_type, message = "TaskTimeout", runner.TIMEOUT_MESSAGE
     elif isinstance(exception, WorkerLostError):
         error_type, message = "WorkerLost", recovery.LOST_MESSAGE
     else:
@@ -115,14 +108,9 @@ def note_request(request: Any = None, **kwargs: Any) -> None:
 
 @worker_shutting_down.connect
 def fail_interrupted_tasks(how: str = "", **kwargs: Any) -> None:
-    """Fail the tasks a worker stopped in a cold shutdown.
-
-    Celery sends this signal once its cold shutdown handler is done: after
-    the soft shutdown timeout (``worker_soft_shutdown_timeout``), if any, the
-    running tasks were stopped. A warm shutdown waits for them instead. The
-    messages of ``retry_safe`` tasks go back to the broker and run again on
-    the next worker: those records are left for it to take over.
-    """
+    """Fail the tasks a worker stopped in a cold shutdown (sent once Celery's cold shutdown
+    handler is done; a warm one waits for the tasks, and ``retry_safe`` ones run again on
+    the next worker, which takes their records over)."""
     if how != "Cold":
         return
     # Started here, in the attempt the record shows (a retry may run elsewhere).
@@ -135,16 +123,13 @@ def fail_interrupted_tasks(how: str = "", **kwargs: Any) -> None:
         return
 
     def fail() -> int:
-        count = 0
-        running = TaskRecord.objects.filter(uuid__in=list(started), status=TaskStatus.RUNNING)
-        for record in running:
-            if record.attempt != started.get(str(record.uuid)):
-                continue
-            if lifecycle.fail(
-                record, "WorkerLost", SHUTDOWN_MESSAGE, from_statuses=(TaskStatus.RUNNING,)
-            ):
-                count += 1
-        return count
+        statuses = (TaskStatus.RUNNING,)
+        running = TaskRecord.objects.filter(uuid__in=list(started), status__in=statuses)
+        return sum(
+            lifecycle.fail(record, "WorkerLost", SHUTDOWN_MESSAGE, from_statuses=statuses)
+            for record in running
+            if record.attempt == started.get(str(record.uuid))
+        )
 
     try:
         count = reconnect.once_more(fail)

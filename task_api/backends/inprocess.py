@@ -1,15 +1,14 @@
 """Runs tasks in threads of the web process: no broker, for the embedded default.
 
-Time limits are soft only (checked at the task's progress calls). The threads,
-daemons, are a part of the process's runtime (:mod:`task_api.engine.runtime`):
-when the process stops, running tasks are asked to stop at their next progress
-call or check, and the tasks not ended ``STOP_GRACE`` seconds later (running,
-waiting for a retry, or queued) are failed with ``SERVER_STOPPED``.
+Time limits are soft only (checked at the task's progress calls). When the process
+stops, running tasks are asked to stop at their next progress call or check, and
+those not ended ``STOP_GRACE`` seconds later (or queued) fail with ``SERVER_STOPPED``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import queue
 import threading
@@ -28,8 +27,7 @@ from task_api.tasks import Task
 logger = logging.getLogger("task_api.backends.inprocess")
 
 SERVER_STOPPED = "The server stopped before the task finished."
-#: Seconds the running tasks get to stop at their next progress call before they are failed.
-STOP_GRACE = 0.5
+STOP_GRACE = 0.5  # seconds running tasks get to stop at a progress call before they fail
 
 
 class InProcessBackend(BaseBackend):
@@ -78,13 +76,11 @@ class TaskPool:
 
     def _run(self, uuid: Any) -> None:
         """Run a task and its retries; nothing it raises ends the thread."""
-        retries_done = 0
         try:
-            while True:
+            for retries_done in itertools.count():
                 outcome = runner.execute(uuid, retries_done=retries_done)
                 if outcome.retry_in is None or self._stopping.wait(outcome.retry_in):
                     return
-                retries_done += 1
         except BaseException:
             logger.exception("Task %s crashed its worker thread", uuid)
         finally:

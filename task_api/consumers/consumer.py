@@ -39,14 +39,9 @@ SNAPSHOT: Frame = {}  # what a frame needs when it does not apply on what was se
 class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     """Forwards the events of what a connection watches, in order, without gaps.
 
-    A client frame goes to the method ``receive_<type>``: a subclass adds a
-    frame type by adding one. A connection has no channel of its own on the
-    layer: the process's :class:`~.hub.Hub` is the group member and hands each
-    event to :meth:`deliver`. An idle connection writes an in-order event at
-    once, in the hub's pass over its listeners; while the connection is busy
-    (a client frame or earlier events being handled), events wait in its
-    :class:`~.inbox.Inbox`, which is drained in turn, so every frame it sends
-    is decided in one place (:meth:`_verdict`) and in order.
+    A client frame goes to ``receive_<type>`` (a subclass adds one). The process's
+    :class:`~.hub.Hub` hands each event to :meth:`deliver`: an idle connection writes
+    it at once, a busy one keeps it in its :class:`~.inbox.Inbox`, drained in turn.
     """
 
     groups: list[str] = []
@@ -80,9 +75,8 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             self._busy = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels closes stale database connections before every handler, a hop
-        # to the database thread per frame and event; this consumer reads the
-        # database only through database_sync_to_async, which does that itself.
+        # Not Channels' own: it closes stale database connections before every handler (a
+        # hop to the database thread per frame); database_sync_to_async does it where needed.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']!r}")
@@ -101,8 +95,6 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     def actor(self) -> Actor:
         """Who is asking, for the access policy."""
         return Actor.of(self.scope.get("user"), self.scope.get("session"))
-
-    # -- client frames --------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -125,11 +117,9 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def receive_unsubscribe(self, frame: Frame) -> None:
         kind = subscriptions.kind_of(frame)
-        subscription = self.subscriptions.get(
-            kind.group(protocol.subject(frame, kind.key, kind.name))
-        )
-        if subscription is not None:
-            self._leave(subscription)
+        group = kind.group(protocol.subject(frame, kind.key, kind.name))
+        if group in self.subscriptions:
+            self._leave(self.subscriptions[group])
 
     async def receive_start(self, frame: Frame) -> None:
         """Start a task (:mod:`.starts`) and watch it; the answer counts as its snapshot."""
@@ -139,22 +129,19 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         subscription = self._watch(TASKS, str(planned), ref=ref, status=429)
         await self._join(subscription)
         outcome = await starts.start(self.scope, frame, planned)
+        if not isinstance(outcome, Refusal) and outcome[1]["uuid"] != subscription.uuid:
+            # A repeat of an earlier start with the same key: watch that task instead.
+            self._leave(subscription)
+            subscription = self._watch(TASKS, outcome[1]["uuid"], ref=ref, status=429)
+            await self._join(subscription)
+            loaded = await subscriptions.read(TASKS, subscription.uuid)
+            vanished = Refusal("unavailable", 503, "The task vanished.")
+            outcome = vanished if loaded is None else (outcome[0], loaded[1])
         if isinstance(outcome, Refusal):
             self._leave(subscription)
             await self.send_frame(outcome.frame(ref))
             return
         created, task = outcome
-        if task["uuid"] != subscription.uuid:
-            # A repeat of an earlier start with the same key: watch that task instead.
-            self._leave(subscription)
-            subscription = self._watch(TASKS, task["uuid"], ref=ref, status=429)
-            await self._join(subscription)
-            loaded = await subscriptions.read(TASKS, subscription.uuid)
-            if loaded is None:
-                self._leave(subscription)
-                await self.send_frame(Refusal("unavailable", 503, "The task vanished.").frame(ref))
-                return
-            task = loaded[1]
         subscription.last = max(subscription.last, task["seq"])
         await self.send_frame(protocol.started_frame(ref, created, task))
         if task["status"] in TERMINAL_STATUSES:
@@ -175,10 +162,9 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def _join(self, subscription: Subscription) -> None:
         """Have the process join the group; if the layer is unreachable, the re-check catches up."""
         hub = get_hub()
-        if hub is None:
-            return
         try:
-            await hub.join(subscription.group, self)
+            if hub is not None:
+                await hub.join(subscription.group, self)
         except Exception as exc:
             logger.warning("Could not join the group %s: %r", subscription.group, exc)
 
@@ -202,9 +188,8 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if loaded is None or not await self._can_see(loaded[0]):
             self._leave(subscription)
             about: dict[str, Any] = {kind.key: uuid}
-            await self.send_frame(
-                protocol.error_frame("not_found", f"No {kind.name} {uuid!r}.", **about)
-            )
+            detail = f"No {kind.name} {uuid!r}."
+            await self.send_frame(protocol.error_frame("not_found", detail, **about))
             return
         frame = kind.snapshot(loaded[1])
         if frame["seq"] > subscription.last or (repeat and frame["seq"] == subscription.last):
@@ -214,10 +199,7 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         policy = get_policy()
         if policy.in_memory:
             return policy.can_see(self.actor(), obj)
-        allowed: bool = await database_sync_to_async(policy.can_see)(self.actor(), obj)
-        return allowed
-
-    # -- events from the process's hub and the re-check --------------------------------
+        return bool(await database_sync_to_async(policy.can_see)(self.actor(), obj))
 
     def deliver(self, group: str, message: dict[str, Any]) -> None:
         """Take an event of a watched group (called by the hub; never blocks)."""
@@ -350,15 +332,11 @@ def _frame_types(cls: type) -> tuple[str, ...]:
 
 
 def _server_send(send: Send) -> Send:
-    """The server's send under Channels' session middleware.
-
-    The middleware's send saves the session before ``http.response.start``
-    only; for WebSocket messages it just passes them on, after reading the
-    session's state (about a tenth of the cost of a frame in daphne)."""
+    """The server's send under Channels' session middleware, which only passes WebSocket
+    messages on, after reading the session's state (a tenth of a frame's cost in daphne)."""
     wrapper = getattr(send, "__self__", None)
-    if isinstance(wrapper, InstanceSessionWrapper) and "websocket.send" not in getattr(
-        wrapper, "save_message_types", ("websocket.send",)
-    ):
+    saved = getattr(wrapper, "save_message_types", ("websocket.send",))
+    if isinstance(wrapper, InstanceSessionWrapper) and "websocket.send" not in saved:
         real: Send = wrapper.real_send
         return _server_send(real)
     return send

@@ -1,12 +1,8 @@
 """One channel layer membership per server process and group, dispatched in process.
 
-Each event loop that serves WebSockets has one :class:`Hub` with its own
-channel on the layer. The first local listener of a group makes the hub join
-the group; events the hub receives are handed to every local listener of
-their group without another Redis round trip. Redis work per event therefore
-grows with server processes, not with connections, and many subscribes to
-one object make one ``group_add``, not one each. A message names its group in
-``"group"`` (older publishers: the batch or task uuid of its frame does).
+Each event loop serving WebSockets has one :class:`Hub`, with its own channel: it
+joins a group for its first local listener and hands the group's events to every
+local listener, so Redis work per event grows with processes, not connections.
 """
 
 from __future__ import annotations
@@ -49,11 +45,8 @@ class Hub:
         self._reader: asyncio.Task[None] | None = None
 
     async def join(self, group: str, listener: Listener) -> None:
-        """Send the group's events to ``listener``; returns once this process is a member.
-
-        Raises the layer's error when the group could not be joined; the
-        listener stays registered, and :meth:`rejoin` retries.
-        """
+        """Send the group's events to ``listener``; returns once this process is a member (or
+        raises the layer's error: the listener stays registered, and :meth:`rejoin` retries)."""
         self.listeners.setdefault(group, set()).add(listener)
         joining = self._joins.get(group)
         if joining is None or (joining.done() and joining.exception() is not None):
@@ -63,11 +56,10 @@ class Hub:
     def leave(self, group: str, listener: Listener) -> None:
         """Stop sending the group's events to ``listener`` (the membership stays until
         :meth:`sweep`, so a task watched again soon costs no new ``group_add``)."""
-        listeners = self.listeners.get(group)
-        if listeners is not None:
-            listeners.discard(listener)
-            if not listeners:
-                del self.listeners[group]
+        listeners = self.listeners.get(group, set())
+        listeners.discard(listener)
+        if not listeners:
+            self.listeners.pop(group, None)
 
     async def rejoin(self, group: str) -> None:
         """Join the group again (the layer may have lost it, e.g. after a Redis restart)."""
@@ -78,10 +70,9 @@ class Hub:
         """Leave the groups that no local listener watches any more."""
         for group in [g for g in self._joins if g not in self.listeners]:
             self._joins.pop(group, None)
-            channel = self.channel
-            if channel is not None:
+            if self.channel is not None:
                 with contextlib.suppress(Exception):
-                    await self.layer.group_discard(group, channel)
+                    await self.layer.group_discard(group, self.channel)
             if group in self.listeners and group not in self._joins:
                 with contextlib.suppress(Exception):
                     await self.rejoin(group)  # watched again while we left
@@ -96,11 +87,10 @@ class Hub:
         await self.layer.group_add(group, channel)
 
     async def _ensure_channel(self) -> str:
-        if self._channel_ready is None or (
-            self._channel_ready.done() and self._channel_ready.exception() is not None
-        ):
-            self._channel_ready = asyncio.ensure_future(self.layer.new_channel())
-        channel = str(await asyncio.shield(self._channel_ready))
+        ready = self._channel_ready
+        if ready is None or (ready.done() and ready.exception() is not None):
+            ready = self._channel_ready = asyncio.ensure_future(self.layer.new_channel())
+        channel = str(await asyncio.shield(ready))
         if self.channel is None:
             self.channel = channel
             self._reader = asyncio.get_running_loop().create_task(self._read(channel))
@@ -140,15 +130,15 @@ class Hub:
 
 
 def _group_of(message: dict[str, Any]) -> str | None:
-    """The group a message names, or that its frame's batch or task uuid implies."""
+    """The group a message names, or (older publishers) that its frame's uuid implies."""
     group, frame = message.get("group"), message.get("frame")
     if isinstance(group, str):
         return group
-    if not isinstance(frame, dict) or not (frame.get("batch") or frame.get("uuid")):
+    if not isinstance(frame, dict):
         return None
     if frame.get("batch"):
         return protocol.batch_group(frame["batch"])
-    return protocol.task_group(frame["uuid"])
+    return protocol.task_group(frame["uuid"]) if frame.get("uuid") else None
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()

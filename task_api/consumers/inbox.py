@@ -1,15 +1,8 @@
 """A connection's pending frames, merged so that a slow connection gets the latest state.
 
-Events wait here while the connection is busy, until it takes them, all
-pending ones at once, per subscription in order. While they wait, they merge
-by the rule of their subscription's kind: consecutive task ``update`` frames
-merge into one (fields of the later win, messages concatenate, ``base`` keeps
-the ``seq`` the merged frame applies on), and a ``snapshot`` replaces
-everything older of its task; batch frames are complete states and are kept
-as they come. A connection that falls behind thus sends fewer, fresher frames
-instead of a growing backlog, and the final state is never behind more than
-one frame. Re-check requests (:func:`resync`) wait in the same place, so they
-run in order with the events.
+Events (and re-check requests) wait here while the connection is busy, per
+subscription in order, and merge by the rule of their kind, so a connection that
+falls behind sends fewer, fresher frames instead of a growing backlog.
 """
 
 from __future__ import annotations
@@ -27,13 +20,14 @@ Merge = Callable[[list[Frame], Frame], None]
 
 
 def resync(seq: int) -> dict[str, Any]:
-    """A re-check's request: send a snapshot if what was sent is short of the stored ``seq``
-    (``-1``: the object is gone)."""
+    """A re-check's request: a snapshot if what was sent is short of ``seq`` (``-1``: gone)."""
     return {"type": RESYNC, "seq": seq}
 
 
 def merge_changes(pending: list[Frame], frame: Frame) -> None:
-    """Add a task frame to the pending ones, merging updates and dropping what a snapshot covers."""
+    """Add a task frame to the pending ones: consecutive updates merge into one (the later's
+    fields win, messages concatenate, ``base`` keeps the ``seq`` it applies on), and a
+    snapshot drops what it covers."""
     if frame["type"] == "snapshot":
         pending[:] = [f for f in pending if f["seq"] > frame["seq"]]
         pending.insert(0, frame)

@@ -1,11 +1,4 @@
-"""The WebSocket ``start`` frame, under the rules of ``POST /tasks/``.
-
-Those are :mod:`task_api.api.starts` and the API's permission and throttle
-classes (:mod:`task_api.api.access`), asked about a POST by the connection's
-user; refusals are worded by :mod:`task_api.api.errors`. The consumer joins
-the new task's group before the task is dispatched, so the ``started``
-answer, which counts as the task's snapshot, and the events after it leave no gap.
-"""
+"""The WebSocket ``start`` frame, under the rules of ``POST /tasks/`` (:mod:`task_api.api`)."""
 
 from __future__ import annotations
 
@@ -32,39 +25,32 @@ async def start(
 ) -> tuple[bool, dict[str, Any]] | Refusal:
     """Start the task of a ``start`` frame as ``uuid``, in one hop off the event loop:
     whether it was created and its JSON, or why not."""
-    outcome: tuple[bool, dict[str, Any]] | Refusal = await database_sync_to_async(_start_or_refuse)(
+    outcome: tuple[bool, dict[str, Any]] | Refusal = await database_sync_to_async(_start)(
         scope, frame, uuid
     )
     return outcome
 
 
-def _start_or_refuse(
+def _start(
     scope: dict[str, Any], frame: dict[str, Any], uuid: uuid_lib.UUID
 ) -> tuple[bool, dict[str, Any]] | Refusal:
     try:
-        created, task = _start(scope, frame, uuid)
+        user = scope.get("user") or AnonymousUser()
+        session = scope.get("session")
+        access.check_start(_post_request(scope, user, session))
+        body = {name: frame[name] for name in ("task", "inputs") if name in frame}
+        reject_unstorable(body)
+        key = frame.get("idempotency_key")
+        record, created = starts.start(
+            body, key, "idempotency_key", user=user, session=session, uuid=uuid
+        )
+        return created, task_json(record)
     except Exception as exc:
         refusal = errors.refusal(exc)
         if refusal is None:
             logger.exception("A WebSocket start failed")
             return Refusal("server_error", 500, "The task could not be started.")
         return refusal
-    return created, task
-
-
-def _start(
-    scope: dict[str, Any], frame: dict[str, Any], uuid: uuid_lib.UUID
-) -> tuple[bool, dict[str, Any]]:
-    user = scope.get("user") or AnonymousUser()
-    session = scope.get("session")
-    access.check_start(_post_request(scope, user, session))
-    body = {name: frame[name] for name in ("task", "inputs") if name in frame}
-    reject_unstorable(body)
-    key = frame.get("idempotency_key")
-    record, created = starts.start(
-        body, key, "idempotency_key", user=user, session=session, uuid=uuid
-    )
-    return created, task_json(record)
 
 
 def _post_request(scope: dict[str, Any], user: Any, session: Any) -> Request:

@@ -1,21 +1,15 @@
 """What a connection can watch, and what the connections of one event loop share.
 
-A :class:`Kind` of subscription is what ``{"type": "subscribe", <key>: <uuid>}``
-watches: a channel layer group, a snapshot loader (the stored object, for the
-access policy, and its JSON), a query of the stored ``seq`` of many at once,
-and its rules: how its pending frames merge in an inbox, whether its updates
-are changes (each applies on the last ``seq`` sent) or complete states, which
-frame is final, and the least time between two updates to a connection. Tasks
-and batches are two registrations; :func:`register` adds a kind.
+A :class:`Kind` is what ``{"type": "subscribe", <key>: <uuid>}`` watches (tasks
+and batches; :func:`register` adds one): its group, how to load its snapshot and
+the stored ``seq`` of many at once, and the rules of its frames.
 
-Per event loop, snapshot reads are shared (:func:`read`) and one re-check
-serves every connection and kind (:func:`watch`): every
-``TASK_API_RESYNC_INTERVAL`` seconds, one query per kind reads the stored
-``seq`` of everything watched. For a subscription short of the ``seq`` stored
-one check earlier (an event was dropped, or the layer lost the group in a
-Redis restart), the process rejoins the group once and the connection is told
-through its inbox, so that its snapshot takes its turn with the events and is
-never older than a frame it sent.
+Per event loop, snapshot reads are shared (:func:`read`), and every
+``TASK_API_RESYNC_INTERVAL`` seconds one query per kind reads the stored ``seq``
+of everything watched (:func:`watch`). For a subscription short of the ``seq``
+stored one check earlier (an event was lost, or Redis lost the group), the process
+rejoins the group and tells the connection through its inbox, so that its
+snapshot takes its turn with the events.
 """
 
 from __future__ import annotations
@@ -54,17 +48,14 @@ class Kind:
     name: str  # what the error frames call it
     key: str  # the field of subscribe frames that names one
     group: Callable[[str], str]
-    load: Callable[[str], Loaded]  # runs in a thread
+    load: Callable[[str], Loaded]  # the stored object (for the policy) and its JSON; in a thread
     stored_seqs: Callable[[list[str]], dict[str, int]]  # runs in a thread
     snapshot: Callable[[dict[str, Any]], Frame]
     update: str  # the type of its update frames
-    merge: inbox.Merge
-    final: Callable[[Frame], bool]
+    merge: inbox.Merge  # how its frames waiting in an inbox merge
+    final: Callable[[Frame], bool]  # whether a frame is its last
     changes: bool = True  # updates apply on the last seq sent, else they are complete
-    interval: Callable[[], float] = lambda: 0.0
-
-
-KINDS: list[Kind] = []
+    interval: Callable[[], float] = lambda: 0.0  # least time between two updates sent
 
 
 def register(kind: Kind) -> Kind:
@@ -91,9 +82,6 @@ class Subscription:
     timer: asyncio.TimerHandle | None = None
 
 
-# -- tasks and batches ----------------------------------------------------------------
-
-
 def _load_task(uuid: str) -> Loaded:
     record = TaskRecord.objects.select_related(None).filter(uuid=uuid).first()
     if record is None:
@@ -117,13 +105,9 @@ def _load_batch(uuid: str) -> Loaded:
 
 
 def _batch_seqs(uuids: list[str]) -> dict[str, int]:
-    rows = (
-        TaskRecord.objects.filter(batch__uuid__in=uuids)
-        .order_by()
-        .values("batch__uuid")
-        .annotate(seq=Sum("seq"), n=Count("id"))
-    )
-    return {str(row["batch__uuid"]): row["seq"] + row["n"] for row in rows}
+    rows = TaskRecord.objects.filter(batch__uuid__in=uuids).order_by().values("batch__uuid")
+    totals = rows.annotate(seq=Sum("seq"), n=Count("id"))
+    return {str(row["batch__uuid"]): row["seq"] + row["n"] for row in totals}
 
 
 def _batch_final(frame: Frame) -> bool:
@@ -131,37 +115,31 @@ def _batch_final(frame: Frame) -> bool:
     return bool(state.get("total")) and state.get("status") not in ("pending", "running")
 
 
-TASKS = register(
-    Kind(
-        name="task",
-        key="uuid",
-        group=protocol.task_group,
-        load=_load_task,
-        stored_seqs=_task_seqs,
-        snapshot=protocol.snapshot_frame,
-        update="update",
-        merge=inbox.merge_changes,
-        final=_task_final,
-    )
+TASKS = Kind(
+    name="task",
+    key="uuid",
+    group=protocol.task_group,
+    load=_load_task,
+    stored_seqs=_task_seqs,
+    snapshot=protocol.snapshot_frame,
+    update="update",
+    merge=inbox.merge_changes,
+    final=_task_final,
 )
-BATCHES = register(
-    Kind(
-        name="batch",
-        key="batch",
-        group=protocol.batch_group,
-        load=_load_batch,
-        stored_seqs=_batch_seqs,
-        snapshot=protocol.batch_snapshot_frame,
-        update="batch_update",
-        merge=inbox.keep_states,
-        final=_batch_final,
-        changes=False,
-        interval=lambda: task_api_settings.batch_interval,
-    )
+BATCHES = Kind(
+    name="batch",
+    key="batch",
+    group=protocol.batch_group,
+    load=_load_batch,
+    stored_seqs=_batch_seqs,
+    snapshot=protocol.batch_snapshot_frame,
+    update="batch_update",
+    merge=inbox.keep_states,
+    final=_batch_final,
+    changes=False,
+    interval=lambda: task_api_settings.batch_interval,
 )
-
-
-# -- shared by the connections of one event loop -----------------------------------------
+KINDS = [TASKS, BATCHES]  # the first is the default; register() adds more
 
 
 class Watcher(Protocol):
@@ -251,17 +229,14 @@ class _Shared:
                 watcher.behind(sub, seq)
 
 
-_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Shared] = (
-    weakref.WeakKeyDictionary()
-)
+_by_loop = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Shared]()
 
 
 def _shared() -> _Shared:
     loop = asyncio.get_running_loop()
-    shared = _by_loop.get(loop)
-    if shared is None:
-        shared = _by_loop[loop] = _Shared()
-    return shared
+    if loop not in _by_loop:
+        _by_loop[loop] = _Shared()
+    return _by_loop[loop]
 
 
 async def read(kind: Kind, uuid: str) -> Loaded:

@@ -1,17 +1,12 @@
 """Aggregate updates of batches, derived from their tasks' transitions, coalesced.
 
-Every transition of a task that belongs to a batch (start, progress flush,
-finish, cancel, retry) calls :func:`changed`, which costs a dictionary write.
-One daemon thread per process then reads the batch's aggregate (one query) and
-publishes it to the group ``task_api.batch.<uuid hex>`` at most once every
-``TASK_API_BATCH_INTERVAL`` seconds per batch, on the leading and the trailing
-edge: a change after a read always causes another read, so the last task's
-end is always followed by a read that sees every task terminal.
-
-Frames carry the whole aggregate, so a lost frame is repaired by the next one
-(and by the consumer's periodic re-check); ``seq`` orders frames read by
-different processes (see :mod:`task_api.batches.aggregate`). The notifier is a
-part of the process's runtime: when it stops, it sends what is pending at once.
+Every transition of a task in a batch calls :func:`changed` (a dictionary write).
+One thread per process reads the batch's aggregate and publishes it at most once
+every ``TASK_API_BATCH_INTERVAL`` seconds per batch, on the leading and the
+trailing edge: a change after a read always causes another read, so the last
+task's end is followed by a read that sees every task terminal. A frame carries
+the whole aggregate (the next one repairs a lost one) and a ``seq`` that orders
+frames read by different processes.
 """
 
 from __future__ import annotations
@@ -60,17 +55,14 @@ class Notifier(runtime.Worker):
                         del self._pending[pk]
                         self._last[pk] = now
                     waits = [self._last[pk] + interval - now for pk in self._pending]
-                    self._forget_idle(now, interval)
+                    if len(self._last) > 10_000:
+                        self._last = {pk: t for pk, t in self._last.items() if now - t < interval}
                 if due:
                     self._send(due)
                 if not waits:
                     break
                 self._wakeup.wait(max(min(waits), 0.001))
                 self._wakeup.clear()
-
-    def _forget_idle(self, now: float, interval: float) -> None:
-        if len(self._last) > 10_000:
-            self._last = {pk: t for pk, t in self._last.items() if now - t < interval}
 
     @staticmethod
     def _send(due: list[int]) -> None:
@@ -84,7 +76,8 @@ class Notifier(runtime.Worker):
                 batch = batches.get(pk)
                 if batch is not None:
                     state = state_json(batch, aggregate(pk))
-                    publisher.publish_to_group(batch_group(batch.uuid), batch_update_frame(state))
+                    group = batch_group(batch.uuid)
+                    publisher.publish(None, batch_update_frame(state), group=group)
         except Exception:
             logger.exception("Could not publish the aggregate of batches %s", due)
         finally:

@@ -1,9 +1,7 @@
 """The engine interface: how a stored task record reaches a worker.
 
 An engine (``TASK_API_BACKEND``) only dispatches records that
-:func:`task_api.engine.service.start` created; it never creates them. Django's
-``django.tasks`` API reaches the same path through
-:class:`task_api.backends.django_tasks.TaskAPIBackend`.
+:func:`task_api.engine.service.start` created; it never creates them.
 """
 
 from __future__ import annotations
@@ -11,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from datetime import datetime
 from functools import cache
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from django.utils.module_loading import import_string
 
@@ -19,6 +17,8 @@ from task_api.conf import task_api_settings
 from task_api.exceptions import BackendUnavailable, ConfigurationError
 from task_api.models import TaskRecord
 from task_api.tasks import Task
+
+T = TypeVar("T")
 
 
 class BaseBackend(ABC):
@@ -43,19 +43,22 @@ class BaseBackend(ABC):
 
 
 @cache
-def _load(path: str) -> BaseBackend:
+def configured(setting: str, path: str, base: type[T]) -> T:
+    """The instance of the ``base`` subclass named by ``setting`` (one per dotted ``path``)."""
     try:
-        backend_class = import_string(path)
+        cls = import_string(path)
     except ImportError as exc:
-        raise ConfigurationError(f"Cannot import TASK_API_BACKEND {path!r}: {exc}") from exc
-    if not (isinstance(backend_class, type) and issubclass(backend_class, BaseBackend)):
-        raise ConfigurationError(f"TASK_API_BACKEND {path!r} is not a BaseBackend subclass.")
-    return backend_class()
+        raise ConfigurationError(f"Cannot import {setting} {path!r}: {exc}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        a = "an" if base.__name__[0] in "AEIOU" else "a"
+        raise ConfigurationError(f"{setting} {path!r} is not {a} {base.__name__} subclass.")
+    return cls()
 
 
 def get_backend() -> BaseBackend:
     """The configured backend (one instance per dotted path)."""
-    return _load(task_api_settings.backend)
+    backend: BaseBackend = configured("TASK_API_BACKEND", task_api_settings.backend, BaseBackend)
+    return backend
 
 
 __all__ = ["BackendUnavailable", "BaseBackend", "get_backend"]

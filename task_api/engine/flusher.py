@@ -1,12 +1,8 @@
 """Writing and pushing the progress of running tasks: one flusher thread per process.
 
-A task's :class:`~task_api.reporting.Reporter` asks its :class:`DatabaseSink`
-to flush the first time after a flush; the flusher sends at most one update
-per task every ``TASK_API_PROGRESS_INTERVAL`` seconds (leading and trailing
-edge), storing it before publishing it, so a snapshot is never behind an
-event. It also polls the cancel flags and writes the heartbeats of the
-running tasks. The final values are written by the runner when a task ends.
-The flusher is a part of the process's runtime (:mod:`task_api.engine.runtime`).
+The flusher stores, then publishes, at most one update per task every
+``TASK_API_PROGRESS_INTERVAL`` seconds (leading and trailing edge), and polls the
+cancel flags and writes the heartbeats of the running tasks.
 """
 
 from __future__ import annotations
@@ -20,15 +16,13 @@ from django.utils import timezone
 from task_api import protocol
 from task_api.conf import task_api_settings
 from task_api.engine import batch_notifier, publisher, reconnect, runtime
-from task_api.engine.reconnect import CONNECTION_ERRORS
 from task_api.models import TaskRecord, TaskStatus
 from task_api.reporting import Reporter
 from task_api.store.progress import store_progress
 
 logger = logging.getLogger("task_api.reporting")
 
-#: Seconds before a flush that failed (the database is away) is tried again.
-RETRY_DELAY = 1.0
+RETRY_DELAY = 1.0  # seconds before a failed flush (the database is away) is tried again
 
 
 class DatabaseSink:
@@ -52,39 +46,27 @@ class DatabaseSink:
         if entries:  # the reporter's lock is held during a flush
             fields["messages"] = list(reporter.entries)
         # Stored before it is published, so a snapshot is never behind an event.
-        stored = reconnect.once_more(
-            lambda: store_progress(self.record.pk, self.record.attempt, fields)
-        )
+        record = self.record
+        stored = reconnect.once_more(lambda: store_progress(record.pk, record.attempt, fields))
         if stored:
-            publisher.publish(
-                reporter.uuid, protocol.update_frame(reporter.uuid, reporter.seq, changes, entries)
-            )
+            frame = protocol.update_frame(reporter.uuid, reporter.seq, changes, entries)
+            publisher.publish(reporter.uuid, frame)
             batch_notifier.changed(self.record.batch_id)
         return bool(stored)
 
     def poll(self, reporters: list[Reporter]) -> None:
         """Refresh the cancel flags and heartbeats of running tasks."""
-        ids = [r.uuid for r in reporters]
-        cancelled = set(
-            reconnect.once_more(
-                lambda: list(
-                    TaskRecord.objects.filter(uuid__in=ids, cancel_requested=True).values_list(
-                        "uuid", flat=True
-                    )
-                )
-            )
-        )
+        rows = TaskRecord.objects.filter(uuid__in=[r.uuid for r in reporters])
+        flagged = rows.filter(cancel_requested=True).values_list("uuid", flat=True)
+        cancelled = set(reconnect.once_more(lambda: list(flagged)))
         for reporter in reporters:
             if reporter.uuid in cancelled:
                 reporter.cancel_requested = True
         now = time.monotonic()
         if now - self._last_heartbeat >= task_api_settings.heartbeat_interval:
             # Noted only once stored: after an outage the next poll beats at once.
-            reconnect.once_more(
-                lambda: TaskRecord.objects.filter(uuid__in=ids, status=TaskStatus.RUNNING).update(
-                    heartbeat=timezone.now()
-                )
-            )
+            running = rows.filter(status=TaskStatus.RUNNING)
+            reconnect.once_more(lambda: running.update(heartbeat=timezone.now()))
             self._last_heartbeat = now
 
 
@@ -120,7 +102,7 @@ def flush(reporter: Reporter) -> None:
 
 def _log_failure(uuid: Any, exc: Exception) -> None:
     what = "poll running tasks" if uuid is None else f"store progress of task {uuid}"
-    if isinstance(exc, CONNECTION_ERRORS):  # an outage: one line, it is retried
+    if isinstance(exc, reconnect.CONNECTION_ERRORS):  # an outage: one line, it is retried
         logger.warning("Could not %s: %s", what, exc)
     else:
         logger.error("Could not %s", what, exc_info=exc)

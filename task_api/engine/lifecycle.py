@@ -9,9 +9,10 @@ zero rows updated. Each transition bumps ``seq`` and publishes a frame.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -44,11 +45,8 @@ def reload(uuid: Any) -> TaskRecord | None:
 
 
 def start(record: TaskRecord, *, allow_takeover: bool = False) -> bool:
-    """Move a pending task to running; ``False`` if it is not ours to run.
-
-    The update is conditional on the ``seq`` read with ``record`` too, so the
-    new values are known without reading the row again.
-    """
+    """Move a pending task to running; ``False`` if it is not ours to run (the update is
+    conditional on ``record.seq`` too, so the new values are known without a read)."""
     now = timezone.now()
     statuses = [TaskStatus.PENDING, TaskStatus.RUNNING] if allow_takeover else [TaskStatus.PENDING]
     fields = {
@@ -58,18 +56,13 @@ def start(record: TaskRecord, *, allow_takeover: bool = False) -> bool:
         "attempt": record.attempt + 1,
         "seq": record.seq + 1,
     }
-    updated = TaskRecord.objects.filter(pk=record.pk, status__in=statuses, seq=record.seq).update(
-        **fields
-    )
-    if not updated:
+    rows = TaskRecord.objects.filter(pk=record.pk, status__in=statuses, seq=record.seq)
+    if not rows.update(**fields):
         return False
     for key, value in fields.items():
         setattr(record, key, value)
-    changes = {
-        "status": record.status,
-        "started": task_json(record)["started"],
-        "attempt": record.attempt,
-    }
+    started = task_json(record)["started"]
+    changes = {"status": record.status, "started": started, "attempt": record.attempt}
     publisher.publish(record.uuid, protocol.update_frame(record.uuid, record.seq, changes, []))
     batch_notifier.changed(record.batch_id)
     send(signals.task_started, record)
@@ -79,10 +72,9 @@ def start(record: TaskRecord, *, allow_takeover: bool = False) -> bool:
 def finish(record: TaskRecord, status: TaskStatus, **fields: Any) -> bool:
     """Store and publish a running task's terminal state; ``False`` if it was not running.
 
-    While a task runs, only its worker writes ``seq``, so ``record.seq`` is current.
-    ``cancel_requested`` only ever turns true: the update is made conditional on
-    the value the worker knows, then on the other one, so the published snapshot
-    matches the row without reading it again.
+    Only its worker writes ``seq`` while a task runs. ``cancel_requested`` only turns true:
+    the update is conditional on the value the worker knows, then on the other, so the
+    snapshot matches the row without a read.
     """
     fields.update(status=status, seq=record.seq + 1)
     fields.setdefault("finished", timezone.now())
@@ -104,25 +96,22 @@ def finish(record: TaskRecord, status: TaskStatus, **fields: Any) -> bool:
 def requeue(record: TaskRecord, message: dict[str, Any]) -> bool:
     """Put a running task back to pending before a retry."""
     messages = [*record.messages, message]  # repeatable: ``record`` changes only on success
-    updated = TaskRecord.objects.filter(
-        pk=record.pk, status=TaskStatus.RUNNING, attempt=record.attempt
-    ).update(status=TaskStatus.PENDING, messages=messages, seq=F("seq") + 1)
-    if updated:
-        record.refresh_from_db()
-        publish_snapshot(record)
-    return bool(updated)
+    rows = TaskRecord.objects.filter(status=TaskStatus.RUNNING, attempt=record.attempt)
+    return _update(record, rows, status=TaskStatus.PENDING, messages=messages)
 
 
 def fail(
-    record: TaskRecord, error_type: str, message: str, *, from_statuses: tuple[str, ...]
+    record: TaskRecord, error_type: str, message: str, *, from_statuses: Iterable[str], **match: Any
 ) -> bool:
-    """Fail a task that is in one of ``from_statuses`` (no worker is running it)."""
-    updated = TaskRecord.objects.filter(pk=record.pk, status__in=from_statuses).update(
-        status=TaskStatus.FAILED,
-        error={"type": error_type, "message": message},
-        finished=timezone.now(),
-        seq=F("seq") + 1,
-    )
+    """Fail a task in one of ``from_statuses`` (and matching ``match``): no worker runs it."""
+    rows = TaskRecord.objects.filter(status__in=from_statuses, **match)
+    error = {"type": error_type, "message": message}
+    return _update(record, rows, status=TaskStatus.FAILED, error=error, finished=timezone.now())
+
+
+def _update(record: TaskRecord, rows: QuerySet[TaskRecord], **fields: Any) -> bool:
+    """Update ``record`` if it is among ``rows``, bumping ``seq``; reload and publish it if so."""
+    updated = rows.filter(pk=record.pk).update(seq=F("seq") + 1, **fields)
     if updated:
         record.refresh_from_db()
         publish_snapshot(record)
@@ -131,19 +120,11 @@ def fail(
 
 def cancel(record: TaskRecord) -> TaskRecord:
     """Cancel a pending task at once, or ask a running one to stop."""
-    now = timezone.now()
-    cancelled = TaskRecord.objects.filter(pk=record.pk, status=TaskStatus.PENDING).update(
-        status=TaskStatus.CANCELLED,
-        finished=now,
-        cancel_requested=True,
-        error={"type": "Cancelled", "message": "The task was cancelled before it started."},
-        seq=F("seq") + 1,
-    )
-    if not cancelled:
-        TaskRecord.objects.filter(pk=record.pk, status=TaskStatus.RUNNING).update(
-            cancel_requested=True
-        )
-    record.refresh_from_db()
-    if cancelled:
-        publish_snapshot(record)
+    error = {"type": "Cancelled", "message": "The task was cancelled before it started."}
+    pending = TaskRecord.objects.filter(status=TaskStatus.PENDING)
+    fields = {"finished": timezone.now(), "cancel_requested": True, "error": error}
+    if not _update(record, pending, status=TaskStatus.CANCELLED, **fields):
+        running = TaskRecord.objects.filter(pk=record.pk, status=TaskStatus.RUNNING)
+        running.update(cancel_requested=True)
+        record.refresh_from_db()
     return record

@@ -8,15 +8,13 @@ batches have the same ownership fields, so one rule serves both.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from django.db.models import Q, QuerySet
-from django.utils.module_loading import import_string
 
 from task_api.conf import task_api_settings
-from task_api.exceptions import ConfigurationError
+from task_api.engine.dispatch import configured
 
 Rows = TypeVar("Rows", bound="QuerySet[Any]")
 
@@ -31,8 +29,7 @@ class Actor:
     @classmethod
     def of(cls, user: Any, session: Any) -> Actor:
         """The actor of a request's (or a WebSocket scope's) ``user`` and ``session``."""
-        session_key = (session.session_key or "") if session is not None else ""
-        return cls(user=user, session_key=session_key)
+        return cls(user=user, session_key=getattr(session, "session_key", None) or "")
 
     @property
     def is_authenticated(self) -> bool:
@@ -44,16 +41,13 @@ class Actor:
 
 
 class AccessPolicy:
-    """The rules; subclass and name yours in ``TASK_API_ACCESS_POLICY``.
+    """The rules about :class:`~task_api.models.TaskRecord` and
+    :class:`~task_api.models.TaskBatch` rows (or querysets of them); subclass and name
+    yours in ``TASK_API_ACCESS_POLICY``."""
 
-    Objects are :class:`~task_api.models.TaskRecord` and
-    :class:`~task_api.models.TaskBatch` rows (or querysets of them). The
-    WebSocket consumer calls :meth:`can_see` in a thread, where it may query
-    the database, unless ``in_memory`` says it only reads the actor and the object.
-    """
-
-    #: Whether ``can_see`` reads only the actor and the object (no queries). A subclass
-    #: that overrides ``can_see`` is taken to query, unless it sets this again.
+    #: Whether ``can_see`` reads only the actor and the object, so the WebSocket consumer
+    #: need not call it in a thread. A subclass that overrides ``can_see`` is taken to
+    #: query, unless it sets this again.
     in_memory: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -79,11 +73,8 @@ class AccessPolicy:
 
 
 class OwnerOrStaff(AccessPolicy):
-    """A task belongs to the user who started it, or to an anonymous visitor's session.
-
-    Staff may see every task, but lists show their own only. A task that
-    belongs to nobody (started outside a request) is visible to staff only.
-    """
+    """A task belongs to the user who started it, or to an anonymous visitor's session;
+    staff may see every task (lists show their own), including those of nobody."""
 
     in_memory = True
 
@@ -107,19 +98,8 @@ class OwnerOrStaff(AccessPolicy):
         )
 
 
-@functools.cache
-def _load(path: str) -> AccessPolicy:
-    try:
-        policy_class = import_string(path)
-    except ImportError as exc:
-        raise ConfigurationError(f"Cannot import TASK_API_ACCESS_POLICY {path!r}: {exc}") from exc
-    if not (isinstance(policy_class, type) and issubclass(policy_class, AccessPolicy)):
-        raise ConfigurationError(
-            f"TASK_API_ACCESS_POLICY {path!r} is not an AccessPolicy subclass."
-        )
-    return policy_class()
-
-
 def get_policy() -> AccessPolicy:
     """The configured policy (one instance per dotted path)."""
-    return _load(task_api_settings.access_policy)
+    path = task_api_settings.access_policy
+    policy: AccessPolicy = configured("TASK_API_ACCESS_POLICY", path, AccessPolicy)
+    return policy

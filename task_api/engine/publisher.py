@@ -1,17 +1,10 @@
 """Publishing task events to the channel layer: the only module that sends them.
 
-Events go to one group per task, ``task_api.task.<uuid hex>``, as
-``{"type": "task.event", "group": <group>, "frame": <frame>}`` where the frame is
-what the WebSocket consumer forwards (see ``docs/protocol.md``).
-
-Sync code (workers, views) publishes through one long-lived event loop per
-process, in a daemon thread, so that channels-redis keeps its connection pool
-and a progress event costs a queue put, not a new event loop and connection
-(``async_to_sync`` per event). Frames of one task are sent in order. With the
-in-memory channel layer, events are sent on the server's own loop, which the
-consumer hands over on connect, because that layer is not thread-safe.
-The publisher is a part of the process's runtime (:mod:`task_api.engine.runtime`):
-the last one to stop, after sending what is queued.
+Sync code (workers, views) publishes through one long-lived event loop per process,
+in a daemon thread, so that channels-redis keeps its connection pool and an event
+costs a queue put, not a new loop and connection; frames are sent in order. The
+in-memory layer is not thread-safe: its events go out on the server's own loop,
+which the consumer hands over on connect.
 """
 
 from __future__ import annotations
@@ -31,6 +24,7 @@ from task_api.engine import runtime
 from task_api.protocol import event_message, task_group
 
 logger = logging.getLogger("task_api.engine.publisher")
+_running_loop = asyncio._get_running_loop  # the running loop, or None
 
 SEND_TIMEOUT = 2.0
 MAX_QUEUED = 10_000
@@ -58,8 +52,7 @@ class Publisher:
         with self._lock:
             if self._server_loop is not loop:
                 self._server_loop = loop
-                self._loop = None
-                self._queue = None
+                self._loop = self._queue = None
 
     def reachable(self) -> bool:
         """Whether anybody can receive what is published now: a layer is configured,
@@ -75,9 +68,7 @@ class Publisher:
     ) -> bool:
         """Queue ``frame`` for the task's group (or ``group``); with ``wait``, block until sent."""
         layer = get_channel_layer(task_api_settings.channel_layer_alias)
-        if layer is None:
-            return False
-        target = self._target_loop(layer)
+        target = None if layer is None else self._target_loop(layer)
         if target is None:
             return False
         loop, queue = target
@@ -107,13 +98,9 @@ class Publisher:
         with self._lock:
             if self._stopped:
                 return None
-            if (
-                self._loop is not None
-                and self._queue is not None
-                and not self._loop.is_closed()
-                and self._made_for is made_for
-            ):
-                return self._loop, self._queue
+            loop, queue = self._loop, self._queue
+            if loop and queue and self._made_for is made_for and not loop.is_closed():
+                return loop, queue
             if self._loop is not None and self._thread is not None:
                 _stop_soon(self._loop)  # ours, made for another configuration
             self._made_for, self._thread = made_for, None
@@ -167,16 +154,13 @@ class Publisher:
                 future.set_result(False)
 
     def flush(self, timeout: float = FLUSH_TIMEOUT) -> bool:
-        """Wait up to ``timeout`` seconds until every frame queued so far is sent.
-
-        Called when the process exits, so that a task's last events reach its
-        watchers at once rather than by their next re-check.
-        """
+        """Wait up to ``timeout`` seconds until every frame queued so far is sent (at exit:
+        a task's last events then reach its watchers at once, not by their re-check)."""
         with self._lock:
             loop, queue = self._loop, self._queue
         if loop is None or queue is None:
             return True
-        if loop is self._server_loop or not loop.is_running() or _running_loop() is loop:
+        if loop is self._server_loop or not loop.is_running() or loop is _running_loop():
             return False  # the server's loop sends in turn; a stopped one never will
         marker: Future[bool] = Future()
         try:
@@ -194,8 +178,7 @@ class Publisher:
             sent = False
             try:
                 await asyncio.wait_for(
-                    layer.group_send(group, event_message(group, frame)),
-                    SEND_TIMEOUT,
+                    layer.group_send(group, event_message(group, frame)), SEND_TIMEOUT
                 )
                 sent = True
                 self._failures = 0
@@ -230,10 +213,9 @@ def _stop_soon(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def _run_until_stopped(loop: asyncio.AbstractEventLoop) -> None:
-    """The publisher thread: run the loop until :meth:`Publisher.close` stops it, then
-    close it here, where channels-redis's close hook can run the loop once more to
-    close its connections (left to the garbage collector, that hook would run in
-    whichever thread collects the loop, perhaps one running a loop of its own)."""
+    """Run the loop until :meth:`Publisher.close` stops it, then close it in this thread,
+    where channels-redis's close hook may run it once more (the garbage collector
+    could run that hook in a thread that runs a loop of its own)."""
     loop.run_forever()
     try:
         loop.close()
@@ -241,28 +223,11 @@ def _run_until_stopped(loop: asyncio.AbstractEventLoop) -> None:
         logger.debug("Could not close the publisher's loop", exc_info=True)
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
 def current() -> Publisher:
     """This process's publisher."""
     return runtime.get(Publisher)
 
 
-def publish(uuid: Any, frame: dict[str, Any], *, wait: bool = False) -> bool:
-    """Send ``frame`` to the group of task ``uuid`` (see :class:`Publisher`)."""
-    return current().publish(uuid, frame, wait=wait)
-
-
-def publish_to_group(group: str, frame: dict[str, Any]) -> bool:
-    """Send ``frame`` to another group than a task's (a batch's), through the same queue."""
-    return current().publish(None, frame, group=group)
-
-
-def flush(timeout: float = FLUSH_TIMEOUT) -> bool:
-    """Send what is queued before the process goes (see :meth:`Publisher.flush`)."""
-    return current().flush(timeout)
+def publish(uuid: Any, frame: dict[str, Any], *, wait: bool = False, group: str = "") -> bool:
+    """Send ``frame`` to the group of task ``uuid``, or to ``group`` (see :class:`Publisher`)."""
+    return current().publish(uuid, frame, wait=wait, group=group)

@@ -1,15 +1,9 @@
 """Database work of our own threads that outlives a dropped connection.
 
-A thread of ours (the progress flusher, a task's runner, the stale sweep) has
-no request whose end closes its connection. After a database restart, a
-failover or a pooler that cut it off, that connection is dead for good: every
-later query raises. :func:`recycle` drops it so that the next query connects
-again, and :func:`retrying` repeats a unit of work with backoff while the
-database is away.
-
-A connection inside a transaction (an eager task run in its caller's
-``atomic`` block) is never closed or retried here: the transaction is lost
-anyway, and its owner decides.
+No request ends in our threads to close a connection that a database restart
+killed: :func:`drop` closes it so that the next query connects again, and
+:func:`retrying` repeats work while the database is away. A connection inside a
+transaction (an eager task in its caller's ``atomic`` block) is left to its owner.
 """
 
 from __future__ import annotations
@@ -42,33 +36,24 @@ def in_transaction() -> bool:
 
 def recycle() -> None:
     """Close this thread's connections that broke, so that the next query reconnects."""
-    for conn in connections.all(initialized_only=True):
-        if conn.in_atomic_block:
-            continue
-        try:
-            if conn.connection is not None and not conn.is_usable():
-                conn.close()
-        except Exception:  # closing a dead connection may fail too; it is gone either way
-            conn.connection = None
+    drop(broken_only=True)
 
 
-def drop() -> None:
+def drop(*, broken_only: bool = False) -> None:
     """Close this thread's connections outright (after a connection error)."""
     for conn in connections.all(initialized_only=True):
         if conn.in_atomic_block:
             continue
         try:
-            conn.close()
-        except Exception:
+            if not broken_only or (conn.connection is not None and not conn.is_usable()):
+                conn.close()
+        except Exception:  # closing a dead connection may fail too; it is gone either way
             conn.connection = None
 
 
 def once_more(work: Callable[[], T]) -> T:
-    """Run ``work``; after a connection error, reconnect and run it once more.
-
-    For periodic work (a progress flush, a heartbeat): the next period retries
-    anyway, but a connection that died while idle should not cost a period.
-    """
+    """Run ``work``; after a connection error, reconnect and run it once more (periodic
+    work retries next period anyway, but a connection that died idle should not cost one)."""
     try:
         return work()
     except CONNECTION_ERRORS:
@@ -86,11 +71,8 @@ def _usable() -> bool:
 
 
 def retrying(work: Callable[[], T], what: str, *, retry_for: float | None = None) -> T:
-    """Run ``work`` until it gets through a connection error, for up to ``retry_for`` seconds.
-
-    ``work`` must be safe to repeat: a conditional ``UPDATE`` is. The default
-    is ``TASK_API_DB_RETRY_FOR``; after it the last error is raised.
-    """
+    """Run ``work`` (safe to repeat) until it gets through a connection error, for up to
+    ``retry_for`` seconds (default ``TASK_API_DB_RETRY_FOR``); then raise the last error."""
     limit = task_api_settings.db_retry_for if retry_for is None else retry_for
     deadline = time.monotonic() + limit
     delay = FIRST_DELAY
@@ -111,6 +93,3 @@ def retrying(work: Callable[[], T], what: str, *, retry_for: float | None = None
         if failures:
             logger.warning("Database reachable again after %d failures while %s", failures, what)
         return result
-
-
-__all__ = ["CONNECTION_ERRORS", "drop", "once_more", "recycle", "retrying"]

@@ -1,14 +1,9 @@
 """Finding running tasks whose worker died: no heartbeat for ``TASK_API_STALE_AFTER``.
 
-Checked lazily whenever a running task is read (REST, WebSocket) and swept
-periodically by :func:`sweep_stale` (a Celery worker runs it, and the
-``purge_tasks`` command too).
-
-A missing heartbeat only proves a lost worker if the database could take
-heartbeats all along: while PostgreSQL restarts, a healthy worker cannot
-write one either. So a task counts as stale only once the database server
-itself has been up for ``TASK_API_STALE_AFTER`` (``pg_postmaster_start_time``);
-its worker reconnects and beats again well before that.
+Checked whenever a running task is read, and swept by :func:`sweep_stale` (Celery
+workers, ``purge_tasks``). While PostgreSQL restarts, a healthy worker cannot beat
+either, so a task counts as stale only once the database server itself has been up
+for ``TASK_API_STALE_AFTER`` (``pg_postmaster_start_time``).
 """
 
 from __future__ import annotations
@@ -16,7 +11,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.db.models import F
 from django.utils import timezone
 
 from task_api.conf import task_api_settings
@@ -57,27 +51,19 @@ def is_stale(record: TaskRecord) -> bool:
 
 def fail_if_stale(record: TaskRecord) -> TaskRecord:
     """Fail ``record`` as lost if it is stale; returns it as stored."""
-    if is_stale(record):
-        updated = TaskRecord.objects.filter(
-            pk=record.pk, status=TaskStatus.RUNNING, heartbeat=record.heartbeat
-        ).update(
-            status=TaskStatus.FAILED,
-            error={"type": "WorkerLost", "message": LOST_MESSAGE},
-            finished=timezone.now(),
-            seq=F("seq") + 1,
-        )
+    if not is_stale(record):
+        return record
+    running = (TaskStatus.RUNNING,)
+    if lifecycle.fail(
+        record, "WorkerLost", LOST_MESSAGE, from_statuses=running, heartbeat=record.heartbeat
+    ):
+        logger.warning("Task %s lost its worker; marked failed", record.uuid)
+    else:
         record.refresh_from_db()
-        if updated:
-            logger.warning("Task %s lost its worker; marked failed", record.uuid)
-            lifecycle.publish_snapshot(record)
     return record
 
 
 def sweep_stale() -> int:
     """Fail every stale running task; returns how many."""
-    count = 0
-    for record in TaskRecord.objects.filter(status=TaskStatus.RUNNING, heartbeat__lt=_cutoff()):
-        before = record.status
-        if fail_if_stale(record).status != before:
-            count += 1
-    return count
+    stale = TaskRecord.objects.filter(status=TaskStatus.RUNNING, heartbeat__lt=_cutoff())
+    return sum(fail_if_stale(record).status != TaskStatus.RUNNING for record in stale)

@@ -11,10 +11,8 @@ from task_api.models import TERMINAL_STATUSES, TaskBatch, TaskRecord
 
 
 def purge_finished(older_than: float, *, dry_run: bool = False) -> tuple[int, int]:
-    """Remove tasks finished more than ``older_than`` seconds ago; also fail stale ones.
-
-    Returns how many were (or would be) removed and how many stale tasks were failed.
-    """
+    """Remove tasks finished more than ``older_than`` seconds ago, and fail stale ones: how
+    many were (or would be) removed, and how many stale tasks were failed."""
     stale = 0 if dry_run else sweep_stale()
     cutoff = timezone.now() - timedelta(seconds=older_than)
     old = TaskRecord.objects.filter(status__in=TERMINAL_STATUSES, finished__lt=cutoff)

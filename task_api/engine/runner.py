@@ -1,18 +1,9 @@
 """Running one task in a worker: the same code for every backend.
 
-``execute(uuid)`` moves the record to ``running``, calls the task's ``run``
-with its inputs, checks the outputs and stores the terminal state. Progress
-and messages go through a :class:`~task_api.reporting.Reporter` whose
-coalesced flushes land in :class:`DatabaseSink`.
-
-Database connections belong to the caller: Celery's Django fixup closes them
-after each task in a worker (but not after an eager task, which runs in the
-caller's connection and maybe its transaction), and the in-process backend
-closes its threads' connections itself. A connection that breaks while a task
-runs (a database restart) is replaced: every write of the runner and of the
-flusher reconnects, and the start and the final write are retried while the
-database is away (``TASK_API_DB_RETRY_FOR``), so a finished task keeps its
-real outcome.
+Database connections belong to the caller (Celery's Django fixup, the in-process
+threads; an eager task runs in its caller's). The start and the final write are
+retried while the database is away (``TASK_API_DB_RETRY_FOR``), so a finished
+task keeps its real outcome.
 """
 
 from __future__ import annotations
@@ -31,10 +22,12 @@ from task_api.engine import flusher, lifecycle, reconnect
 from task_api.exceptions import Cancelled, TaskTimeout, UnknownTask
 from task_api.models import TaskRecord, TaskStatus
 from task_api.registry import get_runnable
-from task_api.reporting import Reporter, ReportSink
+from task_api.reporting import Reporter, ReportSink, now_iso
 from task_api.tasks import Task
 
 logger = logging.getLogger("task_api.engine.runner")
+
+TIMEOUT_MESSAGE = "The task ran past its time limit and was stopped."
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,10 +37,6 @@ class Outcome:
     status: str
     error: dict[str, str] | None = None
     retry_in: float | None = None
-
-    @property
-    def failed(self) -> bool:
-        return self.status == TaskStatus.FAILED
 
 
 SKIPPED = Outcome(status="skipped")
@@ -62,11 +51,8 @@ def execute(
 ) -> Outcome:
     """Run the task ``uuid`` to a terminal state, or to a retry after ``retries_done`` ones.
 
-    Progress and messages go to ``sink``, by default the database and the watchers.
-
-    A task class that is ``retry_safe`` takes over a record left ``running``
-    (its message was redelivered because the worker running it died) once
-    that record's heartbeat has stopped.
+    Progress goes to ``sink`` (default: the database and the watchers). A ``retry_safe``
+    task takes over a record left ``running`` once its heartbeat has stopped.
     """
     record = reconnect.retrying(lambda: lifecycle.reload(uuid), f"reading task {uuid}")
     if record is None:
@@ -112,12 +98,8 @@ def execute(
 
 
 def _silent(record: TaskRecord) -> bool:
-    """Whether the running ``record``'s worker is gone: no heartbeat for two intervals.
-
-    A redelivered message of a ``retry_safe`` task takes over its running
-    record only then: a message sent twice (a broker restart, a visibility
-    timeout) must not run the task twice at once.
-    """
+    """Whether the running ``record``'s worker is gone: no heartbeat for two intervals
+    (a message sent twice, after a broker restart, must not run the task twice at once)."""
     window = 2 * task_api_settings.heartbeat_interval
     if record.heartbeat is None or record.heartbeat < timezone.now() - timedelta(seconds=window):
         return True
@@ -144,12 +126,8 @@ def _run(
         if reporter.stop_reason:  # the process stops, not a cancel
             error = {"type": "WorkerLost", "message": reporter.stop_reason}
             return _finish(record, reporter, TaskStatus.FAILED, error)
-        return _finish(
-            record,
-            reporter,
-            TaskStatus.CANCELLED,
-            {"type": "Cancelled", "message": "The task was cancelled."},
-        )
+        error = {"type": "Cancelled", "message": "The task was cancelled."}
+        return _finish(record, reporter, TaskStatus.CANCELLED, error)
     except BaseException as exc:
         if isinstance(exc, task_class.retry_on) and retries_left > 0:
             delay = task_class.retry_backoff * 2 ** (record.attempt - 1)
@@ -160,13 +138,8 @@ def _run(
         logger.error(
             "Task %s (%s) failed: %s", record.uuid, record.name, error["message"], exc_info=exc
         )
-        return _finish(
-            record,
-            reporter,
-            TaskStatus.FAILED,
-            error,
-            traceback="".join(traceback.format_exception(exc)),
-        )
+        trace = "".join(traceback.format_exception(exc))
+        return _finish(record, reporter, TaskStatus.FAILED, error, traceback=trace)
     return _finish(record, reporter, TaskStatus.SUCCEEDED, None, outputs=outputs)
 
 
@@ -181,14 +154,10 @@ def _finish(
     record.seq = reporter.seq
     asked = reporter.cancel_requested and not reporter.stop_reason
     record.cancel_requested = record.cancel_requested or asked
-    fields.update(
-        progress=reporter.progress,
-        target=reporter.target,
-        messages=list(reporter.entries),
-        error=error,
-    )
-    if status == TaskStatus.SUCCEEDED and reporter.target is not None and reporter.progress is None:
-        fields["progress"] = reporter.target
+    # A task that succeeded without reporting progress is complete.
+    full = status == TaskStatus.SUCCEEDED and reporter.progress is None
+    fields.update(progress=reporter.target if full else reporter.progress, target=reporter.target)
+    fields.update(messages=list(reporter.entries), error=error)
     stored = reconnect.retrying(
         lambda: lifecycle.finish(record, status, **fields), f"storing the outcome of {record.uuid}"
     )
@@ -203,14 +172,8 @@ def _finish(
 def _requeue(record: TaskRecord, reporter: Reporter, exc: BaseException, delay: float) -> Outcome:
     reporter.close()
     record.messages = list(reporter.entries)
-    entry = {
-        "value": (
-            f"Attempt {record.attempt} failed ({type(exc).__name__}: {exc}); "
-            f"retrying in {delay:g} s."
-        ),
-        "level": "warning",
-        "time": timezone.now().isoformat().replace("+00:00", "Z"),
-    }
+    failed = f"Attempt {record.attempt} failed ({type(exc).__name__}: {exc})"
+    entry = {"value": f"{failed}; retrying in {delay:g} s.", "level": "warning", "time": now_iso()}
     reconnect.retrying(lambda: lifecycle.requeue(record, entry), f"requeueing task {record.uuid}")
     return Outcome(status=TaskStatus.PENDING, error=_describe(exc), retry_in=delay)
 
@@ -218,9 +181,8 @@ def _requeue(record: TaskRecord, reporter: Reporter, exc: BaseException, delay: 
 def _stored_before(record: TaskRecord, status: TaskStatus) -> bool:
     """Whether our final write got through although its answer was lost with the connection."""
     stored = reconnect.retrying(lambda: lifecycle.reload(record.uuid), f"reading {record.uuid}")
-    if stored is None or stored.attempt != record.attempt or stored.seq != record.seq + 1:
-        return False
-    if stored.status != status:
+    expected = (record.attempt, record.seq + 1, status)
+    if stored is None or (stored.attempt, stored.seq, stored.status) != expected:
         return False
     lifecycle.publish_snapshot(stored, wait=True)
     return True
@@ -228,10 +190,7 @@ def _stored_before(record: TaskRecord, status: TaskStatus) -> bool:
 
 def _describe(exc: BaseException) -> dict[str, str]:
     if _is_soft_timeout(exc) or isinstance(exc, TaskTimeout):
-        return {
-            "type": "TaskTimeout",
-            "message": "The task ran past its time limit and was stopped.",
-        }
+        return {"type": "TaskTimeout", "message": TIMEOUT_MESSAGE}
     return {"type": type(exc).__name__, "message": str(exc)}
 
 

@@ -1,15 +1,10 @@
 """The background parts of this process, with one lifecycle.
 
-The publisher's loop thread, the progress flusher, the batch notifier, the
-in-process task pool and the Celery worker's sweeper are parts of one
-:class:`Runtime`, each made on first use (nothing runs at import). A forked
-child (a Celery prefork pool process) starts with none: threads do not survive
-a fork. At exit (``atexit``; a Celery pool process, which skips it, on
-``worker_process_shutdown``) the parts stop once, in their ``stop_order``: the
-in-process tasks are asked to stop and those that do not end in time are
-failed with the reason, then the sweeper, the flusher and the notifier end, and
-last the publisher sends what is queued (up to 2 s). A part made during the
-stop is stopped in its turn; one made after it, at once.
+The publisher, the flusher, the batch notifier, the in-process pool and the Celery
+sweeper are each made on first use; a forked child starts with none (threads do not
+survive a fork). At exit (``atexit``, or ``worker_process_shutdown`` in a Celery
+pool process, which skips it) they stop once, in their ``stop_order``, the
+publisher last so that it sends what is queued.
 """
 
 from __future__ import annotations

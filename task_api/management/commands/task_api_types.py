@@ -12,10 +12,7 @@ from task_api.typescript import declarations, frame_declarations
 
 
 class Command(BaseCommand):
-    help = (
-        "Write TypeScript declarations of every registered task (names, inputs, outputs) "
-        "for the django-task-api JS client."
-    )
+    help = "Write TypeScript declarations of the registered tasks for the JS client."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
