@@ -71,10 +71,10 @@ class TaskStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[no-u
         # Each variant is a component of its own: an OpenAPI discriminator only
         # considers referenced schemas, and drf-spectacular's enum extraction
         # would otherwise merge the one-value ``task`` enums of all variants.
-        variants: list[dict[str, str]] = []
         mapping: dict[str, str] = {}
         used: set[str] = set()
         for name, cls in sorted(get_tasks().items()):
+            required = any(p.required for p in cls.inputs.values())
             variant: dict[str, Any] = {
                 "type": "object",
                 "title": name,
@@ -82,13 +82,10 @@ class TaskStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[no-u
                     "task": {"type": "string", "enum": [name]},
                     "inputs": _request_inputs(cls.input_schema()),
                 },
-                "required": ["task", "inputs"]
-                if any(p.required for p in cls.inputs.values())
-                else ["task"],
+                "required": ["task", "inputs"] if required else ["task"],
                 "additionalProperties": False,
             }
-            description = cls.get_description()
-            if description:
+            if description := cls.get_description():
                 variant["description"] = description
             component = ResolvedComponent(  # type: ignore[no-untyped-call]
                 name=_component_name(name, used),
@@ -97,12 +94,11 @@ class TaskStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[no-u
                 object=cls,
             )
             auto_schema.registry.register_on_missing(component)
-            variants.append(component.ref)
             mapping[name] = component.ref["$ref"]
-        if not variants:
+        if not mapping:
             return {"type": "object"}
         return {
-            "oneOf": variants,
+            "oneOf": [{"$ref": ref} for ref in mapping.values()],
             "discriminator": {"propertyName": "task", "mapping": mapping},
             "required": ["task"],  # also marks the request body as required
         }
@@ -118,14 +114,9 @@ def _request_inputs(schema: dict[str, Any]) -> dict[str, Any]:
     schema = copy.deepcopy(schema)
     for prop in schema.get("properties", {}).values():
         if "default" in prop:
-            default = prop.pop("default")
-            note = f"Default: {_json_text(default)}."
+            note = f"Default: {json.dumps(prop.pop('default'), ensure_ascii=False)}."
             prop["description"] = f"{prop['description']} {note}" if "description" in prop else note
     return schema
-
-
-def _json_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
 
 
 def _component_name(task_name: str, used: set[str], prefix: str = "Start") -> str:
@@ -144,11 +135,7 @@ def only_task_api(
     endpoints: list[tuple[str, str, str, Any]], **kwargs: Any
 ) -> list[tuple[str, str, str, Any]]:
     """Keep the endpoints of this app only."""
-    return [
-        endpoint
-        for endpoint in endpoints
-        if getattr(endpoint[3], "__module__", "").startswith("task_api.")
-    ]
+    return [e for e in endpoints if getattr(e[3], "__module__", "").startswith("task_api.")]
 
 
 def add_task_outputs(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

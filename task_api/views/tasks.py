@@ -63,25 +63,16 @@ class TaskListView(TaskAPIView):
         wanted = request.query_params.get("status")
         if wanted:
             if wanted not in TaskStatus.values:
-                raise ValidationError(
-                    {
-                        "status": [
-                            f"Unknown status {wanted!r}; "
-                            f"choose one of {', '.join(TaskStatus.values)}."
-                        ]
-                    }
-                )
+                known = ", ".join(TaskStatus.values)
+                message = f"Unknown status {wanted!r}; choose one of {known}."
+                raise ValidationError({"status": [message]})
             tasks = tasks.filter(status=wanted)
         page = self.paginate_queryset(tasks.order_by("-created", "-id"))
         return self.get_paginated_response([task_json(record) for record in page or []])
 
     @extend_schema(
         request=TaskStartSchema,
-        responses={
-            201: TaskSerializer,
-            200: TaskSerializer,
-            **error_responses(400, 413, 429, 503),
-        },
+        responses={201: TaskSerializer, 200: TaskSerializer, **error_responses(400, 413, 429, 503)},
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
     )
     def post(self, request: Request) -> Response:
