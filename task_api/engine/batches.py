@@ -82,8 +82,7 @@ def start_batch(
     """
     if owner is None and user is not None:
         owner = {"owner": user, "session_key": ""}
-    batch, _records = service.start_many(clean_items(items, python=python), owner=owner)
-    return batch
+    return service.start_many(clean_items(items, python=python), owner=owner)[0]
 
 
 def start_child(parent: Task | None, task: Any, **inputs: Any) -> TaskRecord:
@@ -92,11 +91,8 @@ def start_child(parent: Task | None, task: Any, **inputs: Any) -> TaskRecord:
     ``@task`` function passes ``None`` and the running task is found from its context."""
     reporter = parent._reporter if parent is not None else progress._get()
     uuid = reporter.uuid if reporter is not None else None
-    running = (
-        TaskRecord.objects.select_related("owner", "batch").filter(uuid=uuid).first()
-        if uuid is not None
-        else None
-    )
+    records = TaskRecord.objects.select_related("owner", "batch")
+    running = records.filter(uuid=uuid).first() if uuid is not None else None
     if running is None or running.batch is None:
         raise NotInBatch("start_child() works inside a running task that belongs to a batch.")
     limit = task_api_settings.max_batch_size

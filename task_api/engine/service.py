@@ -1,16 +1,12 @@
 """Starting and cancelling tasks: every door (``POST /tasks/``, the WebSocket ``start``
 frame, batches, ``start_child``, ``Task.enqueue``, Django's ``enqueue``) comes here.
 
-A start resolves the task (``UnknownTask``) and cleans its inputs
-(``InputErrors``); inserts the records with the owner's count of unfinished
-tasks in the same statement (``LimitReached``; a repeated idempotency key
-returns its task); then, once the rows are committed (at once, or when the
-caller's transaction commits, never if it rolls back), hands each task to the
-engine in order and sends ``task_enqueued`` for it (Django's follows from a
-receiver, for a ``@task`` function). A broker that is down raises
-``BackendUnavailable`` and leaves nothing behind; after a commit, or once part
-of a batch went out, the rest fail instead. Tasks started from code belong to
-nobody, or to the owner given by ``enqueued_by(...)``.
+A start resolves the task and cleans its inputs; inserts the records with the owner's count
+of unfinished tasks in the same statement (a repeated idempotency key returns its task);
+then, once the rows are committed (at once, or when the caller's transaction commits, never
+if it rolls back), hands each task to the engine in order and sends ``task_enqueued``. A
+broker that is down raises ``BackendUnavailable`` and leaves nothing behind; after a commit,
+or once part of a batch went out, the rest fail instead.
 """
 
 from __future__ import annotations
@@ -68,8 +64,7 @@ def clean_inputs(
     if python:
         inputs = {key: _to_json(task_class.inputs.get(key), value) for key, value in inputs.items()}
     cleaned = task_class.clean_inputs(inputs)
-    unstorable = inserting.unstorable(inputs)
-    if unstorable:
+    if unstorable := inserting.unstorable(inputs):
         raise InputErrors(unstorable)
     return cleaned
 
@@ -95,14 +90,8 @@ def start(
     owner = _owner(owner)
     if _nobody(owner):
         idempotency_key = ""  # nobody to tell repeats apart by
-    record = _record(
-        task_class,
-        cleaned,
-        owner,
-        idempotency_key=idempotency_key,
-        run_after=run_after,
-        uuid=uuid or uuid_lib.uuid4(),
-    )
+    fields = {"idempotency_key": idempotency_key, "run_after": run_after}
+    record = _record(task_class, cleaned, owner, **fields, uuid=uuid or uuid_lib.uuid4())
     alias = database.alias()
     repeat = _insert_unless_repeat(record, owner, idempotency_key, alias)
     if repeat is not None:
@@ -140,9 +129,8 @@ def cancel(record: TaskRecord) -> TaskRecord:
     """Cancel a pending task at once, or ask a running one to stop; ``TaskFinished`` if it
     already ended."""
     if record.is_finished:
-        raise TaskFinished(
-            f"Task {str(record.uuid)!r} already finished with status {record.status!r}."
-        )
+        status = record.status
+        raise TaskFinished(f"Task {str(record.uuid)!r} already finished with status {status!r}.")
     return _cancel(record)
 
 
@@ -192,26 +180,6 @@ def _insert(records: list[TaskRecord], owner: Mapping[str, Any]) -> None:
     )
 
 
-def find_repeat(idempotency_key: str, owner: Mapping[str, Any]) -> TaskRecord | None:
-    """A task started with the same key by the same owner within the window."""
-    if not idempotency_key:
-        return None
-    since = timezone.now() - timedelta(seconds=task_api_settings.idempotency_window)
-    return (
-        TaskRecord.objects.filter(idempotency_key=idempotency_key, created__gte=since, **owner)
-        .order_by("-created")
-        .first()
-    )
-
-
-def _forget_expired_key(idempotency_key: str, owner: Mapping[str, Any]) -> int:
-    """Free a key whose window has passed, so that it can start a new task."""
-    since = timezone.now() - timedelta(seconds=task_api_settings.idempotency_window)
-    return TaskRecord.objects.filter(
-        idempotency_key=idempotency_key, created__lt=since, **owner
-    ).update(idempotency_key="")
-
-
 def _insert_unless_repeat(
     record: TaskRecord, owner: Mapping[str, Any], idempotency_key: str, alias: str
 ) -> TaskRecord | None:
@@ -229,11 +197,15 @@ def _insert_unless_repeat(
                 _insert([record], owner)
             return None
         except (IntegrityError, LimitReached):
+            if not idempotency_key:
+                raise
             # A repeat, perhaps of a concurrent request, answers even at the limit.
-            repeat = find_repeat(idempotency_key, owner)
+            keyed = TaskRecord.objects.filter(idempotency_key=idempotency_key, **owner)
+            since = timezone.now() - timedelta(seconds=task_api_settings.idempotency_window)
+            repeat = keyed.filter(created__gte=since).order_by("-created").first()
             if repeat is not None:
                 return repeat
-            if attempt or not idempotency_key or not _forget_expired_key(idempotency_key, owner):
+            if attempt or not keyed.filter(created__lt=since).update(idempotency_key=""):
                 raise
     raise AssertionError("unreachable")
 
