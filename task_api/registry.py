@@ -1,13 +1,9 @@
 """The registered tasks, from ``TASK_API_BACKGROUND_TASKS``: classes and ``@task`` functions.
 
-Only registered tasks can be started from outside (``POST /tasks/``). A
-worker also runs a function task that was enqueued from code through the
-``django.tasks`` backend (:func:`get_runnable`).
-
-The registry is built from the settings on each use (cached per settings
-value), so ``override_settings`` works. A bad entry is logged and left out,
-so that one broken import does not break every request; the system checks
-report it at start (``task_api.E001`` to ``E003``).
+Only registered tasks can be started from outside (``POST /tasks/``). The registry is read
+from the settings on each use (cached per value), so ``override_settings`` works. A bad entry
+is logged and left out, so that one broken import does not break every request; the system
+checks report it at start (``task_api.E001`` to ``E003``).
 """
 
 from __future__ import annotations
@@ -62,12 +58,9 @@ def get_tasks() -> dict[str, type[Task]]:
             continue
         other = tasks.setdefault(cls.name, cls)
         if other is not cls:
+            where = f"{other.__module__}.{other.__qualname__}"
             logger.error(
-                "Task entry %r left out: the name %r is already used by %s.%s.",
-                entry,
-                cls.name,
-                other.__module__,
-                other.__qualname__,
+                "Task entry %r left out: the name %r is already used by %s.", entry, cls.name, where
             )
     _cache = (entries, tasks)
     return tasks

@@ -8,14 +8,9 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol
 
-from task_api.exceptions import (
-    Cancelled,
-    ConfigurationError,
-    InputErrors,
-    OutputError,
-    TaskTimeout,
-)
+from task_api.exceptions import Cancelled, ConfigurationError, InputErrors, OutputError, TaskTimeout
 from task_api.params import MISSING, Parameter, ParameterError
+from task_api.params.base import _error_entry
 from task_api.reporting import Reporter
 
 
@@ -144,7 +139,17 @@ class Task:
     @classmethod
     def input_defaults(cls) -> dict[str, Any]:
         """Defaults of the optional inputs, from the parameters then ``run``'s signature."""
-        return _input_defaults(cls)
+        defaults = _defaults_cache.get(cls)
+        if defaults is None:
+            signature = inspect.signature(cls.run).parameters
+            defaults = {}
+            for key, param in cls.inputs.items():
+                if param.default is not MISSING:
+                    defaults[key] = param.default
+                elif key in signature and signature[key].default is not inspect.Parameter.empty:
+                    defaults[key] = signature[key].default
+            _defaults_cache[cls] = defaults
+        return defaults
 
     @classmethod
     def clean_inputs(cls, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -163,7 +168,7 @@ class Task:
             try:
                 cleaned[key] = param.to_python(data[key])
             except ParameterError as exc:
-                errors[key] = _as_error_list(exc.detail)
+                errors[key] = _error_entry(exc)
         if errors:
             raise InputErrors(errors)
         return cleaned
@@ -205,9 +210,7 @@ class Task:
         if extra:
             problems.append(f"unexpected outputs {extra}")
         converted: dict[str, Any] = {}
-        for key in declared:
-            if key not in values:
-                continue
+        for key in [key for key in declared if key in values]:
             try:
                 converted[key] = declared[key].to_json(values[key])
             except ParameterError as exc:
@@ -251,20 +254,6 @@ def _object_schema(properties: dict[str, Any], required: list[str]) -> dict[str,
 _defaults_cache: dict[type[Task], dict[str, Any]] = {}
 
 
-def _input_defaults(cls: type[Task]) -> dict[str, Any]:
-    if cls in _defaults_cache:
-        return _defaults_cache[cls]
-    defaults: dict[str, Any] = {}
-    parameters = inspect.signature(cls.run).parameters
-    for key, param in cls.inputs.items():
-        if param.default is not MISSING:
-            defaults[key] = param.default
-        elif key in parameters and parameters[key].default is not inspect.Parameter.empty:
-            defaults[key] = parameters[key].default
-    _defaults_cache[cls] = defaults
-    return defaults
-
-
 def _to_json(param: Parameter | None, value: Any) -> Any:
     """A Python input as JSON, or as given when it does not fit (``clean_inputs`` says why)."""
     if param is None:
@@ -273,10 +262,6 @@ def _to_json(param: Parameter | None, value: Any) -> Any:
         return param.to_json(value)
     except ParameterError:
         return value
-
-
-def _as_error_list(detail: Any) -> Any:
-    return [detail] if isinstance(detail, str) else detail
 
 
 def _flatten(detail: Any) -> str:
