@@ -42,8 +42,5 @@ def store_progress(pk: int, attempt: int, fields: dict[str, Any]) -> bool:
     columns = tuple(fields)
     values = [_field(c).get_db_prep_save(fields[c], db) for c in columns]
     with db.cursor() as cursor:
-        cursor.execute(
-            _statement(db, columns),
-            [*values, pk, TaskStatus.RUNNING.value, attempt],
-        )
+        cursor.execute(_statement(db, columns), [*values, pk, TaskStatus.RUNNING.value, attempt])
         return bool(cursor.rowcount)
