@@ -10,11 +10,7 @@
   that is no setting (reported by the backend's own ``check()``, run by Django's task checks).
 - ``task_api.W001``: the Redis channel layer's socket timeout is not above
   channels-redis's blocking receive, so idle WebSockets are closed with 1011.
-  Only ``RedisChannelLayer`` blocks on a socket read: ``RedisPubSubChannelLayer``
-  polls with a 0.1 s read timeout of its own, so any socket timeout suits it.
-- ``task_api.W002``: a SQLite database of the task tables is not in WAL mode, has
-  no ``IMMEDIATE`` transaction mode, or waits under 10 s for the write lock, so
-  concurrent starts and progress writes find it locked (the hint gives the options).
+- ``task_api.W002``: a SQLite database of the task tables that concurrent writers find locked.
 """
 
 from __future__ import annotations
@@ -95,7 +91,8 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
 
     channels-redis waits up to ``brpop_timeout`` (5 s) for a message on one
     Redis socket; redis-py 8 gives sockets a 5 s timeout by default, so an idle
-    WebSocket's receive fails and the connection closes with code 1011.
+    WebSocket's receive fails and the connection closes with code 1011. Only
+    ``RedisChannelLayer`` blocks so: ``RedisPubSubChannelLayer`` polls every 0.1 s.
     """
     alias = task_api_settings.channel_layer_alias
     layer = getattr(settings, "CHANNEL_LAYERS", {}).get(alias, {})

@@ -1,24 +1,12 @@
-"""A ``django.tasks`` backend (Django 6+) whose results are task records.
-
-Configured in ``TASKS``::
+"""A ``django.tasks`` backend (Django 6+) whose results are task records::
 
     TASKS = {"default": {"BACKEND": "task_api.backends.django_tasks.TaskAPIBackend"}}
 
-``OPTIONS`` may give the app's settings (``{"backend": ..., "max_running_per_user": 5}``);
-a ``TASK_API_*`` setting wins over its option.
-
-``@task`` functions then run on the engine of ``TASK_API_BACKEND`` (Celery
-workers, or threads of the web process), with progress, messages,
-cancellation, the REST API and the live stream of class tasks.
-``TaskResult.id`` is the record's uuid. Status mapping:
-
-    pending -> READY, running -> RUNNING, succeeded -> SUCCESSFUL,
-    failed -> FAILED, cancelled -> FAILED (its error is ``task_api.exceptions.Cancelled``)
-
-Django's signals ``task_enqueued``, ``task_started`` and ``task_finished``
-are sent with the ``TaskResult``, in the process that made the change, by
-receivers of ours (:mod:`task_api.signals`): for a ``@task`` function started
-by any door, ``task_enqueued`` once the engine has it, after the commit.
+``OPTIONS`` may give the app's settings (a ``TASK_API_*`` setting wins over its option).
+``@task`` functions run on the ``TASK_API_BACKEND`` engine like class tasks; ``TaskResult.id``
+is the record's uuid, and a cancelled task is ``FAILED`` with ``Cancelled`` as its error.
+Django's ``task_enqueued``, ``task_started`` and ``task_finished`` are sent by receivers of
+:mod:`task_api.signals`, in the process that made the change.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from django.db.models import Count, Max, Sum
 
@@ -62,7 +62,7 @@ class Aggregate:
 
 def aggregate(batch_pk: int) -> Aggregate:
     """The current aggregate of batch ``batch_pk``: one query."""
-    rows = (
+    rows = list(
         TaskRecord.objects.filter(batch_id=batch_pk)
         .order_by()
         .values("status")
@@ -74,21 +74,18 @@ def aggregate(batch_pk: int) -> Aggregate:
             finished=Max("finished"),
         )
     )
-    counts = dict.fromkeys(STATUSES, 0)
-    progress: int | None = None
-    target: int | None = None
-    seq = 0
-    finished: datetime | None = None
-    for row in rows:
-        counts[row["status"]] = row["n"]
-        seq += row["seq"] + row["n"]
-        if row["progress"] is not None:
-            progress = (progress or 0) + row["progress"]
-        if row["target"] is not None:
-            target = (target or 0) + row["target"]
-        if row["finished"] is not None and (finished is None or row["finished"] > finished):
-            finished = row["finished"]
-    return Aggregate(counts=counts, progress=progress, target=target, seq=seq, finished=finished)
+
+    def total(key: Literal["progress", "target"]) -> int | None:
+        values = [row[key] for row in rows if row[key] is not None]
+        return sum(values) if values else None
+
+    return Aggregate(
+        counts={**dict.fromkeys(STATUSES, 0), **{row["status"]: row["n"] for row in rows}},
+        progress=total("progress"),
+        target=total("target"),
+        seq=sum(row["seq"] + row["n"] for row in rows),
+        finished=max((row["finished"] for row in rows if row["finished"]), default=None),
+    )
 
 
 def state_json(batch: TaskBatch, agg: Aggregate) -> dict[str, Any]:
