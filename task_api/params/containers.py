@@ -152,9 +152,8 @@ class DictParameter(Parameter):
     def _dump(self, value: object) -> dict[str, Any]:
         if not isinstance(value, Mapping):
             raise ParameterError(f"A dict is required; got {_show(value)}.")
-        if self.values is None:
-            return _convert_mapping(value, partial(_json_value, output=True))
-        return _convert_mapping(value, self.values.to_json)
+        convert = partial(_json_value, output=True) if self.values is None else self.values.to_json
+        return _convert_mapping(value, convert)
 
     def _schema(self) -> dict[str, Any]:
         inner = True if self.values is None else self.values.json_schema()

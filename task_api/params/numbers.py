@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 from task_api.params.base import (
     _MAX_INT_DIGITS,
@@ -78,6 +78,7 @@ def _whole(number: int | float, value: object) -> int:
 class _NumberParameterBase(Parameter):
     """Shared bounds of the numeric parameters; all are optional."""
 
+    _json_type: ClassVar[str] = "number"
     minimum: float | None = None
     maximum: float | None = None
     exclusive_minimum: float | None = None
@@ -87,11 +88,8 @@ class _NumberParameterBase(Parameter):
         super().__post_init__()
         for name in _BOUNDS:
             bound = getattr(self, name)
-            if bound is not None and (
-                isinstance(bound, bool)
-                or not isinstance(bound, int | float)
-                or not math.isfinite(bound)
-            ):
+            real = isinstance(bound, int | float) and not isinstance(bound, bool)
+            if bound is not None and not (real and math.isfinite(bound)):
                 raise TypeError(f"{name} must be a finite number or None; got {bound!r}.")
         if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
             raise ValueError(f"minimum {self.minimum!r} is above maximum {self.maximum!r}.")
@@ -109,8 +107,8 @@ class _NumberParameterBase(Parameter):
             return number
         raise ParameterError(f"Ensure this value is {problem}; got {_show(number)}.")
 
-    def _bounds_schema(self, kind: str) -> dict[str, Any]:
-        schema: dict[str, Any] = {"type": kind}
+    def _schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": self._json_type}
         for name, keyword in _BOUNDS.items():
             bound = getattr(self, name)
             if bound is not None:
@@ -125,14 +123,13 @@ class IntParameter(_NumberParameterBase):
     Never truncates (``5.9`` is an error) and never takes a boolean for 1 or 0.
     """
 
+    _json_type: ClassVar[str] = "integer"
+
     def _parse(self, value: object) -> int:
         return self._in_range(_whole(_real(value, text=True, required=_INT_REQUIRED), value))
 
     def _dump(self, value: object) -> int:
         return self._in_range(_whole(_real(value, text=False, required=_INT_REQUIRED), value))
-
-    def _schema(self) -> dict[str, Any]:
-        return self._bounds_schema("integer")
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -145,9 +142,6 @@ class FloatParameter(_NumberParameterBase):
     def _dump(self, value: object) -> float:
         return self._in_range(_to_float(_real(value, text=False, required=_NUMBER_REQUIRED), value))
 
-    def _schema(self) -> dict[str, Any]:
-        return self._bounds_schema("number")
-
 
 @dataclass(frozen=True, kw_only=True, repr=False)
 class NumberParameter(_NumberParameterBase):
@@ -158,6 +152,3 @@ class NumberParameter(_NumberParameterBase):
 
     def _dump(self, value: object) -> int | float:
         return self._in_range(_real(value, text=False, required=_NUMBER_REQUIRED))
-
-    def _schema(self) -> dict[str, Any]:
-        return self._bounds_schema("number")
