@@ -26,12 +26,9 @@ from task_api.exceptions import (
 )
 from task_api.protocol import INVALID_DETAIL, Frame, error_frame
 
-#: Every code and its status. ``invalid``: ``ValidationError``, ``UnknownTask``,
-#: ``InputErrors``, ``BatchErrors``; ``forbidden``: the permission classes (REST may answer
-#: 401); ``finished``: ``TaskFinished``, ``BatchFinished``; ``too_large``: a body over the
-#: limit, ``BatchTooLarge``; ``too_many_tasks``: ``LimitReached``; ``too_many``: a
-#: connection's subscriptions; ``unavailable``: ``BackendUnavailable``, the database busy
-#: or away; ``server_error``: anything else (logged).
+#: Every code and its status (the domain errors' in :func:`to_api`). ``forbidden``: a
+#: permission class refused (REST may answer 401); ``too_many``: a connection's subscriptions;
+#: ``unavailable`` also answers a database busy or away; ``server_error``: anything else (logged).
 CODES = {
     "invalid": 400,
     "forbidden": 403,

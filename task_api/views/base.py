@@ -54,8 +54,7 @@ class TaskAPIView(GenericAPIView[TaskRecord]):
     def get_renderers(self) -> list[Any]:
         # Stored text that is not valid Unicode must not turn a read into a 500.
         return [
-            SafeJSONRenderer() if type(renderer) is JSONRenderer else renderer
-            for renderer in super().get_renderers()
+            SafeJSONRenderer() if type(r) is JSONRenderer else r for r in super().get_renderers()
         ]
 
     def handle_exception(self, exc: Exception) -> Response:
