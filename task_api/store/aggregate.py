@@ -1,15 +1,10 @@
 """The state of a batch, derived from its tasks' records by one aggregate query.
 
-Nothing about a batch's progress is stored on the batch itself: counts, sums
-and status are computed from the member rows (``GROUP BY status`` over the
-batch's index), so they can never drift from the tasks, whatever process
-moved them. A read started after a transition committed sees it, so the read
-that follows the last task's end always sees the final state.
-
-``seq`` is the sum of the members' ``seq`` plus their number. Every task
-transition bumps its own ``seq`` and a new member adds one, so the batch's
-``seq`` grows with every change and orders aggregates read by different
-processes.
+Nothing of it is stored on the batch: counts, sums and status come from the member rows
+(``GROUP BY status`` over the batch's index), so they never drift from the tasks, whatever
+process moved them, and the read that follows the last task's end sees the final state.
+``seq`` is the sum of the members' ``seq`` plus their number: every transition and every new
+member raises it, so it orders aggregates read by different processes.
 """
 
 from __future__ import annotations

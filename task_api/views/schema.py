@@ -1,10 +1,5 @@
-"""The OpenAPI document: each registered task's inputs appear in ``POST /tasks/``
-and its outputs in the task JSON.
-
-The views carry drf-spectacular's ``AutoSchema`` themselves (see
-:func:`extend_schema`), so the document works whatever ``DEFAULT_SCHEMA_CLASS``
-the project sets, or none.
-"""
+"""The OpenAPI document: each registered task's inputs appear in ``POST /tasks/`` and its
+outputs in the task JSON, whatever ``DEFAULT_SCHEMA_CLASS`` the project sets, or none."""
 
 from __future__ import annotations
 
