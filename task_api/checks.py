@@ -37,13 +37,10 @@ def check_tasks(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     for entry in task_api_settings.background_tasks:
         try:
             cls = load_entry(entry)
-        except SignatureError as exc:
-            errors.append(Error(str(exc), obj=entry, id="task_api.E005"))
-            continue
         except ConfigurationError as exc:
-            cause = exc.__cause__
-            check_id = "task_api.E001" if isinstance(cause, ImportError) else "task_api.E002"
-            errors.append(Error(str(exc), obj=entry, id=check_id))
+            check_id = "E001" if isinstance(exc.__cause__, ImportError) else "E002"
+            check_id = "E005" if isinstance(exc, SignatureError) else check_id
+            errors.append(Error(str(exc), obj=entry, id=f"task_api.{check_id}"))
             continue
         if issubclass(cls, FunctionTask):
             errors.extend(
@@ -174,8 +171,7 @@ def check_sqlite(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         if connections[alias].vendor != "sqlite":
             continue
         options = connections[alias].settings_dict.get("OPTIONS") or {}
-        problems = _sqlite_problems(options)
-        if problems:
+        if problems := _sqlite_problems(options):
             warnings.append(
                 Warning(
                     f"DATABASES[{alias!r}] is SQLite {', '.join(problems)}: concurrent "

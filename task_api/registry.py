@@ -25,13 +25,12 @@ _cache: tuple[tuple[Any, ...], dict[str, type[Task]]] | None = None
 
 def load_entry(entry: Any) -> type[Task]:
     """Turn one settings entry (dotted path, class or ``@task`` function) into a task class."""
+    obj = entry
     if isinstance(entry, str):
         try:
             obj = import_string(entry)
         except ImportError as exc:
             raise ConfigurationError(f"Cannot import task {entry!r}: {exc}") from exc
-    else:
-        obj = entry
     if is_django_task(obj):
         return task_class_for(obj)
     if not (isinstance(obj, type) and issubclass(obj, Task)):
@@ -90,7 +89,6 @@ def get_runnable(name: str) -> type[Task]:
         except ImportError:
             obj = None
         if not is_django_task(obj) or obj.module_path != name:
-            raise UnknownTask(
-                f"{name!r} is neither a registered task nor a @task function."
-            ) from None
+            message = f"{name!r} is neither a registered task nor a @task function."
+            raise UnknownTask(message) from None
         return task_class_for(obj)

@@ -56,6 +56,5 @@ def check_start(request: Request) -> None:
                 raise NotAuthenticated()
             message = getattr(permission, "message", None)
             raise PermissionDenied(message, getattr(permission, "code", None))
-    waits = [t.wait() for t in throttles() if not t.allow_request(request, view)]
-    if waits:
+    if waits := [t.wait() for t in throttles() if not t.allow_request(request, view)]:
         raise Throttled(max((wait for wait in waits if wait is not None), default=None))

@@ -56,6 +56,5 @@ _ESCAPED_UNSTORABLE = re.compile(rb"\\u(?:[dD][89a-fA-F]|0000)")
 
 def reject_unstorable(data: Any) -> None:
     """Raise a 400 naming every field whose name or value holds a lone surrogate or NUL."""
-    errors = unstorable(data)
-    if errors:
+    if errors := unstorable(data):
         raise ValidationError(errors)

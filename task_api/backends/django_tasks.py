@@ -85,16 +85,14 @@ class TaskAPIBackend(BaseTaskBackend):
             uuid = uuid_lib.UUID(str(result_id))
         except ValueError:
             raise TaskResultDoesNotExist(f"{result_id!r} is not a task id.") from None
-        record = TaskRecord.objects.filter(uuid=uuid).first()
-        if record is None:
+        if (record := TaskRecord.objects.filter(uuid=uuid).first()) is None:
             raise TaskResultDoesNotExist(f"No task has the id {result_id!r}.")
         return result_from_record(record, alias=self.alias)
 
     def check(self, **kwargs: Any) -> list[CheckMessage]:
         """``OPTIONS`` may carry the settings, by their lower-case names without ``TASK_API_``."""
         known = [name for setting in TaskAPISettings.all() for name in setting.options]
-        unknown = sorted(set(self.options) - set(known))
-        if not unknown:
+        if not (unknown := sorted(set(self.options) - set(known))):
             return []
         return [
             Error(

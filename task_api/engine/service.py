@@ -93,8 +93,7 @@ def start(
     fields = {"idempotency_key": idempotency_key, "run_after": run_after}
     record = _record(task_class, cleaned, owner, **fields, uuid=uuid or uuid_lib.uuid4())
     alias = database.alias()
-    repeat = _insert_unless_repeat(record, owner, idempotency_key, alias)
-    if repeat is not None:
+    if (repeat := _insert_unless_repeat(record, owner, idempotency_key, alias)) is not None:
         return repeat, False
     _dispatch_when_committed(alias, [(record, task_class)], run_after)
     return record, True

@@ -70,7 +70,6 @@ class TaskAPIView(GenericAPIView[TaskRecord]):
         return Actor.of(self.request.user, getattr(self.request, "session", None))
 
     def get_record(self, uuid: Any) -> TaskRecord:
-        record = self.get_queryset().filter(uuid=uuid).first()
-        if record is None:
+        if (record := self.get_queryset().filter(uuid=uuid).first()) is None:
             raise NotFound(f"No task {str(uuid)!r}.")
         return recovery.fail_if_stale(record)

@@ -28,13 +28,6 @@ from task_api.views.schema import (
 )
 
 
-def _uuid_param(name: str, value: str) -> uuid_lib.UUID:
-    try:
-        return uuid_lib.UUID(value)
-    except ValueError:
-        raise ValidationError({name: [f"{value[:100]!r} is not a uuid."]}) from None
-
-
 class TaskListView(TaskAPIView):
     """List your tasks, newest first, or start a task."""
 
@@ -53,15 +46,15 @@ class TaskListView(TaskAPIView):
     def get(self, request: Request) -> Response:
         # Staff may read any task, but their list holds their own tasks only.
         tasks = get_policy().own(self.actor(), TaskRecord.objects.all())
-        name = request.query_params.get("task")
-        if name:
+        if name := request.query_params.get("task"):
             # No task name holds NUL, and PostgreSQL refuses it in a query.
             tasks = tasks.none() if "\x00" in name else tasks.filter(name=name)
-        batch = request.query_params.get("batch")
-        if batch:
-            tasks = tasks.filter(batch__uuid=_uuid_param("batch", batch))
-        wanted = request.query_params.get("status")
-        if wanted:
+        if batch := request.query_params.get("batch"):
+            try:
+                tasks = tasks.filter(batch__uuid=uuid_lib.UUID(batch))
+            except ValueError:
+                raise ValidationError({"batch": [f"{batch[:100]!r} is not a uuid."]}) from None
+        if wanted := request.query_params.get("status"):
             if wanted not in TaskStatus.values:
                 known = ", ".join(TaskStatus.values)
                 message = f"Unknown status {wanted!r}; choose one of {known}."
