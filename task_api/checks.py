@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -79,9 +80,6 @@ def check_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     return []
 
 
-_REDIS_LAYER = "channels_redis.core.RedisChannelLayer"
-
-
 @register()
 def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Warn of Redis layer hosts whose socket timeout ends channels-redis's blocking receive.
@@ -93,14 +91,17 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
     """
     alias = task_api_settings.channel_layer_alias
     layer = getattr(settings, "CHANNEL_LAYERS", {}).get(alias, {})
-    if layer.get("BACKEND") != _REDIS_LAYER:
+    if layer.get("BACKEND") != "channels_redis.core.RedisChannelLayer":
         return []
     try:
         from channels_redis.core import RedisChannelLayer
+        from redis.asyncio.connection import AbstractConnection
     except ImportError:
         return []
     receive = RedisChannelLayer.brpop_timeout
-    default = _redis_default_socket_timeout()
+    # redis-py's default socket timeout: None before 8.0, 5 s since.
+    default = inspect.signature(AbstractConnection.__init__).parameters["socket_timeout"].default
+    default = default if isinstance(default, int | float) else None
     warnings: list[CheckMessage] = []
     for host in layer.get("CONFIG", {}).get("hosts", []) or []:
         timeout = _socket_timeout(host, default)
@@ -118,16 +119,6 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                 )
             )
     return warnings
-
-
-def _redis_default_socket_timeout() -> float | None:
-    """redis-py's default socket timeout: None before 8.0, 5 s since."""
-    import inspect
-
-    from redis.asyncio.connection import AbstractConnection
-
-    default = inspect.signature(AbstractConnection.__init__).parameters["socket_timeout"].default
-    return default if isinstance(default, int | float) else None
 
 
 def _socket_timeout(host: Any, default: float | None) -> float | None:
@@ -156,11 +147,10 @@ _SQLITE_MIN_TIMEOUT = 10.0
 def check_sqlite(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Warn of a SQLite database of the task tables that concurrent writers find locked.
 
-    WAL lets reads go on during a write; ``IMMEDIATE`` makes a transaction take
-    the write lock when it begins, waiting up to ``timeout`` (a deferred one that
-    read first fails at once); Django's default timeout of 5 s lost starts when
-    32 users started 600 tasks at once. The options are read, not the file: a
-    file put in WAL mode by hand still gets the warning.
+    WAL lets reads go on during a write; ``IMMEDIATE`` makes a transaction take the write lock
+    when it begins, waiting up to ``timeout`` (a deferred one that read first fails at once);
+    Django's default of 5 s lost starts when 32 users started 600 tasks at once. The options
+    are read, not the file: a file put in WAL mode by hand still gets the warning.
     """
     from django.db import connections, router
 

@@ -38,7 +38,6 @@ _STATUSES = {
     TaskStatus.FAILED: TaskResultStatus.FAILED,
     TaskStatus.CANCELLED: TaskResultStatus.FAILED,
 }
-_CANCELLED_PATH = "task_api.exceptions.Cancelled"
 #: The record does not keep which worker ran an attempt; each one is named so.
 _WORKER_ID = "task_api"
 
@@ -145,18 +144,15 @@ def context_for(task: DjangoTask[..., Any], uuid: Any) -> TaskContext[..., Any]:
 
 
 def _errors(record: TaskRecord) -> list[TaskError]:
+    error = record.error or {}
     if record.status == TaskStatus.CANCELLED:
-        message = (record.error or {}).get("message", "The task was cancelled.")
-        return [TaskError(exception_class_path=_CANCELLED_PATH, traceback=message)]
+        message = error.get("message", "The task was cancelled.")
+        return [TaskError(exception_class_path="task_api.exceptions.Cancelled", traceback=message)]
     if record.status != TaskStatus.FAILED:
         return []
-    error = record.error or {}
-    return [
-        TaskError(
-            exception_class_path=_exception_path(record.traceback, error.get("type", "Exception")),
-            traceback=record.traceback or f"{error.get('type')}: {error.get('message')}",
-        )
-    ]
+    path = _exception_path(record.traceback, error.get("type", "Exception"))
+    text = record.traceback or f"{error.get('type')}: {error.get('message')}"
+    return [TaskError(exception_class_path=path, traceback=text)]
 
 
 def _exception_path(traceback: str, type_name: str) -> str:

@@ -12,8 +12,6 @@ from task_api.exceptions import BatchErrors, BatchTooLarge, InputErrors, NotInBa
 from task_api.models import TaskBatch, TaskRecord
 from task_api.tasks import Task
 
-ITEM_FIELDS = ("task", "inputs")
-
 
 def clean_item(item: Any, *, python: bool = False) -> service.Item:
     """One ``{"task": ..., "inputs": {...}}`` checked; ``BatchErrors`` keyed by field."""
@@ -22,7 +20,7 @@ def clean_item(item: Any, *, python: bool = False) -> service.Item:
     errors: dict[str, Any] = {
         str(key): [f"Unexpected field {key!r}; items have 'task' and 'inputs'."]
         for key in item
-        if key not in ITEM_FIELDS
+        if key not in ("task", "inputs")
     }
     task_class: type[Task] | None = None
     if "task" not in item:
@@ -74,12 +72,8 @@ def start_batch(
     owner: Mapping[str, Any] | None = None,
     python: bool = True,
 ) -> TaskBatch:
-    """Start ``[{"task": name, class or @task function, "inputs": {...}}, ...]`` as one batch.
-
-    Every item is checked first (``BatchErrors`` lists each bad one,
-    ``BatchTooLarge``); then the batch starts as one, through the service
-    (``LimitReached``, ``BackendUnavailable``): nothing starts unless all do.
-    """
+    """Start ``[{"task": name, class or @task function, "inputs": {...}}, ...]`` as one batch:
+    every item is checked first (``BatchErrors``), then nothing starts unless all do."""
     if owner is None and user is not None:
         owner = {"owner": user, "session_key": ""}
     return service.start_many(clean_items(items, python=python), owner=owner)[0]

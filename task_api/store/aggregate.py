@@ -18,8 +18,6 @@ from django.db.models import Count, Max, Sum
 from task_api.models import TaskBatch, TaskRecord, TaskStatus
 from task_api.store.task_json import _iso
 
-STATUSES = [status.value for status in TaskStatus]
-
 
 @dataclass(frozen=True, kw_only=True)
 class Aggregate:
@@ -75,7 +73,7 @@ def aggregate(batch_pk: int) -> Aggregate:
         return sum(values) if values else None
 
     return Aggregate(
-        counts={**dict.fromkeys(STATUSES, 0), **{row["status"]: row["n"] for row in rows}},
+        counts={**dict.fromkeys(TaskStatus.values, 0), **{row["status"]: row["n"] for row in rows}},
         progress=total("progress"),
         target=total("target"),
         seq=sum(row["seq"] + row["n"] for row in rows),
@@ -98,14 +96,9 @@ def state_json(batch: TaskBatch, agg: Aggregate) -> dict[str, Any]:
     }
 
 
-def task_uuids(batch: TaskBatch) -> list[str]:
-    """The uuids of the batch's tasks, in the order they were started."""
-    rows = (
-        TaskRecord.objects.filter(batch_id=batch.pk).order_by("id").values_list("uuid", flat=True)
-    )
-    return [str(uuid) for uuid in rows]
-
-
 def batch_json(batch: TaskBatch) -> dict[str, Any]:
     """The whole batch JSON, for ``GET /tasks/batches/<uuid>/`` and snapshot frames."""
-    return {**state_json(batch, aggregate(batch.pk)), "tasks": task_uuids(batch)}
+    uuids = (
+        TaskRecord.objects.filter(batch_id=batch.pk).order_by("id").values_list("uuid", flat=True)
+    )
+    return {**state_json(batch, aggregate(batch.pk)), "tasks": [str(uuid) for uuid in uuids]}
