@@ -106,10 +106,7 @@ def task_class_for(django_task: Any) -> type[FunctionTask]:
 def inputs_from_call(
     cls: type[Task], args: tuple[Any, ...], kwargs: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The JSON inputs of ``task.enqueue(*args, **kwargs)``; ``InputErrors`` lists problems.
-
-    The service then cleans them as those of any start.
-    """
+    """The JSON inputs of ``task.enqueue(*args, **kwargs)``; ``InputErrors`` lists problems."""
     signature = inspect.signature(cls.django_task.func)  # type: ignore[attr-defined]
     parameters = list(signature.parameters.values())
     if cls.django_task.takes_context:  # type: ignore[attr-defined]

@@ -17,7 +17,6 @@ def enqueued_by(user_or_request: Any) -> Iterator[None]:
     Given a request, the task belongs to its user, or to its session for an
     anonymous visitor, exactly as if the page had started it with ``POST /tasks/``.
     """
-
     if hasattr(user_or_request, "user") and hasattr(user_or_request, "session"):
         owner = owner_fields(user_or_request.user, user_or_request.session)
     else:

@@ -76,11 +76,8 @@ def get_task(name: str) -> type[Task]:
 
 
 def get_runnable(name: str) -> type[Task]:
-    """The task a worker runs for a record named ``name``.
-
-    A registered task, or a ``@task`` function by its module path: the
-    ``django.tasks`` backend creates records for any function enqueued from code.
-    """
+    """The task a worker runs for a record named ``name``: a registered task, or a ``@task``
+    function by its module path (the ``django.tasks`` backend may enqueue any)."""
     try:
         return get_task(name)
     except UnknownTask:

@@ -103,8 +103,6 @@ class Task:
         """Whether somebody asked to cancel this task."""
         return self._reporter.cancel_requested
 
-    # -- starting from Python -------------------------------------------------------
-
     @classmethod
     def enqueue(cls, *, user: Any = None, **inputs: Any) -> Any:
         """Start this task from code, as ``POST /tasks/`` would; returns its ``TaskRecord``.
@@ -118,15 +116,12 @@ class Task:
         as_json = {key: _to_json(cls.inputs.get(key), value) for key, value in inputs.items()}
         return _engine.enqueue(cls, as_json, user=user)
 
-    # -- schema and conversion ------------------------------------------------------
-
     @classmethod
     def get_description(cls) -> str:
         """The description, or the first paragraph of the docstring."""
-        if cls.description:
+        if cls.description or not cls.__doc__:
             return cls.description
-        doc = inspect.getdoc(cls) if cls.__doc__ else ""
-        return (doc or "").split("\n\n")[0].strip()
+        return (inspect.getdoc(cls) or "").split("\n\n")[0].strip()
 
     @classmethod
     def get_title(cls) -> str:
@@ -214,7 +209,7 @@ class Task:
             try:
                 converted[key] = declared[key].to_json(values[key])
             except ParameterError as exc:
-                problems.append(f"output {key!r}: {_flatten(exc.detail)}")
+                problems.append(f"output {key!r}: {exc}")
         if problems:
             raise OutputError(f"Task {cls.name!r} returned bad outputs: " + "; ".join(problems))
         return converted
@@ -256,14 +251,6 @@ def _to_json(param: Parameter | None, value: Any) -> Any:
         return param.to_json(value)
     except ParameterError:
         return value
-
-
-def _flatten(detail: Any) -> str:
-    if isinstance(detail, str):
-        return detail
-    if isinstance(detail, dict):
-        return "; ".join(f"[{key}] {_flatten(value)}" for key, value in detail.items())
-    return "; ".join(_flatten(item) for item in detail)
 
 
 __all__ = ["Cancelled", "InputErrors", "Task", "TaskTimeout"]

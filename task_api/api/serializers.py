@@ -26,11 +26,9 @@ class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class TaskSerializer(serializers.Serializer[TaskRecord]):
-    """A task as the API shows it.
+    """A task as the API shows it."""
 
-    The JSON itself comes from :func:`task_json`: several times faster, and shared with the
-    WebSocket.
-    """
+    # The JSON itself comes from task_json: several times faster, and shared with the WebSocket.
 
     uuid = serializers.UUIDField(read_only=True)
     task = serializers.CharField(read_only=True)

@@ -78,13 +78,9 @@ def start(
     run_after: datetime | None = None,
     uuid: uuid_lib.UUID | None = None,
 ) -> tuple[TaskRecord, bool]:
-    """Start one task (a name, a registered class or a ``@task`` function) with JSON
-    ``inputs``; returns its record and whether it is new.
-
-    ``owner`` holds the ownership fields (``owners.owner_fields``); ``None``
-    takes those of the innermost ``enqueued_by`` block. ``uuid`` names the new
-    task (a WebSocket start joins its group before it exists); a repeat keeps its own.
-    """
+    """Start one task (a name, a registered class or a ``@task`` function) with JSON ``inputs``:
+    its record and whether it is new. ``owner``: the ownership fields, else the innermost
+    ``enqueued_by`` block's; ``uuid`` names a new task (a WebSocket start joins its group first)."""
     task_class = resolve(task)
     cleaned = clean_inputs(task_class, inputs)
     owner = _owner(owner)
