@@ -20,11 +20,9 @@ MAX_KEY_LENGTH = 200
 def clean_body(data: Any) -> tuple[str, dict[str, Any]]:
     """The task name and inputs of a start body; else ``ValidationError`` naming each bad field."""
     if not isinstance(data, dict):
-        raise ValidationError(
-            {"non_field_errors": ["Expected a JSON object with 'task' and 'inputs'."]}
-        )
-    plain = plain_start_body(data)
-    if plain is None:  # the serializer accepts it or names what is wrong
+        expected = "Expected a JSON object with 'task' and 'inputs'."
+        raise ValidationError({"non_field_errors": [expected]})
+    if (plain := plain_start_body(data)) is None:  # the serializer accepts it or explains
         body = TaskCreateSerializer(data=data)
         body.is_valid(raise_exception=True)
         plain = body.validated_data["task"], body.validated_data["inputs"]

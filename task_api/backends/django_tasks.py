@@ -30,6 +30,7 @@ from task_api.engine.dispatch import get_backend
 from task_api.exceptions import ConfigurationError
 from task_api.functions import FunctionTask, inputs_from_call, task_class_for
 from task_api.models import TaskRecord, TaskStatus
+from task_api.registry import get_runnable
 
 _STATUSES = {
     TaskStatus.PENDING: TaskResultStatus.READY,
@@ -107,8 +108,6 @@ def result_from_record(
     record: TaskRecord, *, task: DjangoTask[..., Any] | None = None, alias: str | None = None
 ) -> TaskResult[..., Any]:
     """Django's ``TaskResult`` for a function task's record."""
-    from task_api.registry import get_runnable
-
     if task is None:
         try:
             task_class = get_runnable(record.name)

@@ -45,9 +45,8 @@ def resolve(task: Any) -> type[Task]:
         return task_class_for(task)
     if isinstance(task, type) and issubclass(task, Task):
         if get_task(task.name) is not task:
-            raise UnknownTask(
-                f"Task class {task.__qualname__} is not the registered {task.name!r}."
-            )
+            message = f"Task class {task.__qualname__} is not the registered {task.name!r}."
+            raise UnknownTask(message)
         return task
     if not isinstance(task, str) or not task:
         raise UnknownTask(f"Expected a task name or a registered Task class; got {task!r}.")
@@ -155,9 +154,8 @@ def _nobody(owner: Mapping[str, Any]) -> bool:
 def _record(
     task_class: type[Task], inputs: dict[str, Any], owner: Mapping[str, Any], **fields: Any
 ) -> TaskRecord:
-    return TaskRecord(
-        name=task_class.name, inputs=task_class.inputs_to_json(inputs), **owner, **fields
-    )
+    inputs = task_class.inputs_to_json(inputs)
+    return TaskRecord(name=task_class.name, inputs=inputs, **owner, **fields)
 
 
 def _insert(records: list[TaskRecord], owner: Mapping[str, Any]) -> None:

@@ -69,12 +69,10 @@ class TaskListView(TaskAPIView):
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
     )
     def post(self, request: Request) -> Response:
+        key = request.headers.get("Idempotency-Key", "")
+        session = getattr(request, "session", None)
         record, created = starts.start(
-            request.data,
-            request.headers.get("Idempotency-Key", ""),
-            "Idempotency-Key",
-            user=request.user,
-            session=getattr(request, "session", None),
+            request.data, key, "Idempotency-Key", user=request.user, session=session
         )
         return Response(
             task_json(record),
