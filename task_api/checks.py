@@ -4,12 +4,9 @@
 - ``task_api.E002``: an entry is not a ``Task`` subclass, or has no name.
 - ``task_api.E003``: two task classes share a name.
 - ``task_api.E004``: the backend cannot be imported, or is not a backend.
-- ``task_api.E005``: a listed ``@task`` function has a parameter without an
-  annotation, or one with no JSON form (the message names function and parameter).
-- ``task_api.E007``: a ``TASKS`` entry of ``TaskAPIBackend`` has an ``OPTIONS`` name
-  that is no setting (reported by the backend's own ``check()``, run by Django's task checks).
-- ``task_api.W001``: the Redis channel layer's socket timeout is not above
-  channels-redis's blocking receive, so idle WebSockets are closed with 1011.
+- ``task_api.E005``: a ``@task`` function's parameter has no annotation, or no JSON form.
+- ``task_api.E007``: an ``OPTIONS`` name of ``TaskAPIBackend`` is no setting (its ``check()``).
+- ``task_api.W001``: idle WebSockets would be closed by the Redis layer's socket timeout.
 - ``task_api.W002``: a SQLite database of the task tables that concurrent writers find locked.
 """
 
@@ -84,10 +81,9 @@ def check_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Warn of Redis layer hosts whose socket timeout ends channels-redis's blocking receive.
 
-    channels-redis waits up to ``brpop_timeout`` (5 s) for a message on one
-    Redis socket; redis-py 8 gives sockets a 5 s timeout by default, so an idle
-    WebSocket's receive fails and the connection closes with code 1011. Only
-    ``RedisChannelLayer`` blocks so: ``RedisPubSubChannelLayer`` polls every 0.1 s.
+    channels-redis waits up to ``brpop_timeout`` (5 s) for a message on one Redis socket;
+    redis-py 8 gives sockets a 5 s timeout by default, so an idle WebSocket's receive fails and
+    the connection closes with code 1011. (``RedisPubSubChannelLayer`` polls every 0.1 s.)
     """
     alias = task_api_settings.channel_layer_alias
     layer = getattr(settings, "CHANNEL_LAYERS", {}).get(alias, {})

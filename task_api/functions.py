@@ -108,9 +108,8 @@ def inputs_from_call(
 ) -> dict[str, Any]:
     """The JSON inputs of ``task.enqueue(*args, **kwargs)``; ``InputErrors`` lists problems."""
     signature = inspect.signature(cls.django_task.func)  # type: ignore[attr-defined]
-    parameters = list(signature.parameters.values())
     if cls.django_task.takes_context:  # type: ignore[attr-defined]
-        signature = signature.replace(parameters=parameters[1:])
+        signature = signature.replace(parameters=list(signature.parameters.values())[1:])
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as exc:

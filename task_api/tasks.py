@@ -33,9 +33,8 @@ def use_engine(engine: Engine) -> None:
 class Task:
     """A background task with typed inputs and outputs.
 
-    Subclasses set ``name``, ``inputs`` and ``outputs`` and implement
-    ``run(self, **inputs)``. Optional inputs take their default from ``run``'s
-    signature (or from the parameter's ``default``).
+    Subclasses set ``name``, ``inputs`` and ``outputs`` and implement ``run(self, **inputs)``.
+    Optional inputs take their default from ``run``'s signature (or the parameter's ``default``).
     """
 
     name: ClassVar[str]
@@ -107,9 +106,8 @@ class Task:
     def enqueue(cls, *, user: Any = None, **inputs: Any) -> Any:
         """Start this task from code, as ``POST /tasks/`` would; returns its ``TaskRecord``.
 
-        Inputs are checked like the API's (``InputErrors`` lists every problem);
-        the task must be registered, since workers look it up by name. The task
-        belongs to ``user``, else to the innermost ``enqueued_by(...)`` block's owner.
+        Inputs are checked like the API's (``InputErrors``); the task must be registered (workers
+        look it up by name); it belongs to ``user``, else to the ``enqueued_by(...)`` owner.
         """
         if _engine is None:
             raise ConfigurationError("Add 'task_api' to INSTALLED_APPS to start tasks.")
@@ -199,9 +197,7 @@ class Task:
             )
         missing = sorted(set(declared) - set(values))
         extra = sorted(set(values) - set(declared), key=str)
-        problems = []
-        if missing:
-            problems.append(f"missing outputs {missing}")
+        problems = [f"missing outputs {missing}"] if missing else []
         if extra:
             problems.append(f"unexpected outputs {extra}")
         converted: dict[str, Any] = {}

@@ -70,10 +70,7 @@ class TaskAPIBackend(BaseTaskBackend):
     def enqueue(
         self, task: DjangoTask[P, R], args: Sequence[Any], kwargs: dict[str, Any]
     ) -> TaskResult[P, R]:
-        """Start the task through the service; the owner comes from ``enqueued_by``.
-
-        ``aenqueue`` is Django's: this method, in a thread.
-        """
+        """Start the task through the service (``aenqueue`` is Django's: this, in a thread)."""
         self.validate_task(task)
         inputs = inputs_from_call(task_class_for(task), tuple(args), kwargs)
         record, _created = service.start(task, inputs, run_after=task.run_after)

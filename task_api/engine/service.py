@@ -1,12 +1,11 @@
 """Starting and cancelling tasks: every door (``POST /tasks/``, the WebSocket ``start``
 frame, batches, ``start_child``, ``Task.enqueue``, Django's ``enqueue``) comes here.
 
-A start resolves the task and cleans its inputs; inserts the records with the owner's count
-of unfinished tasks in the same statement (a repeated idempotency key returns its task);
-then, once the rows are committed (at once, or when the caller's transaction commits, never
-if it rolls back), hands each task to the engine in order and sends ``task_enqueued``. A
-broker that is down raises ``BackendUnavailable`` and leaves nothing behind; after a commit,
-or once part of a batch went out, the rest fail instead.
+A start cleans its inputs and inserts the records with the owner's count of unfinished tasks
+in the same statement; once the rows are committed (never if the caller's transaction rolls
+back), it hands each task to the engine in order and sends ``task_enqueued``. A broker that is
+down raises ``BackendUnavailable`` and leaves nothing behind; after a commit, or once part of a
+batch went out, the rest fail instead.
 """
 
 from __future__ import annotations
@@ -56,10 +55,8 @@ def resolve(task: Any) -> type[Task]:
 def clean_inputs(
     task_class: type[Task], inputs: Mapping[str, Any], *, python: bool = False
 ) -> dict[str, Any]:
-    """The inputs as Python values; ``InputErrors`` names every bad one.
-
-    ``python`` inputs (from code) are turned into JSON first, as ``Task.enqueue`` does.
-    """
+    """The inputs as Python values; ``InputErrors`` names every bad one. ``python`` inputs
+    (from code) are turned into JSON first, as ``Task.enqueue`` does."""
     if python:
         inputs = {key: _to_json(task_class.inputs.get(key), value) for key, value in inputs.items()}
     cleaned = task_class.clean_inputs(inputs)

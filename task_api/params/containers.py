@@ -1,8 +1,6 @@
-"""Lists and dicts, typed or holding any JSON value.
-
-Every bad item is reported at once, under its index or key. Sizes are bounded
-by ``TASK_API_MAX_LIST_LENGTH`` and nesting by ``TASK_API_MAX_DEPTH``.
-"""
+"""Lists and dicts, typed or holding any JSON value: every bad item is reported at once,
+under its index or key (sizes bounded by ``TASK_API_MAX_LIST_LENGTH`` and
+``TASK_API_MAX_DEPTH``)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
-"""Integers and floating-point numbers.
+"""Integers and floating-point numbers; NaN and infinities are never accepted.
 
-Strings are read the way JSON reads a number: an integer literal becomes an
-int, one with a fraction or an exponent a float. NaN and infinities are never
-accepted, whatever their form.
+Strings are read the way JSON reads a number: an integer literal becomes an int, one with a
+fraction or an exponent a float.
 """
 
 from __future__ import annotations
@@ -118,10 +117,8 @@ class _NumberParameterBase(Parameter):
 
 @dataclass(frozen=True, kw_only=True, repr=False)
 class IntParameter(_NumberParameterBase):
-    """An integer: from an int, an integral float (``5.0``) or a numeric string (``"6"``).
-
-    Never truncates (``5.9`` is an error) and never takes a boolean for 1 or 0.
-    """
+    """An integer: from an int, an integral float (``5.0``) or a numeric string (``"6"``);
+    never truncates (``5.9`` is an error) nor takes a boolean for 1 or 0."""
 
     _json_type: ClassVar[str] = "integer"
 

@@ -26,12 +26,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def extend_schema(**kwargs: Any) -> Callable[[F], F]:
-    """drf-spectacular's ``extend_schema`` on its own ``AutoSchema``.
-
-    drf-spectacular's decorator builds on ``DEFAULT_SCHEMA_CLASS`` when the
-    decorated method names no schema class; DRF's own class there (the default)
-    breaks the document, so the class is named here.
-    """
+    """drf-spectacular's ``extend_schema`` on its own ``AutoSchema``: unnamed, it would build
+    on ``DEFAULT_SCHEMA_CLASS``, and DRF's own class there (the default) breaks the document."""
 
     def decorate(method: F) -> F:
         method.schema = AutoSchema  # type: ignore[attr-defined]
@@ -102,9 +98,8 @@ class TaskStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[no-u
 def _request_inputs(schema: dict[str, Any]) -> dict[str, Any]:
     """The inputs' schema for a request body: defaults said in the description.
 
-    Generators such as openapi-typescript make a property with a ``default``
-    required (it is always present in a response); an input with a default is
-    optional in a request, so the default moves into its description.
+    Generators such as openapi-typescript make a property with a ``default`` required (always
+    present in a response), but such an input is optional in a request.
     """
     schema = copy.deepcopy(schema)
     for prop in schema.get("properties", {}).values():
@@ -134,11 +129,8 @@ def only_task_api(
 
 
 def add_task_outputs(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """Give each task's outputs a component and keep component descriptions short.
-
-    A task JSON's ``outputs`` is ``{}`` until the task succeeds, then the
-    outputs of its task: one of the ``<Name>Outputs`` components.
-    """
+    """Give each task's outputs a ``<Name>Outputs`` component (a task JSON's ``outputs`` is
+    one of them, or ``{}``), and keep component descriptions to one paragraph."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     for schema in schemas.values():
         if "description" in schema:

@@ -112,15 +112,14 @@ class TaskCatalogView(TaskAPIView):
         responses={200: CatalogEntrySerializer(many=True), **error_responses()},
     )
     def get(self, request: Request) -> Response:
-        return Response(
-            [
-                {
-                    "name": name,
-                    "title": cls.get_title(),
-                    "description": cls.get_description(),
-                    "inputs": cls.input_schema(),
-                    "outputs": cls.output_schema(),
-                }
-                for name, cls in sorted(get_tasks().items())
-            ]
-        )
+        entries = [
+            {
+                "name": name,
+                "title": cls.get_title(),
+                "description": cls.get_description(),
+                "inputs": cls.input_schema(),
+                "outputs": cls.output_schema(),
+            }
+            for name, cls in sorted(get_tasks().items())
+        ]
+        return Response(entries)
