@@ -1,8 +1,7 @@
 """Django Task API: typed background tasks, started over REST and watched live.
 
-Class tasks subclass :class:`Task`; Django's ``@task`` functions run on the
-same engine through ``task_api.backends.django_tasks.TaskAPIBackend`` and
-report with :mod:`task_api.progress`.
+Class tasks subclass :class:`Task`; Django's ``@task`` functions run on the same engine through
+``task_api.backends.django_tasks.TaskAPIBackend`` and report with :mod:`task_api.progress`.
 """
 
 from __future__ import annotations

@@ -1,11 +1,5 @@
-"""Batches: many tasks started together and watched as one.
-
-A batch is a :class:`~task_api.models.TaskBatch` row that its tasks point to;
-its state (counts by status, summed progress and target, a terminal status
-once every task is terminal) is derived from the tasks' records
-(:mod:`.aggregate`), and every task transition schedules a coalesced
-aggregate update to the batch's watchers (:mod:`task_api.engine.batch_notifier`).
-"""
+"""Batches: many tasks started together and watched as one; their state is derived from the
+tasks' records (:mod:`task_api.store.aggregate`), pushed by :mod:`.engine.batch_notifier`."""
 
 from __future__ import annotations
 

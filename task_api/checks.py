@@ -4,21 +4,15 @@
 - ``task_api.E002``: an entry is not a ``Task`` subclass, or has no name.
 - ``task_api.E003``: two task classes share a name.
 - ``task_api.E004``: the backend cannot be imported, or is not a backend.
-- ``task_api.E005``: a listed ``@task`` function has a parameter without an
-  annotation, or one with no JSON form (the message names function and parameter).
-- ``task_api.E007``: a ``TASKS`` entry of ``TaskAPIBackend`` has an ``OPTIONS`` name
-  that is no setting (reported by the backend's own ``check()``, run by Django's task checks).
-- ``task_api.W001``: the Redis channel layer's socket timeout is not above
-  channels-redis's blocking receive, so idle WebSockets are closed with 1011.
-  Only ``RedisChannelLayer`` blocks on a socket read: ``RedisPubSubChannelLayer``
-  polls with a 0.1 s read timeout of its own, so any socket timeout suits it.
-- ``task_api.W002``: a SQLite database of the task tables is not in WAL mode, has
-  no ``IMMEDIATE`` transaction mode, or waits under 10 s for the write lock, so
-  concurrent starts and progress writes find it locked (the hint gives the options).
+- ``task_api.E005``: a ``@task`` function's parameter has no annotation, or no JSON form.
+- ``task_api.E007``: an ``OPTIONS`` name of ``TaskAPIBackend`` is no setting (its ``check()``).
+- ``task_api.W001``: idle WebSockets would be closed by the Redis layer's socket timeout.
+- ``task_api.W002``: a SQLite database of the task tables that concurrent writers find locked.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -41,13 +35,10 @@ def check_tasks(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     for entry in task_api_settings.background_tasks:
         try:
             cls = load_entry(entry)
-        except SignatureError as exc:
-            errors.append(Error(str(exc), obj=entry, id="task_api.E005"))
-            continue
         except ConfigurationError as exc:
-            cause = exc.__cause__
-            check_id = "task_api.E001" if isinstance(cause, ImportError) else "task_api.E002"
-            errors.append(Error(str(exc), obj=entry, id=check_id))
+            check_id = "E001" if isinstance(exc.__cause__, ImportError) else "E002"
+            check_id = "E005" if isinstance(exc, SignatureError) else check_id
+            errors.append(Error(str(exc), obj=entry, id=f"task_api.{check_id}"))
             continue
         if issubclass(cls, FunctionTask):
             errors.extend(
@@ -86,27 +77,27 @@ def check_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     return []
 
 
-_REDIS_LAYER = "channels_redis.core.RedisChannelLayer"
-
-
 @register()
 def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Warn of Redis layer hosts whose socket timeout ends channels-redis's blocking receive.
 
-    channels-redis waits up to ``brpop_timeout`` (5 s) for a message on one
-    Redis socket; redis-py 8 gives sockets a 5 s timeout by default, so an idle
-    WebSocket's receive fails and the connection closes with code 1011.
+    channels-redis waits up to ``brpop_timeout`` (5 s) for a message on one Redis socket;
+    redis-py 8 gives sockets a 5 s timeout by default, so an idle WebSocket's receive fails and
+    the connection closes with code 1011. (``RedisPubSubChannelLayer`` polls every 0.1 s.)
     """
     alias = task_api_settings.channel_layer_alias
     layer = getattr(settings, "CHANNEL_LAYERS", {}).get(alias, {})
-    if layer.get("BACKEND") != _REDIS_LAYER:
+    if layer.get("BACKEND") != "channels_redis.core.RedisChannelLayer":
         return []
     try:
         from channels_redis.core import RedisChannelLayer
+        from redis.asyncio.connection import AbstractConnection
     except ImportError:
         return []
     receive = RedisChannelLayer.brpop_timeout
-    default = _redis_default_socket_timeout()
+    # redis-py's default socket timeout: None before 8.0, 5 s since.
+    default = inspect.signature(AbstractConnection.__init__).parameters["socket_timeout"].default
+    default = default if isinstance(default, int | float) else None
     warnings: list[CheckMessage] = []
     for host in layer.get("CONFIG", {}).get("hosts", []) or []:
         timeout = _socket_timeout(host, default)
@@ -124,16 +115,6 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                 )
             )
     return warnings
-
-
-def _redis_default_socket_timeout() -> float | None:
-    """redis-py's default socket timeout: None before 8.0, 5 s since."""
-    import inspect
-
-    from redis.asyncio.connection import AbstractConnection
-
-    default = inspect.signature(AbstractConnection.__init__).parameters["socket_timeout"].default
-    return default if isinstance(default, int | float) else None
 
 
 def _socket_timeout(host: Any, default: float | None) -> float | None:
@@ -162,11 +143,10 @@ _SQLITE_MIN_TIMEOUT = 10.0
 def check_sqlite(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Warn of a SQLite database of the task tables that concurrent writers find locked.
 
-    WAL lets reads go on during a write; ``IMMEDIATE`` makes a transaction take
-    the write lock when it begins, waiting up to ``timeout`` (a deferred one that
-    read first fails at once); Django's default timeout of 5 s lost starts when
-    32 users started 600 tasks at once. The options are read, not the file: a
-    file put in WAL mode by hand still gets the warning.
+    WAL lets reads go on during a write; ``IMMEDIATE`` makes a transaction take the write lock
+    when it begins, waiting up to ``timeout`` (a deferred one that read first fails at once);
+    Django's default of 5 s lost starts when 32 users started 600 tasks at once. The options
+    are read, not the file: a file put in WAL mode by hand still gets the warning.
     """
     from django.db import connections, router
 
@@ -177,8 +157,7 @@ def check_sqlite(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         if connections[alias].vendor != "sqlite":
             continue
         options = connections[alias].settings_dict.get("OPTIONS") or {}
-        problems = _sqlite_problems(options)
-        if problems:
+        if problems := _sqlite_problems(options):
             warnings.append(
                 Warning(
                     f"DATABASES[{alias!r}] is SQLite {', '.join(problems)}: concurrent "

@@ -1,10 +1,6 @@
-"""The settings of the app: one typed description of each, read at every access.
-
-A setting is ``TASK_API_<NAME>`` in Django's settings, or ``<name>`` (lower
-case, no prefix) in the ``OPTIONS`` of the ``TaskAPIBackend`` entry of
-``TASKS``; when both are given, the ``TASK_API_*`` setting wins. Nothing is
-read at import, and ``override_settings`` applies at once.
-"""
+"""The settings of the app, each described once and read at every access (so
+``override_settings`` applies at once): ``TASK_API_<NAME>``, else ``<name>`` in the
+``OPTIONS`` of the ``TaskAPIBackend`` entry of ``TASKS``."""
 
 from __future__ import annotations
 

@@ -16,13 +16,9 @@
     ├── Cancelled: stop now, a cancel was requested
     └── TaskTimeout: stop now, the soft time limit has passed
 
-``Cancelled`` and ``TaskTimeout`` are stop signals, not errors: like
-``asyncio.CancelledError`` and ``KeyboardInterrupt`` they derive from
-``BaseException`` only, so an ``except Exception:`` in a task body cannot
+``Cancelled`` and ``TaskTimeout`` are stop signals, not errors: like ``KeyboardInterrupt``
+they derive from ``BaseException`` only, so an ``except Exception:`` in a task body cannot
 swallow them. Catch them by name to clean up, then re-raise.
-
-:mod:`task_api.api.errors` answers each of them over HTTP and the WebSocket,
-with one code per kind of refusal.
 """
 
 from __future__ import annotations

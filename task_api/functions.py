@@ -1,11 +1,9 @@
 """Function tasks: a Django ``@task`` function run by the same engine as ``Task`` classes.
 
-:func:`task_class_for` turns a ``django.tasks.Task`` into a generated
-:class:`~task_api.tasks.Task` subclass whose ``name`` is the function's
-module path (``myapp.tasks.resize``), whose inputs come from the function's
-annotations and whose single output, ``return_value``, is what it returns.
-The runner, reporter, REST API, WebSocket stream and JS client then treat it
-like any class task. Its body reports through :mod:`task_api.progress`.
+:func:`task_class_for` makes a ``Task`` subclass of it, named by the function's module path
+(``myapp.tasks.resize``), with inputs from its annotations and one output, ``return_value``;
+everything else then treats it like any class task. Its body reports through
+:mod:`task_api.progress`.
 """
 
 from __future__ import annotations
@@ -18,7 +16,8 @@ from typing import Any, ClassVar
 from task_api import progress
 from task_api.exceptions import ConfigurationError, InputErrors
 from task_api.params import Parameter, ParameterError
-from task_api.params.annotations import AnyJSONParameter, parameter_for
+from task_api.params.annotations import parameter_for
+from task_api.params.base import _error_entry
 from task_api.tasks import Task
 
 #: The single output of a function task, named after ``TaskResult.return_value``.
@@ -107,14 +106,10 @@ def task_class_for(django_task: Any) -> type[FunctionTask]:
 def inputs_from_call(
     cls: type[Task], args: tuple[Any, ...], kwargs: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The JSON inputs of ``task.enqueue(*args, **kwargs)``; ``InputErrors`` lists problems.
-
-    The service then cleans them as those of any start.
-    """
+    """The JSON inputs of ``task.enqueue(*args, **kwargs)``; ``InputErrors`` lists problems."""
     signature = inspect.signature(cls.django_task.func)  # type: ignore[attr-defined]
-    parameters = list(signature.parameters.values())
     if cls.django_task.takes_context:  # type: ignore[attr-defined]
-        signature = signature.replace(parameters=parameters[1:])
+        signature = signature.replace(parameters=list(signature.parameters.values())[1:])
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as exc:
@@ -125,7 +120,7 @@ def inputs_from_call(
         try:
             as_json[key] = cls.inputs[key].to_json(value)
         except ParameterError as exc:
-            errors[key] = [exc.detail] if isinstance(exc.detail, str) else exc.detail
+            errors[key] = _error_entry(exc)
     if errors:
         raise InputErrors(errors)
     return as_json
@@ -152,11 +147,8 @@ def _signature(django_task: Any) -> tuple[dict[str, Parameter], dict[str, Any], 
         has_default = param.default is not inspect.Parameter.empty
         if has_default:
             defaults[param.name] = param.default
-        if param.name not in hints:
-            inputs[param.name] = AnyJSONParameter(required=not has_default)
-            continue
         try:
-            inputs[param.name] = parameter_for(hints[param.name], required=not has_default)
+            inputs[param.name] = parameter_for(hints.get(param.name, Any), required=not has_default)
         except TypeError as exc:
             raise SignatureError(f"{where}: parameter {param.name!r}: {exc}.") from exc
     returns = hints.get("return", Any)

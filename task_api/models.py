@@ -36,11 +36,7 @@ class TaskBatch(models.Model):
 
     uuid = models.UUIDField(default=uuid_lib.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="+",
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     session_key = models.CharField(max_length=64, blank=True, default="")
     created = models.DateTimeField(default=timezone.now)
@@ -68,11 +64,7 @@ class TaskRecord(models.Model):
     error = models.JSONField(null=True, blank=True)
     traceback = models.TextField(blank=True)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="+",
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     session_key = models.CharField(max_length=64, blank=True, default="")
     idempotency_key = models.CharField(max_length=200, blank=True, default="")

@@ -12,12 +12,8 @@ _owner: ContextVar[dict[str, Any] | None] = ContextVar("task_api_owner", default
 
 @contextlib.contextmanager
 def enqueued_by(user_or_request: Any) -> Iterator[None]:
-    """Tasks started from code in the block belong to this user, or this request's visitor.
-
-    Given a request, the task belongs to its user, or to its session for an
-    anonymous visitor, exactly as if the page had started it with ``POST /tasks/``.
-    """
-
+    """Tasks started from code in the block belong to this user, or to this request's user or
+    (anonymous) session, exactly as if the page had started them with ``POST /tasks/``."""
     if hasattr(user_or_request, "user") and hasattr(user_or_request, "session"):
         owner = owner_fields(user_or_request.user, user_or_request.session)
     else:

@@ -1,13 +1,9 @@
 """The registered tasks, from ``TASK_API_BACKGROUND_TASKS``: classes and ``@task`` functions.
 
-Only registered tasks can be started from outside (``POST /tasks/``). A
-worker also runs a function task that was enqueued from code through the
-``django.tasks`` backend (:func:`get_runnable`).
-
-The registry is built from the settings on each use (cached per settings
-value), so ``override_settings`` works. A bad entry is logged and left out,
-so that one broken import does not break every request; the system checks
-report it at start (``task_api.E001`` to ``E003``).
+Only registered tasks can be started from outside (``POST /tasks/``). The registry is read
+from the settings on each use (cached per value), so ``override_settings`` works. A bad entry
+is logged and left out, so that one broken import does not break every request; the system
+checks report it at start (``task_api.E001`` to ``E003``).
 """
 
 from __future__ import annotations
@@ -29,13 +25,12 @@ _cache: tuple[tuple[Any, ...], dict[str, type[Task]]] | None = None
 
 def load_entry(entry: Any) -> type[Task]:
     """Turn one settings entry (dotted path, class or ``@task`` function) into a task class."""
+    obj = entry
     if isinstance(entry, str):
         try:
             obj = import_string(entry)
         except ImportError as exc:
             raise ConfigurationError(f"Cannot import task {entry!r}: {exc}") from exc
-    else:
-        obj = entry
     if is_django_task(obj):
         return task_class_for(obj)
     if not (isinstance(obj, type) and issubclass(obj, Task)):
@@ -62,12 +57,9 @@ def get_tasks() -> dict[str, type[Task]]:
             continue
         other = tasks.setdefault(cls.name, cls)
         if other is not cls:
+            where = f"{other.__module__}.{other.__qualname__}"
             logger.error(
-                "Task entry %r left out: the name %r is already used by %s.%s.",
-                entry,
-                cls.name,
-                other.__module__,
-                other.__qualname__,
+                "Task entry %r left out: the name %r is already used by %s.", entry, cls.name, where
             )
     _cache = (entries, tasks)
     return tasks
@@ -84,11 +76,8 @@ def get_task(name: str) -> type[Task]:
 
 
 def get_runnable(name: str) -> type[Task]:
-    """The task a worker runs for a record named ``name``.
-
-    A registered task, or a ``@task`` function by its module path: the
-    ``django.tasks`` backend creates records for any function enqueued from code.
-    """
+    """The task a worker runs for a record named ``name``: a registered task, or a ``@task``
+    function by its module path (the ``django.tasks`` backend may enqueue any)."""
     try:
         return get_task(name)
     except UnknownTask:
@@ -97,7 +86,6 @@ def get_runnable(name: str) -> type[Task]:
         except ImportError:
             obj = None
         if not is_django_task(obj) or obj.module_path != name:
-            raise UnknownTask(
-                f"{name!r} is neither a registered task nor a @task function."
-            ) from None
+            message = f"{name!r} is neither a registered task nor a @task function."
+            raise UnknownTask(message) from None
         return task_class_for(obj)

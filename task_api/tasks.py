@@ -8,14 +8,9 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol
 
-from task_api.exceptions import (
-    Cancelled,
-    ConfigurationError,
-    InputErrors,
-    OutputError,
-    TaskTimeout,
-)
+from task_api.exceptions import Cancelled, ConfigurationError, InputErrors, OutputError, TaskTimeout
 from task_api.params import MISSING, Parameter, ParameterError
+from task_api.params.base import _error_entry
 from task_api.reporting import Reporter
 
 
@@ -38,9 +33,8 @@ def use_engine(engine: Engine) -> None:
 class Task:
     """A background task with typed inputs and outputs.
 
-    Subclasses set ``name``, ``inputs`` and ``outputs`` and implement
-    ``run(self, **inputs)``. Optional inputs take their default from ``run``'s
-    signature (or from the parameter's ``default``).
+    Subclasses set ``name``, ``inputs`` and ``outputs`` and implement ``run(self, **inputs)``.
+    Optional inputs take their default from ``run``'s signature (or the parameter's ``default``).
     """
 
     name: ClassVar[str]
@@ -108,30 +102,24 @@ class Task:
         """Whether somebody asked to cancel this task."""
         return self._reporter.cancel_requested
 
-    # -- starting from Python -------------------------------------------------------
-
     @classmethod
     def enqueue(cls, *, user: Any = None, **inputs: Any) -> Any:
         """Start this task from code, as ``POST /tasks/`` would; returns its ``TaskRecord``.
 
-        Inputs are checked like the API's (``InputErrors`` lists every problem);
-        the task must be registered, since workers look it up by name. The task
-        belongs to ``user``, else to the innermost ``enqueued_by(...)`` block's owner.
+        Inputs are checked like the API's (``InputErrors``); the task must be registered (workers
+        look it up by name); it belongs to ``user``, else to the ``enqueued_by(...)`` owner.
         """
         if _engine is None:
             raise ConfigurationError("Add 'task_api' to INSTALLED_APPS to start tasks.")
         as_json = {key: _to_json(cls.inputs.get(key), value) for key, value in inputs.items()}
         return _engine.enqueue(cls, as_json, user=user)
 
-    # -- schema and conversion ------------------------------------------------------
-
     @classmethod
     def get_description(cls) -> str:
         """The description, or the first paragraph of the docstring."""
-        if cls.description:
+        if cls.description or not cls.__doc__:
             return cls.description
-        doc = inspect.getdoc(cls) if cls.__doc__ else ""
-        return (doc or "").split("\n\n")[0].strip()
+        return (inspect.getdoc(cls) or "").split("\n\n")[0].strip()
 
     @classmethod
     def get_title(cls) -> str:
@@ -144,7 +132,17 @@ class Task:
     @classmethod
     def input_defaults(cls) -> dict[str, Any]:
         """Defaults of the optional inputs, from the parameters then ``run``'s signature."""
-        return _input_defaults(cls)
+        defaults = _defaults_cache.get(cls)
+        if defaults is None:
+            signature = inspect.signature(cls.run).parameters
+            defaults = {}
+            for key, param in cls.inputs.items():
+                if param.default is not MISSING:
+                    defaults[key] = param.default
+                elif key in signature and signature[key].default is not inspect.Parameter.empty:
+                    defaults[key] = signature[key].default
+            _defaults_cache[cls] = defaults
+        return defaults
 
     @classmethod
     def clean_inputs(cls, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -163,7 +161,7 @@ class Task:
             try:
                 cleaned[key] = param.to_python(data[key])
             except ParameterError as exc:
-                errors[key] = _as_error_list(exc.detail)
+                errors[key] = _error_entry(exc)
         if errors:
             raise InputErrors(errors)
         return cleaned
@@ -199,19 +197,15 @@ class Task:
             )
         missing = sorted(set(declared) - set(values))
         extra = sorted(set(values) - set(declared), key=str)
-        problems = []
-        if missing:
-            problems.append(f"missing outputs {missing}")
+        problems = [f"missing outputs {missing}"] if missing else []
         if extra:
             problems.append(f"unexpected outputs {extra}")
         converted: dict[str, Any] = {}
-        for key in declared:
-            if key not in values:
-                continue
+        for key in [key for key in declared if key in values]:
             try:
                 converted[key] = declared[key].to_json(values[key])
             except ParameterError as exc:
-                problems.append(f"output {key!r}: {_flatten(exc.detail)}")
+                problems.append(f"output {key!r}: {exc}")
         if problems:
             raise OutputError(f"Task {cls.name!r} returned bad outputs: " + "; ".join(problems))
         return converted
@@ -238,31 +232,11 @@ class Task:
 
 
 def _object_schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    schema: dict[str, Any] = {
-        "type": "object",
-        "properties": properties,
-        "additionalProperties": False,
-    }
-    if required:
-        schema["required"] = required
-    return schema
+    schema = {"type": "object", "properties": properties, "additionalProperties": False}
+    return {**schema, "required": required} if required else schema
 
 
 _defaults_cache: dict[type[Task], dict[str, Any]] = {}
-
-
-def _input_defaults(cls: type[Task]) -> dict[str, Any]:
-    if cls in _defaults_cache:
-        return _defaults_cache[cls]
-    defaults: dict[str, Any] = {}
-    parameters = inspect.signature(cls.run).parameters
-    for key, param in cls.inputs.items():
-        if param.default is not MISSING:
-            defaults[key] = param.default
-        elif key in parameters and parameters[key].default is not inspect.Parameter.empty:
-            defaults[key] = parameters[key].default
-    _defaults_cache[cls] = defaults
-    return defaults
 
 
 def _to_json(param: Parameter | None, value: Any) -> Any:
@@ -273,18 +247,6 @@ def _to_json(param: Parameter | None, value: Any) -> Any:
         return param.to_json(value)
     except ParameterError:
         return value
-
-
-def _as_error_list(detail: Any) -> Any:
-    return [detail] if isinstance(detail, str) else detail
-
-
-def _flatten(detail: Any) -> str:
-    if isinstance(detail, str):
-        return detail
-    if isinstance(detail, dict):
-        return "; ".join(f"[{key}] {_flatten(value)}" for key, value in detail.items())
-    return "; ".join(_flatten(item) for item in detail)
 
 
 __all__ = ["Cancelled", "InputErrors", "Task", "TaskTimeout"]

@@ -1,12 +1,9 @@
 """Running a task in a test: its outcome, and every progress report and message in order.
 
-``run(Wait, seconds=3)`` (or ``run(my_function, 3, label="go")`` for a
-``@task`` function) checks the inputs, creates the task's record and runs it
-in the calling thread through the worker's own runner, so the outputs are
-converted and the record written as in production. Progress reports are
-recorded one by one instead of being coalesced, and nothing is sent to the
-channel layer. The test needs the database (``@pytest.mark.django_db``, or
-``django.test.TestCase``).
+``run(Wait, seconds=3)`` (or ``run(my_function, 3, label="go")``) runs the task in the calling
+thread through the worker's own runner, so the record is written as in production; progress
+is recorded one report at a time, and nothing is sent to the channel layer. The test needs
+the database (``@pytest.mark.django_db``, or ``django.test.TestCase``).
 """
 
 from __future__ import annotations
@@ -113,12 +110,10 @@ class _RecordingSink:
 
 def run(task: Any, /, *args: Any, cancel_after: int | None = None, **inputs: Any) -> TaskRun:
     """Run ``task`` (a ``Task`` class with keyword inputs, or a ``@task`` function with its
-    call's arguments) to its end in this thread.
+    call's arguments) to its end in this thread; inputs are checked as ``enqueue`` does.
 
-    Inputs are checked as ``enqueue`` checks them (``InputErrors``). With
-    ``cancel_after=n`` a cancel is requested after the task's ``n``-th report
-    (a progress change or a message; ``0``: before it starts), so it stops at
-    the next one.
+    With ``cancel_after=n`` a cancel is requested after the task's ``n``-th report (a
+    progress change or a message; ``0``: before it starts), so it stops at the next one.
     """
     if is_django_task(task):
         task_class: type[Task] = task_class_for(task)

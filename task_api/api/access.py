@@ -1,10 +1,5 @@
-"""The DRF classes of every door: the ``TASK_API_*`` settings, else DRF's defaults.
-
-REST views and the WebSocket ``start`` frame use the same authentication,
-permission and throttle classes, read per use (so ``override_settings``
-works); :func:`check_start` asks the permission and throttle classes about a
-``POST /tasks/`` without building a view.
-"""
+"""The DRF classes of REST and the WebSocket ``start`` frame: the ``TASK_API_*`` settings,
+else DRF's defaults, read per use (so ``override_settings`` works)."""
 
 from __future__ import annotations
 
@@ -61,6 +56,5 @@ def check_start(request: Request) -> None:
                 raise NotAuthenticated()
             message = getattr(permission, "message", None)
             raise PermissionDenied(message, getattr(permission, "code", None))
-    waits = [t.wait() for t in throttles() if not t.allow_request(request, view)]
-    if waits:
+    if waits := [t.wait() for t in throttles() if not t.allow_request(request, view)]:
         raise Throttled(max((wait for wait in waits if wait is not None), default=None))

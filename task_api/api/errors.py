@@ -1,9 +1,7 @@
 """One error vocabulary for REST and the WebSocket: each refusal has a code and a status.
 
-Domain exceptions (:mod:`task_api.exceptions`), Django's and the database's
-are answered here: over REST as a DRF ``APIException`` (the documented body
-and status), over the WebSocket as an ``error`` frame with the same code and
-status (:data:`CODES`).
+Domain, Django and database exceptions are answered over REST as a DRF ``APIException``,
+over the WebSocket as an ``error`` frame with the same code and status (:data:`CODES`).
 """
 
 from __future__ import annotations
@@ -28,12 +26,9 @@ from task_api.exceptions import (
 )
 from task_api.protocol import INVALID_DETAIL, Frame, error_frame
 
-#: Every code and its status. ``invalid``: ``ValidationError``, ``UnknownTask``,
-#: ``InputErrors``, ``BatchErrors``; ``forbidden``: the permission classes (REST may answer
-#: 401); ``finished``: ``TaskFinished``, ``BatchFinished``; ``too_large``: a body over the
-#: limit, ``BatchTooLarge``; ``too_many_tasks``: ``LimitReached``; ``too_many``: a
-#: connection's subscriptions; ``unavailable``: ``BackendUnavailable``, the database busy
-#: or away; ``server_error``: anything else (logged).
+#: Every code and its status (the domain errors' in :func:`to_api`). ``forbidden``: a
+#: permission class refused (REST may answer 401); ``too_many``: a connection's subscriptions;
+#: ``unavailable`` also answers a database busy or away; ``server_error``: anything else (logged).
 CODES = {
     "invalid": 400,
     "forbidden": 403,
@@ -85,21 +80,16 @@ def to_api(exc: Exception) -> Exception:
     for kind, code in _DOMAIN:
         if isinstance(exc, kind):
             return Refused(code, str(exc))
-    return _database_unavailable(exc) or exc
-
-
-def _database_unavailable(exc: Exception) -> Refused | None:
-    """503 with ``Retry-After: 1`` for SQLite's write lock or a database that is away."""
-    if not isinstance(exc, OperationalError | InterfaceError):
-        return None
-    text = str(exc).lower()
-    if "locked" in text or "busy" in text:
-        return Refused("unavailable", "The database is busy; try again shortly.", wait=1)
-    if isinstance(exc, InterfaceError) or any(
-        word in text for word in ("connect", "terminat", "closed", "shut down", "starting up")
-    ):
-        return Refused("unavailable", "The database is unavailable; try again shortly.", 1)
-    return None
+    if isinstance(exc, OperationalError | InterfaceError):
+        # 503 with ``Retry-After: 1`` for SQLite's write lock or a database that is away.
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text:
+            return Refused("unavailable", "The database is busy; try again shortly.", wait=1)
+        if isinstance(exc, InterfaceError) or any(
+            word in text for word in ("connect", "terminat", "closed", "shut down", "starting up")
+        ):
+            return Refused("unavailable", "The database is unavailable; try again shortly.", 1)
+    return exc
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,7 @@
 """A JSON parser with a size limit, no crash on deep nesting, and Unicode only.
 
-JSON may spell a lone UTF-16 surrogate (``"\\ud800"``), which is no Unicode
-character: it cannot be stored in PostgreSQL nor encoded as UTF-8 in a
-response; nor can PostgreSQL store a NUL character (``"\\u0000"``) in JSON.
-Such a body is refused with a 400 that names the field.
+A lone UTF-16 surrogate (``"\\ud800"``) cannot be stored in PostgreSQL nor encoded as
+UTF-8, nor can PostgreSQL store NUL (``"\\u0000"``): such a body gets a 400 naming the field.
 """
 
 from __future__ import annotations
@@ -58,6 +56,5 @@ _ESCAPED_UNSTORABLE = re.compile(rb"\\u(?:[dD][89a-fA-F]|0000)")
 
 def reject_unstorable(data: Any) -> None:
     """Raise a 400 naming every field whose name or value holds a lone surrogate or NUL."""
-    errors = unstorable(data)
-    if errors:
+    if errors := unstorable(data):
         raise ValidationError(errors)

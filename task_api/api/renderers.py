@@ -1,9 +1,5 @@
-"""JSON responses that always encode, even of data stored before input was checked.
-
-A lone UTF-16 surrogate in a stored value (an output, a message) cannot be
-encoded as UTF-8. Rather than answer 500 for that task and every list that
-holds it, such characters are replaced by U+FFFD in the response.
-"""
+"""JSON responses that always encode: a lone UTF-16 surrogate in a stored value (an output, a
+message) is sent as U+FFFD rather than answer 500 for that task and every list holding it."""
 
 from __future__ import annotations
 

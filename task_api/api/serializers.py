@@ -26,12 +26,9 @@ class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class TaskSerializer(serializers.Serializer[TaskRecord]):
-    """A task as the API shows it.
+    """A task as the API shows it."""
 
-    The fields describe the JSON for the OpenAPI document; the JSON itself is
-    built by :func:`task_json`, which is several times faster than field-by-field
-    serialization and also feeds the WebSocket.
-    """
+    # The JSON itself comes from task_json: several times faster, and shared with the WebSocket.
 
     uuid = serializers.UUIDField(read_only=True)
     task = serializers.CharField(read_only=True)
@@ -54,12 +51,8 @@ class TaskSerializer(serializers.Serializer[TaskRecord]):
 
 
 def plain_start_body(data: Any) -> tuple[str, dict[str, Any]] | None:
-    """The task name and inputs of a body that :class:`TaskCreateSerializer` accepts as is.
-
-    A trimmed, printable name of at most 200 characters and an object (or no)
-    ``inputs`` pass without the serializer's field-by-field run; ``None``
-    leaves any other body to the serializer, which accepts or explains it.
-    """
+    """The task name and inputs of a plain body, which :class:`TaskCreateSerializer` would
+    accept as is, without its slower field-by-field run; ``None`` for any other body."""
     if not isinstance(data, dict):
         return None
     name, inputs = data.get("task"), data.get("inputs", {})
@@ -75,6 +68,3 @@ class TaskCreateSerializer(serializers.Serializer[dict[str, Any]]):
 
     task = serializers.CharField(max_length=200)
     inputs = serializers.DictField(required=False, default=dict)
-
-    def validate_inputs(self, value: Any) -> dict[str, Any]:
-        return dict(value)

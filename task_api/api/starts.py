@@ -1,10 +1,5 @@
-"""What a client's start must pass, whichever door it comes through.
-
-``POST /tasks/`` and the WebSocket ``start`` frame both start through
-:func:`start`: the body's shape and the idempotency key are checked here, the
-rest by the service, so a start is accepted or refused alike on either, with
-the same errors (:mod:`task_api.api.errors`).
-"""
+"""A client's start, by ``POST /tasks/`` or the WebSocket ``start`` frame: the body's shape and
+the idempotency key are checked here, the rest by the service, so both doors answer alike."""
 
 from __future__ import annotations
 
@@ -23,14 +18,11 @@ MAX_KEY_LENGTH = 200
 
 
 def clean_body(data: Any) -> tuple[str, dict[str, Any]]:
-    """The task name and inputs of a start body; ``ValidationError`` naming every bad field
-    otherwise."""
+    """The task name and inputs of a start body; else ``ValidationError`` naming each bad field."""
     if not isinstance(data, dict):
-        raise ValidationError(
-            {"non_field_errors": ["Expected a JSON object with 'task' and 'inputs'."]}
-        )
-    plain = plain_start_body(data)
-    if plain is None:  # the serializer accepts it or names what is wrong
+        expected = "Expected a JSON object with 'task' and 'inputs'."
+        raise ValidationError({"non_field_errors": [expected]})
+    if (plain := plain_start_body(data)) is None:  # the serializer accepts it or explains
         body = TaskCreateSerializer(data=data)
         body.is_valid(raise_exception=True)
         plain = body.validated_data["task"], body.validated_data["inputs"]
@@ -60,10 +52,9 @@ def start(
     session: Any,
     uuid: uuid_lib.UUID | None = None,
 ) -> tuple[TaskRecord, bool]:
-    """Start the task of a start ``body`` for ``user`` (or, anonymous, ``session``), with
-    the idempotency key ``key`` (named ``key_field`` in errors): its record and whether
-    it is new."""
+    """Start ``body``'s task for ``user`` (or, anonymous, ``session``) with the idempotency key
+    ``key`` (``key_field`` in errors): its record and whether it is new."""
     name, inputs = clean_body(body)
-    idempotency_key = clean_key(key, key_field)
+    key = clean_key(key, key_field)
     owner = owner_fields(user, session)
-    return service.start(name, inputs, owner=owner, idempotency_key=idempotency_key, uuid=uuid)
+    return service.start(name, inputs, owner=owner, idempotency_key=key, uuid=uuid)

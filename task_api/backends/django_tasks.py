@@ -1,24 +1,12 @@
-"""A ``django.tasks`` backend (Django 6+) whose results are task records.
-
-Configured in ``TASKS``::
+"""A ``django.tasks`` backend (Django 6+) whose results are task records::
 
     TASKS = {"default": {"BACKEND": "task_api.backends.django_tasks.TaskAPIBackend"}}
 
-``OPTIONS`` may give the app's settings (``{"backend": ..., "max_running_per_user": 5}``);
-a ``TASK_API_*`` setting wins over its option.
-
-``@task`` functions then run on the engine of ``TASK_API_BACKEND`` (Celery
-workers, or threads of the web process), with progress, messages,
-cancellation, the REST API and the live stream of class tasks.
-``TaskResult.id`` is the record's uuid. Status mapping:
-
-    pending -> READY, running -> RUNNING, succeeded -> SUCCESSFUL,
-    failed -> FAILED, cancelled -> FAILED (its error is ``task_api.exceptions.Cancelled``)
-
-Django's signals ``task_enqueued``, ``task_started`` and ``task_finished``
-are sent with the ``TaskResult``, in the process that made the change, by
-receivers of ours (:mod:`task_api.signals`): for a ``@task`` function started
-by any door, ``task_enqueued`` once the engine has it, after the commit.
+``OPTIONS`` may give the app's settings (a ``TASK_API_*`` setting wins over its option).
+``@task`` functions run on the ``TASK_API_BACKEND`` engine like class tasks; ``TaskResult.id``
+is the record's uuid, and a cancelled task is ``FAILED`` with ``Cancelled`` as its error.
+Django's ``task_enqueued``, ``task_started`` and ``task_finished`` are sent by receivers of
+:mod:`task_api.signals`, in the process that made the change.
 """
 
 from __future__ import annotations
@@ -42,6 +30,7 @@ from task_api.engine.dispatch import get_backend
 from task_api.exceptions import ConfigurationError
 from task_api.functions import FunctionTask, inputs_from_call, task_class_for
 from task_api.models import TaskRecord, TaskStatus
+from task_api.registry import get_runnable
 
 _STATUSES = {
     TaskStatus.PENDING: TaskResultStatus.READY,
@@ -50,7 +39,6 @@ _STATUSES = {
     TaskStatus.FAILED: TaskResultStatus.FAILED,
     TaskStatus.CANCELLED: TaskResultStatus.FAILED,
 }
-_CANCELLED_PATH = "task_api.exceptions.Cancelled"
 #: The record does not keep which worker ran an attempt; each one is named so.
 _WORKER_ID = "task_api"
 
@@ -82,10 +70,7 @@ class TaskAPIBackend(BaseTaskBackend):
     def enqueue(
         self, task: DjangoTask[P, R], args: Sequence[Any], kwargs: dict[str, Any]
     ) -> TaskResult[P, R]:
-        """Start the task through the service; the owner comes from ``enqueued_by``.
-
-        ``aenqueue`` is Django's: this method, in a thread.
-        """
+        """Start the task through the service (``aenqueue`` is Django's: this, in a thread)."""
         self.validate_task(task)
         inputs = inputs_from_call(task_class_for(task), tuple(args), kwargs)
         record, _created = service.start(task, inputs, run_after=task.run_after)
@@ -97,16 +82,14 @@ class TaskAPIBackend(BaseTaskBackend):
             uuid = uuid_lib.UUID(str(result_id))
         except ValueError:
             raise TaskResultDoesNotExist(f"{result_id!r} is not a task id.") from None
-        record = TaskRecord.objects.filter(uuid=uuid).first()
-        if record is None:
+        if (record := TaskRecord.objects.filter(uuid=uuid).first()) is None:
             raise TaskResultDoesNotExist(f"No task has the id {result_id!r}.")
         return result_from_record(record, alias=self.alias)
 
     def check(self, **kwargs: Any) -> list[CheckMessage]:
         """``OPTIONS`` may carry the settings, by their lower-case names without ``TASK_API_``."""
         known = [name for setting in TaskAPISettings.all() for name in setting.options]
-        unknown = sorted(set(self.options) - set(known))
-        if not unknown:
+        if not (unknown := sorted(set(self.options) - set(known))):
             return []
         return [
             Error(
@@ -122,8 +105,6 @@ def result_from_record(
     record: TaskRecord, *, task: DjangoTask[..., Any] | None = None, alias: str | None = None
 ) -> TaskResult[..., Any]:
     """Django's ``TaskResult`` for a function task's record."""
-    from task_api.registry import get_runnable
-
     if task is None:
         try:
             task_class = get_runnable(record.name)
@@ -159,18 +140,15 @@ def context_for(task: DjangoTask[..., Any], uuid: Any) -> TaskContext[..., Any]:
 
 
 def _errors(record: TaskRecord) -> list[TaskError]:
+    error = record.error or {}
     if record.status == TaskStatus.CANCELLED:
-        message = (record.error or {}).get("message", "The task was cancelled.")
-        return [TaskError(exception_class_path=_CANCELLED_PATH, traceback=message)]
+        message = error.get("message", "The task was cancelled.")
+        return [TaskError(exception_class_path="task_api.exceptions.Cancelled", traceback=message)]
     if record.status != TaskStatus.FAILED:
         return []
-    error = record.error or {}
-    return [
-        TaskError(
-            exception_class_path=_exception_path(record.traceback, error.get("type", "Exception")),
-            traceback=record.traceback or f"{error.get('type')}: {error.get('message')}",
-        )
-    ]
+    path = _exception_path(record.traceback, error.get("type", "Exception"))
+    text = record.traceback or f"{error.get('type')}: {error.get('message')}"
+    return [TaskError(exception_class_path=path, traceback=text)]
 
 
 def _exception_path(traceback: str, type_name: str) -> str:

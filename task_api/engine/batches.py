@@ -12,8 +12,6 @@ from task_api.exceptions import BatchErrors, BatchTooLarge, InputErrors, NotInBa
 from task_api.models import TaskBatch, TaskRecord
 from task_api.tasks import Task
 
-ITEM_FIELDS = ("task", "inputs")
-
 
 def clean_item(item: Any, *, python: bool = False) -> service.Item:
     """One ``{"task": ..., "inputs": {...}}`` checked; ``BatchErrors`` keyed by field."""
@@ -22,7 +20,7 @@ def clean_item(item: Any, *, python: bool = False) -> service.Item:
     errors: dict[str, Any] = {
         str(key): [f"Unexpected field {key!r}; items have 'task' and 'inputs'."]
         for key in item
-        if key not in ITEM_FIELDS
+        if key not in ("task", "inputs")
     }
     task_class: type[Task] | None = None
     if "task" not in item:
@@ -74,16 +72,11 @@ def start_batch(
     owner: Mapping[str, Any] | None = None,
     python: bool = True,
 ) -> TaskBatch:
-    """Start ``[{"task": name, class or @task function, "inputs": {...}}, ...]`` as one batch.
-
-    Every item is checked first (``BatchErrors`` lists each bad one,
-    ``BatchTooLarge``); then the batch starts as one, through the service
-    (``LimitReached``, ``BackendUnavailable``): nothing starts unless all do.
-    """
+    """Start ``[{"task": name, class or @task function, "inputs": {...}}, ...]`` as one batch:
+    every item is checked first (``BatchErrors``), then nothing starts unless all do."""
     if owner is None and user is not None:
         owner = {"owner": user, "session_key": ""}
-    batch, _records = service.start_many(clean_items(items, python=python), owner=owner)
-    return batch
+    return service.start_many(clean_items(items, python=python), owner=owner)[0]
 
 
 def start_child(parent: Task | None, task: Any, **inputs: Any) -> TaskRecord:
@@ -92,11 +85,8 @@ def start_child(parent: Task | None, task: Any, **inputs: Any) -> TaskRecord:
     ``@task`` function passes ``None`` and the running task is found from its context."""
     reporter = parent._reporter if parent is not None else progress._get()
     uuid = reporter.uuid if reporter is not None else None
-    running = (
-        TaskRecord.objects.select_related("owner", "batch").filter(uuid=uuid).first()
-        if uuid is not None
-        else None
-    )
+    records = TaskRecord.objects.select_related("owner", "batch")
+    running = records.filter(uuid=uuid).first() if uuid is not None else None
     if running is None or running.batch is None:
         raise NotInBatch("start_child() works inside a running task that belongs to a batch.")
     limit = task_api_settings.max_batch_size

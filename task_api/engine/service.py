@@ -1,16 +1,11 @@
 """Starting and cancelling tasks: every door (``POST /tasks/``, the WebSocket ``start``
 frame, batches, ``start_child``, ``Task.enqueue``, Django's ``enqueue``) comes here.
 
-A start resolves the task (``UnknownTask``) and cleans its inputs
-(``InputErrors``); inserts the records with the owner's count of unfinished
-tasks in the same statement (``LimitReached``; a repeated idempotency key
-returns its task); then, once the rows are committed (at once, or when the
-caller's transaction commits, never if it rolls back), hands each task to the
-engine in order and sends ``task_enqueued`` for it (Django's follows from a
-receiver, for a ``@task`` function). A broker that is down raises
-``BackendUnavailable`` and leaves nothing behind; after a commit, or once part
-of a batch went out, the rest fail instead. Tasks started from code belong to
-nobody, or to the owner given by ``enqueued_by(...)``.
+A start cleans its inputs and inserts the records with the owner's count of unfinished tasks
+in the same statement; once the rows are committed (never if the caller's transaction rolls
+back), it hands each task to the engine in order and sends ``task_enqueued``. A broker that is
+down raises ``BackendUnavailable`` and leaves nothing behind; after a commit, or once part of a
+batch went out, the rest fail instead.
 """
 
 from __future__ import annotations
@@ -49,9 +44,8 @@ def resolve(task: Any) -> type[Task]:
         return task_class_for(task)
     if isinstance(task, type) and issubclass(task, Task):
         if get_task(task.name) is not task:
-            raise UnknownTask(
-                f"Task class {task.__qualname__} is not the registered {task.name!r}."
-            )
+            message = f"Task class {task.__qualname__} is not the registered {task.name!r}."
+            raise UnknownTask(message)
         return task
     if not isinstance(task, str) or not task:
         raise UnknownTask(f"Expected a task name or a registered Task class; got {task!r}.")
@@ -61,15 +55,12 @@ def resolve(task: Any) -> type[Task]:
 def clean_inputs(
     task_class: type[Task], inputs: Mapping[str, Any], *, python: bool = False
 ) -> dict[str, Any]:
-    """The inputs as Python values; ``InputErrors`` names every bad one.
-
-    ``python`` inputs (from code) are turned into JSON first, as ``Task.enqueue`` does.
-    """
+    """The inputs as Python values; ``InputErrors`` names every bad one. ``python`` inputs
+    (from code) are turned into JSON first, as ``Task.enqueue`` does."""
     if python:
         inputs = {key: _to_json(task_class.inputs.get(key), value) for key, value in inputs.items()}
     cleaned = task_class.clean_inputs(inputs)
-    unstorable = inserting.unstorable(inputs)
-    if unstorable:
+    if unstorable := inserting.unstorable(inputs):
         raise InputErrors(unstorable)
     return cleaned
 
@@ -83,29 +74,18 @@ def start(
     run_after: datetime | None = None,
     uuid: uuid_lib.UUID | None = None,
 ) -> tuple[TaskRecord, bool]:
-    """Start one task (a name, a registered class or a ``@task`` function) with JSON
-    ``inputs``; returns its record and whether it is new.
-
-    ``owner`` holds the ownership fields (``owners.owner_fields``); ``None``
-    takes those of the innermost ``enqueued_by`` block. ``uuid`` names the new
-    task (a WebSocket start joins its group before it exists); a repeat keeps its own.
-    """
+    """Start one task (a name, a registered class or a ``@task`` function) with JSON ``inputs``:
+    its record and whether it is new. ``owner``: the ownership fields, else the innermost
+    ``enqueued_by`` block's; ``uuid`` names a new task (a WebSocket start joins its group first)."""
     task_class = resolve(task)
     cleaned = clean_inputs(task_class, inputs)
     owner = _owner(owner)
     if _nobody(owner):
         idempotency_key = ""  # nobody to tell repeats apart by
-    record = _record(
-        task_class,
-        cleaned,
-        owner,
-        idempotency_key=idempotency_key,
-        run_after=run_after,
-        uuid=uuid or uuid_lib.uuid4(),
-    )
+    fields = {"idempotency_key": idempotency_key, "run_after": run_after}
+    record = _record(task_class, cleaned, owner, **fields, uuid=uuid or uuid_lib.uuid4())
     alias = database.alias()
-    repeat = _insert_unless_repeat(record, owner, idempotency_key, alias)
-    if repeat is not None:
+    if (repeat := _insert_unless_repeat(record, owner, idempotency_key, alias)) is not None:
         return repeat, False
     _dispatch_when_committed(alias, [(record, task_class)], run_after)
     return record, True
@@ -140,9 +120,8 @@ def cancel(record: TaskRecord) -> TaskRecord:
     """Cancel a pending task at once, or ask a running one to stop; ``TaskFinished`` if it
     already ended."""
     if record.is_finished:
-        raise TaskFinished(
-            f"Task {str(record.uuid)!r} already finished with status {record.status!r}."
-        )
+        status = record.status
+        raise TaskFinished(f"Task {str(record.uuid)!r} already finished with status {status!r}.")
     return _cancel(record)
 
 
@@ -172,9 +151,8 @@ def _nobody(owner: Mapping[str, Any]) -> bool:
 def _record(
     task_class: type[Task], inputs: dict[str, Any], owner: Mapping[str, Any], **fields: Any
 ) -> TaskRecord:
-    return TaskRecord(
-        name=task_class.name, inputs=task_class.inputs_to_json(inputs), **owner, **fields
-    )
+    inputs = task_class.inputs_to_json(inputs)
+    return TaskRecord(name=task_class.name, inputs=inputs, **owner, **fields)
 
 
 def _insert(records: list[TaskRecord], owner: Mapping[str, Any]) -> None:
@@ -190,26 +168,6 @@ def _insert(records: list[TaskRecord], owner: Mapping[str, Any]) -> None:
         f"You have {unfinished} unfinished tasks and at most {limit} are allowed; "
         f"a batch of {len(records)} would exceed that. Nothing was started."
     )
-
-
-def find_repeat(idempotency_key: str, owner: Mapping[str, Any]) -> TaskRecord | None:
-    """A task started with the same key by the same owner within the window."""
-    if not idempotency_key:
-        return None
-    since = timezone.now() - timedelta(seconds=task_api_settings.idempotency_window)
-    return (
-        TaskRecord.objects.filter(idempotency_key=idempotency_key, created__gte=since, **owner)
-        .order_by("-created")
-        .first()
-    )
-
-
-def _forget_expired_key(idempotency_key: str, owner: Mapping[str, Any]) -> int:
-    """Free a key whose window has passed, so that it can start a new task."""
-    since = timezone.now() - timedelta(seconds=task_api_settings.idempotency_window)
-    return TaskRecord.objects.filter(
-        idempotency_key=idempotency_key, created__lt=since, **owner
-    ).update(idempotency_key="")
 
 
 def _insert_unless_repeat(
@@ -229,11 +187,15 @@ def _insert_unless_repeat(
                 _insert([record], owner)
             return None
         except (IntegrityError, LimitReached):
+            if not idempotency_key:
+                raise
             # A repeat, perhaps of a concurrent request, answers even at the limit.
-            repeat = find_repeat(idempotency_key, owner)
+            keyed = TaskRecord.objects.filter(idempotency_key=idempotency_key, **owner)
+            since = timezone.now() - timedelta(seconds=task_api_settings.idempotency_window)
+            repeat = keyed.filter(created__gte=since).order_by("-created").first()
             if repeat is not None:
                 return repeat
-            if attempt or not idempotency_key or not _forget_expired_key(idempotency_key, owner):
+            if attempt or not keyed.filter(created__lt=since).update(idempotency_key=""):
                 raise
     raise AssertionError("unreachable")
 

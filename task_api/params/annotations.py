@@ -40,17 +40,13 @@ _SCALARS: dict[Any, type[Parameter]] = {
 class AnyJSONParameter(Parameter):
     """Any JSON value, ``null`` included (within the size limits)."""
 
-    def to_python(self, value: object) -> Any:
-        return _json_value(value, output=False)
-
-    def to_json(self, value: object) -> Any:
-        return _json_value(value, output=True)
-
     def _parse(self, value: object) -> Any:
         return _json_value(value, output=False)
 
     def _dump(self, value: object) -> Any:
         return _json_value(value, output=True)
+
+    to_python, to_json = _parse, _dump  # null included
 
     def _schema(self) -> dict[str, Any]:
         return {}
@@ -68,11 +64,7 @@ class NullableParameter(Parameter):
     def to_json(self, value: object) -> Any:
         return None if value is None else self.inner.to_json(value)
 
-    def _parse(self, value: object) -> Any:
-        return self.inner.to_python(value)
-
-    def _dump(self, value: object) -> Any:
-        return self.inner.to_json(value)
+    _parse, _dump = to_python, to_json
 
     def _schema(self) -> dict[str, Any]:
         return {"anyOf": [self.inner.json_schema(), {"type": "null"}]}

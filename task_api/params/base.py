@@ -34,11 +34,8 @@ MISSING: Final = _Missing.MISSING
 
 
 class ParameterError(ValueError):
-    """A value does not fit its parameter.
-
-    ``detail`` is a message, or for containers a dict of index or key to a list
-    of messages (or to a nested dict), as in DRF's ``ValidationError``.
-    """
+    """A value does not fit its parameter: ``detail`` is a message, or for containers a dict
+    of index or key to a list of messages (or a nested dict), as in DRF's ``ValidationError``."""
 
     def __init__(self, detail: str | list[Any] | dict[Any, Any]) -> None:
         super().__init__(detail)
@@ -121,8 +118,7 @@ def _nesting(size: int, kind: str) -> Iterator[None]:
 class Parameter(ABC):
     """Converts one value between JSON and Python, checks it, and describes it as JSON Schema.
 
-    ``required`` says whether an input may be omitted; ``None`` is never a
-    valid value. Subclasses implement ``_parse``, ``_dump`` and ``_schema``.
+    ``required``: whether an input may be omitted; ``None`` is never a valid value.
     """
 
     required: bool = True

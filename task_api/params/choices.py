@@ -14,17 +14,12 @@ _Scalar: TypeAlias = str | int | float | bool
 _SHOWN_CHOICES = 20
 
 
+_KINDS = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"))
+
+
 def _kind(value: object) -> str | None:
     """The JSON Schema type of a scalar; ``None`` for anything else."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return None
+    return next((kind for cls, kind in _KINDS if isinstance(value, cls)), None)
 
 
 def _same_kind(a: object, b: object) -> bool:

@@ -1,13 +1,10 @@
-"""Lists and dicts, typed or holding any JSON value.
-
-Every bad item is reported at once, under its index or key. Sizes are bounded
-by ``TASK_API_MAX_LIST_LENGTH`` and nesting by ``TASK_API_MAX_DEPTH``.
-"""
+"""Lists and dicts, typed or holding any JSON value: every bad item is reported at once,
+under its index or key (sizes bounded by ``TASK_API_MAX_LIST_LENGTH`` and
+``TASK_API_MAX_DEPTH``)."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from functools import partial
 from typing import Any
@@ -22,21 +19,28 @@ from task_api.params.base import (
     _show,
     _TooDeep,
 )
+from task_api.params.numbers import _finite
+
+
+def _convert_each(
+    pairs: Iterable[tuple[Any, object]], convert: Callable[[object], Any]
+) -> list[Any]:
+    results, errors = [], {}
+    for key, item in pairs:
+        try:
+            results.append(convert(item))
+        except _TooDeep:
+            raise
+        except ParameterError as exc:
+            errors[key] = _error_entry(exc)
+    if errors:
+        raise ParameterError(errors)
+    return results
 
 
 def _convert_items(items: Sequence[object], convert: Callable[[object], Any]) -> list[Any]:
     with _nesting(len(items), "List"):
-        result, errors = [], {}
-        for index, item in enumerate(items):
-            try:
-                result.append(convert(item))
-            except _TooDeep:
-                raise
-            except ParameterError as exc:
-                errors[index] = _error_entry(exc)
-    if errors:
-        raise ParameterError(errors)
-    return result
+        return _convert_each(enumerate(items), convert)
 
 
 def _convert_mapping(
@@ -47,17 +51,7 @@ def _convert_mapping(
             if not isinstance(key, str):
                 raise ParameterError(f"Dict keys must be strings; got {_show(key)}.")
             _check_string_limit(key)
-        result, errors = {}, {}
-        for key, item in mapping.items():
-            try:
-                result[str(key)] = convert(item)
-            except _TooDeep:
-                raise
-            except ParameterError as exc:
-                errors[key] = _error_entry(exc)
-    if errors:
-        raise ParameterError(errors)
-    return result
+        return dict(zip(map(str, mapping), _convert_each(mapping.items(), convert), strict=True))
 
 
 def _json_value(value: object, *, output: bool) -> Any:
@@ -69,9 +63,7 @@ def _json_value(value: object, *, output: bool) -> Any:
     if isinstance(value, int):
         return _check_int_digits(int(value), value)
     if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ParameterError(f"A finite number is required; got {_show(value)}.")
-        return float(value)
+        return _finite(float(value), value)
     convert = partial(_json_value, output=output)
     if isinstance(value, list) or (output and isinstance(value, tuple)):
         return _convert_items(value, convert)
@@ -152,9 +144,8 @@ class DictParameter(Parameter):
     def _dump(self, value: object) -> dict[str, Any]:
         if not isinstance(value, Mapping):
             raise ParameterError(f"A dict is required; got {_show(value)}.")
-        if self.values is None:
-            return _convert_mapping(value, partial(_json_value, output=True))
-        return _convert_mapping(value, self.values.to_json)
+        convert = partial(_json_value, output=True) if self.values is None else self.values.to_json
+        return _convert_mapping(value, convert)
 
     def _schema(self) -> dict[str, Any]:
         inner = True if self.values is None else self.values.json_schema()

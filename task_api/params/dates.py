@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -28,11 +29,8 @@ class DateTimeParameter(Parameter):
 
     def _parse(self, value: object) -> datetime:
         if isinstance(value, str) and _DATETIME.fullmatch(value.strip()):
-            try:
+            with contextlib.suppress(ValueError):
                 parsed = datetime.fromisoformat(value.strip().upper())
-            except ValueError:
-                pass
-            else:
                 return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         raise ParameterError(
             f"A valid ISO-8601 datetime is required (YYYY-MM-DDThh:mm:ssZ); got {_show(value)}."
@@ -64,10 +62,8 @@ class DateParameter(Parameter):
 
     def _parse(self, value: object) -> date:
         if isinstance(value, str) and _DATE.fullmatch(value.strip()):
-            try:
+            with contextlib.suppress(ValueError):
                 return date.fromisoformat(value.strip())
-            except ValueError:
-                pass
         raise ParameterError(f"A valid date is required (YYYY-MM-DD); got {_show(value)}.")
 
     def _dump(self, value: object) -> str:

@@ -1,8 +1,7 @@
-"""Integers and floating-point numbers.
+"""Integers and floating-point numbers; NaN and infinities are never accepted.
 
-Strings are read the way JSON reads a number: an integer literal becomes an
-int, one with a fraction or an exponent a float. NaN and infinities are never
-accepted, whatever their form.
+Strings are read the way JSON reads a number: an integer literal becomes an int, one with a
+fraction or an exponent a float.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 from task_api.params.base import (
     _MAX_INT_DIGITS,
@@ -78,6 +77,7 @@ def _whole(number: int | float, value: object) -> int:
 class _NumberParameterBase(Parameter):
     """Shared bounds of the numeric parameters; all are optional."""
 
+    _json_type: ClassVar[str] = "number"
     minimum: float | None = None
     maximum: float | None = None
     exclusive_minimum: float | None = None
@@ -87,11 +87,8 @@ class _NumberParameterBase(Parameter):
         super().__post_init__()
         for name in _BOUNDS:
             bound = getattr(self, name)
-            if bound is not None and (
-                isinstance(bound, bool)
-                or not isinstance(bound, int | float)
-                or not math.isfinite(bound)
-            ):
+            real = isinstance(bound, int | float) and not isinstance(bound, bool)
+            if bound is not None and not (real and math.isfinite(bound)):
                 raise TypeError(f"{name} must be a finite number or None; got {bound!r}.")
         if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
             raise ValueError(f"minimum {self.minimum!r} is above maximum {self.maximum!r}.")
@@ -109,8 +106,8 @@ class _NumberParameterBase(Parameter):
             return number
         raise ParameterError(f"Ensure this value is {problem}; got {_show(number)}.")
 
-    def _bounds_schema(self, kind: str) -> dict[str, Any]:
-        schema: dict[str, Any] = {"type": kind}
+    def _schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": self._json_type}
         for name, keyword in _BOUNDS.items():
             bound = getattr(self, name)
             if bound is not None:
@@ -120,19 +117,16 @@ class _NumberParameterBase(Parameter):
 
 @dataclass(frozen=True, kw_only=True, repr=False)
 class IntParameter(_NumberParameterBase):
-    """An integer: from an int, an integral float (``5.0``) or a numeric string (``"6"``).
+    """An integer: from an int, an integral float (``5.0``) or a numeric string (``"6"``);
+    never truncates (``5.9`` is an error) nor takes a boolean for 1 or 0."""
 
-    Never truncates (``5.9`` is an error) and never takes a boolean for 1 or 0.
-    """
+    _json_type: ClassVar[str] = "integer"
 
     def _parse(self, value: object) -> int:
         return self._in_range(_whole(_real(value, text=True, required=_INT_REQUIRED), value))
 
     def _dump(self, value: object) -> int:
         return self._in_range(_whole(_real(value, text=False, required=_INT_REQUIRED), value))
-
-    def _schema(self) -> dict[str, Any]:
-        return self._bounds_schema("integer")
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -145,9 +139,6 @@ class FloatParameter(_NumberParameterBase):
     def _dump(self, value: object) -> float:
         return self._in_range(_to_float(_real(value, text=False, required=_NUMBER_REQUIRED), value))
 
-    def _schema(self) -> dict[str, Any]:
-        return self._bounds_schema("number")
-
 
 @dataclass(frozen=True, kw_only=True, repr=False)
 class NumberParameter(_NumberParameterBase):
@@ -158,6 +149,3 @@ class NumberParameter(_NumberParameterBase):
 
     def _dump(self, value: object) -> int | float:
         return self._in_range(_real(value, text=False, required=_NUMBER_REQUIRED))
-
-    def _schema(self) -> dict[str, Any]:
-        return self._bounds_schema("number")

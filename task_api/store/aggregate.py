@@ -1,29 +1,22 @@
 """The state of a batch, derived from its tasks' records by one aggregate query.
 
-Nothing about a batch's progress is stored on the batch itself: counts, sums
-and status are computed from the member rows (``GROUP BY status`` over the
-batch's index), so they can never drift from the tasks, whatever process
-moved them. A read started after a transition committed sees it, so the read
-that follows the last task's end always sees the final state.
-
-``seq`` is the sum of the members' ``seq`` plus their number. Every task
-transition bumps its own ``seq`` and a new member adds one, so the batch's
-``seq`` grows with every change and orders aggregates read by different
-processes.
+Nothing of it is stored on the batch: counts, sums and status come from the member rows
+(``GROUP BY status`` over the batch's index), so they never drift from the tasks, whatever
+process moved them, and the read that follows the last task's end sees the final state.
+``seq`` is the sum of the members' ``seq`` plus their number: every transition and every new
+member raises it, so it orders aggregates read by different processes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from django.db.models import Count, Max, Sum
 
 from task_api.models import TaskBatch, TaskRecord, TaskStatus
 from task_api.store.task_json import _iso
-
-STATUSES = [status.value for status in TaskStatus]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,7 +55,7 @@ class Aggregate:
 
 def aggregate(batch_pk: int) -> Aggregate:
     """The current aggregate of batch ``batch_pk``: one query."""
-    rows = (
+    rows = list(
         TaskRecord.objects.filter(batch_id=batch_pk)
         .order_by()
         .values("status")
@@ -74,21 +67,18 @@ def aggregate(batch_pk: int) -> Aggregate:
             finished=Max("finished"),
         )
     )
-    counts = dict.fromkeys(STATUSES, 0)
-    progress: int | None = None
-    target: int | None = None
-    seq = 0
-    finished: datetime | None = None
-    for row in rows:
-        counts[row["status"]] = row["n"]
-        seq += row["seq"] + row["n"]
-        if row["progress"] is not None:
-            progress = (progress or 0) + row["progress"]
-        if row["target"] is not None:
-            target = (target or 0) + row["target"]
-        if row["finished"] is not None and (finished is None or row["finished"] > finished):
-            finished = row["finished"]
-    return Aggregate(counts=counts, progress=progress, target=target, seq=seq, finished=finished)
+
+    def total(key: Literal["progress", "target"]) -> int | None:
+        values = [row[key] for row in rows if row[key] is not None]
+        return sum(values) if values else None
+
+    return Aggregate(
+        counts={**dict.fromkeys(TaskStatus.values, 0), **{row["status"]: row["n"] for row in rows}},
+        progress=total("progress"),
+        target=total("target"),
+        seq=sum(row["seq"] + row["n"] for row in rows),
+        finished=max((row["finished"] for row in rows if row["finished"]), default=None),
+    )
 
 
 def state_json(batch: TaskBatch, agg: Aggregate) -> dict[str, Any]:
@@ -106,14 +96,9 @@ def state_json(batch: TaskBatch, agg: Aggregate) -> dict[str, Any]:
     }
 
 
-def task_uuids(batch: TaskBatch) -> list[str]:
-    """The uuids of the batch's tasks, in the order they were started."""
-    rows = (
-        TaskRecord.objects.filter(batch_id=batch.pk).order_by("id").values_list("uuid", flat=True)
-    )
-    return [str(uuid) for uuid in rows]
-
-
 def batch_json(batch: TaskBatch) -> dict[str, Any]:
     """The whole batch JSON, for ``GET /tasks/batches/<uuid>/`` and snapshot frames."""
-    return {**state_json(batch, aggregate(batch.pk)), "tasks": task_uuids(batch)}
+    uuids = (
+        TaskRecord.objects.filter(batch_id=batch.pk).order_by("id").values_list("uuid", flat=True)
+    )
+    return {**state_json(batch, aggregate(batch.pk)), "tasks": [str(uuid) for uuid in uuids]}

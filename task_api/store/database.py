@@ -1,9 +1,5 @@
-"""The database of the task tables: the one the router picks for writing them.
-
-Raw SQL, transactions and ``on_commit`` of the library go through
-:func:`connection`, so a project that keeps the task tables on another
-database alias (``DATABASE_ROUTERS``) has every query there.
-"""
+"""The database the router picks for writing the task tables: the library's raw SQL,
+transactions and ``on_commit`` go there, whatever alias ``DATABASE_ROUTERS`` gives them."""
 
 from __future__ import annotations
 

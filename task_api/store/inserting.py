@@ -1,19 +1,13 @@
-"""New tasks' ``INSERT`` as one prepared statement, with the owner's limit folded in.
-
-The statement's parts are built once per database (``objects.create()``
-compiles anew on every call), each value is prepared by its field as the ORM
-prepares it, and with a limit the count of the owner's unfinished tasks is its
-condition, for one task as for a batch::
+"""New tasks' ``INSERT`` as one prepared statement, with the owner's limit folded in::
 
     INSERT INTO task_api_taskrecord (...) SELECT * FROM (VALUES (%s, ...), ...) AS new_tasks
     WHERE (SELECT COUNT(*) FROM (SELECT 1 ... LIMIT %s) AS counted) < %s RETURNING id
 
-(one row: ``SELECT %s, ...``; PostgreSQL takes a batch as one array per
-column). Count and insert take one round trip with no gap between them, and
-all rows are inserted or none (a batch too large for one statement: several,
-in one transaction, the first counting). Only on PostgreSQL and SQLite while
-nothing listens to the model's save signals (:func:`can_insert`); else the
-ORM counts and saves. :func:`unstorable` names text no database stores.
+Its parts are built once per database (``objects.create()`` compiles anew on every call),
+each value prepared by its field as the ORM does. Count and insert take one round trip with
+no gap between them, and all rows are inserted or none (a batch too large for one statement:
+several, in one transaction, the first counting). Only on PostgreSQL and SQLite while nothing
+listens to the model's save signals (:func:`can_insert`); else the ORM counts and saves.
 """
 
 from __future__ import annotations

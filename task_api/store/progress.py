@@ -1,9 +1,8 @@
 """The one statement on the progress hot path: a prepared ``UPDATE`` of a running task.
 
-The ORM's ``filter(...).update(...)`` spends about 200 µs building SQL that
-never changes; the same statement sent directly takes about 20 µs. Values go
-through each field's own ``get_db_prep_save``, so JSON and integers are stored
-exactly as the ORM would store them.
+The ORM's ``filter(...).update(...)`` spends about 200 µs building SQL that never changes;
+the same statement sent directly takes about 20 µs. Values go through each field's own
+``get_db_prep_save``, so they are stored exactly as the ORM would store them.
 """
 
 from __future__ import annotations
@@ -42,8 +41,5 @@ def store_progress(pk: int, attempt: int, fields: dict[str, Any]) -> bool:
     columns = tuple(fields)
     values = [_field(c).get_db_prep_save(fields[c], db) for c in columns]
     with db.cursor() as cursor:
-        cursor.execute(
-            _statement(db, columns),
-            [*values, pk, TaskStatus.RUNNING.value, attempt],
-        )
+        cursor.execute(_statement(db, columns), [*values, pk, TaskStatus.RUNNING.value, attempt])
         return bool(cursor.rowcount)

@@ -54,8 +54,7 @@ class TaskAPIView(GenericAPIView[TaskRecord]):
     def get_renderers(self) -> list[Any]:
         # Stored text that is not valid Unicode must not turn a read into a 500.
         return [
-            SafeJSONRenderer() if type(renderer) is JSONRenderer else renderer
-            for renderer in super().get_renderers()
+            SafeJSONRenderer() if type(r) is JSONRenderer else r for r in super().get_renderers()
         ]
 
     def handle_exception(self, exc: Exception) -> Response:
@@ -71,7 +70,6 @@ class TaskAPIView(GenericAPIView[TaskRecord]):
         return Actor.of(self.request.user, getattr(self.request, "session", None))
 
     def get_record(self, uuid: Any) -> TaskRecord:
-        record = self.get_queryset().filter(uuid=uuid).first()
-        if record is None:
+        if (record := self.get_queryset().filter(uuid=uuid).first()) is None:
             raise NotFound(f"No task {str(uuid)!r}.")
         return recovery.fail_if_stale(record)

@@ -90,13 +90,8 @@ class BatchListView(BatchView):
     )
     def post(self, request: Request) -> Response:
         if not isinstance(request.data, dict) or set(request.data) - {"tasks"}:
-            raise ValidationError(
-                {
-                    "non_field_errors": [
-                        "Expected a JSON object {'tasks': [{'task', 'inputs'}, ...]}."
-                    ]
-                }
-            )
+            expected = "Expected a JSON object {'tasks': [{'task', 'inputs'}, ...]}."
+            raise ValidationError({"non_field_errors": [expected]})
         if "tasks" not in request.data:
             raise ValidationError({"tasks": ["This field is required."]})
         owner = owner_fields(request.user, getattr(request, "session", None))

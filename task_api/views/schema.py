@@ -1,10 +1,5 @@
-"""The OpenAPI document: each registered task's inputs appear in ``POST /tasks/``
-and its outputs in the task JSON.
-
-The views carry drf-spectacular's ``AutoSchema`` themselves (see
-:func:`extend_schema`), so the document works whatever ``DEFAULT_SCHEMA_CLASS``
-the project sets, or none.
-"""
+"""The OpenAPI document: each registered task's inputs appear in ``POST /tasks/`` and its
+outputs in the task JSON, whatever ``DEFAULT_SCHEMA_CLASS`` the project sets, or none."""
 
 from __future__ import annotations
 
@@ -31,12 +26,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def extend_schema(**kwargs: Any) -> Callable[[F], F]:
-    """drf-spectacular's ``extend_schema`` on its own ``AutoSchema``.
-
-    drf-spectacular's decorator builds on ``DEFAULT_SCHEMA_CLASS`` when the
-    decorated method names no schema class; DRF's own class there (the default)
-    breaks the document, so the class is named here.
-    """
+    """drf-spectacular's ``extend_schema`` on its own ``AutoSchema``: unnamed, it would build
+    on ``DEFAULT_SCHEMA_CLASS``, and DRF's own class there (the default) breaks the document."""
 
     def decorate(method: F) -> F:
         method.schema = AutoSchema  # type: ignore[attr-defined]
@@ -71,10 +62,10 @@ class TaskStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[no-u
         # Each variant is a component of its own: an OpenAPI discriminator only
         # considers referenced schemas, and drf-spectacular's enum extraction
         # would otherwise merge the one-value ``task`` enums of all variants.
-        variants: list[dict[str, str]] = []
         mapping: dict[str, str] = {}
         used: set[str] = set()
         for name, cls in sorted(get_tasks().items()):
+            required = any(p.required for p in cls.inputs.values())
             variant: dict[str, Any] = {
                 "type": "object",
                 "title": name,
@@ -82,13 +73,10 @@ class TaskStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[no-u
                     "task": {"type": "string", "enum": [name]},
                     "inputs": _request_inputs(cls.input_schema()),
                 },
-                "required": ["task", "inputs"]
-                if any(p.required for p in cls.inputs.values())
-                else ["task"],
+                "required": ["task", "inputs"] if required else ["task"],
                 "additionalProperties": False,
             }
-            description = cls.get_description()
-            if description:
+            if description := cls.get_description():
                 variant["description"] = description
             component = ResolvedComponent(  # type: ignore[no-untyped-call]
                 name=_component_name(name, used),
@@ -97,12 +85,11 @@ class TaskStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[no-u
                 object=cls,
             )
             auto_schema.registry.register_on_missing(component)
-            variants.append(component.ref)
             mapping[name] = component.ref["$ref"]
-        if not variants:
+        if not mapping:
             return {"type": "object"}
         return {
-            "oneOf": variants,
+            "oneOf": [{"$ref": ref} for ref in mapping.values()],
             "discriminator": {"propertyName": "task", "mapping": mapping},
             "required": ["task"],  # also marks the request body as required
         }
@@ -111,21 +98,15 @@ class TaskStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[no-u
 def _request_inputs(schema: dict[str, Any]) -> dict[str, Any]:
     """The inputs' schema for a request body: defaults said in the description.
 
-    Generators such as openapi-typescript make a property with a ``default``
-    required (it is always present in a response); an input with a default is
-    optional in a request, so the default moves into its description.
+    Generators such as openapi-typescript make a property with a ``default`` required (always
+    present in a response), but such an input is optional in a request.
     """
     schema = copy.deepcopy(schema)
     for prop in schema.get("properties", {}).values():
         if "default" in prop:
-            default = prop.pop("default")
-            note = f"Default: {_json_text(default)}."
+            note = f"Default: {json.dumps(prop.pop('default'), ensure_ascii=False)}."
             prop["description"] = f"{prop['description']} {note}" if "description" in prop else note
     return schema
-
-
-def _json_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
 
 
 def _component_name(task_name: str, used: set[str], prefix: str = "Start") -> str:
@@ -144,19 +125,12 @@ def only_task_api(
     endpoints: list[tuple[str, str, str, Any]], **kwargs: Any
 ) -> list[tuple[str, str, str, Any]]:
     """Keep the endpoints of this app only."""
-    return [
-        endpoint
-        for endpoint in endpoints
-        if getattr(endpoint[3], "__module__", "").startswith("task_api.")
-    ]
+    return [e for e in endpoints if getattr(e[3], "__module__", "").startswith("task_api.")]
 
 
 def add_task_outputs(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """Give each task's outputs a component and keep component descriptions short.
-
-    A task JSON's ``outputs`` is ``{}`` until the task succeeds, then the
-    outputs of its task: one of the ``<Name>Outputs`` components.
-    """
+    """Give each task's outputs a ``<Name>Outputs`` component (a task JSON's ``outputs`` is
+    one of them, or ``{}``), and keep component descriptions to one paragraph."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     for schema in schemas.values():
         if "description" in schema:

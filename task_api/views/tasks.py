@@ -28,13 +28,6 @@ from task_api.views.schema import (
 )
 
 
-def _uuid_param(name: str, value: str) -> uuid_lib.UUID:
-    try:
-        return uuid_lib.UUID(value)
-    except ValueError:
-        raise ValidationError({name: [f"{value[:100]!r} is not a uuid."]}) from None
-
-
 class TaskListView(TaskAPIView):
     """List your tasks, newest first, or start a task."""
 
@@ -53,44 +46,33 @@ class TaskListView(TaskAPIView):
     def get(self, request: Request) -> Response:
         # Staff may read any task, but their list holds their own tasks only.
         tasks = get_policy().own(self.actor(), TaskRecord.objects.all())
-        name = request.query_params.get("task")
-        if name:
+        if name := request.query_params.get("task"):
             # No task name holds NUL, and PostgreSQL refuses it in a query.
             tasks = tasks.none() if "\x00" in name else tasks.filter(name=name)
-        batch = request.query_params.get("batch")
-        if batch:
-            tasks = tasks.filter(batch__uuid=_uuid_param("batch", batch))
-        wanted = request.query_params.get("status")
-        if wanted:
+        if batch := request.query_params.get("batch"):
+            try:
+                tasks = tasks.filter(batch__uuid=uuid_lib.UUID(batch))
+            except ValueError:
+                raise ValidationError({"batch": [f"{batch[:100]!r} is not a uuid."]}) from None
+        if wanted := request.query_params.get("status"):
             if wanted not in TaskStatus.values:
-                raise ValidationError(
-                    {
-                        "status": [
-                            f"Unknown status {wanted!r}; "
-                            f"choose one of {', '.join(TaskStatus.values)}."
-                        ]
-                    }
-                )
+                known = ", ".join(TaskStatus.values)
+                message = f"Unknown status {wanted!r}; choose one of {known}."
+                raise ValidationError({"status": [message]})
             tasks = tasks.filter(status=wanted)
         page = self.paginate_queryset(tasks.order_by("-created", "-id"))
         return self.get_paginated_response([task_json(record) for record in page or []])
 
     @extend_schema(
         request=TaskStartSchema,
-        responses={
-            201: TaskSerializer,
-            200: TaskSerializer,
-            **error_responses(400, 413, 429, 503),
-        },
+        responses={201: TaskSerializer, 200: TaskSerializer, **error_responses(400, 413, 429, 503)},
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
     )
     def post(self, request: Request) -> Response:
+        key = request.headers.get("Idempotency-Key", "")
+        session = getattr(request, "session", None)
         record, created = starts.start(
-            request.data,
-            request.headers.get("Idempotency-Key", ""),
-            "Idempotency-Key",
-            user=request.user,
-            session=getattr(request, "session", None),
+            request.data, key, "Idempotency-Key", user=request.user, session=session
         )
         return Response(
             task_json(record),
@@ -130,15 +112,14 @@ class TaskCatalogView(TaskAPIView):
         responses={200: CatalogEntrySerializer(many=True), **error_responses()},
     )
     def get(self, request: Request) -> Response:
-        return Response(
-            [
-                {
-                    "name": name,
-                    "title": cls.get_title(),
-                    "description": cls.get_description(),
-                    "inputs": cls.input_schema(),
-                    "outputs": cls.output_schema(),
-                }
-                for name, cls in sorted(get_tasks().items())
-            ]
-        )
+        entries = [
+            {
+                "name": name,
+                "title": cls.get_title(),
+                "description": cls.get_description(),
+                "inputs": cls.input_schema(),
+                "outputs": cls.output_schema(),
+            }
+            for name, cls in sorted(get_tasks().items())
+        ]
+        return Response(entries)
