@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db.models import Q, QuerySet
 from rest_framework.test import APIClient
@@ -34,6 +35,13 @@ class SameTeam(OwnerOrStaff):
         if not actor.is_authenticated or obj.owner is None:
             return super().can_see(actor, obj)
         return bool(obj.owner.username[0] == actor.user.username[0])
+
+
+class ReadOnly(OwnerOrStaff):
+    """Owners see their tasks and batches but may not cancel them."""
+
+    def can_cancel(self, actor: Actor, obj: Any) -> bool:
+        return False
 
 
 @pytest.fixture
@@ -130,3 +138,41 @@ def test_the_base_class_decides_nothing_by_itself() -> None:
 def test_a_policy_that_overrides_can_see_is_asked_off_the_event_loop() -> None:
     assert OwnerOrStaff.in_memory
     assert not SameTeam.in_memory
+
+
+def test_cancel_asks_the_policy(settings: Any, team: dict[str, Any]) -> None:
+    task, batch = a_task_of(team["alice"]), a_batch_of(team["alice"])
+    alice = client_of(team["alice"])
+    settings.TASK_API_ACCESS_POLICY = "tests.test_policy.ReadOnly"
+    refused = alice.post(f"/tasks/{task.uuid}/cancel/")
+    assert refused.status_code == 403
+    assert refused.json() == {"detail": f"You may not cancel task {str(task.uuid)!r}."}
+    assert alice.post(f"/tasks/batches/{batch.uuid}/cancel/").status_code == 403
+    assert not TaskRecord.objects.filter(cancel_requested=True).exists()
+    settings.TASK_API_ACCESS_POLICY = "task_api.engine.policy.OwnerOrStaff"
+    assert alice.post(f"/tasks/{task.uuid}/cancel/").status_code == 202
+
+
+def test_readme_policy_snippet_widens_access_to_a_group(
+    settings: Any, team: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.contrib.auth.models import Group
+
+    from tests.readme_snippets import load_snippet_module
+
+    for name in ("readme_policies", "readme_policies.policies"):
+        monkeypatch.setitem(sys.modules, name, None)  # removed again after the test
+        del sys.modules[name]
+    load_snippet_module("access-policy", "readme_policies.policies")
+    group = Group.objects.create(name="team")
+    group.user_set.add(team["alice"], team["anna"])
+    task, batch = a_task_of(team["alice"]), a_batch_of(team["alice"])
+    settings.TASK_API_ACCESS_POLICY = "readme_policies.policies.SameTeam"
+    anna, bob = client_of(team["anna"]), client_of(team["bob"])
+    assert anna.get(f"/tasks/{task.uuid}/").status_code == 200
+    assert anna.get(f"/tasks/batches/{batch.uuid}/").status_code == 200
+    assert anna.post(f"/tasks/{task.uuid}/cancel/").status_code == 202
+    assert bob.get(f"/tasks/{task.uuid}/").status_code == 404
+    assert async_to_sync(watch)(team["anna"], {"type": "subscribe", "uuid": str(task.uuid)})[
+        "type"
+    ] in ("snapshot", "update")

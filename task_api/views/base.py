@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import JSONRenderer
@@ -68,6 +68,14 @@ class TaskAPIView(GenericAPIView[TaskRecord]):
     def actor(self) -> Actor:
         """Who is asking, for the access policy."""
         return Actor.of(self.request.user, getattr(self.request, "session", None))
+
+    def check_cancel(self, obj: Any) -> Any:
+        """``obj`` if the access policy lets the caller cancel it; 403 otherwise."""
+        if not get_policy().can_cancel(self.actor(), obj):
+            raise PermissionDenied(
+                f"You may not cancel {obj._meta.verbose_name} {str(obj.uuid)!r}."
+            )
+        return obj
 
     def get_record(self, uuid: Any) -> TaskRecord:
         if (record := self.get_queryset().filter(uuid=uuid).first()) is None:

@@ -120,7 +120,7 @@ class BatchCancelView(BatchView):
         responses={202: BatchSerializer, **error_responses(404, 409)},
     )
     def post(self, request: Request, uuid: Any) -> Response:
-        batch = self.get_batch(uuid)
+        batch = self.check_cancel(self.get_batch(uuid))
         if not service.cancel_batch(batch):
             raise BatchFinished(f"Every task of batch {str(batch.uuid)!r} already finished.")
         return Response(batch_json(batch), status=status.HTTP_202_ACCEPTED)

@@ -98,7 +98,7 @@ class TaskCancelView(TaskAPIView):
         responses={202: TaskSerializer, **error_responses(404, 409)},
     )
     def post(self, request: Request, uuid: Any) -> Response:
-        record = service.cancel(self.get_record(uuid))
+        record = service.cancel(self.check_cancel(self.get_record(uuid)))
         return Response(TaskSerializer(record).data, status=status.HTTP_202_ACCEPTED)
 
 
