@@ -145,7 +145,10 @@ class TaskAPISettings:
     max_running_per_user = Setting[int | None](
         optional(int), 100, "unfinished tasks per user (`None`: no limit)"
     )
-    max_subscriptions = Setting(int, 100, "tasks and batches one WebSocket may watch")
+    max_chunk_bytes = Setting(int, 65_536, "largest stream chunk (its UTF-8 or JSON bytes)")
+    max_stream_bytes = Setting(int, 16_000_000, "bytes one stream of a task may hold")
+    max_streams = Setting(int, 16, "streams one task may write")
+    max_subscriptions = Setting(int, 100, "tasks, batches and streams one WebSocket may watch")
     max_batch_size = Setting(int, 1000, "tasks one batch may hold")
     batch_interval = Setting(
         float, 0.25, "seconds between two aggregate updates of one batch from one process"

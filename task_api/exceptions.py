@@ -12,7 +12,8 @@
     │   ├── BatchTooLarge
     │   ├── NotInBatch
     │   ├── TaskFinished
-    │   └── BatchFinished
+    │   ├── BatchFinished
+    │   └── StreamLimitExceeded (also ValueError)
     ├── Cancelled: stop now, a cancel was requested
     └── TaskTimeout: stop now, the soft time limit has passed
 
@@ -94,3 +95,8 @@ class Cancelled(TaskAPIException):
 
 class TaskTimeout(TaskAPIException):
     """Raised inside a running task that ran past its soft time limit."""
+
+
+class StreamLimitExceeded(TaskAPIError, ValueError):
+    """A stream write would pass a limit (``TASK_API_MAX_CHUNK_BYTES`` and the others)
+    or names a stream that cannot exist; raised in the task's own code, nothing is written."""

@@ -61,6 +61,8 @@ class TaskRecord(models.Model):
     progress = models.BigIntegerField(null=True, blank=True)
     target = models.BigIntegerField(null=True, blank=True)
     messages = models.JSONField(default=list, blank=True)
+    #: How many chunks each stream holds: ``{"answer": 120}``.
+    streams = models.JSONField(default=dict, blank=True)
     error = models.JSONField(null=True, blank=True)
     traceback = models.TextField(blank=True)
     owner = models.ForeignKey(
@@ -115,3 +117,26 @@ class TaskRecord(models.Model):
     def is_finished(self) -> bool:
         """Whether the task reached a terminal status."""
         return self.status in TERMINAL_STATUSES
+
+
+class StreamBlock(models.Model):
+    """Chunks of one stream of a task, stored together by one flush: positions ``start``
+    up to ``end`` (excluded). Removed with their task."""
+
+    task = models.ForeignKey(TaskRecord, on_delete=models.CASCADE, related_name="+")
+    stream = models.CharField(max_length=40)
+    start = models.PositiveIntegerField()
+    end = models.PositiveIntegerField()
+    size = models.PositiveIntegerField(help_text="bytes of the chunks")
+    chunks = models.JSONField(default=list)
+
+    class Meta:
+        verbose_name = "stream block"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task", "stream", "start"], name="task_api_stream_block_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stream} [{self.start}, {self.end}) of task {self.task_id}"

@@ -1,4 +1,4 @@
-"""Progress, messages and cancellation for code that runs inside a task.
+"""Progress, messages, streams and cancellation for code that runs inside a task.
 
 Any function a task body calls (a ``@task`` function first of all) reports to
 the running task's reporter, bound to a context variable::
@@ -62,6 +62,14 @@ def message(value: Any, level: str = "info") -> None:
         reporter.add_message(value, level)
 
 
+def write(chunk: Any, stream: str = "output") -> None:
+    """Append ``chunk`` (text, or any JSON value) to a stream of the running task (see
+    ``Task.write``); outside a worker, nothing happens."""
+    reporter = _get()
+    if reporter is not None:
+        reporter.write(chunk, stream)
+
+
 def check_cancelled() -> None:
     """Raise ``Cancelled`` (or ``TaskTimeout``) if the task must stop now."""
     reporter = _get()
@@ -93,4 +101,5 @@ __all__ = [
     "reporting_to",
     "set",
     "set_target",
+    "write",
 ]

@@ -8,6 +8,7 @@ it) and that ``static_src/types/protocol.d.ts`` is generated from.
 # No ``from __future__ import annotations``: TypedDict reads NotRequired at runtime.
 import contextlib
 import json
+import re
 import uuid as uuid_lib
 from collections.abc import Collection
 from typing import Any, Literal, NotRequired, TypedDict, cast
@@ -16,6 +17,9 @@ Frame = dict[str, Any]  # a frame as the layer and the socket carry it
 
 TASK_GROUP_PREFIX = "task_api.task."
 BATCH_GROUP_PREFIX = "task_api.batch."
+STREAM_GROUP_PREFIX = "task_api.stream."
+STREAM_NAME = re.compile(r"[A-Za-z0-9_-]{1,40}")
+STREAM_NAME_RULE = "Stream names are 1 to 40 letters, digits, '_' or '-'."
 MAX_REF_LENGTH = 64
 INVALID_DETAIL = "The start frame has errors; see errors."
 
@@ -34,25 +38,35 @@ def batch_group(uuid: Any) -> str:
     return BATCH_GROUP_PREFIX + _hex(uuid)
 
 
+def stream_group(uuid: Any, name: str) -> str:
+    """The channel layer group of one stream of one task."""
+    return f"{STREAM_GROUP_PREFIX}{_hex(uuid)}.{name}"
+
+
 def event_message(group: str, frame: Frame) -> dict[str, Any]:
     """The channel layer message that carries ``frame`` to the members of ``group``."""
     return {"type": "task.event", "group": group, "frame": frame}
 
 
 class SubscribeFrame(TypedDict):
-    """Watch task `uuid` or batch `batch`: answered by its snapshot; sent again, by a fresh one."""
+    """Watch task `uuid` or batch `batch`: answered by its snapshot; sent again, by a fresh one.
+    With `stream`, watch that stream of task `uuid` from position `offset` (default 0):
+    answered by a `chunks` frame of what is stored from there, then the chunks as written."""
 
     type: Literal["subscribe"]
     uuid: NotRequired[str]
     batch: NotRequired[str]
+    stream: NotRequired[str]
+    offset: NotRequired[int]
 
 
 class UnsubscribeFrame(TypedDict):
-    """Stop watching task `uuid` or batch `batch`."""
+    """Stop watching task `uuid`, batch `batch`, or stream `stream` of task `uuid`."""
 
     type: Literal["unsubscribe"]
     uuid: NotRequired[str]
     batch: NotRequired[str]
+    stream: NotRequired[str]
 
 
 class StartFrame(TypedDict):
@@ -112,6 +126,22 @@ class BatchUpdateFrame(TypedDict):
     set: dict[str, Any]
 
 
+class ChunksFrame(TypedDict):
+    """Chunks of stream `stream` of task `uuid`: `chunks[0]` is at position `offset`, and
+    `next` is the position after the last one. `done` is true once the task has ended and
+    nothing follows. `seq` is `next`, plus one when `done`. A connection that fell behind
+    gets one frame with all it missed."""
+
+    type: Literal["chunks"]
+    uuid: str
+    stream: str
+    offset: int
+    next: int
+    seq: int
+    done: bool
+    chunks: list[Any]
+
+
 class StartedFrame(TypedDict):
     """Answer to `start`: the task, now watched; it counts as its snapshot. `created` is
     false when the idempotency key named an earlier task."""
@@ -126,12 +156,14 @@ class StartedFrame(TypedDict):
 
 class ErrorFrame(TypedDict):
     """A refused frame, naming what it named: `uuid` (a task; null for a frame that could
-    not be read), `batch`, or `ref` (a start, with the `status` that `POST /tasks/` would
-    answer and, for a 400, the field `errors`). The connection stays open."""
+    not be read), `batch`, `uuid` and `stream` (a stream), or `ref` (a start, with the
+    `status` that `POST /tasks/` would answer and, for a 400, the field `errors`). The
+    connection stays open."""
 
     type: Literal["error"]
     uuid: NotRequired[str | None]
     batch: NotRequired[str | None]
+    stream: NotRequired[str | None]
     ref: NotRequired[str | None]
     code: str
     status: NotRequired[int]
@@ -151,6 +183,7 @@ SERVER_FRAMES = (
     UpdateFrame,
     BatchSnapshotFrame,
     BatchUpdateFrame,
+    ChunksFrame,
     StartedFrame,
     ErrorFrame,
     PongFrame,
@@ -187,6 +220,22 @@ def batch_snapshot_frame(batch: dict[str, Any]) -> Frame:
     """A ``batch_snapshot`` frame: the whole batch JSON."""
     uuid, seq = batch["uuid"], batch["seq"]
     return cast(Frame, BatchSnapshotFrame(type="batch_snapshot", batch=uuid, seq=seq, data=batch))
+
+
+def chunks_frame(uuid: Any, stream: str, offset: int, chunks: list[Any], done: bool) -> Frame:
+    """A ``chunks`` frame: ``chunks`` of a stream from position ``offset``."""
+    end = offset + len(chunks)
+    frame = ChunksFrame(
+        type="chunks",
+        uuid=str(uuid),
+        stream=stream,
+        offset=offset,
+        next=end,
+        seq=end + done,
+        done=done,
+        chunks=chunks,
+    )
+    return cast(Frame, frame)
 
 
 def started_frame(ref: str, created: bool, task: dict[str, Any]) -> Frame:
@@ -262,6 +311,22 @@ def subject(frame: Frame, key: str, noun: str) -> str:
         if isinstance(value, str) and len(value) <= 64:
             return str(uuid_lib.UUID(value))
     raise FrameError("invalid", f"{value!r} is not a {noun} uuid.", **{key: None})
+
+
+def stream_name(value: Any) -> str:
+    """``value`` if it is a valid stream name; else a :class:`ValueError` saying the rule."""
+    if isinstance(value, str) and STREAM_NAME.fullmatch(value):
+        return value
+    raise ValueError(f"{str(value)[:50]!r} is not a stream name. {STREAM_NAME_RULE}")
+
+
+def position(value: Any) -> int:
+    """``value`` as a stream position (an integer from 0); else a :class:`ValueError`."""
+    if isinstance(value, str) and value.isdecimal() and len(value) <= 12:
+        value = int(value)
+    if type(value) is not int or not 0 <= value < 2**31:
+        raise ValueError(f"{str(value)[:50]!r} is not a position (an integer from 0).")
+    return value
 
 
 def start_ref(frame: Frame) -> str:

@@ -65,7 +65,7 @@ class Task:
         """Do the work; return the single output, or a dict of several outputs."""
         raise NotImplementedError(f"{type(self).__name__} must implement run()")
 
-    # -- progress and messages (hot path: no I/O here) ------------------------------
+    # -- progress, messages and streams (hot path: no I/O here) ------------------------------
 
     def set_target(self, target: int) -> None:
         """Set the value that ``progress`` counts towards."""
@@ -92,6 +92,12 @@ class Task:
     def add_message(self, value: Any, level: str = "info") -> None:
         """Add a message (any JSON value, usually a string) for the watchers."""
         self._reporter.add_message(value, level)
+
+    def write(self, chunk: Any, stream: str = "output") -> None:
+        """Append ``chunk`` (text, or any JSON value) to one of the task's streams: stored
+        in order with a position, pushed to its watchers, coalesced like progress. Raises
+        ``StreamLimitExceeded`` past the ``TASK_API_MAX_*`` stream limits."""
+        self._reporter.write(chunk, stream)
 
     def check_cancelled(self) -> None:
         """Raise ``Cancelled`` (or ``TaskTimeout``) if the task should stop now."""

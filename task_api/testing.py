@@ -1,4 +1,5 @@
-"""Running a task in a test: its outcome, and every progress report and message in order.
+"""Running a task in a test: its outcome, every progress report and message in order, and
+the chunks of its streams.
 
 ``run(Wait, seconds=3)`` (or ``run(my_function, 3, label="go")``) runs the task in the calling
 thread through the worker's own runner, so the record is written as in production; progress
@@ -23,6 +24,7 @@ from task_api.functions import RETURN_VALUE, inputs_from_call, is_django_task, t
 from task_api.models import TaskRecord, TaskStatus
 from task_api.registry import get_runnable
 from task_api.reporting import Reporter
+from task_api.store import streams
 from task_api.tasks import Task, _to_json
 
 
@@ -30,7 +32,8 @@ from task_api.tasks import Task, _to_json
 class TaskRun:
     """How a task run by :func:`run` ended (``status``; ``outputs`` as JSON, as clients get
     them; ``error`` and ``traceback``), every ``(progress, target)`` it reported, in order, and
-    its messages: their values, and the stored ``{"value", "level", "time"}`` entries."""
+    its messages: their values, and the stored ``{"value", "level", "time"}`` entries; and the
+    chunks of its streams."""
 
     status: str
     outputs: dict[str, Any]
@@ -39,6 +42,8 @@ class TaskRun:
     progress: list[tuple[int | None, int | None]]
     messages: list[Any]
     message_log: list[dict[str, Any]]
+    #: Every chunk of every stream, in order, as stored: ``{"answer": ["The", " answer"]}``.
+    streams: dict[str, list[Any]]
     record: TaskRecord = field(repr=False)
 
     @property
@@ -143,6 +148,7 @@ def run(task: Any, /, *args: Any, cancel_after: int | None = None, **inputs: Any
         progress=sink.progress,
         messages=[entry["value"] for entry in record.messages],
         message_log=record.messages,
+        streams={name: streams.read(record.pk, name, 0, 2**62) for name in record.streams},
         record=record,
     )
 

@@ -501,9 +501,9 @@ async def test_simultaneous_subscribes_share_snapshot_reads(
     reads: list[str] = []
     real = TASKS.load
 
-    def counted(uuid: str) -> Any:
+    def counted(uuid: str, since: int) -> Any:
         reads.append(uuid)
-        return real(uuid)
+        return real(uuid, since)
 
     monkeypatch.setattr(TASKS, "load", counted)
     alices = [await connect(alice_headers) for _ in range(20)]

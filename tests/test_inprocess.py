@@ -162,9 +162,9 @@ def flushes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
     original = flusher.DatabaseSink.write
 
-    def counting_flush(self: Any, reporter: Any, changes: Any, entries: Any) -> bool:
+    def counting_flush(self: Any, reporter: Any, changes: Any, entries: Any, written: Any) -> bool:
         seen.append(changes)
-        return original(self, reporter, changes, entries)
+        return original(self, reporter, changes, entries, written)
 
     monkeypatch.setattr(flusher.DatabaseSink, "write", counting_flush)
     return seen

@@ -38,6 +38,11 @@ class TaskSerializer(serializers.Serializer[TaskRecord]):
     outputs = serializers.DictField(read_only=True)
     messages = serializers.ListField(child=serializers.JSONField(), read_only=True)
     message_log = MessageSerializer(many=True, read_only=True)
+    streams = serializers.DictField(
+        child=serializers.IntegerField(),
+        read_only=True,
+        help_text="How many chunks each stream of the task holds.",
+    )
     error = ErrorSerializer(allow_null=True, read_only=True)
     created = serializers.DateTimeField(read_only=True)
     started = serializers.DateTimeField(allow_null=True, read_only=True)
@@ -48,6 +53,21 @@ class TaskSerializer(serializers.Serializer[TaskRecord]):
 
     def to_representation(self, instance: TaskRecord) -> dict[str, Any]:
         return task_json(instance)
+
+
+class StreamChunksSerializer(serializers.Serializer[dict[str, Any]]):
+    """Chunks of one stream of a task, from a position (the `chunks` frame's fields)."""
+
+    uuid = serializers.UUIDField(read_only=True)
+    stream = serializers.CharField(read_only=True)
+    offset = serializers.IntegerField(read_only=True, help_text="The position of `chunks[0]`.")
+    next = serializers.IntegerField(
+        read_only=True, help_text="The position after the last chunk: the next `offset`."
+    )
+    done = serializers.BooleanField(
+        read_only=True, help_text="The task has ended and no chunk follows."
+    )
+    chunks = serializers.ListField(child=serializers.JSONField(), read_only=True)
 
 
 def plain_start_body(data: Any) -> tuple[str, dict[str, Any]] | None:

@@ -109,15 +109,18 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def receive_subscribe(self, frame: Frame) -> None:
         kind = subscriptions.kind_of(frame)
-        uuid = protocol.subject(frame, kind.key, kind.name)
-        subscription = self._watch(kind, uuid, **{kind.key: uuid})
+        uuid = kind.subject_of(frame)
+        start = kind.start(frame)
+        subscription = self._watch(kind, uuid, **kind.about_of(uuid))
+        if kind.resumable:
+            subscription.last = start  # what the client has: it reads on from there
         # Join first, then read: no event can fall between the snapshot and the stream.
         await self._join(subscription)
         await self._send_snapshot(subscription, repeat=True)
 
     async def receive_unsubscribe(self, frame: Frame) -> None:
         kind = subscriptions.kind_of(frame)
-        group = kind.group(protocol.subject(frame, kind.key, kind.name))
+        group = kind.group(kind.subject_of(frame))
         if group in self.subscriptions:
             self._leave(self.subscriptions[group])
 
@@ -182,18 +185,24 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         """Send the object as stored now, if the connection may see it (``repeat``: even if
         the last frame sent had its ``seq``; never an older one)."""
         kind, uuid = subscription.kind, subscription.uuid
-        loaded = await subscriptions.read(kind, uuid)
+        loaded = await subscriptions.read(kind, uuid, subscription.last)
         if self.subscriptions.get(subscription.group) is not subscription:
             return
         if loaded is None or not await self._can_see(loaded[0]):
             self._leave(subscription)
-            about: dict[str, Any] = {kind.key: uuid}
             detail = f"No {kind.name} {uuid!r}."
-            await self.send_frame(protocol.error_frame("not_found", detail, **about))
+            await self.send_frame(protocol.error_frame("not_found", detail, **kind.about_of(uuid)))
+            return
+        if "beyond" in loaded[1]:  # a stream position past what it holds
+            self._leave(subscription)
+            detail = f"offset: {loaded[1]['beyond']}"
+            await self.send_frame(protocol.error_frame("invalid", detail, **kind.about_of(uuid)))
             return
         frame = kind.snapshot(loaded[1])
         if frame["seq"] > subscription.last or (repeat and frame["seq"] == subscription.last):
             await self._emit(subscription, frame)
+            if kind.more(loaded[0], frame):
+                self.behind(subscription, -1)  # read on from where this frame ends
 
     async def _can_see(self, obj: Any) -> bool:
         policy = get_policy()
@@ -280,7 +289,7 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if frame["type"] != kind.update:
             return frame  # a snapshot
         if kind.changes:
-            base = frame.get("base", seq - 1)
+            base = kind.base(frame)
             if last < 0 or base != last:
                 return SNAPSHOT  # events were lost, or a merged frame overlaps what was sent
             if "base" in frame and base == seq - 1:

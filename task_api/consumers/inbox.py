@@ -52,6 +52,30 @@ def merge_changes(pending: list[Frame], frame: Frame) -> None:
     pending.append(frame)
 
 
+def merge_chunks(pending: list[Frame], frame: Frame) -> None:
+    """Add a stream frame to the pending ones: one that goes on where the last ends is
+    joined to it, so a connection that fell behind sends all it missed in one frame."""
+    last = pending[-1] if pending else None
+    if (
+        last is not None
+        and last["type"] == frame["type"] == "chunks"
+        and not last["done"]
+        and frame["offset"] == last["next"]
+    ):
+        pending[-1] = protocol.chunks_frame(
+            frame["uuid"],
+            frame["stream"],
+            last["offset"],
+            [*last["chunks"], *frame["chunks"]],
+            frame["done"],
+        )
+        return
+    if len(pending) >= MAX_PENDING:
+        pending[:] = [resync(frame["seq"])]
+        return
+    pending.append(frame)
+
+
 def keep_states(pending: list[Frame], frame: Frame) -> None:
     """Add a complete state to the pending ones (the newest ``MAX_PENDING`` are kept)."""
     pending.append(frame)

@@ -1,8 +1,9 @@
 """What a connection can watch, and what the connections of one event loop share.
 
-A :class:`Kind` is what ``{"type": "subscribe", <key>: <uuid>}`` watches (tasks
-and batches; :func:`register` adds one): its group, how to load its snapshot and
-the stored ``seq`` of many at once, and the rules of its frames.
+A :class:`Kind` is what ``{"type": "subscribe", <key>: ...}`` watches (tasks,
+batches and the streams of tasks; :func:`register` adds one): its group, how to
+load its snapshot (for a stream: what is stored from a position) and the stored
+``seq`` of many at once, and the rules of its frames.
 
 Per event loop, snapshot reads are shared (:func:`read`), and every
 ``TASK_API_RESYNC_INTERVAL`` seconds one query per kind reads the stored ``seq``
@@ -32,7 +33,8 @@ from task_api.consumers import inbox
 from task_api.consumers.hub import get_hub
 from task_api.engine import recovery
 from task_api.models import TERMINAL_STATUSES, TaskBatch, TaskRecord
-from task_api.protocol import Frame
+from task_api.protocol import Frame, FrameError
+from task_api.store import streams
 from task_api.store.aggregate import batch_json
 from task_api.store.task_json import task_json
 
@@ -41,14 +43,19 @@ logger = logging.getLogger("task_api.consumers")
 Loaded = tuple[Any, dict[str, Any]] | None  # the stored object and its JSON
 
 
+def _base(frame: Frame) -> int:
+    return int(frame.get("base", frame["seq"] - 1))
+
+
 @dataclass(eq=False)
 class Kind:
     """One kind of subscription (see the module's docstring)."""
 
     name: str  # what the error frames call it
     key: str  # the field of subscribe frames that names one
-    group: Callable[[str], str]
-    load: Callable[[str], Loaded]  # the stored object (for the policy) and its JSON; in a thread
+    group: Callable[[str], str]  # of a subject: what ``subject`` reads from a frame
+    # The stored object (for the policy) and its JSON, from ``since``; runs in a thread.
+    load: Callable[[str, int], Loaded]
     stored_seqs: Callable[[list[str]], dict[str, int]]  # runs in a thread
     snapshot: Callable[[dict[str, Any]], Frame]
     update: str  # the type of its update frames
@@ -56,6 +63,29 @@ class Kind:
     final: Callable[[Frame], bool]  # whether a frame is its last
     changes: bool = True  # updates apply on the last seq sent, else they are complete
     interval: Callable[[], float] = lambda: 0.0  # least time between two updates sent
+    subject: Callable[[Frame], str] | None = None  # what a frame names (default: its key)
+    about: Callable[[str], dict[str, Any]] | None = None  # a subject, in error frames
+    start: Callable[[Frame], int] = lambda frame: -1  # the ``seq`` a new subscription has
+    base: Callable[[Frame], int] = _base  # the ``seq`` an update applies on
+    resumable: bool = False  # snapshots read from the ``seq`` the subscription has
+    more: Callable[[Any, Frame], bool] = lambda obj, frame: False  # a snapshot left some out
+
+    def __post_init__(self) -> None:
+        key, name = self.key, self.name
+        if self.subject is None:
+            self.subject = lambda frame: protocol.subject(frame, key, name)
+        if self.about is None:
+            self.about = lambda subject: {key: subject}
+
+    def subject_of(self, frame: Frame) -> str:
+        """The canonical subject a ``subscribe`` or ``unsubscribe`` frame names."""
+        assert self.subject is not None
+        return self.subject(frame)
+
+    def about_of(self, subject: str) -> dict[str, Any]:
+        """The fields that name ``subject`` in an ``error`` frame."""
+        assert self.about is not None
+        return self.about(subject)
 
 
 def register(kind: Kind) -> Kind:
@@ -82,7 +112,7 @@ class Subscription:
     timer: asyncio.TimerHandle | None = None
 
 
-def _load_task(uuid: str) -> Loaded:
+def _load_task(uuid: str, since: int = -1) -> Loaded:
     record = TaskRecord.objects.select_related(None).filter(uuid=uuid).first()
     if record is None:
         return None
@@ -99,7 +129,7 @@ def _task_final(frame: Frame) -> bool:
     return frame["type"] == "snapshot" and frame["task"]["status"] in TERMINAL_STATUSES
 
 
-def _load_batch(uuid: str) -> Loaded:
+def _load_batch(uuid: str, since: int = -1) -> Loaded:
     batch = TaskBatch.objects.filter(uuid=uuid).first()
     return None if batch is None else (batch, batch_json(batch))
 
@@ -139,7 +169,87 @@ BATCHES = Kind(
     changes=False,
     interval=lambda: task_api_settings.batch_interval,
 )
-KINDS = [TASKS, BATCHES]  # the first is the default; register() adds more
+
+
+def _stream_subject(frame: Frame) -> str:
+    """``<task uuid>/<stream name>``: what a stream subscription watches."""
+    uuid = protocol.subject(frame, "uuid", "task")
+    try:
+        name = protocol.stream_name(frame.get("stream"))
+    except ValueError as exc:
+        raise FrameError("invalid", str(exc), uuid=uuid, stream=None) from None
+    return f"{uuid}/{name}"
+
+
+def _stream_start(frame: Frame) -> int:
+    try:
+        offset = frame.get("offset", 0)
+        if isinstance(offset, str):  # a query string's text, not a frame's number
+            raise ValueError(f"{offset[:50]!r} is not a position (an integer from 0).")
+        return protocol.position(offset)
+    except ValueError as exc:
+        uuid, stream = frame.get("uuid"), frame.get("stream")
+        raise FrameError("invalid", f"offset: {exc}", uuid=uuid, stream=stream) from None
+
+
+def _stream_about(subject: str) -> dict[str, Any]:
+    uuid, _, name = subject.partition("/")
+    return {"uuid": uuid, "stream": name}
+
+
+def _stream_group(subject: str) -> str:
+    return protocol.stream_group(*subject.split("/", 1))
+
+
+def _load_stream(subject: str, since: int) -> Loaded:
+    uuid, name = subject.split("/", 1)
+    record = TaskRecord.objects.select_related(None).filter(uuid=uuid).first()
+    if record is None:
+        return None
+    record = recovery.fail_if_stale(record)
+    try:
+        return record, streams.chunks_frame(record, name, since)
+    except streams.BeyondStream as exc:
+        return record, {"beyond": str(exc)}
+
+
+def _stream_more(record: TaskRecord, frame: Frame) -> bool:
+    """Whether a catch-up read stopped short of what is stored (it passed the read limit)."""
+    return bool(frame["next"] < (record.streams or {}).get(frame["stream"], 0))
+
+
+def _stream_seqs(subjects: list[str]) -> dict[str, int]:
+    wanted: dict[str, list[str]] = {}
+    for subject in subjects:
+        uuid, name = subject.split("/", 1)
+        wanted.setdefault(uuid, []).append(name)
+    rows = TaskRecord.objects.filter(uuid__in=list(wanted)).values_list("uuid", "streams", "status")
+    seqs = {}
+    for task, lengths, status in rows:
+        ended = status in TERMINAL_STATUSES
+        for name in wanted[str(task)]:
+            seqs[f"{task}/{name}"] = (lengths or {}).get(name, 0) + ended
+    return seqs
+
+
+STREAMS = Kind(
+    name="stream",
+    key="stream",
+    group=_stream_group,
+    load=_load_stream,
+    stored_seqs=_stream_seqs,
+    snapshot=lambda frame: frame,
+    update="chunks",
+    merge=inbox.merge_chunks,
+    final=lambda frame: frame["type"] == "chunks" and bool(frame["done"]),
+    subject=_stream_subject,
+    about=_stream_about,
+    start=_stream_start,
+    base=lambda frame: int(frame["offset"]),
+    resumable=True,
+    more=_stream_more,
+)
+KINDS = [TASKS, BATCHES, STREAMS]  # the first is the default; register() adds more
 
 
 class Watcher(Protocol):
@@ -161,17 +271,19 @@ class _Shared:
         self.checking: asyncio.Task[None] | None = None
         self.stored: dict[str, dict[str, int]] = {}  # per kind, what the previous check read
 
-    async def read(self, kind: Kind, uuid: str) -> Loaded:
+    async def read(self, kind: Kind, uuid: str, since: int = -1) -> Loaded:
         """A read of the object that starts after this call, shared with every request that
-        arrives while the read before it runs."""
-        key = kind.group(uuid)
+        arrives while the read before it runs (for a stream: from the same position)."""
+        key = f"{kind.group(uuid)}@{since}" if kind.resumable else kind.group(uuid)
         future = self.next.get(key)
         if future is None:
             future = self.next[key] = asyncio.get_running_loop().create_future()
-            asyncio.get_running_loop().create_task(self._read(kind, uuid, key, future))
+            asyncio.get_running_loop().create_task(self._read(kind, uuid, since, key, future))
         return await asyncio.shield(future)
 
-    async def _read(self, kind: Kind, uuid: str, key: str, future: asyncio.Future[Loaded]) -> None:
+    async def _read(
+        self, kind: Kind, uuid: str, since: int, key: str, future: asyncio.Future[Loaded]
+    ) -> None:
         running = self.running.get(key)
         if running is not None:
             with contextlib.suppress(Exception):
@@ -180,7 +292,7 @@ class _Shared:
             del self.next[key]
         self.running[key] = future
         try:
-            future.set_result(await database_sync_to_async(kind.load)(uuid))
+            future.set_result(await database_sync_to_async(kind.load)(uuid, since))
         except Exception as exc:
             future.set_exception(exc)
         finally:
@@ -239,9 +351,10 @@ def _shared() -> _Shared:
     return _by_loop[loop]
 
 
-async def read(kind: Kind, uuid: str) -> Loaded:
-    """The object as stored now (read after this call), with its JSON; ``None`` if unknown."""
-    return await _shared().read(kind, uuid)
+async def read(kind: Kind, uuid: str, since: int = -1) -> Loaded:
+    """The object as stored now (read after this call), with its JSON; ``None`` if unknown.
+    A resumable kind (streams) reads what is stored from ``since``."""
+    return await _shared().read(kind, uuid, since)
 
 
 def watch(watcher: Watcher) -> None:

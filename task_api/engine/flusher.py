@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from task_api import protocol
 from task_api.conf import task_api_settings
-from task_api.engine import batch_notifier, publisher, reconnect, runtime
+from task_api.engine import batch_notifier, publisher, reconnect, runtime, streaming
 from task_api.models import TaskRecord, TaskStatus
-from task_api.reporting import Reporter
+from task_api.reporting import Reporter, Written
 from task_api.store.progress import store_progress
 
 logger = logging.getLogger("task_api.reporting")
@@ -39,7 +39,11 @@ class DatabaseSink:
         runtime.get(Flusher).forget(reporter)
 
     def write(
-        self, reporter: Reporter, changes: dict[str, Any], entries: list[dict[str, Any]]
+        self,
+        reporter: Reporter,
+        changes: dict[str, Any],
+        entries: list[dict[str, Any]],
+        written: list[Written],
     ) -> bool:
         """Store and publish a change; ``False`` when the task is no longer ours."""
         fields: dict[str, Any] = {"seq": reporter.seq, **changes}
@@ -47,10 +51,16 @@ class DatabaseSink:
             fields["messages"] = list(reporter.entries)
         # Stored before it is published, so a snapshot is never behind an event.
         record = self.record
-        stored = reconnect.once_more(lambda: store_progress(record.pk, record.attempt, fields))
+        if written:
+            stored = reconnect.once_more(
+                lambda: streaming.store(record.pk, record.attempt, fields, written)
+            )
+        else:
+            stored = reconnect.once_more(lambda: store_progress(record.pk, record.attempt, fields))
         if stored:
             frame = protocol.update_frame(reporter.uuid, reporter.seq, changes, entries)
             publisher.publish(reporter.uuid, frame)
+            streaming.publish(reporter.uuid, written)
             batch_notifier.changed(self.record.batch_id)
         return bool(stored)
 
@@ -80,17 +90,21 @@ def flush(reporter: Reporter) -> None:
             return
         flushed = reporter.flushed
         changes, entries = reporter.take_changes()
+        written = reporter.take_written() if reporter.streams else []
+        if written:
+            changes["streams"] = reporter.stream_lengths()
         reporter.last_flush = time.monotonic()
         if not changes and not entries:
             return
         reporter.seq += 1
         try:
-            still_ours = sink.write(reporter, changes, entries)
+            still_ours = sink.write(reporter, changes, entries, written)
         except Exception as exc:
             # Kept for the next flush: nothing of it was stored or published.
             reporter.seq -= 1
             reporter.flushed = flushed
             reporter.pending_entries[:0] = entries
+            reporter.give_back(written)
             reporter.dirty = True
             reporter.last_flush = time.monotonic() + RETRY_DELAY
             _log_failure(reporter.uuid, exc)

@@ -9,16 +9,19 @@ zero rows updated. Each transition bumps ``seq`` and publishes a frame.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from django.db import transaction
 from django.db.models import F, QuerySet
 from django.dispatch import Signal
 from django.utils import timezone
 
 from task_api import protocol, signals
-from task_api.engine import batch_notifier, publisher
+from task_api.engine import batch_notifier, publisher, streaming
 from task_api.models import TaskRecord, TaskStatus
+from task_api.reporting import Written
+from task_api.store import database, streams
 from task_api.store.task_json import task_json
 
 logger = logging.getLogger("task_api.engine.lifecycle")
@@ -29,6 +32,7 @@ def publish_snapshot(record: TaskRecord, *, wait: bool = False) -> None:
     publisher.publish(record.uuid, protocol.snapshot_frame(task_json(record)), wait=wait)
     batch_notifier.changed(record.batch_id)
     if record.is_finished:
+        streaming.publish_ends(record)
         send(signals.task_finished, record)
 
 
@@ -69,8 +73,11 @@ def start(record: TaskRecord, *, allow_takeover: bool = False) -> bool:
     return True
 
 
-def finish(record: TaskRecord, status: TaskStatus, **fields: Any) -> bool:
-    """Store and publish a running task's terminal state; ``False`` if it was not running.
+def finish(
+    record: TaskRecord, status: TaskStatus, written: Sequence[Written] = (), **fields: Any
+) -> bool:
+    """Store and publish a running task's terminal state, and the stream chunks
+    ``written`` since the last flush; ``False`` if it was not running.
 
     Only its worker writes ``seq`` while a task runs. ``cancel_requested`` only turns true:
     the update is conditional on the value the worker knows, then on the other, so the
@@ -81,23 +88,39 @@ def finish(record: TaskRecord, status: TaskStatus, **fields: Any) -> bool:
     running = TaskRecord.objects.filter(
         pk=record.pk, status=TaskStatus.RUNNING, attempt=record.attempt
     )
-    updated = running.filter(cancel_requested=record.cancel_requested).update(**fields)
-    if not updated and not record.cancel_requested:
-        record.cancel_requested = True  # requested while the task was finishing
-        updated = running.filter(cancel_requested=True).update(**fields)
+    with transaction.atomic(using=database.alias()):
+        updated = running.filter(cancel_requested=record.cancel_requested).update(**fields)
+        if not updated and not record.cancel_requested:
+            record.cancel_requested = True  # requested while the task was finishing
+            updated = running.filter(cancel_requested=True).update(**fields)
+        if updated and written:
+            streams.insert(record.pk, list(written))
     if not updated:
         return False
     for key, value in fields.items():
         setattr(record, key, value)
+    streaming.publish(record.uuid, list(written))
     publish_snapshot(record, wait=True)
     return True
 
 
-def requeue(record: TaskRecord, message: dict[str, Any]) -> bool:
-    """Put a running task back to pending before a retry."""
+def requeue(
+    record: TaskRecord, message: dict[str, Any], written: Sequence[Written] = (), **fields: Any
+) -> bool:
+    """Put a running task back to pending before a retry, storing the stream chunks
+    ``written`` since the last flush (the next attempt goes on after them)."""
     messages = [*record.messages, message]  # repeatable: ``record`` changes only on success
     rows = TaskRecord.objects.filter(status=TaskStatus.RUNNING, attempt=record.attempt)
-    return _update(record, rows, status=TaskStatus.PENDING, messages=messages)
+    fields.update(status=TaskStatus.PENDING, messages=messages)
+    with transaction.atomic(using=database.alias()):
+        updated = rows.filter(pk=record.pk).update(seq=F("seq") + 1, **fields)
+        if updated and written:
+            streams.insert(record.pk, list(written))
+    if updated:
+        record.refresh_from_db()
+        streaming.publish(record.uuid, list(written))
+        publish_snapshot(record)
+    return bool(updated)
 
 
 def fail(

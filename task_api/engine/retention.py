@@ -18,7 +18,8 @@ def purge_finished(older_than: float, *, dry_run: bool = False) -> tuple[int, in
     old = TaskRecord.objects.filter(status__in=TERMINAL_STATUSES, finished__lt=cutoff)
     if dry_run:
         return old.count(), stale
-    removed, _ = old.delete()
+    _, removed_by_model = old.delete()  # their stream blocks go with them
+    removed = removed_by_model.get(TaskRecord._meta.label, 0)
     # A batch goes with its last task.
     TaskBatch.objects.filter(created__lt=cutoff, tasks__isnull=True).delete()
     return removed, stale

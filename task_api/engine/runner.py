@@ -22,7 +22,8 @@ from task_api.engine import flusher, lifecycle, reconnect
 from task_api.exceptions import Cancelled, TaskTimeout, UnknownTask
 from task_api.models import TaskRecord, TaskStatus
 from task_api.registry import get_runnable
-from task_api.reporting import Reporter, ReportSink, now_iso
+from task_api.reporting import Reporter, ReportSink, Written, now_iso
+from task_api.store import streams
 from task_api.tasks import Task
 
 logger = logging.getLogger("task_api.engine.runner")
@@ -81,6 +82,9 @@ def execute(
         return SKIPPED
     reporter = Reporter(record.uuid, sink or flusher.DatabaseSink(record), seq=record.seq)
     reporter.entries = list(record.messages or [])  # kept from earlier attempts
+    if record.streams:
+        sizes = reconnect.retrying(lambda: streams.sizes(record.pk), f"reading task {uuid}")
+        reporter.resume_streams(record.streams, sizes)
     reporter.cancel_requested = record.cancel_requested
     limit = task_class.soft_time_limit or task_api_settings.soft_time_limit
     if limit is not None:
@@ -158,8 +162,10 @@ def _finish(
     full = status == TaskStatus.SUCCEEDED and reporter.progress is None
     fields.update(progress=reporter.target if full else reporter.progress, target=reporter.target)
     fields.update(messages=list(reporter.entries), error=error)
+    written = _take_written(reporter, fields)
     stored = reconnect.retrying(
-        lambda: lifecycle.finish(record, status, **fields), f"storing the outcome of {record.uuid}"
+        lambda: lifecycle.finish(record, status, written, **fields),
+        f"storing the outcome of {record.uuid}",
     )
     if not stored and not _stored_before(record, status):
         logger.warning(
@@ -174,8 +180,22 @@ def _requeue(record: TaskRecord, reporter: Reporter, exc: BaseException, delay: 
     record.messages = list(reporter.entries)
     failed = f"Attempt {record.attempt} failed ({type(exc).__name__}: {exc})"
     entry = {"value": f"{failed}; retrying in {delay:g} s.", "level": "warning", "time": now_iso()}
-    reconnect.retrying(lambda: lifecycle.requeue(record, entry), f"requeueing task {record.uuid}")
+    fields: dict[str, Any] = {}
+    written = _take_written(reporter, fields)
+    reconnect.retrying(
+        lambda: lifecycle.requeue(record, entry, written, **fields),
+        f"requeueing task {record.uuid}",
+    )
     return Outcome(status=TaskStatus.PENDING, error=_describe(exc), retry_in=delay)
+
+
+def _take_written(reporter: Reporter, fields: dict[str, Any]) -> list[Written]:
+    """The stream chunks not flushed yet, for the last write (with the streams' lengths)."""
+    if not reporter.streams:
+        return []
+    written = reporter.take_written()
+    fields["streams"] = reporter.stream_lengths()
+    return written
 
 
 def _stored_before(record: TaskRecord, status: TaskStatus) -> bool:

@@ -27,6 +27,7 @@ def task_json(record: TaskRecord) -> dict[str, Any]:
         "outputs": record.outputs or {},
         "messages": [entry["value"] for entry in log],
         "message_log": log,
+        "streams": record.streams or {},
         "error": record.error,
         "created": _iso(record.created),
         "started": _iso(record.started),

@@ -134,3 +134,11 @@ if settings.REDIS_URL:  # a worker or daphne started by the tests
         getattr(signals, _name).connect(
             _record_signal(_name), weak=False, dispatch_uid=f"tests.{_name}"
         )
+
+
+@task
+def spell(word: str) -> int:
+    """Write ``word`` to the "letters" stream, one letter at a time."""
+    for letter in word:
+        progress.write(letter, stream="letters")
+    return len(word)

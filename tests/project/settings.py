@@ -182,6 +182,7 @@ TASK_API_BACKGROUND_TASKS = [
     "tests.project.tasks.Swallower",
     "tests.project.tasks.LimitedSwallower",
     "tests.project.tasks.RuntimeProbe",
+    "tests.project.tasks.Tokens",
     "tests.project.readme_tasks.Wait",
     "tests.project.batch_tasks.Spawn",
 ]
@@ -193,6 +194,7 @@ if django.VERSION >= (6,):
     TASK_API_BACKGROUND_TASKS += [
         "tests.project.functions.count",
         "tests.project.functions.typed",
+        "tests.project.functions.spell",
         "tests.project.functions.explode",
         "tests.project.readme_functions.countdown",
     ]

@@ -240,3 +240,39 @@ class RuntimeProbe(Task):
                 t.name for t in threading.enumerate() if t.name.startswith("task_api-")
             ),
         }
+
+
+class Tokens(Task):
+    """Write ``count`` numbered tokens to the "answer" stream, and rows to "rows"."""
+
+    name = "tokens"
+    inputs = {
+        "count": IntParameter(),
+        "delay": NumberParameter(required=False),
+        "chunk_bytes": IntParameter(required=False),
+        "fail_at": IntParameter(required=False),
+        "every": IntParameter(required=False),
+    }
+    outputs = {"written": IntParameter()}
+    retry_on = (ConnectionError,)
+    max_retries = 1
+    retry_backoff = 0.05
+
+    def run(
+        self,
+        count: int,
+        delay: float = 0.0,
+        chunk_bytes: int = 0,
+        fail_at: int = -1,
+        every: int = 1,
+    ) -> int:
+        start = 0 if self.attempt == 1 else fail_at
+        for i in range(start, count):
+            if i == fail_at and self.attempt == 1:
+                raise ConnectionError("the model went away")
+            self.write(f"t{i} " + "x" * chunk_bytes, stream="answer")
+            if i % 100 == 0:
+                self.write({"row": i}, stream="rows")
+            if delay and i % every == 0:
+                time.sleep(delay)
+        return count
