@@ -383,3 +383,17 @@ async def test_another_user_watches_nothing(users: Any, bob_headers: Any) -> Non
     await asyncio.sleep(0.3)
     assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
+
+
+def test_declared_streams_are_in_the_catalog_and_the_typescript_types(
+    django_user_model: Any, db: None
+) -> None:
+    from task_api.typescript import declarations
+
+    api = api_for(django_user_model.objects.create_user("alice"))
+    (entry,) = [e for e in api.get("/tasks/catalog/").json() if e["name"] == "tokens"]
+    rows = {"type": "object", "additionalProperties": True}
+    assert entry["streams"] == {"answer": {"type": "string"}, "rows": rows}
+    typed = declarations({"tokens": Tokens})
+    declared = "streams: {\n        answer: string\n        rows: Record<string, unknown>"
+    assert declared in typed

@@ -51,6 +51,9 @@ class CatalogEntrySerializer(serializers.Serializer[dict[str, Any]]):
     description = serializers.CharField()
     inputs = serializers.DictField(help_text="JSON Schema of the inputs")
     outputs = serializers.DictField(help_text="JSON Schema of the outputs")
+    streams = serializers.DictField(
+        help_text="The declared streams: JSON Schema of one chunk of each, by name"
+    )
 
 
 class TaskStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[no-untyped-call]

@@ -119,6 +119,7 @@ class TaskCatalogView(TaskAPIView):
                 "description": cls.get_description(),
                 "inputs": cls.input_schema(),
                 "outputs": cls.output_schema(),
+                "streams": cls.stream_schema(),
             }
             for name, cls in sorted(get_tasks().items())
         ]
