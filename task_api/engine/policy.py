@@ -89,13 +89,46 @@ class OwnerOrStaff(AccessPolicy):
         return objects if actor.is_staff else self.own(actor, objects)
 
     def can_see(self, actor: Actor, obj: Any) -> bool:
-        if actor.is_authenticated:
-            return actor.is_staff or obj.owner_id == actor.user.pk
-        return (
-            bool(actor.session_key)
-            and obj.owner_id is None
-            and obj.session_key == actor.session_key
-        )
+        return actor.is_staff or _owns(actor, obj)
+
+
+class DjangoPermissions(AccessPolicy):
+    """Django's permission framework decides, object by object: the owner (a user, or an
+    anonymous visitor's session) and whoever ``user.has_perm`` allows. ``view`` on the
+    model (``task_api.view_taskrecord``, ``task_api.view_taskbatch``) or on the object lets
+    a user see and watch it, ``change`` lets them cancel it; object-permission backends
+    (django-guardian, django-rules) answer for one object. Lists show the caller's own."""
+
+    def own(self, actor: Actor, objects: Rows) -> Rows:
+        return OWNER.own(actor, objects)
+
+    def visible(self, actor: Actor, objects: Rows) -> Rows:
+        if _has_perm(actor, "view", objects.model):
+            return objects
+        return self.own(actor, objects)
+
+    def can_see(self, actor: Actor, obj: Any) -> bool:
+        return _owns(actor, obj) or _has_perm(actor, "view", type(obj), obj)
+
+    def can_cancel(self, actor: Actor, obj: Any) -> bool:
+        return _owns(actor, obj) or _has_perm(actor, "change", type(obj), obj)
+
+
+def _owns(actor: Actor, obj: Any) -> bool:
+    if actor.is_authenticated:
+        return bool(obj.owner_id == actor.user.pk)
+    return bool(actor.session_key) and obj.owner_id is None and obj.session_key == actor.session_key
+
+
+def _has_perm(actor: Actor, action: str, model: Any, obj: Any = None) -> bool:
+    """Whether the user has ``action`` on the model, or on ``obj``."""
+    if not actor.is_authenticated:
+        return False
+    name = f"{model._meta.app_label}.{action}_{model._meta.model_name}"
+    return bool(actor.user.has_perm(name) or (obj is not None and actor.user.has_perm(name, obj)))
+
+
+OWNER = OwnerOrStaff()
 
 
 def get_policy() -> AccessPolicy:

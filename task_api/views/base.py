@@ -78,6 +78,13 @@ class TaskAPIView(GenericAPIView[TaskRecord]):
         return obj
 
     def get_record(self, uuid: Any) -> TaskRecord:
-        if (record := self.get_queryset().filter(uuid=uuid).first()) is None:
+        """The task ``uuid`` if the access policy lets the caller see it; 404 otherwise."""
+        record = self.readable(TaskRecord.objects.filter(uuid=uuid).first())
+        if record is None:
             raise NotFound(f"No task {str(uuid)!r}.")
         return recovery.fail_if_stale(record)
+
+    def readable(self, obj: Any) -> Any:
+        """``obj`` if the access policy lets the caller see it (the WebSocket's rule), else
+        ``None``."""
+        return obj if obj is not None and get_policy().can_see(self.actor(), obj) else None

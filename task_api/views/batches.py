@@ -12,7 +12,6 @@ from rest_framework.response import Response
 
 from task_api.engine import service
 from task_api.engine.batches import start_batch
-from task_api.engine.policy import get_policy
 from task_api.exceptions import BatchFinished
 from task_api.models import TaskBatch, TaskStatus
 from task_api.owners import owner_fields
@@ -74,8 +73,7 @@ class BatchView(TaskAPIView):
     """Base of the batch views: batches are visible to whom their tasks are."""
 
     def get_batch(self, uuid: Any) -> TaskBatch:
-        batches = get_policy().visible(self.actor(), TaskBatch.objects.all())
-        batch: TaskBatch | None = batches.filter(uuid=uuid).first()
+        batch: TaskBatch | None = self.readable(TaskBatch.objects.filter(uuid=uuid).first())
         if batch is None:
             raise NotFound(f"No batch {str(uuid)!r}.")
         return batch
