@@ -24,8 +24,9 @@ from task_api.conf import task_api_settings
 from task_api.consumers import inbox, starts, subscriptions
 from task_api.consumers.hub import get_hub
 from task_api.consumers.subscriptions import TASKS, Kind, Subscription
-from task_api.engine import publisher
-from task_api.engine.policy import Actor, get_policy
+from task_api.engine import policy, publisher, sharing
+from task_api.engine.policy import Actor
+from task_api.exceptions import ShareRefused
 from task_api.models import TERMINAL_STATUSES
 from task_api.protocol import Frame, FrameError
 
@@ -34,6 +35,7 @@ logger = logging.getLogger("task_api.consumers")
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 EAGER = sys.version_info >= (3, 12)  # asyncio.Task(eager_start=...)
 SNAPSHOT: Frame = {}  # what a frame needs when it does not apply on what was sent
+MAX_LINKS = 100  # share links one connection holds at once
 
 
 class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -53,6 +55,7 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.base_send = _server_send(send)
         self.inbox = inbox.Inbox()
         self.subscriptions: dict[str, Subscription] = {}  # by group
+        self.links: tuple[Any, ...] = ()  # share links presented in subscribe frames
         self._busy = False  # a handler runs: events wait in the inbox
         self._draining: asyncio.Task[None] | None = None
         try:
@@ -93,8 +96,17 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             self._leave(subscription)
 
     def actor(self) -> Actor:
-        """Who is asking, for the access policy."""
-        return Actor.of(self.scope.get("user"), self.scope.get("session"))
+        """Who is asking, for the access policy, with the share links it presented."""
+        return Actor.of(self.scope.get("user"), self.scope.get("session"), self.links)
+
+    async def _add_link(self, token: Any, about: dict[str, Any]) -> None:
+        """Hold the share link of ``token`` for this connection's subscriptions."""
+        try:
+            link = await database_sync_to_async(sharing.resolve)(token)
+        except ShareRefused as refused:
+            raise FrameError(refused.code, str(refused), **about) from None
+        if all(held.pk != link.pk for held in self.links):
+            self.links = (*self.links, link)[-MAX_LINKS:]
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -111,6 +123,8 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         kind = subscriptions.kind_of(frame)
         uuid = kind.subject_of(frame)
         start = kind.start(frame)
+        if "share" in frame:
+            await self._add_link(frame["share"], kind.about_of(uuid))
         subscription = self._watch(kind, uuid, **kind.about_of(uuid))
         if kind.resumable:
             subscription.last = start  # what the client has: it reads on from there
@@ -205,8 +219,7 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 self.behind(subscription, -1)  # read on from where this frame ends
 
     async def _can_see(self, obj: Any) -> bool:
-        policy = get_policy()
-        if policy.in_memory:
+        if policy.sees_in_memory():
             return policy.can_see(self.actor(), obj)
         return bool(await database_sync_to_async(policy.can_see)(self.actor(), obj))
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, TypeVar
 from django.db.models import Q, QuerySet
 
 from task_api.conf import task_api_settings
+from task_api.engine import sharing
 from task_api.engine.dispatch import configured
 
 Rows = TypeVar("Rows", bound="QuerySet[Any]")
@@ -25,11 +26,14 @@ class Actor:
 
     user: Any = None
     session_key: str = ""
+    #: The share links the actor presented (:mod:`task_api.engine.sharing`).
+    links: tuple[Any, ...] = ()
 
     @classmethod
-    def of(cls, user: Any, session: Any) -> Actor:
+    def of(cls, user: Any, session: Any, links: tuple[Any, ...] = ()) -> Actor:
         """The actor of a request's (or a WebSocket scope's) ``user`` and ``session``."""
-        return cls(user=user, session_key=getattr(session, "session_key", None) or "")
+        session_key = getattr(session, "session_key", None) or ""
+        return cls(user=user, session_key=session_key, links=links)
 
     @property
     def is_authenticated(self) -> bool:
@@ -136,3 +140,23 @@ def get_policy() -> AccessPolicy:
     path = task_api_settings.access_policy
     policy: AccessPolicy = configured("TASK_API_ACCESS_POLICY", path, AccessPolicy)
     return policy
+
+
+def can_see(actor: Actor, obj: Any) -> bool:
+    """Whether the actor may read and watch ``obj``: a share link it holds opens it, or the
+    configured policy allows it. Every door asks this."""
+    if any(sharing.opens(link, obj) for link in actor.links):
+        return True
+    return get_policy().can_see(actor, obj)
+
+
+def can_cancel(actor: Actor, obj: Any) -> bool:
+    """Whether the actor may cancel ``obj`` (a share link with ``can_cancel``, or the policy)."""
+    if any(sharing.opens(link, obj, cancel=True) for link in actor.links):
+        return True
+    return get_policy().can_cancel(actor, obj)
+
+
+def sees_in_memory() -> bool:
+    """Whether :func:`can_see` reads only the actor and the object (no query)."""
+    return get_policy().in_memory

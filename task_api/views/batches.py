@@ -104,6 +104,8 @@ class BatchListView(BatchView):
 class BatchDetailView(BatchView):
     """One of your batches: counts, summed progress, its tasks, and its status."""
 
+    opens_to_share_links = True
+
     @extend_schema(responses={200: BatchSerializer, **error_responses(404)})
     def get(self, request: Request, uuid: Any) -> Response:
         return Response(batch_json(self.get_batch(uuid)))
@@ -111,6 +113,8 @@ class BatchDetailView(BatchView):
 
 class BatchCancelView(BatchView):
     """Cancel every unfinished task of one of your batches."""
+
+    opens_to_share_links = True
 
     @extend_schema(
         operation_id="tasks_batches_cancel",

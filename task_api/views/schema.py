@@ -19,6 +19,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers
 
 from task_api import __version__
+from task_api.api import access
 from task_api.registry import get_tasks
 from task_api.views.base import TaskAPIView
 
@@ -181,7 +182,7 @@ class TaskSchemaView(SpectacularAPIView):
         return TaskAPIView.get_authenticators(self)  # type: ignore[arg-type]
 
     def get_permissions(self) -> list[Any]:
-        return TaskAPIView.get_permissions(self)  # type: ignore[arg-type]
+        return access.permissions()
 
 
 class DetailSerializer(serializers.Serializer[dict[str, Any]]):
