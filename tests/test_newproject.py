@@ -88,10 +88,12 @@ def _log_says(path: Path, text: str) -> bool:
 
 
 def _python() -> str:
-    """The newest Python 3.12+ on the machine (Django 6, for the tutorial's ``@task``
-    function), else this one."""
+    """The newest Python 3.12+ that runs (Django 6, for the tutorial's ``@task`` function),
+    else this one. A pyenv shim of a version that is not selected fails to run: skipped."""
+    check = "import sys; sys.exit(sys.version_info < (3, 12))"
     for name in ("python3.14", "python3.13", "python3.12"):
-        if found := shutil.which(name):
+        found = shutil.which(name)
+        if found and subprocess.run([found, "-c", check], capture_output=True).returncode == 0:
             return found
     return sys.executable
 
