@@ -397,3 +397,27 @@ def test_declared_streams_are_in_the_catalog_and_the_typescript_types(
     typed = declarations({"tokens": Tokens})
     declared = "streams: {\n        answer: string\n        rows: Record<string, unknown>"
     assert declared in typed
+
+
+STREAM_EXAMPLE = '{"uuid": "6f1c3a52-3c1e-4d8e-9a3e-1d5b4c2f7a10", "stream"'
+
+
+@pytest.mark.django_db
+def test_the_documented_stream_answer_is_what_rest_answers(django_user_model: Any) -> None:
+    from tests.readme_snippets import REPO_ROOT, blocks
+
+    (block,) = [
+        b
+        for b in blocks(path=REPO_ROOT / "docs" / "protocol.md")
+        if b.lang == "json" and b.text.startswith(STREAM_EXAMPLE)
+    ]
+    example = json.loads(block.text)
+    alice = django_user_model.objects.create_user("alice")
+    record = TaskRecord.objects.create(
+        uuid=example["uuid"], name="tokens", owner=alice, status="running", streams={"answer": 3}
+    )
+    StreamBlock.objects.create(
+        task=record, stream="answer", start=0, end=3, size=13, chunks=["The", " answer", " is"]
+    )
+    answer = api_for(alice).get(f"/tasks/{record.uuid}/streams/answer/", {"offset": 0})
+    assert answer.json() == example
