@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import django
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 _MARKER = re.compile(r"^<!--\s*snippet:\s*([\w-]+)\s*-->\s*$")
@@ -76,9 +78,16 @@ def snippet(name: str) -> str:
 
 
 def compile_snippet(name: str) -> types.CodeType:
-    """The Python snippet ``name``, compiled so that tracebacks show README.md lines."""
+    """The Python snippet ``name``, compiled so that tracebacks show README.md lines.
+
+    Before Django 6 it imports the ``django-tasks`` backport as the README says:
+    ``from django_tasks import ...`` for ``from django.tasks import ...``.
+    """
     block = snippet_block(name)
-    return compile("\n" * (block.line - 1) + block.text, str(README), "exec")
+    text = block.text
+    if django.VERSION < (6,):
+        text = text.replace("from django.tasks import", "from django_tasks import")
+    return compile("\n" * (block.line - 1) + text, str(README), "exec")
 
 
 def exec_snippet(name: str, namespace: dict[str, Any]) -> dict[str, Any]:

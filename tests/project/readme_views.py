@@ -1,4 +1,4 @@
-"""The README's example view ``start_countdown``, run from the README's own text (Django 6+).
+"""The README's example view ``start_countdown``, run from the README's own text.
 
 The snippet ``django-view`` imports ``countdown`` from ``myapp.tasks``; here
 that is :mod:`tests.project.readme_functions`. Its template,
