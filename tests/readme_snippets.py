@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import django
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 README = REPO_ROOT / "README.md"
 DOCS = REPO_ROOT / "docs"
@@ -104,9 +106,16 @@ def snippet(name: str) -> str:
 
 
 def compile_snippet(name: str) -> types.CodeType:
-    """The Python snippet ``name``, compiled so that tracebacks show its file's lines."""
+    """The Python snippet ``name``, compiled so that tracebacks show its file's lines.
+
+    Before Django 6 it imports the ``django-tasks`` backport as the docs say:
+    ``from django_tasks import ...`` for ``from django.tasks import ...``.
+    """
     block = snippet_block(name)
-    return compile("\n" * (block.line - 1) + block.text, str(block.path), "exec")
+    text = block.text
+    if django.VERSION < (6,):
+        text = text.replace("from django.tasks import", "from django_tasks import")
+    return compile("\n" * (block.line - 1) + text, str(block.path), "exec")
 
 
 def exec_snippet(name: str, namespace: dict[str, Any]) -> dict[str, Any]:

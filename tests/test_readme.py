@@ -39,6 +39,7 @@ from rest_framework.test import APIClient
 
 from task_api import protocol
 from task_api.conf import task_api_settings
+from task_api.functions import django_tasks_available
 from task_api.models import TaskRecord, TaskStatus
 from task_api.params import IntParameter, StringParameter
 from task_api.store.task_json import task_json
@@ -669,7 +670,7 @@ def test_options_snippet_configures_the_engine(settings: Any) -> None:
     assert task_api_settings.max_running_per_user == 5
     settings.TASK_API_MAX_RUNNING_PER_USER = 7  # the TASK_API_* setting wins
     assert task_api_settings.max_running_per_user == 7
-    if django.VERSION >= (6,):
+    if django_tasks_available():
         from django.core.checks import run_checks
 
         assert [e.id for e in run_checks(databases=[]) if e.id == "task_api.E007"] == []

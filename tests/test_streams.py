@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import django
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -18,6 +17,7 @@ from rest_framework.test import APIClient
 from task_api import progress, testing
 from task_api.engine.retention import purge_finished
 from task_api.exceptions import StreamLimitExceeded
+from task_api.functions import django_tasks_available
 from task_api.models import StreamBlock, TaskRecord
 from task_api.reporting import Reporter
 from tests.project.asgi import application
@@ -126,7 +126,7 @@ def test_a_task_over_a_limit_fails_with_the_error_in_its_code(settings: Any) -> 
     assert 'self.write(f"t{i} "' in run.traceback
 
 
-@pytest.mark.skipif(django.VERSION < (6,), reason="django.tasks is in Django 6")
+@pytest.mark.skipif(not django_tasks_available(), reason="needs Django 6 or django-tasks")
 @pytest.mark.django_db
 def test_a_task_function_streams_through_progress() -> None:
     from tests.project.functions import spell

@@ -1,4 +1,4 @@
-"""The tutorial's example view ``start_countdown``, run from the docs' own text (Django 6+).
+"""The tutorial's example view ``start_countdown``, run from the docs' own text.
 
 The snippet ``django-view`` imports ``countdown`` from ``myapp.tasks``; here
 that is :mod:`tests.project.readme_functions`. Its template,
