@@ -76,6 +76,8 @@ class TaskRecord(models.Model):
     heartbeat = models.DateTimeField(null=True, blank=True)
     #: A deferred task waits until then (``run_after`` of Django's tasks).
     run_after = models.DateTimeField(null=True, blank=True)
+    #: The trace context of the span that started the task (OpenTelemetry), if any.
+    trace = models.JSONField(default=dict, blank=True, editable=False)
     seq = models.PositiveIntegerField(default=0)
     attempt = models.PositiveSmallIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)

@@ -46,7 +46,7 @@ from task_api.store.task_json import task_json
 from task_api.tasks import Task
 from task_api.views.tasks import TaskCancelView, TaskCatalogView, TaskDetailView, TaskListView
 from tests import test_batches_readme as batches_readme
-from tests import test_docs, test_newproject, test_policy, test_streams
+from tests import test_docs, test_newproject, test_policy, test_streams, test_tracing
 from tests import test_readme_django_tasks as readme_django_tasks
 from tests import test_readme_testing as readme_testing
 from tests.project.asgi import application
@@ -781,6 +781,7 @@ async def test_websocket_table_frames_are_what_the_consumer_speaks(
 NEW_PROJECT = test_newproject.test_tutorial_on_celery_and_redis
 FUNCTION_AND_BATCH = test_newproject.test_tutorial_function_and_batch
 SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
+    "traces-settings": [test_tracing.test_the_documented_setup_prints_the_spans_of_a_run],
     "task": [
         test_task_snippet_declares_the_wait_task,
         test_task_snippet_runs_detached,

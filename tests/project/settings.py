@@ -219,3 +219,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"task_api": {"handlers": ["console"], "level": "WARNING"}},
 }
+
+# Spans of the live processes, for tests/test_tracing.py.
+if os.environ.get("TASK_API_TEST_SPANS"):
+    from tests.project.tracing import export_spans_to
+
+    export_spans_to(os.environ["TASK_API_TEST_SPANS"])
