@@ -54,9 +54,11 @@ declare namespace TaskAPI {
     seq: number
     attempt: number
     cancel_requested: boolean
+    /** How many chunks each stream of the task holds, e.g. `{answer: 120}`. */
+    streams: Record<string, number>
   }
 
-  /** `auto` uses the WebSocket and polls while it is unavailable. */
+  /** `auto` uses the WebSocket and, while it is unavailable, polls (streams: Server-Sent Events first). */
   export type Transport = 'auto' | 'websocket' | 'polling'
 
   export interface Options {
@@ -132,6 +134,34 @@ declare namespace TaskAPI {
     signal?: AbortSignal | null
     /** The key that makes a repeated start return the same task; default a new random one per start. */
     idempotencyKey?: string | null
+    /**
+     * Streams of the task to read while following it, by name; the promise then
+     * settles once the task is final and each of them has ended.
+     */
+    streams?: Record<string, StreamOptions<any>> | null
+  }
+
+  /** How one stream is read along with its task: from where, and what takes its chunks. */
+  export interface StreamOptions<C = unknown> {
+    /** The position to read from: 0 (the default) for the whole stream, or a `next` kept from an earlier read. */
+    offset?: number
+    /**
+     * Called with new chunks, in order, each once: `chunks[0]` is at position
+     * `offset`, so `offset + chunks.length` is where to read on from after a reload.
+     */
+    onChunks?: ((chunks: C[], offset: number) => void) | null
+  }
+
+  /** Options of {@link stream}: any of {@link Options}, and the position to read from. */
+  export interface StreamCallOptions extends Partial<Options> {
+    /** The position to read from: 0 (the default), or a `position` kept from an earlier read. */
+    offset?: number
+  }
+
+  /** The chunks of one stream, one at a time (`for await`), until the stream is done. */
+  export interface ChunkStream<C = unknown> extends AsyncIterableIterator<C> {
+    /** The position after the last chunk handed out: read on from there after a reload. */
+    readonly position: number
   }
 
   /** Settles once the task is final: resolves on `succeeded`, rejects otherwise. */
@@ -175,6 +205,13 @@ declare namespace TaskAPI {
     callback?: SuccessCallback,
     errback?: ErrorCallback,
   ): TaskPromise
+
+  /**
+   * Reads stream `name` of task `uuid` from `offset` (default 0), each chunk once
+   * and in order, until the task has ended and every chunk was handed out. `C`
+   * types the chunks (text, or the JSON values the task writes).
+   */
+  export function stream<C = unknown>(uuid: string, name: string, options?: StreamCallOptions): ChunkStream<C>
 
   /** Creates a task (`POST baseURL`) and resolves with its JSON. */
   export function start<N extends TaskName>(
