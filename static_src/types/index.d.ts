@@ -29,6 +29,10 @@ export type InputsOf<N extends string> = N extends Registered
 export type OutputsOf<N extends string> = N extends Registered
   ? TaskTypes[N] extends { outputs: infer O } ? O : Record<string, any>
   : Record<string, any>
+/** The chunk types of the streams task `N` declares, by name (none while no declarations are loaded). */
+export type StreamsOf<N extends string> = N extends Registered
+  ? TaskTypes[N] extends { streams: infer S } ? S : {}
+  : {}
 /** The inputs argument, optional when every input is, followed by `Rest`. */
 export type InputArgs<N extends string, Rest extends unknown[]> = {} extends InputsOf<N>
   ? [inputs?: InputsOf<N>, ...Rest]
@@ -119,8 +123,11 @@ export declare class TaskAPIError extends Error {
 }
 export interface TaskAPIError extends Partial<Task> {}
 
-/** Per-call options: any of {@link Options} plus callbacks and controls. */
-export interface CallOptions<O = Record<string, any>> extends Partial<Options> {
+/**
+ * Per-call options: any of {@link Options} plus callbacks and controls. `O` types
+ * the outputs, `S` the chunks of the streams the task declares.
+ */
+export interface CallOptions<O = Record<string, any>, S = {}> extends Partial<Options> {
   /** Called with the task JSON on every change, the first known state included. */
   onProgress?: ((task: Task<Partial<O>>) => void) | null
   /** Called with the final task JSON once it `succeeded`. */
@@ -134,10 +141,11 @@ export interface CallOptions<O = Record<string, any>> extends Partial<Options> {
   /** The key that makes a repeated start return the same task; default a new random one per start. */
   idempotencyKey?: string | null
   /**
-   * Streams of the task to read while following it, by name; the promise then
-   * settles once the task is final and each of them has ended.
+   * Streams of the task to read while following it, by name (typed as the task
+   * declares them); the promise then settles once the task is final and each of
+   * them has ended.
    */
-  streams?: Record<string, StreamOptions<any>> | null
+  streams?: ({ [K in keyof S as string extends K ? never : K]?: StreamOptions<S[K]> } & { [name: string]: StreamOptions<any> }) | null
 }
 
 /** How one stream is read along with its task: from where, and what takes its chunks. */
@@ -186,7 +194,7 @@ export declare const options: Options
 /** Starts task `name` and follows it to its end. */
 export declare function run<N extends TaskName>(
   name: N,
-  ...args: InputArgs<N, [options?: CallOptions<OutputsOf<N>>]>
+  ...args: InputArgs<N, [options?: CallOptions<OutputsOf<N>, StreamsOf<N>>]>
 ): TaskPromise<OutputsOf<N>>
 export declare function run<N extends TaskName>(
   name: N,
