@@ -48,6 +48,7 @@ from task_api.views.tasks import TaskCancelView, TaskCatalogView, TaskDetailView
 from tests import test_batches_readme as batches_readme
 from tests import test_docs, test_newproject, test_policy, test_streams, test_tracing
 from tests import test_readme_django_tasks as readme_django_tasks
+from tests import test_readme_streams as readme_streams
 from tests import test_readme_testing as readme_testing
 from tests.project.asgi import application
 from tests.readme_snippets import (
@@ -829,6 +830,7 @@ SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
     "js": [test_js_snippet_runs_watches_and_cancels],
     "access-policy": [test_policy.test_readme_policy_snippet_widens_access_to_a_group],
     **batches_readme.SNIPPET_CHECKS,
+    **readme_streams.SNIPPET_CHECKS,
     **readme_testing.SNIPPET_CHECKS,
     "django-settings": [readme_django_tasks.test_settings_snippet_configures_the_backend],
     "django-options": [test_options_snippet_configures_the_engine],
