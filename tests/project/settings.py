@@ -184,6 +184,7 @@ TASK_API_BACKGROUND_TASKS = [
     "tests.project.tasks.LimitedSwallower",
     "tests.project.tasks.RuntimeProbe",
     "tests.project.tasks.Tokens",
+    "tests.project.readme_streams.Answer",
     "tests.project.readme_tasks.Wait",
     "tests.project.batch_tasks.Spawn",
 ]
