@@ -308,6 +308,7 @@ def test_the_list_renders_bars_that_unfinished_tasks_keep_live(viewer: Client, a
     page = viewer.get(TASKS).content.decode()
     assert "django-task-api.min.js" in page
     assert "task_api/admin-live.js" in page
+    assert "task_api/admin-live.css" in page
     assert (
         f'<span class="task-api-progress" data-base-url="/tasks/" data-kind="task"'
         f' data-max-watched="100" data-status="running" data-uuid="{running.uuid}"'

@@ -33,6 +33,7 @@ class TaskAPIAdmin(_ModelAdmin):
 
     class Media:
         js = live.SCRIPTS
+        css = {"all": live.STYLES}
 
     def live_options(self) -> dict[str, str] | None:
         """What the progress bars tell the JS client; ``None`` makes them static."""

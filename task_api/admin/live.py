@@ -19,6 +19,8 @@ from task_api.models import TERMINAL_STATUSES, TaskStatus
 
 #: The scripts of the task and batch pages: the JS client, then what drives the bars.
 SCRIPTS = ("django-task-api.min.js", "task_api/admin-live.js")
+#: The bars' style sheet.
+STYLES = ("task_api/admin-live.css",)
 
 
 def client_options(ws_url: str) -> dict[str, str] | None:
