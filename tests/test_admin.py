@@ -10,8 +10,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth.models import Permission
-from django.test import Client
+from django.test import Client, override_settings
+from django.urls import path
 from django.utils import timezone
 
 from task_api import links, signals
@@ -25,6 +27,9 @@ pytestmark = pytest.mark.django_db
 TASKS = "/admin/task_api/taskrecord/"
 BATCHES = "/admin/task_api/taskbatch/"
 TASK_ACTIONS = {"cancel_tasks", "run_again", "purge_finished", "revoke_share_links"}
+
+# A project that routes the admin but not the API: ``ROOT_URLCONF = "tests.test_admin"``.
+urlpatterns = [path("admin/", admin.site.urls)]
 
 
 @pytest.fixture(autouse=True)
@@ -323,6 +328,28 @@ def test_the_list_renders_bars_that_unfinished_tasks_keep_live(viewer: Client, a
         f'<span class="task-api-status" data-status-of="{running.uuid}">'
         "Running, cancel requested</span>"
     ) in page
+
+
+@override_settings(ROOT_URLCONF="tests.test_admin")
+def test_without_the_api_s_urls_the_bars_stay_as_rendered(viewer: Client) -> None:
+    running = task(status="running", progress=1, target=2)
+    page = viewer.get(TASKS).content.decode()
+    assert f'data-status="running" data-uuid="{running.uuid}"><progress' in page
+    assert "data-base-url" not in page
+
+
+def test_under_django_permissions_watching_needs_view(
+    login: Callable[..., Client], settings: Any, alice: Any
+) -> None:
+    """The bars read through the API, which asks the access policy: ``change`` alone
+    shows the list but watches nothing."""
+    settings.TASK_API_ACCESS_POLICY = "task_api.engine.policy.DjangoPermissions"
+    record = task(alice, status="running")
+    changer = login("change_taskrecord")
+    assert changer.get(TASKS).status_code == 200
+    assert changer.get(f"/tasks/{record.uuid}/").status_code == 404
+    viewer = login("view_taskrecord", "change_taskrecord")
+    assert viewer.get(f"/tasks/{record.uuid}/").status_code == 200
 
 
 @pytest.mark.parametrize(
