@@ -45,8 +45,8 @@ from task_api.params import IntParameter, StringParameter
 from task_api.store.task_json import task_json
 from task_api.tasks import Task
 from task_api.views.tasks import TaskCancelView, TaskCatalogView, TaskDetailView, TaskListView
+from tests import test_admin, test_docs, test_newproject, test_policy, test_streams, test_tracing
 from tests import test_batches_readme as batches_readme
-from tests import test_docs, test_newproject, test_policy, test_streams, test_tracing
 from tests import test_readme_django_tasks as readme_django_tasks
 from tests import test_readme_streams as readme_streams
 from tests import test_readme_testing as readme_testing
@@ -830,6 +830,7 @@ SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
     "quickstart-curl": [test_newproject.test_quickstart_runs_as_written],
     "js": [test_js_snippet_runs_watches_and_cancels],
     "access-policy": [test_policy.test_readme_policy_snippet_widens_access_to_a_group],
+    "admin-operators": [test_admin.test_operators_snippet_gives_the_actions],
     **batches_readme.SNIPPET_CHECKS,
     **readme_streams.SNIPPET_CHECKS,
     **streams_howto.SNIPPET_CHECKS,

@@ -25,10 +25,10 @@ from task_api.conf import task_api_settings
 from task_api.engine import lifecycle, tracing
 from task_api.engine.dispatch import BackendUnavailable, get_backend
 from task_api.exceptions import InputErrors, LimitReached, TaskFinished, UnknownTask
-from task_api.functions import is_django_task, task_class_for
+from task_api.functions import FunctionTask, is_django_task, task_class_for
 from task_api.models import TaskBatch, TaskRecord, TaskStatus
 from task_api.owners import current_owner
-from task_api.registry import get_task
+from task_api.registry import get_runnable, get_task
 from task_api.store import database, inserting
 from task_api.tasks import Task, _to_json
 
@@ -121,6 +121,15 @@ def enqueue(task_class: type[Task], inputs: dict[str, Any], *, user: Any) -> Tas
     ``enqueued_by`` owner)."""
     owner = {"owner": user, "session_key": ""} if user is not None else None
     return start(task_class, inputs, owner=owner)[0]
+
+
+def run_again(record: TaskRecord) -> TaskRecord:
+    """Start a new task with the task, inputs and owner of ``record`` (in no batch): its
+    inputs are cleaned again, and the owner's limit applies as to any start."""
+    task_class = get_runnable(record.name)
+    task: Any = task_class.django_task if issubclass(task_class, FunctionTask) else task_class
+    owner = {"owner": record.owner, "session_key": record.session_key}
+    return start(task, record.inputs, owner=owner)[0]
 
 
 def cancel(record: TaskRecord) -> TaskRecord:

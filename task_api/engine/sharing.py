@@ -65,12 +65,17 @@ def resolve(token: Any) -> ShareLink:
     return link
 
 
-def revoke(obj: TaskRecord | TaskBatch, token: str | None = None) -> int:
-    """Revoke the link of ``token`` to ``obj``, or all of ``obj``'s; how many were live."""
+def revoke(
+    obj: TaskRecord | TaskBatch, token: str | None = None, *, link_id: int | None = None
+) -> int:
+    """Revoke the link of ``token`` (or the stored link ``link_id``, as the admin knows it)
+    to ``obj``, or all of ``obj``'s; how many were live."""
     links = ShareLink.objects.filter(revoked__isnull=True, expires__gt=timezone.now())
     links = links.filter(task=obj) if isinstance(obj, TaskRecord) else links.filter(batch=obj)
     if token is not None:
         links = links.filter(digest=_digest(token))
+    if link_id is not None:
+        links = links.filter(pk=link_id)
     return links.update(revoked=timezone.now())
 
 

@@ -29,6 +29,7 @@ class JsonLinesExporter(SpanExporter):
 def as_dict(span: ReadableSpan) -> dict[str, Any]:
     """What the tests read of a span."""
     context, parent = span.get_span_context(), span.parent
+    assert context is not None
     return {
         "name": span.name,
         "kind": span.kind.name,
