@@ -18,7 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels.sessions import InstanceSessionWrapper
 
-from task_api import protocol
+from task_api import probes, protocol
 from task_api.api.errors import Refusal
 from task_api.conf import task_api_settings
 from task_api.consumers import inbox, starts, subscriptions
@@ -86,12 +86,14 @@ class TaskConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await handler(message)
 
     async def connect(self) -> None:
+        probes.probe.connections(1)
         if isinstance(self.channel_layer, InMemoryChannelLayer):
             publisher.current().bind_server_loop(asyncio.get_running_loop())
         await self.accept()
         subscriptions.watch(self)
 
     async def disconnect(self, code: int) -> None:
+        probes.probe.connections(-1)
         for subscription in list(self.subscriptions.values()):
             self._leave(subscription)
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
-from task_api import protocol
+from task_api import probes, protocol
 from task_api.conf import task_api_settings
 
 logger = logging.getLogger("task_api.consumers")
@@ -47,7 +47,10 @@ class Hub:
     async def join(self, group: str, listener: Listener) -> None:
         """Send the group's events to ``listener``; returns once this process is a member (or
         raises the layer's error: the listener stays registered, and :meth:`rejoin` retries)."""
-        self.listeners.setdefault(group, set()).add(listener)
+        listeners = self.listeners.setdefault(group, set())
+        if listener not in listeners:
+            listeners.add(listener)
+            probes.probe.subscriptions(1)
         joining = self._joins.get(group)
         if joining is None or (joining.done() and joining.exception() is not None):
             joining = self._joins[group] = asyncio.ensure_future(self._group_add(group))
@@ -57,7 +60,9 @@ class Hub:
         """Stop sending the group's events to ``listener`` (the membership stays until
         :meth:`sweep`, so a task watched again soon costs no new ``group_add``)."""
         listeners = self.listeners.get(group, set())
-        listeners.discard(listener)
+        if listener in listeners:
+            listeners.remove(listener)
+            probes.probe.subscriptions(-1)
         if not listeners:
             self.listeners.pop(group, None)
 
@@ -79,6 +84,8 @@ class Hub:
 
     def close(self) -> None:
         """Stop receiving (the layer was replaced)."""
+        probes.probe.subscriptions(-sum(map(len, self.listeners.values())))
+        self.listeners.clear()
         if self._reader is not None:
             self._reader.cancel()
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 
+from task_api import probes
 from task_api.conf import task_api_settings
 from task_api.engine import runtime
 from task_api.protocol import event_message, task_group
@@ -177,17 +178,20 @@ class Publisher:
                 continue
             sent = False
             try:
+                started = time.monotonic()
                 await asyncio.wait_for(
                     layer.group_send(group, event_message(group, frame)), SEND_TIMEOUT
                 )
                 sent = True
                 self._failures = 0
+                probes.probe.sent(time.monotonic() - started)
             except Exception as exc:
                 self._log_failure(exc)
             if future is not None and not future.done():
                 future.set_result(sent)
 
     def _log_failure(self, exc: Exception) -> None:
+        probes.probe.send_failed()
         self._failures += 1
         now = time.monotonic()
         if now - self._last_failure_log > 10:
