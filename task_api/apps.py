@@ -8,7 +8,8 @@ from django.apps import AppConfig
 
 
 class TaskAPIConfig(AppConfig):
-    """Registers the system checks, loads the engine and connects the task doors."""
+    """Registers the system checks, loads the engine, connects the task doors and, when
+    ``TASK_API_METRICS`` is on, starts counting."""
 
     name = "task_api"
     label = "task_api"
@@ -19,8 +20,10 @@ class TaskAPIConfig(AppConfig):
         from task_api import (
             checks,  # noqa: F401  (registers the checks)
             functions,
+            metrics,
             tasks,
         )
+        from task_api.conf import task_api_settings
         from task_api.engine import service
         from task_api.engine.dispatch import get_backend
         from task_api.exceptions import ConfigurationError
@@ -29,6 +32,8 @@ class TaskAPIConfig(AppConfig):
             get_backend()  # Celery's tasks are registered when it is the engine
 
         tasks.use_engine(service)
+        if task_api_settings.metrics:
+            metrics.install()  # without prometheus-client: a warning, and the check task_api.E009
         if functions.django_tasks_available():
             from task_api.backends import django_tasks
 

@@ -7,20 +7,24 @@
 - ``task_api.E005``: a ``@task`` function's parameter has no annotation, or no JSON form.
 - ``task_api.E007``: an ``OPTIONS`` name of ``TaskAPIBackend`` is no setting (its ``check()``).
 - ``task_api.E008``: ``TASKS`` names ``TaskAPIBackend`` on Django 5.2 without ``django-tasks``.
+- ``task_api.E009``: metrics are on or served, but ``prometheus-client`` cannot be imported.
+- ``task_api.E010``: ``PROMETHEUS_MULTIPROC_DIR`` is set but is no writable directory.
 - ``task_api.W001``: idle WebSockets would be closed by the Redis layer's socket timeout.
 - ``task_api.W002``: a SQLite database of the task tables that concurrent writers find locked.
+- ``task_api.W003``: the metrics page is served but ``TASK_API_METRICS`` is off.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import django
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from task_api.conf import task_api_settings
 from task_api.exceptions import ConfigurationError
@@ -154,6 +158,61 @@ def _socket_timeout(host: Any, default: float | None) -> float | None:
         if "socket_timeout" in query:
             return float(query["socket_timeout"][0])
     return default
+
+
+@register(Tags.urls)
+def check_metrics(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Report metrics that cannot be collected or served as asked."""
+    from task_api import metrics
+
+    served = _served("task_api_metrics:metrics")
+    if not (task_api_settings.metrics or served):
+        return []
+    if not metrics.available():
+        what = "TASK_API_METRICS is on"
+        if not task_api_settings.metrics:
+            what = "task_api.metrics.urls is included"
+        return [
+            Error(
+                f"{what}, but prometheus-client cannot be imported.",
+                hint=f"Install the metrics extra: {metrics.EXTRA}",
+                id="task_api.E009",
+            )
+        ]
+    problems: list[CheckMessage] = []
+    directory = metrics.multiprocess_dir()
+    if directory and not (os.path.isdir(directory) and os.access(directory, os.W_OK)):
+        problems.append(
+            Error(
+                f"PROMETHEUS_MULTIPROC_DIR is {directory!r}, which is no writable directory: "
+                "the processes cannot count.",
+                hint="Create the directory (empty at each deployment) before the processes start.",
+                id="task_api.E010",
+            )
+        )
+    if served and not task_api_settings.metrics:
+        problems.append(
+            Warning(
+                "/tasks/metrics/ is served but TASK_API_METRICS is off: only the pending "
+                "and running tasks are shown, nothing is counted.",
+                hint="Set TASK_API_METRICS = True for the web servers and the workers.",
+                id="task_api.W003",
+            )
+        )
+    return problems
+
+
+def _served(name: str) -> bool:
+    """Whether the project's URLs have the view named ``name``."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        reverse(name)
+    except NoReverseMatch:
+        return False
+    except Exception:  # broken URLs: Django's own checks report them
+        return False
+    return True
 
 
 #: The ``OPTIONS`` of a SQLite database that concurrent writers share without "database is locked".

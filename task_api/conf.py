@@ -158,6 +158,15 @@ class TaskAPISettings:
     max_frame_bytes = Setting(int, 4096, "largest WebSocket frame from a client")
     inprocess_workers = Setting(int, 4, "threads of the in-process backend")
     celery_queue = Setting(optional(str), None, "Celery queue of the tasks")
+    metrics = Setting(
+        bool, False, "collect Prometheus metrics in every process (needs the `metrics` extra)"
+    )
+    metrics_token = Setting(
+        optional(str),
+        None,
+        "bearer token that opens `/tasks/metrics/` and the details of `/tasks/health/`, "
+        "besides a staff user's session",
+    )
 
     @classmethod
     def all(cls) -> list[Setting[Any]]:

@@ -205,6 +205,11 @@ if django.VERSION >= (6,) or importlib.util.find_spec("django_tasks"):
 # The end-to-end tests start a thousand tasks at once as one user.
 TASK_API_MAX_RUNNING_PER_USER = 5000
 
+# Prometheus metrics in every process (TASK_API_TEST_METRICS=off: none); processes started
+# by the metrics tests open the page to a token.
+TASK_API_METRICS = os.environ.get("TASK_API_TEST_METRICS", "on") == "on"
+TASK_API_METRICS_TOKEN = os.environ.get("TASK_API_TEST_METRICS_TOKEN") or None
+
 # Processes started by the outage tests: another backend, faster heartbeats.
 if os.environ.get("TASK_API_TEST_BACKEND"):
     TASK_API_BACKEND = os.environ["TASK_API_TEST_BACKEND"]

@@ -6,6 +6,7 @@ from task_api.functions import django_tasks_available
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("task_api.urls")),
+    path("", include("task_api.metrics.urls")),
     path("", include("tests.project.pages")),
 ]
 
