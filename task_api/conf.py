@@ -167,6 +167,11 @@ class TaskAPISettings:
         "bearer token that opens `/tasks/metrics/` and the details of `/tasks/health/`, "
         "besides a staff user's session",
     )
+    health_timeout = Setting(
+        float,
+        1.0,
+        "seconds each readiness check of `task_api_health` and `/tasks/health/` takes at most",
+    )
 
     @classmethod
     def all(cls) -> list[Setting[Any]]:

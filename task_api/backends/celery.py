@@ -140,6 +140,38 @@ class CeleryBackend(BaseBackend):
         except Exception as exc:
             logger.warning("Could not revoke task %s: %r", record.uuid, exc)
 
+    def check_broker(self, timeout: float) -> bool:
+        """Connect to the broker once, without retrying (eager mode has no broker)."""
+        app = run_task.app
+        if app.conf.task_always_eager:
+            return False
+        with app.connection_for_write(connect_timeout=timeout) as connection:
+            connection.ensure_connection(max_retries=0)
+        return True
+
+    def count_workers(self, timeout: float) -> int:
+        """The workers that consume the tasks' queue and answer an ``active_queues`` inspection
+        within ``timeout`` seconds (its whole length: replies are collected until then)."""
+        app = run_task.app
+        if app.conf.task_always_eager:
+            return 1  # the caller runs its tasks
+        queue = self.queue()
+        with app.connection_for_write() as connection:
+            inspect = app.control.inspect(timeout=timeout, connection=connection)
+            replies = inspect.active_queues() or {}
+        return sum(any(q.get("name") == queue for q in queues or ()) for queues in replies.values())
+
+    @staticmethod
+    def queue() -> str:
+        """The name of the queue the tasks are sent to."""
+        if task_api_settings.celery_queue:
+            return task_api_settings.celery_queue
+        app = run_task.app
+        try:
+            return str(app.amqp.router.route({}, run_task.name)["queue"].name)
+        except Exception:
+            return str(app.conf.task_default_queue)
+
 
 @shared_task(name="task_api.purge", ignore_result=True)
 def purge() -> int:

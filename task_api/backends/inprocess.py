@@ -38,6 +38,10 @@ class InProcessBackend(BaseBackend):
     ) -> None:
         runtime.get(TaskPool).submit(record.uuid)
 
+    def count_workers(self, timeout: float) -> int:
+        """The threads of this process that run tasks."""
+        return task_api_settings.inprocess_workers
+
 
 class TaskPool:
     """The backend's threads, all started with the first task."""

@@ -41,6 +41,16 @@ class BaseBackend(ABC):
     def revoke(self, record: TaskRecord) -> None:  # noqa: B027 - optional capability
         """Withdraw a pending task from the queue, if the backend can."""
 
+    def check_broker(self, timeout: float) -> bool:
+        """Connect to the broker within ``timeout`` seconds, raising if it cannot;
+        ``False`` when the backend has none (the readiness check)."""
+        return False
+
+    def count_workers(self, timeout: float) -> int | None:
+        """How many workers that run these tasks answered within ``timeout`` seconds;
+        ``None`` when the backend cannot tell (the readiness check)."""
+        return None
+
 
 @cache
 def configured(setting: str, path: str, base: type[T]) -> T:

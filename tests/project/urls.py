@@ -7,6 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("task_api.urls")),
     path("", include("task_api.metrics.urls")),
+    path("", include("task_api.health.urls")),
     path("", include("tests.project.pages")),
 ]
 
