@@ -45,7 +45,15 @@ from task_api.params import IntParameter, StringParameter
 from task_api.store.task_json import task_json
 from task_api.tasks import Task
 from task_api.views.tasks import TaskCancelView, TaskCatalogView, TaskDetailView, TaskListView
-from tests import test_admin, test_docs, test_newproject, test_policy, test_streams, test_tracing
+from tests import (
+    test_admin,
+    test_docs,
+    test_newproject,
+    test_operations_docs,
+    test_policy,
+    test_streams,
+    test_tracing,
+)
 from tests import test_batches_readme as batches_readme
 from tests import test_readme_django_tasks as readme_django_tasks
 from tests import test_readme_streams as readme_streams
@@ -851,6 +859,7 @@ SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
         FUNCTION_AND_BATCH,
     ],
     "django-js": [readme_django_tasks.test_page_and_js_snippets_in_chromium],
+    **test_operations_docs.SNIPPET_CHECKS,
 }
 # The other blocks, by file, language and how their text starts.
 BLOCK_CHECKS: dict[tuple[str, str, str], Callable[..., Any]] = {
@@ -883,6 +892,7 @@ BLOCK_CHECKS: dict[tuple[str, str, str], Callable[..., Any]] = {
         "json",
         test_streams.STREAM_EXAMPLE,
     ): test_streams.test_the_documented_stream_answer_is_what_rest_answers,
+    **test_operations_docs.BLOCK_CHECKS,
 }
 
 
