@@ -26,7 +26,10 @@ from task_api.registry import get_tasks
 logger = logging.getLogger("task_api.metrics")
 
 GAUGES = {
-    TaskStatus.PENDING: ("task_api_tasks_pending", "Tasks waiting for a worker."),
+    TaskStatus.PENDING: (
+        "task_api_tasks_pending",
+        "Tasks waiting for a worker (deferred ones too).",
+    ),
     TaskStatus.RUNNING: ("task_api_tasks_running", "Tasks running now."),
 }
 
