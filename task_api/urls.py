@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from task_api.consumers.events import batch_events, task_events
+from task_api.consumers.events import BatchEventsView, TaskEventsView
 from task_api.views.batches import BatchCancelView, BatchDetailView, BatchListView
 from task_api.views.schema import TaskSchemaView
 from task_api.views.streams import TaskStreamView
@@ -19,9 +19,9 @@ urlpatterns = [
     path("tasks/<uuid:uuid>/", TaskDetailView.as_view(), name="task-detail"),
     path("tasks/<uuid:uuid>/cancel/", TaskCancelView.as_view(), name="task-cancel"),
     path("tasks/<uuid:uuid>/streams/<str:stream>/", TaskStreamView.as_view(), name="task-stream"),
-    path("tasks/<uuid:uuid>/events/", task_events, name="task-events"),
+    path("tasks/<uuid:uuid>/events/", TaskEventsView.as_view(), name="task-events"),
     path("tasks/batches/", BatchListView.as_view(), name="batch-list"),
     path("tasks/batches/<uuid:uuid>/", BatchDetailView.as_view(), name="batch-detail"),
     path("tasks/batches/<uuid:uuid>/cancel/", BatchCancelView.as_view(), name="batch-cancel"),
-    path("tasks/batches/<uuid:uuid>/events/", batch_events, name="batch-events"),
+    path("tasks/batches/<uuid:uuid>/events/", BatchEventsView.as_view(), name="batch-events"),
 ]

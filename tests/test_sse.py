@@ -306,6 +306,8 @@ async def test_other_methods_are_refused_as_rest_refuses_them(
         await posted.open()
         assert posted.status == status
         assert "detail" in await posted.json()
+        if status == 405:
+            assert posted.headers["allow"] == "GET"
 
 
 @pytest.mark.usefixtures("inprocess")

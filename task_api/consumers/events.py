@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
-from django.views.decorators.csrf import csrf_exempt
+from django.views import View
 from rest_framework.exceptions import MethodNotAllowed, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -68,6 +68,7 @@ class _Door(APIView):
         try:
             self.initial(request)
             if request.method != "GET":
+                self.headers["Allow"] = "GET"
                 raise MethodNotAllowed(request.method or "")
         except Exception as exc:
             return request, self.refusal(exc)
@@ -96,22 +97,43 @@ def _stream(actor: Actor, position: Position, watches: list[Watch]) -> Streaming
 Admitted = tuple[Actor, Position, list[Watch]] | HttpResponse
 
 
-@csrf_exempt
-async def task_events(request: HttpRequest, uuid: uuid_lib.UUID) -> HttpResponseBase:
+class _EventsView(View):
+    """An events endpoint: every method meets REST's checks first (then 405 but for GET)."""
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        view = super().as_view(**initkwargs)
+        view.csrf_exempt = True  # type: ignore[attr-defined]  # REST's authentication checks it
+        return view
+
+    async def dispatch(  # type: ignore[override]
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        return await self.get(request, *args, **kwargs)
+
+    async def get(self, request: HttpRequest, uuid: uuid_lib.UUID) -> HttpResponseBase:
+        admitted: Admitted = await database_sync_to_async(self.admit)(request, uuid)
+        if isinstance(admitted, HttpResponse):
+            return admitted
+        return _stream(*admitted)
+
+    def admit(self, request: HttpRequest, uuid: uuid_lib.UUID) -> Admitted:
+        """What to watch from where, or the answer that refuses it (runs in a thread)."""
+        raise NotImplementedError
+
+
+class TaskEventsView(_EventsView):
     """The events of a task and of the streams ``?streams=`` names."""
-    admitted: Admitted = await database_sync_to_async(_admit_task)(request, uuid)
-    if isinstance(admitted, HttpResponse):
-        return admitted
-    return _stream(*admitted)
+
+    def admit(self, request: HttpRequest, uuid: uuid_lib.UUID) -> Admitted:
+        return _admit_task(request, uuid)
 
 
-@csrf_exempt
-async def batch_events(request: HttpRequest, uuid: uuid_lib.UUID) -> HttpResponseBase:
+class BatchEventsView(_EventsView):
     """The events of a batch."""
-    admitted: Admitted = await database_sync_to_async(_admit_batch)(request, uuid)
-    if isinstance(admitted, HttpResponse):
-        return admitted
-    return _stream(*admitted)
+
+    def admit(self, request: HttpRequest, uuid: uuid_lib.UUID) -> Admitted:
+        return _admit_batch(request, uuid)
 
 
 def _admit_task(http: HttpRequest, uuid: uuid_lib.UUID) -> Admitted:
