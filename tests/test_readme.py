@@ -45,7 +45,7 @@ from task_api.store.task_json import task_json
 from task_api.tasks import Task
 from task_api.views.tasks import TaskCancelView, TaskCatalogView, TaskDetailView, TaskListView
 from tests import test_batches_readme as batches_readme
-from tests import test_newproject, test_policy
+from tests import test_newproject, test_policy, test_sse
 from tests import test_readme_django_tasks as readme_django_tasks
 from tests import test_readme_testing as readme_testing
 from tests.project.asgi import application
@@ -856,6 +856,7 @@ SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
     "settings-inprocess": [test_newproject.test_readme_project_without_redis],
     "js": [test_js_snippet_runs_watches_and_cancels],
     "access-policy": [test_policy.test_readme_policy_snippet_widens_access_to_a_group],
+    "sse-js": [test_sse.test_readme_sse_snippet_in_chromium],
     **batches_readme.SNIPPET_CHECKS,
     **readme_testing.SNIPPET_CHECKS,
     "django-settings": [readme_django_tasks.test_settings_snippet_configures_the_backend],

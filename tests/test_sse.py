@@ -458,3 +458,39 @@ def test_live_disconnect_releases_the_subscription(
         time.sleep(0.2)
     assert (members(left), members(kept)) == (0, 1)
     streams[1].close()
+
+
+@pytest.fixture
+def alice_cookie(users: Any, session_cookie: Any) -> Any:
+    return session_cookie(users.alice)
+
+
+@pytest.mark.browser
+@pytest.mark.services
+def test_readme_sse_snippet_in_chromium(
+    browser: Any, celery_worker: Any, daphne_server: Any, alice_cookie: Any
+) -> None:
+    """A logged-in page's plain EventSource: the session cookie is its authentication."""
+    from tests.readme_snippets import snippet
+    from tests.test_readme import _LOG_RECORDER, _alice_context
+
+    rest = RestClient(daphne_server.url, "alice", "pw-alice")
+    uuid = rest.start("tokens", {"count": 600, "delay": 0.002, "every": 10})["uuid"]
+    html = (
+        '<pre id="output"></pre>\n'
+        f"<script>\nconst uuid = '{uuid}'\nconst output = document.getElementById('output')\n"
+        f"{snippet('sse-js')}</script>\n"
+    )
+    context = _alice_context(browser, daphne_server, alice_cookie, html)
+    try:
+        page = context.new_page()
+        page.add_init_script(_LOG_RECORDER)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto("/readme-page/")
+        page.wait_for_function("readmeLogs.length > 0", timeout=30_000)
+        assert page.evaluate("readmeLogs") == [["ended", "succeeded"]]
+        assert page.inner_text("#output") == "".join(tokens(0, 600))
+        assert errors == []
+    finally:
+        context.close()
