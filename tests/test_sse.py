@@ -311,6 +311,20 @@ async def test_other_methods_are_refused_as_rest_refuses_them(
 
 
 @pytest.mark.usefixtures("inprocess")
+async def test_atomic_requests_do_not_apply(
+    users: Any, session_cookie: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import connections
+
+    for alias in connections:
+        monkeypatch.setitem(connections.settings[alias], "ATOMIC_REQUESTS", True)
+    record = await sync_to_async(make_task)(users.alice, status=TaskStatus.SUCCEEDED)
+    alice = await cookie_of(session_cookie, users.alice)
+    events = await open_events(f"/tasks/{record.uuid}/events/", alice)
+    assert [event.event for event in await events.until_end()] == ["snapshot"]
+
+
+@pytest.mark.usefixtures("inprocess")
 async def test_a_disconnect_frees_the_listener(users: Any, session_cookie: Any) -> None:
     record = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
     alice = await cookie_of(session_cookie, users.alice)
@@ -324,6 +338,30 @@ async def test_a_disconnect_frees_the_listener(users: Any, session_cookie: Any) 
     assert all(len(listeners) == 1 for listeners in watched.values())
     await events.disconnect()
     assert not any(hexed in group for group in hub.listeners)
+
+
+@pytest.mark.usefixtures("inprocess")
+async def test_an_open_response_holds_no_thread(users: Any, session_cookie: Any) -> None:
+    import threading
+
+    records = [
+        await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING) for _ in range(3)
+    ]
+    alice = await cookie_of(session_cookie, users.alice)
+    first = await open_events(f"/tasks/{records[0].uuid}/events/", alice)
+    await first.next()
+    before = threading.active_count()
+    opened = []
+    for _ in range(10):
+        for record in records:
+            events = await open_events(f"/tasks/{record.uuid}/events/?streams=answer", alice)
+            assert [(await events.next()).event for _ in range(2)] == ["snapshot", "chunks"]
+            opened.append(events)
+    # Django keeps a thread per request for its sync code (middleware) until the
+    # response ends; an event stream lets it go once it starts.
+    assert threading.active_count() - before <= 2
+    for events in [first, *opened]:
+        await events.disconnect()
 
 
 @pytest.mark.usefixtures("inprocess")

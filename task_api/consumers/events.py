@@ -15,6 +15,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.db import connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views import View
@@ -104,6 +105,9 @@ class _EventsView(View):
     def as_view(cls, **initkwargs: Any) -> Any:
         view = super().as_view(**initkwargs)
         view.csrf_exempt = True  # type: ignore[attr-defined]  # REST's authentication checks it
+        # Never one transaction for the whole answer (Django refuses ATOMIC_REQUESTS for an
+        # async view, and a transaction must not stay open while events flow).
+        view._non_atomic_requests = set(connections)  # type: ignore[attr-defined]
         return view
 
     async def dispatch(  # type: ignore[override]

@@ -10,10 +10,14 @@ one is being written, later events wait and merge in the connection's inbox.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+
+from asgiref.sync import SyncToAsync
+from django.db import connections
 
 from task_api import protocol
 from task_api.consumers import subscriptions
@@ -89,8 +93,12 @@ class EventStream(Connection):
     async def body(self, watches: list[Watch]) -> AsyncIterator[str]:
         """The response: a ``retry`` line, then the events, ``: ping`` after ``heartbeat``
         seconds without any, until nothing is watched or the client leaves."""
-        loop = asyncio.get_running_loop()
-        self._opening = loop.create_task(self.take_turn(self._open, watches))
+        await _release_request_thread()
+        # The connection's tasks (and the hub's and the re-check's, if it starts them) run
+        # outside the request's context, as a WebSocket's do: they outlive no request.
+        self._opening = asyncio.get_running_loop().create_task(
+            self.take_turn(self._open, watches), context=contextvars.Context()
+        )
         self._opening.add_done_callback(lambda _: self._wake.set())
         try:
             yield f"retry: {RETRY_MS}\n\n"
@@ -158,3 +166,16 @@ class EventStream(Connection):
     def _leave(self, subscription: Subscription) -> None:
         super()._leave(subscription)
         self._wake.set()  # the response may be over
+
+
+async def _release_request_thread() -> None:
+    """Let the thread go that Django keeps for a request's sync code (its middleware, the
+    admission) until the response ends: an event stream has no more use for it. Its
+    database connections are closed there first."""
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    if context is None or getattr(context, "_executor", None) is not None:
+        return  # not Django's request context, or an executor its caller owns
+    executor = SyncToAsync.context_to_thread_executor.pop(context, None)
+    if executor is not None:
+        await asyncio.wrap_future(executor.submit(connections.close_all))
+        executor.shutdown(wait=False)
