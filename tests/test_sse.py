@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+import uuid as uuid_lib
 from collections.abc import Iterator
 from typing import Any
 
@@ -179,7 +180,10 @@ async def test_offsets_in_the_query_and_the_last_event_id_which_wins(
     last_id = f"{record.seq};answer=250;rows=3"
     events = await open_events(url, {**alice, "last-event-id": last_id})
     frames = frames_of(await events.until_end())
-    assert [(f["type"], f.get("offset"), f.get("done")) for f in frames] == [("chunks", 250, True)]
+    assert [(f["type"], f.get("offset"), f.get("done")) for f in frames] == [
+        ("chunks", 250, True),
+        ("chunks", 3, True),  # nothing new: its end only
+    ]
     assert frames[0]["chunks"] == tokens(250, 300)
     # A stream the query names but the id does not reads from the query's offset.
     events = await open_events(
@@ -322,6 +326,18 @@ async def test_atomic_requests_do_not_apply(
     alice = await cookie_of(session_cookie, users.alice)
     events = await open_events(f"/tasks/{record.uuid}/events/", alice)
     assert [event.event for event in await events.until_end()] == ["snapshot"]
+
+
+def test_a_wsgi_server_is_told_to_use_asgi(users: Any) -> None:
+    from django.test import Client
+
+    record = make_task(users.alice, status=TaskStatus.RUNNING)
+    client = Client()
+    client.force_login(users.alice)
+    response = client.get(f"/tasks/{record.uuid}/events/")
+    assert response.status_code == 501
+    assert "ASGI" in response.json()["detail"]
+    assert client.get(f"/tasks/{uuid_lib.uuid4()}/events/").status_code == 404
 
 
 @pytest.mark.usefixtures("inprocess")

@@ -15,8 +15,9 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views import View
 from rest_framework.exceptions import MethodNotAllowed, NotFound, ValidationError
@@ -119,6 +120,9 @@ class _EventsView(View):
         admitted: Admitted = await database_sync_to_async(self.admit)(request, uuid)
         if isinstance(admitted, HttpResponse):
             return admitted
+        if not isinstance(request, ASGIRequest):  # a WSGI worker would serve it to no end
+            detail = "Server-Sent Events need an ASGI server (daphne, uvicorn)."
+            return JsonResponse({"detail": detail}, status=501)
         return _stream(*admitted)
 
     def admit(self, request: HttpRequest, uuid: uuid_lib.UUID) -> Admitted:
@@ -171,11 +175,10 @@ def _admit_task(http: HttpRequest, uuid: uuid_lib.UUID) -> Admitted:
         watches.append(Watch(TASKS, str(uuid), last=resumed.seq, repeat=False))
     else:
         position.seq = resumed.seq
-    for name, at in starts.items():
-        if resumed is None or not (finished and at == lengths.get(name, 0)):
-            watches.append(Watch(STREAMS, f"{uuid}/{name}", last=at, repeat=resumed is None))
-    if not watches:
+    if not watches and all(at == lengths.get(name, 0) for name, at in starts.items()):
         return HttpResponse(status=204)  # nothing follows: EventSource stops reconnecting
+    for name, at in starts.items():  # each ends with its ``done`` chunks
+        watches.append(Watch(STREAMS, f"{uuid}/{name}", last=at, repeat=resumed is None))
     return actor, position, watches
 
 

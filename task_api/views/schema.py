@@ -202,6 +202,7 @@ def add_event_streams(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
                     },
                     "204": {"description": "`Last-Event-ID` is at the end: nothing follows."},
                     **errors,
+                    "501": {**errors["404"], "description": "Not served by an ASGI server."},
                 },
             }
         }
