@@ -283,14 +283,16 @@ class DaphneServer(Service):
 
 
 class UvicornServer(Service):
-    """uvicorn serving the test project's ASGI application (HTTP and WebSocket)."""
+    """uvicorn serving the test project's ASGI application (HTTP and WebSocket); it waits
+    at most 2 s for open responses (event streams) when stopped."""
 
     def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         argv = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(self.port)]
-        argv += ["--lifespan", "off", "--no-access-log", "tests.project.asgi:application"]
+        argv += ["--lifespan", "off", "--no-access-log", "--timeout-graceful-shutdown", "2"]
+        argv += ["tests.project.asgi:application"]
         super().__init__(
             "uvicorn",
             argv,

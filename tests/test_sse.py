@@ -484,6 +484,35 @@ def test_live_events_resume_and_heartbeats(server: Any, users: Any) -> None:
 
 
 @pytest.mark.services
+def test_live_a_restarted_server_resumes_the_stream(
+    celery_worker: Any, services_env: dict[str, str], tmp_path: Any, users: Any
+) -> None:
+    server = UvicornServer(services_env, tmp_path / "uvicorn.log")
+    server.start()
+    try:
+        rest = RestClient(server.url, "alice", "pw-alice")
+        uuid = rest.start("tokens", {"count": 3000, "delay": 0.004, "every": 10})["uuid"]
+        url = f"/tasks/{uuid}/events/?streams=answer"
+        first = HttpEvents(server.url, url, basic("alice"))
+        seen = Watched({"answer": 0})
+        while len(seen.chunks["answer"]) < 200:
+            event = first.next()
+            assert event is not None
+            seen.take([event])
+        began = time.monotonic()
+        server.restart()  # a deploy: the open response is cut within the graceful timeout
+        assert time.monotonic() - began < 10
+        first.close()
+        second = HttpEvents(server.url, url, {**basic("alice"), "Last-Event-ID": str(seen.last_id)})
+        seen.take(second.until_end())
+        assert seen.chunks["answer"] == tokens(0, 3000)
+        assert seen.task is not None
+        assert seen.task["status"] == "succeeded"
+    finally:
+        server.stop()
+
+
+@pytest.mark.services
 def test_live_disconnect_releases_the_subscription(
     server: Any, users: Any, services_env: dict[str, str]
 ) -> None:

@@ -93,7 +93,10 @@ class EventStream(Connection):
     async def body(self, watches: list[Watch]) -> AsyncIterator[str]:
         """The response: a ``retry`` line, then the events, ``: ping`` after ``heartbeat``
         seconds without any, until nothing is watched or the client leaves."""
-        await _release_request_thread()
+        try:
+            await _release_request_thread()
+        except Exception as exc:  # it is let go at the end all the same
+            logger.warning("Could not let the request's thread go: %r", exc)
         # The connection's tasks (and the hub's and the re-check's, if it starts them) run
         # outside the request's context, as a WebSocket's do: they outlive no request.
         self._opening = asyncio.get_running_loop().create_task(
