@@ -213,6 +213,7 @@ async def test_heartbeats_while_nothing_happens_and_a_late_end(
     settings: Any, users: Any, session_cookie: Any
 ) -> None:
     settings.TASK_API_SSE_HEARTBEAT = 0.1
+    settings.TASK_API_RESYNC_INTERVAL = 60  # the end comes without a re-check
     record = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
     alice = await cookie_of(session_cookie, users.alice)
     events = await open_events(f"/tasks/{record.uuid}/events/?streams=never", alice)
@@ -224,7 +225,6 @@ async def test_heartbeats_while_nothing_happens_and_a_late_end(
     assert [event.comment for event in pings] == ["ping"] * 3
     assert 0.25 < time.monotonic() - began < 2
     # It ends (a stream it never wrote is done too) without waiting for a re-check.
-    settings.TASK_API_RESYNC_INTERVAL = 60
 
     def finish() -> None:
         from task_api.engine.lifecycle import publish_snapshot
