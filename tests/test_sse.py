@@ -16,7 +16,7 @@ from asgiref.sync import sync_to_async
 from rest_framework.test import APIClient
 
 from task_api.consumers.hub import get_hub
-from task_api.models import TaskRecord, TaskStatus
+from task_api.models import StreamBlock, TaskRecord, TaskStatus
 from tests.project.asgi import application
 from tests.services import DaphneServer, Service, UvicornServer, _started
 from tests.sse import AsgiEvents, Event, HttpEvents, frames_of
@@ -481,6 +481,22 @@ def test_live_events_resume_and_heartbeats(server: Any, users: Any) -> None:
     refused = HttpEvents(server.url, url, basic("bob"))
     assert refused.status == 404
     assert HttpEvents(server.url, url).status in (401, 403)
+
+
+@pytest.mark.services
+def test_live_a_slow_reader_gets_every_chunk_once(server: Any, users: Any) -> None:
+    rest = RestClient(server.url, "alice", "pw-alice")
+    inputs = {"count": 1500, "chunk_bytes": 10000, "delay": 0.02, "every": 10}
+    uuid = rest.start("tokens", inputs)["uuid"]
+    stream = HttpEvents(server.url, f"/tasks/{uuid}/events/?streams=answer", basic("alice"))
+    rest.wait(uuid)  # reads nothing meanwhile: 15 MB wait in the server and the sockets
+    seen = Watched({"answer": 0}).take(stream.until_end())
+    expected = [f"t{i} " + "x" * 10000 for i in range(1500)]
+    assert seen.chunks["answer"] == expected
+    frames = [e for e in stream.parser.events if e.event == "chunks"]
+    flushes = StreamBlock.objects.filter(task__uuid=uuid, stream="answer").count()
+    if server.name == "uvicorn":  # it waits for the socket: what waits meanwhile merges
+        assert len(frames) < flushes * 2 // 3, (len(frames), flushes)
 
 
 @pytest.mark.services
