@@ -4,7 +4,7 @@ BIN := .venv/bin
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help check test lint js bench demo chaos
+.PHONY: help check test lint js bench demo chaos docs
 
 help: ## Show this list
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -12,17 +12,22 @@ help: ## Show this list
 test: ## Install what is missing, then lint, type-check and run all tests
 	scripts/test $(ARGS)
 
-check: ## The fast loop: lint, types, the import layers and the tests that need no service
+check: ## The fast loop: lint, types, the import layers, the docs and the tests that need no service
 	@scripts/bootstrap
 	$(MAKE) --no-print-directory lint
 	TASK_API_TEST_DB=sqlite $(BIN)/python -m pytest -m "not services and not browser" -q $(ARGS)
 
-lint: ## ruff, mypy and the import layers only
+lint: ## ruff, mypy, the import layers and the strict docs build only
 	@scripts/bootstrap
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy task_api
 	$(BIN)/lint-imports --no-cache
+	scripts/docs --check
+
+docs: ## Build the documentation site and serve it with live reload (mkdocs serve)
+	@scripts/bootstrap
+	scripts/docs $(ARGS)
 
 js: ## Build the JS client into task_api/static/task_api/
 	@scripts/bootstrap --js

@@ -102,6 +102,7 @@ REST_FRAMEWORK = {
 TASK_API_PERMISSIONS_CLASSES = ["rest_framework.permissions.AllowAny"]
 TASK_API_BACKGROUND_TASKS = [
     "demo.tasks.Countdown",
+    "demo.tasks.WriteAnswer",
     "demo.tasks.Primes",
     "demo.tasks.WordStats",
     "demo.tasks.Report",

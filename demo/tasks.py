@@ -60,6 +60,46 @@ class Countdown(Task):
         return round(time.monotonic() - began, 2)
 
 
+_ANSWER = (
+    "A background task lets a web page ask for slow work without waiting for it. "
+    "The page starts the task with one request, and a worker runs it while the "
+    "visitor reads on. The task reports its progress, posts messages and writes "
+    "streams like this one, word by word, and every word is stored with its "
+    "position. The page shows each word as it arrives, over a WebSocket or, where "
+    "sockets are blocked, by polling. Reload the page "
+    "now: it keeps the words it has shown and asks for the rest from the position "
+    "it had reached, so no word is lost and none comes twice. When the task ends, "
+    "the page has the whole answer, exactly as the task wrote it."
+)
+
+
+class WriteAnswer(Task):
+    """Write an answer word by word to the "answer" stream, as a language model would."""
+
+    name = "write-answer"
+    title = "Write an answer"
+    inputs = {
+        "words_per_second": IntParameter(
+            minimum=1,
+            maximum=50,
+            required=False,
+            default=8,
+            title="Words per second",
+            description=f"How fast the {len(_ANSWER.split())} words of the answer are written.",
+        )
+    }
+    outputs = {"words": IntParameter(title="Words written")}
+
+    def run(self, words_per_second: int = 8) -> int:
+        words = _ANSWER.split(" ")
+        self.set_target(len(words))
+        for index, word in enumerate(words):
+            _sleep(self, 1 / words_per_second)
+            self.write(word if index == 0 else " " + word, stream="answer")
+            self.inc_progress()
+        return len(words)
+
+
 class Primes(Task):
     """Count the prime numbers below a limit, block by block."""
 

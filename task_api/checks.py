@@ -6,6 +6,7 @@
 - ``task_api.E004``: the backend cannot be imported, or is not a backend.
 - ``task_api.E005``: a ``@task`` function's parameter has no annotation, or no JSON form.
 - ``task_api.E007``: an ``OPTIONS`` name of ``TaskAPIBackend`` is no setting (its ``check()``).
+- ``task_api.E008``: ``TASKS`` names ``TaskAPIBackend`` on Django 5.2 without ``django-tasks``.
 - ``task_api.W001``: idle WebSockets would be closed by the Redis layer's socket timeout.
 - ``task_api.W002``: a SQLite database of the task tables that concurrent writers find locked.
 """
@@ -17,6 +18,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import django
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
@@ -74,6 +76,30 @@ def check_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         get_backend()
     except ConfigurationError as exc:
         return [Error(str(exc), id="task_api.E004")]
+    return []
+
+
+@register()
+def check_task_framework(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Report a ``TASKS`` entry naming ``TaskAPIBackend`` where no task framework is there."""
+    from task_api.conf import BACKEND_PATH
+
+    tasks = getattr(settings, "TASKS", None) or {}
+    aliases = [alias for alias, entry in tasks.items() if entry.get("BACKEND") == BACKEND_PATH]
+    if not aliases:
+        return []
+    try:
+        import task_api.compat  # noqa: F401
+    except ImportError as exc:
+        return [
+            Error(
+                f"TASKS[{aliases[0]!r}] names TaskAPIBackend, but Django {django.get_version()} "
+                "has no django.tasks and the django-tasks backport cannot be imported.",
+                hint=str(exc),
+                obj=aliases[0],
+                id="task_api.E008",
+            )
+        ]
     return []
 
 

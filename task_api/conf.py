@@ -148,6 +148,8 @@ class TaskAPISettings:
     max_chunk_bytes = Setting(int, 65_536, "largest stream chunk (its UTF-8 or JSON bytes)")
     max_stream_bytes = Setting(int, 16_000_000, "bytes one stream of a task may hold")
     max_streams = Setting(int, 16, "streams one task may write")
+    share_expiry = Setting(float, 86400.0, "seconds a share link lasts unless asked otherwise")
+    share_max_expiry = Setting(float, 2592000.0, "the longest a share link may last (seconds)")
     max_subscriptions = Setting(int, 100, "tasks, batches and streams one WebSocket may watch")
     max_batch_size = Setting(int, 1000, "tasks one batch may hold")
     batch_interval = Setting(

@@ -13,7 +13,8 @@
     │   ├── NotInBatch
     │   ├── TaskFinished
     │   ├── BatchFinished
-    │   └── StreamLimitExceeded (also ValueError)
+    │   ├── StreamLimitExceeded (also ValueError)
+    │   └── ShareRefused
     ├── Cancelled: stop now, a cancel was requested
     └── TaskTimeout: stop now, the soft time limit has passed
 
@@ -100,3 +101,12 @@ class TaskTimeout(TaskAPIException):
 class StreamLimitExceeded(TaskAPIError, ValueError):
     """A stream write would pass a limit (``TASK_API_MAX_CHUNK_BYTES`` and the others)
     or names a stream that cannot exist; raised in the task's own code, nothing is written."""
+
+
+class ShareRefused(TaskAPIError):
+    """A share token that opens nothing: :attr:`code` is ``share_invalid`` (unknown or
+    malformed), ``share_expired`` or ``share_revoked``."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code

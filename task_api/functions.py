@@ -31,7 +31,7 @@ class SignatureError(ConfigurationError):
 class FunctionTask(Task):
     """Base of the generated classes; runs ``django_task`` with the stored inputs."""
 
-    #: The ``django.tasks.Task`` this class runs.
+    #: The ``Task`` (of ``django.tasks`` or its backport) this class runs.
     django_task: ClassVar[Any]
     #: The defaults of the function's parameters.
     defaults: ClassVar[Mapping[str, Any]] = {}
@@ -62,18 +62,18 @@ _classes: dict[Any, type[FunctionTask]] = {}
 
 
 def django_tasks_available() -> bool:
-    """Whether Django has its task framework (Django 6 and later)."""
+    """Whether Django's task framework is there (Django 6, or the ``django-tasks`` backport)."""
     try:
-        import django.tasks  # noqa: F401
+        import task_api.compat  # noqa: F401
     except ImportError:
         return False
     return True
 
 
 def is_django_task(obj: object) -> bool:
-    """Whether ``obj`` is a ``django.tasks.Task`` (always ``False`` before Django 6)."""
+    """Whether ``obj`` is a ``@task`` function (``False`` without the task framework)."""
     try:
-        from django.tasks import Task as DjangoTask
+        from task_api.compat import Task as DjangoTask
     except ImportError:
         return False
     return isinstance(obj, DjangoTask)

@@ -76,6 +76,8 @@ class TaskRecord(models.Model):
     heartbeat = models.DateTimeField(null=True, blank=True)
     #: A deferred task waits until then (``run_after`` of Django's tasks).
     run_after = models.DateTimeField(null=True, blank=True)
+    #: The trace context of the span that started the task (OpenTelemetry), if any.
+    trace = models.JSONField(default=dict, blank=True, editable=False)
     seq = models.PositiveIntegerField(default=0)
     attempt = models.PositiveSmallIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
@@ -140,3 +142,37 @@ class StreamBlock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stream} [{self.start}, {self.end}) of task {self.task_id}"
+
+
+class ShareLink(models.Model):
+    """A read-only grant on one task or one batch (and its tasks) to whoever holds its token,
+    until it expires or is revoked. Only the token's SHA-256 is stored."""
+
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    task = models.ForeignKey(
+        TaskRecord, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    batch = models.ForeignKey(
+        TaskBatch, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    can_cancel = models.BooleanField(default=False)
+    created = models.DateTimeField(default=timezone.now)
+    expires = models.DateTimeField()
+    revoked = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "share link"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(task__isnull=False, batch__isnull=True)
+                | Q(task__isnull=True, batch__isnull=False),
+                name="task_api_share_one_object",
+            )
+        ]
+
+    def __str__(self) -> str:
+        target = f"task {self.task_id}" if self.task_id else f"batch {self.batch_id}"
+        return f"share link {self.pk} of {target}"

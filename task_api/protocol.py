@@ -51,13 +51,15 @@ def event_message(group: str, frame: Frame) -> dict[str, Any]:
 class SubscribeFrame(TypedDict):
     """Watch task `uuid` or batch `batch`: answered by its snapshot; sent again, by a fresh one.
     With `stream`, watch that stream of task `uuid` from position `offset` (default 0):
-    answered by a `chunks` frame of what is stored from there, then the chunks as written."""
+    answered by a `chunks` frame of what is stored from there, then the chunks as written.
+    `share` presents a share link's token, which the connection then holds."""
 
     type: Literal["subscribe"]
     uuid: NotRequired[str]
     batch: NotRequired[str]
     stream: NotRequired[str]
     offset: NotRequired[int]
+    share: NotRequired[str]
 
 
 class UnsubscribeFrame(TypedDict):

@@ -40,6 +40,9 @@ class Task:
     name: ClassVar[str]
     inputs: ClassVar[Mapping[str, Parameter]] = {}
     outputs: ClassVar[Mapping[str, Parameter]] = {}
+    #: The streams the task writes, with the type of their chunks (for the catalog and the
+    #: TypeScript declarations; chunks are not checked one by one). Others may be written too.
+    streams: ClassVar[Mapping[str, Parameter]] = {}
     description: ClassVar[str] = ""
     #: What pages call the task (default: its name's last dotted part, humanized).
     title: ClassVar[str] = ""
@@ -235,6 +238,11 @@ class Task:
         """The outputs as a JSON Schema object."""
         properties = {key: param.json_schema() for key, param in cls.outputs.items()}
         return _object_schema(properties, list(cls.outputs))
+
+    @classmethod
+    def stream_schema(cls) -> dict[str, Any]:
+        """The declared streams: the JSON Schema of one chunk of each, by name."""
+        return {key: param.json_schema() for key, param in cls.streams.items()}
 
 
 def _object_schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:

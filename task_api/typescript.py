@@ -36,6 +36,9 @@ def declarations(
         lines.append(f"    {_key(name)}: {{")
         lines.append(f"      inputs: {to_typescript(cls.input_schema(), 6)}")
         lines.append(f"      outputs: {to_typescript(cls.output_schema(), 6)}")
+        if streams := cls.stream_schema():
+            chunks = {"type": "object", "properties": streams, "required": list(streams)}
+            lines.append(f"      streams: {to_typescript(chunks, 6)}")
         lines.append("    }")
     lines += ["  }", "}"]
     if global_name:

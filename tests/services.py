@@ -558,9 +558,18 @@ def live_db(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> dict[s
 
 
 @pytest.fixture(scope="session")
-def services_env(live_db: dict[str, str], redis_server: RedisServer) -> dict[str, str]:
-    """The environment of the worker and daphne: test database and private Redis."""
-    return {**os.environ, **live_db, "REDIS_URL": redis_server.url}
+def services_env(
+    live_db: dict[str, str], redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """The environment of the worker and daphne: test database and private Redis; their
+    spans go to one file (``TASK_API_TEST_SPANS``)."""
+    spans = tmp_path_factory.mktemp("spans") / "spans.jsonl"
+    return {
+        **os.environ,
+        **live_db,
+        "REDIS_URL": redis_server.url,
+        "TASK_API_TEST_SPANS": str(spans),
+    }
 
 
 @pytest.fixture(scope="session")

@@ -7,21 +7,28 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import django
 import pytest
 
-if django.VERSION < (6,):
-    pytest.skip("django.tasks is new in Django 6", allow_module_level=True)
+from task_api.functions import django_tasks_available
+
+if not django_tasks_available():
+    pytest.skip("@task functions need Django 6 or django-tasks", allow_module_level=True)
 
 from django.core.checks import run_checks
-from django.tasks import TaskResultStatus, task, task_backends
-from django.tasks import signals as django_signals
-from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
 from django.test import override_settings
 from rest_framework.test import APIClient
 
 from task_api import enqueued_by, progress
 from task_api.backends.django_tasks import TaskAPIBackend
+from task_api.compat import (
+    PACKAGE,
+    InvalidTask,
+    TaskResultDoesNotExist,
+    TaskResultStatus,
+    task,
+    task_backends,
+)
+from task_api.compat import signals as django_signals
 from task_api.engine.lifecycle import cancel
 from task_api.exceptions import InputErrors
 from task_api.models import TaskRecord
@@ -204,7 +211,7 @@ def test_progress_api_is_a_no_op_outside_a_worker(settings: Any) -> None:
     progress.check_cancelled()
     assert progress.cancel_requested() is False
     with override_settings(
-        TASKS={"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+        TASKS={"default": {"BACKEND": f"{PACKAGE}.backends.immediate.ImmediateBackend"}}
     ):
         result = functions.count.enqueue(2)
         assert result.status == TaskResultStatus.SUCCESSFUL

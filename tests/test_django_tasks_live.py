@@ -1,5 +1,6 @@
-"""``@task`` functions end to end on Django 6: a view of daphne enqueues them, a Celery
-worker runs them, and REST, the WebSocket, ``get_result`` and Chromium watch them."""
+"""``@task`` functions end to end (Django 6, or the backport on 5.2): a view of daphne
+enqueues them, a Celery worker runs them, and REST, the WebSocket, ``get_result`` and
+Chromium watch them."""
 
 from __future__ import annotations
 
@@ -10,17 +11,18 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import django
 import pytest
 
-if django.VERSION < (6,):
-    pytest.skip("django.tasks is new in Django 6", allow_module_level=True)
+from task_api.functions import django_tasks_available
+
+if not django_tasks_available():
+    pytest.skip("@task functions need Django 6 or django-tasks", allow_module_level=True)
 
 import redis
 import requests
-from django.tasks import TaskResultStatus
 from playwright.sync_api import expect
 
+from task_api.compat import TaskResultStatus
 from task_api.models import TaskRecord
 from tests.project import functions
 from tests.watching import RestClient, watch

@@ -2,8 +2,8 @@
 
 The doors: ``POST /tasks/``, the WebSocket ``start`` frame, ``POST /tasks/batches/``
 (a batch of one), ``start_batch``, ``start_child`` (from a running task),
-``Task.enqueue``, and on Django 6 the ``django.tasks`` backend's ``enqueue`` and
-``aenqueue``. An outcome is a code of the one error vocabulary
+``Task.enqueue``, and the ``django.tasks`` backend's ``enqueue`` and ``aenqueue`` (Django 6,
+or the ``django-tasks`` backport on 5.2). An outcome is a code of the one error vocabulary
 (``task_api.api.errors``): REST answers its status, the WebSocket its code, and
 Python raises the domain exception the vocabulary gives that code.
 """
@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-import django
 import pytest
 from asgiref.sync import async_to_sync
 from django.db import transaction
@@ -32,6 +31,7 @@ from task_api.exceptions import (
     LimitReached,
     UnknownTask,
 )
+from task_api.functions import django_tasks_available
 from task_api.models import TaskBatch, TaskRecord, TaskStatus
 from task_api.tasks import Task
 from tests.project.tasks import Add
@@ -40,7 +40,7 @@ from tests.test_consumer import ORIGIN, connect, receive
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-DJANGO_TASKS = django.VERSION >= (6,)
+DJANGO_TASKS = django_tasks_available()
 STATUS = {"invalid": 400, "too_many_tasks": 429, "unavailable": 503}
 #: What each kind of start is at a door that takes task names and JSON inputs.
 STARTS = {"good": ("add", {"a": 1}), "bad": ("add", {"a": "x", "c": 1}), "unknown": ("nope", {})}
@@ -194,7 +194,7 @@ KEYED_DOORS = {"POST /tasks/", "WebSocket start"}
 def door_param(name: str) -> Any:
     marks = []
     if name in FUNCTION_DOORS and not DJANGO_TASKS:
-        marks.append(pytest.mark.skip(reason="django.tasks is new in Django 6"))
+        marks.append(pytest.mark.skip(reason="@task functions need Django 6 or django-tasks"))
     return pytest.param(name, marks=marks, id=name)
 
 
@@ -222,7 +222,7 @@ def world(users: Any, session_cookie: Any) -> Iterator[World]:
         (signals.task_finished, receiver("finished")),
     ]
     if DJANGO_TASKS:
-        from django.tasks import signals as django_signals
+        from task_api.compat import signals as django_signals
 
         def forwarded(name: str) -> Callable[..., None]:
             def record(sender: Any, task_result: Any, **kwargs: Any) -> None:

@@ -176,3 +176,73 @@ def test_readme_policy_snippet_widens_access_to_a_group(
     assert async_to_sync(watch)(team["anna"], {"type": "subscribe", "uuid": str(task.uuid)})[
         "type"
     ] in ("snapshot", "update")
+
+
+PERMISSIONS_POLICY = "task_api.engine.policy.DjangoPermissions"
+
+
+class SharedWith:
+    """An object-permission backend (as django-rules or django-guardian are): a task is
+    viewable, and cancellable, by the user its inputs name in ``shared_with``."""
+
+    def authenticate(self, request: Any, **credentials: Any) -> None:
+        return None
+
+    def has_perm(self, user: Any, perm: str, obj: Any = None) -> bool:
+        if not isinstance(obj, TaskRecord):
+            return False
+        shared = obj.inputs.get("shared_with") == user.username
+        return shared and perm in ("task_api.view_taskrecord", "task_api.change_taskrecord")
+
+
+def grant(user: Any, codename: str) -> Any:
+    from django.contrib.auth.models import Permission
+
+    user.user_permissions.add(Permission.objects.get(codename=codename))
+    return type(user).objects.get(pk=user.pk)  # without the cached permissions
+
+
+def test_django_permissions_grant_view_and_change_on_the_model(
+    settings: Any, team: dict[str, Any]
+) -> None:
+    settings.TASK_API_ACCESS_POLICY = PERMISSIONS_POLICY
+    task, batch = a_task_of(team["alice"]), a_batch_of(team["alice"])
+    assert client_of(team["bob"]).get(f"/tasks/{task.uuid}/").status_code == 404
+    bob = grant(team["bob"], "view_taskrecord")
+    assert client_of(bob).get(f"/tasks/{task.uuid}/").status_code == 200
+    assert client_of(bob).get(f"/tasks/batches/{batch.uuid}/").status_code == 404
+    assert client_of(bob).post(f"/tasks/{task.uuid}/cancel/").status_code == 403
+    assert async_to_sync(watch)(bob, {"type": "subscribe", "uuid": str(task.uuid)})["type"] == (
+        "snapshot"
+    )
+    bob = grant(bob, "change_taskrecord")
+    assert client_of(bob).post(f"/tasks/{task.uuid}/cancel/").status_code == 202
+    bob = grant(bob, "view_taskbatch")
+    assert client_of(bob).get(f"/tasks/batches/{batch.uuid}/").status_code == 200
+    # Staff are nobody special under this policy; owners keep their tasks.
+    assert client_of(team["alice"]).get(f"/tasks/{task.uuid}/").status_code == 200
+    assert client_of(team["anna"]).get("/tasks/").json()["results"] == []
+
+
+def test_django_permissions_ask_object_permission_backends(
+    settings: Any, team: dict[str, Any]
+) -> None:
+    settings.TASK_API_ACCESS_POLICY = PERMISSIONS_POLICY
+    settings.AUTHENTICATION_BACKENDS = [
+        "django.contrib.auth.backends.ModelBackend",
+        "tests.test_policy.SharedWith",
+    ]
+    shared = TaskRecord.objects.create(
+        name="echo", owner=team["alice"], status="running", seq=1, inputs={"shared_with": "bob"}
+    )
+    private = a_task_of(team["alice"])
+    bob = client_of(team["bob"])
+    assert bob.get(f"/tasks/{shared.uuid}/").status_code == 200
+    assert bob.get(f"/tasks/{private.uuid}/").status_code == 404
+    assert bob.post(f"/tasks/{private.uuid}/cancel/").status_code == 404
+    assert bob.post(f"/tasks/{shared.uuid}/cancel/").status_code == 202
+    by_ws = {"type": "subscribe", "uuid": str(shared.uuid)}
+    assert async_to_sync(watch)(team["bob"], by_ws)["type"] == "snapshot"
+    other = {"type": "subscribe", "uuid": str(private.uuid)}
+    assert async_to_sync(watch)(team["bob"], other)["code"] == "not_found"
+    assert async_to_sync(watch)(team["anna"], by_ws)["code"] == "not_found"

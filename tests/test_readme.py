@@ -1,11 +1,11 @@
-"""Every code block of README.md, checked: the Python snippets run, the page and JS
-snippets run in Chromium against daphne and a Celery worker, the shell commands
-name real targets and programs, and the JSON examples and reference tables match
+"""Every code block of README.md and of the docs (docs/), checked: the Python snippets run,
+the page and JS snippets run in Chromium against daphne and a Celery worker, the shell
+commands name real targets and programs, and the JSON examples and reference tables match
 what the code does.
 
-The snippets are read from README.md at test time (``tests/readme_snippets.py``).
-The live tests need the README's ``Wait`` task registered in the test project:
-``tests.project.readme_tasks.Wait`` runs the README's ``task`` snippet.
+The snippets are read from the Markdown files at test time (``tests/readme_snippets.py``).
+The live tests need the tutorial's ``Wait`` task registered in the test project:
+``tests.project.readme_tasks.Wait`` runs the ``task`` snippet.
 """
 
 from __future__ import annotations
@@ -38,24 +38,28 @@ from playwright.sync_api import expect
 from rest_framework.test import APIClient
 
 from task_api import protocol
-from task_api.conf import TaskAPISettings, task_api_settings
+from task_api.conf import task_api_settings
+from task_api.functions import django_tasks_available
 from task_api.models import TaskRecord, TaskStatus
 from task_api.params import IntParameter, StringParameter
 from task_api.store.task_json import task_json
 from task_api.tasks import Task
 from task_api.views.tasks import TaskCancelView, TaskCatalogView, TaskDetailView, TaskListView
 from tests import test_batches_readme as batches_readme
-from tests import test_newproject, test_policy, test_sse
+from tests import test_docs, test_newproject, test_policy, test_sse, test_streams, test_tracing
 from tests import test_readme_django_tasks as readme_django_tasks
+from tests import test_readme_streams as readme_streams
 from tests import test_readme_testing as readme_testing
+from tests import test_streams_howto as streams_howto
 from tests.project.asgi import application
 from tests.readme_snippets import (
-    README,
+    REPO_ROOT,
     Block,
     blocks,
     exec_snippet,
     load_snippet_module,
     snippet,
+    snippet_block,
     table,
 )
 
@@ -66,13 +70,12 @@ if TYPE_CHECKING:
 
     from tests.services import CeleryWorker, DaphneServer, SessionCookie, Users
 
-REPO_ROOT = README.parent
 TASK_API = REPO_ROOT / "task_api"
 STATIC_JS = TASK_API / "static" / "django-task-api.min.js"
 TIMEOUT_MS = 20_000
 TERMINAL = {"succeeded", "failed", "cancelled"}
 TASK_GET = re.compile(r"/tasks/[0-9a-f-]{36}/$")
-# Where the README puts the Wait task; the live tests' processes find it in the test project.
+# Where the tutorial puts the Wait task; the live tests' processes find it in the test project.
 README_TASK_MODULE = "myapp.background"
 README_PACKAGES = frozenset({"myapp", "myproject"})
 PROJECT_TASK_PATH = "tests.project.readme_tasks.Wait"
@@ -88,16 +91,20 @@ def _startproject_installed_apps() -> list[str]:
     raise AssertionError(f"no INSTALLED_APPS in {template}")
 
 
-def block_starting(lang: str, start: str) -> Block:
-    """The README's one unnamed ``lang`` block whose text starts with ``start``."""
-    found = [b for b in blocks() if b.lang == lang and not b.name and b.text.startswith(start)]
-    assert len(found) == 1, f"README.md: expected one {lang} block starting {start!r}"
+def block_starting(lang: str, start: str, where: str) -> Block:
+    """The one unnamed ``lang`` block of the file ``where`` whose text starts with ``start``."""
+    found = [
+        b
+        for b in blocks(path=REPO_ROOT / where)
+        if b.lang == lang and not b.name and b.text.startswith(start)
+    ]
+    assert len(found) == 1, f"{where}: expected one {lang} block starting {start!r}"
     return found[0]
 
 
 @pytest.fixture
 def fresh_modules() -> Iterator[None]:
-    """The README's ``myapp`` and ``myproject`` modules a test runs are forgotten after it."""
+    """The snippets' ``myapp`` and ``myproject`` modules a test runs are forgotten after it."""
     try:
         yield
     finally:
@@ -193,7 +200,7 @@ def test_settings_snippet_configures_the_app(readme_task: ModuleType) -> None:
     assert len(apps) == len(set(apps)), apps
     for app in apps:
         __import__(app)
-    # The setting names the snippet "task" defines, where the README puts it.
+    # The setting names the snippet "task" defines, where the tutorial puts it.
     (entry,) = names["TASK_API_BACKGROUND_TASKS"]
     assert import_string(entry) is readme_task.Wait
     assert names["ASGI_APPLICATION"] == "myproject.asgi.application"
@@ -210,7 +217,7 @@ def test_settings_snippet_configures_the_app(readme_task: ModuleType) -> None:
 
 
 def test_pubsub_layer_snippet_is_the_tested_configuration() -> None:
-    """The README's pub/sub layer is the one ``TASK_API_TEST_LAYER=pubsub`` runs the
+    """The docs' pub/sub layer is the one ``TASK_API_TEST_LAYER=pubsub`` runs the
     WebSocket tests on, on the settings snippet's Redis, and no check warns of it."""
     from task_api.checks import check_channel_layer
     from tests.project.settings import redis_channel_layer
@@ -224,7 +231,7 @@ def test_pubsub_layer_snippet_is_the_tested_configuration() -> None:
 
 
 def test_settings_snippet_puts_daphne_before_staticfiles() -> None:
-    """The README says daphne goes before staticfiles, so that runserver serves ASGI."""
+    """The tutorial says daphne goes before staticfiles, so that runserver serves ASGI."""
     apps = _settings_snippet()["INSTALLED_APPS"]
     assert apps.index("daphne") < apps.index("django.contrib.staticfiles"), (
         f"after the settings snippet, on a new project's INSTALLED_APPS: {apps}"
@@ -259,13 +266,6 @@ def test_sqlite_snippet_gives_the_options_the_check_asks_for(
         connection.close()
 
 
-def test_every_system_check_id_is_in_the_readme() -> None:
-    sources = "\n".join(path.read_text() for path in TASK_API.rglob("*.py"))
-    ids = set(re.findall(r"task_api\.[EW]\d{3}", sources))
-    listed = set(re.findall(r"`(task_api\.[EW]\d{3})`", README.read_text()))
-    assert ids == listed
-
-
 # -- snippet: urls --------------------------------------------------------------------------
 
 
@@ -292,7 +292,7 @@ def test_urls_snippet_serves_the_api_and_no_root(fresh_modules: None) -> None:
 def test_rest_table_requests_resolve_to_views_that_take_them(fresh_modules: None) -> None:
     load_snippet_module("view", "myapp.views")
     urls = load_snippet_module("urls", "myproject.urls")
-    rows = table("request", "answer")
+    rows = table("request", "answer", page="docs/reference/rest.md")
     assert len(rows) >= 6
     for request, _answer in rows:
         found = re.match(r"`(GET|POST) (/[^`?\s]*)", request)
@@ -326,7 +326,7 @@ def test_project_file_is_the_snippet(name: str) -> None:
     assert _code_lines(project_file.read_text()) == _code_lines(expected)
 
 
-def test_project_imports_its_celery_app_as_the_readme_says() -> None:
+def test_project_imports_its_celery_app_as_the_tutorial_says() -> None:
     line = "from .celery import app as celery_app"
     assert snippet("celery-init") == line + "\n"
     assert line in (REPO_ROOT / "tests" / "project" / "__init__.py").read_text().splitlines()
@@ -379,12 +379,12 @@ def _wait_until_all_ended(page: Page, context: BrowserContext, count: int) -> li
     raise AssertionError(f"alice's tasks did not all end: {tasks}")
 
 
-def test_project_task_is_the_readme_snippet() -> None:
-    """The live processes run ``Wait`` as the test project imports it: the README's code."""
+def test_project_task_is_the_tutorial_snippet() -> None:
+    """The live processes run ``Wait`` as the test project imports it: the tutorial's code."""
     wait = import_string(PROJECT_TASK_PATH)
     assert issubclass(wait, Task)
     assert wait.name == "wait"
-    assert wait.run.__code__.co_filename == str(README)
+    assert wait.run.__code__.co_filename == str(snippet_block("task").path)
 
 
 @pytest.fixture(scope="session")
@@ -543,7 +543,7 @@ def _make_dry_run(*args: str) -> list[str]:
 
 
 def test_make_demo_and_make_test_run_their_scripts() -> None:
-    block = block_starting("sh", "make demo")
+    block = block_starting("sh", "make demo", "README.md")
     targets = [line.split("#")[0].split()[1] for line in block.text.splitlines()]
     assert targets == ["demo", "test"]
     for target in targets:
@@ -556,7 +556,7 @@ def test_make_demo_and_make_test_run_their_scripts() -> None:
 
 
 def test_demo_on_celery_commands() -> None:
-    block = block_starting("sh", "REDIS_URL=")
+    block = block_starting("sh", "REDIS_URL=", "docs/how-to/deployment.md")
     demo, worker = block.text.splitlines()
     assert demo.startswith("REDIS_URL=redis://")
     assert demo.endswith(" make demo")
@@ -569,9 +569,9 @@ def test_demo_on_celery_commands() -> None:
 
 
 def test_pip_install_names_the_package_and_its_extras() -> None:
-    block = block_starting("sh", "pip install")
-    found = re.fullmatch(r'pip install "([\w-]+)\[([\w,]+)\]"\n', block.text)
-    assert found, block.text
+    (line,) = [line for line in snippet("startproject").splitlines() if line.startswith("pip ")]
+    found = re.fullmatch(r'pip install "([\w-]+)\[([\w,]+)\]"', line)
+    assert found, line
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     assert found.group(1) == project["name"]
     extras = found.group(2).split(",")
@@ -598,7 +598,7 @@ def _celery_app_main(app: str) -> str:
 
 
 def test_server_and_worker_commands_exist_and_find_the_project() -> None:
-    block = block_starting("sh", "daphne ")
+    block = block_starting("sh", "daphne ", "docs/tutorial.md")
     daphne, celery = (line.split() for line in block.text.splitlines())
     bin_dir = Path(sys.executable).parent
     for argv in (daphne, celery):
@@ -615,12 +615,12 @@ def test_server_and_worker_commands_exist_and_find_the_project() -> None:
 
 @pytest.mark.django_db
 def test_task_json_example_has_the_fields_of_task_json(readme_task: ModuleType) -> None:
-    example = json.loads(block_starting("json", "{\n").text)
+    example = json.loads(block_starting("json", "{\n", "docs/reference/rest.md").text)
     record = TaskRecord.objects.create(name="wait", status=TaskStatus.RUNNING)
     assert list(example) == list(task_json(record))
     assert example["status"] in TaskStatus.values
     assert example["messages"] == [entry["value"] for entry in example["message_log"]]
-    # What the README's Wait task says with its default label.
+    # What the tutorial's Wait task says with its default label.
     task = readme_task.Wait()
     task.run(seconds=1)
     assert example["messages"][0] == task._reporter.entries[0]["value"]
@@ -630,7 +630,7 @@ def test_task_json_example_has_the_fields_of_task_json(readme_task: ModuleType) 
 def test_bad_request_example_is_what_the_api_answers(
     readme_task: ModuleType, api: APIClient
 ) -> None:
-    example = json.loads(block_starting("json", '{"inputs"').text)
+    example = json.loads(block_starting("json", '{"inputs"', "docs/reference/rest.md").text)
     with override_settings(TASK_API_BACKGROUND_TASKS=[readme_task.Wait]):
         response = api.post(
             "/tasks/",
@@ -647,7 +647,7 @@ def test_bad_request_example_is_what_the_api_answers(
 
 def test_layout_names_existing_paths() -> None:
     """Top-level names are in the repository; indented ones in task_api/ (or its backends/)."""
-    block = block_starting("", "task_api/")
+    block = block_starting("", "task_api/", "docs/explanations/architecture.md")
     for line in block.text.splitlines():
         names = re.findall(r"[\w.]+(?:/[\w.]+)*(?:/|\.py|\.md)(?![\w/])", line)
         assert names, line
@@ -656,51 +656,10 @@ def test_layout_names_existing_paths() -> None:
                 places = [TASK_API / name, TASK_API / "backends" / name]
             else:
                 places = [REPO_ROOT / name]
-            assert any(p.exists() for p in places), f"README layout names {name}: {line.strip()!r}"
+            assert any(p.exists() for p in places), f"the layout names {name}: {line.strip()!r}"
 
 
 # -- reference tables -----------------------------------------------------------------------
-
-
-def _settings_table() -> dict[str, tuple[str, str]]:
-    """Each setting of the README's settings table: its default as written, and its meaning."""
-    rows = {}
-    for cell, default, meaning in table("setting", "default", "meaning"):
-        for name in re.findall(r"`(TASK_API_\w+)`", cell):
-            rows[name] = (default.strip("`"), meaning)
-    return rows
-
-
-def test_every_setting_in_the_table_is_read() -> None:
-    read = {name for setting in TaskAPISettings.all() for name in setting.names}
-    for name in _settings_table():
-        assert name in read, f"task_api never reads {name}"
-
-
-def test_every_setting_read_is_in_the_table() -> None:
-    rows = "\n".join(" | ".join(row) for row in table("setting", "default", "meaning"))
-    read = {name for setting in TaskAPISettings.all() for name in setting.names}
-    for path in TASK_API.rglob("*.py"):  # a setting read around the settings object
-        read |= set(re.findall(r'getattr\(settings, "(TASK_API_[A-Z_]+)"', path.read_text()))
-    missing = sorted(name for name in read if f"`{name}`" not in rows)
-    assert missing == [], f"settings read by task_api but not in README's settings table: {missing}"
-
-
-def test_settings_table_defaults_are_the_code_defaults(settings: Any) -> None:
-    """The table is the settings object: each row is one setting, its default and its doc."""
-    for name in dir(django_settings):
-        if name.startswith("TASK_API_"):
-            delattr(settings, name)
-    rows = _settings_table()
-    assert list(rows) == [setting.name for setting in TaskAPISettings.all()]
-    for setting in TaskAPISettings.all():
-        written, meaning = rows[setting.name]
-        expected = None if written == "DRF's default" else ast.literal_eval(written)
-        actual = getattr(task_api_settings, setting.attribute)
-        assert setting.default == actual == expected, (
-            f"{setting.name}: README says {written}, the code uses {actual!r}"
-        )
-        assert meaning == setting.doc, f"{setting.name}: README says {meaning!r}"
 
 
 def test_options_snippet_configures_the_engine(settings: Any) -> None:
@@ -713,7 +672,7 @@ def test_options_snippet_configures_the_engine(settings: Any) -> None:
     assert task_api_settings.max_running_per_user == 5
     settings.TASK_API_MAX_RUNNING_PER_USER = 7  # the TASK_API_* setting wins
     assert task_api_settings.max_running_per_user == 7
-    if django.VERSION >= (6,):
+    if django_tasks_available():
         from django.core.checks import run_checks
 
         assert [e.id for e in run_checks(databases=[]) if e.id == "task_api.E007"] == []
@@ -821,7 +780,10 @@ async def test_websocket_table_frames_are_what_the_consumer_speaks(
 
 # -- every block is checked -----------------------------------------------------------------
 
+NEW_PROJECT = test_newproject.test_tutorial_on_celery_and_redis
+FUNCTION_AND_BATCH = test_newproject.test_tutorial_function_and_batch
 SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
+    "traces-settings": [test_tracing.test_the_documented_setup_prints_the_spans_of_a_run],
     "task": [
         test_task_snippet_declares_the_wait_task,
         test_task_snippet_runs_detached,
@@ -831,77 +793,120 @@ SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
         test_settings_snippet_configures_the_app,
         test_settings_snippet_puts_daphne_before_staticfiles,
     ],
-    "settings-sqlite": [
-        test_sqlite_snippet_gives_the_options_the_check_asks_for,
-        test_newproject.test_readme_project_on_celery_and_redis,
-    ],
+    "settings-sqlite": [test_sqlite_snippet_gives_the_options_the_check_asks_for, NEW_PROJECT],
     "pubsub-layer": [
         test_pubsub_layer_snippet_is_the_tested_configuration,
-        test_newproject.test_readme_project_on_the_pubsub_layer,
+        test_newproject.test_tutorial_on_the_pubsub_layer,
     ],
     "urls": [
         test_urls_snippet_serves_the_api_and_no_root,
         test_rest_table_requests_resolve_to_views_that_take_them,
     ],
     "asgi": [test_project_file_is_the_snippet],
-    "celery-init": [test_project_imports_its_celery_app_as_the_readme_says],
+    "celery-init": [test_project_imports_its_celery_app_as_the_tutorial_says],
     "celery": [
         test_project_file_is_the_snippet,
-        test_project_imports_its_celery_app_as_the_readme_says,
+        test_project_imports_its_celery_app_as_the_tutorial_says,
     ],
-    "page": [test_page_snippet_shows_the_result, test_project_task_is_the_readme_snippet],
+    "page": [test_page_snippet_shows_the_result, test_project_task_is_the_tutorial_snippet],
     # Applied to a new project made by startproject, in tests/test_newproject.py:
-    "startapp": [test_newproject.test_readme_project_on_celery_and_redis],
-    "view": [test_newproject.test_readme_project_on_celery_and_redis],
-    "settings-inprocess": [test_newproject.test_readme_project_without_redis],
+    "startproject": [test_pip_install_names_the_package_and_its_extras, NEW_PROJECT],
+    "settings-login": [test_docs.test_login_settings_send_visitors_to_the_admin, NEW_PROJECT],
+    "migrate": [NEW_PROJECT],
+    "view": [test_docs.test_tutorial_urls_route_every_page, NEW_PROJECT],
+    "settings-inprocess": [test_newproject.test_tutorial_without_redis],
+    "settings-tasks": [test_docs.test_tutorial_tasks_setting_is_the_backend, FUNCTION_AND_BATCH],
+    "urls-countdown": [test_docs.test_tutorial_urls_route_every_page, FUNCTION_AND_BATCH],
+    "urls-batch": [test_docs.test_tutorial_urls_route_every_page, FUNCTION_AND_BATCH],
+    "batch-page": [FUNCTION_AND_BATCH],
+    "quickstart-setup": [test_newproject.test_quickstart_runs_as_written],
+    "quickstart-task": [
+        test_docs.test_quickstart_task_adds,
+        test_newproject.test_quickstart_runs_as_written,
+    ],
+    "quickstart-settings": [test_newproject.test_quickstart_runs_as_written],
+    "quickstart-urls": [test_newproject.test_quickstart_runs_as_written],
+    "quickstart-run": [test_newproject.test_quickstart_runs_as_written],
+    "quickstart-curl": [test_newproject.test_quickstart_runs_as_written],
     "js": [test_js_snippet_runs_watches_and_cancels],
     "access-policy": [test_policy.test_readme_policy_snippet_widens_access_to_a_group],
     "sse-js": [test_sse.test_readme_sse_snippet_in_chromium],
     **batches_readme.SNIPPET_CHECKS,
+    **readme_streams.SNIPPET_CHECKS,
+    **streams_howto.SNIPPET_CHECKS,
     **readme_testing.SNIPPET_CHECKS,
     "django-settings": [readme_django_tasks.test_settings_snippet_configures_the_backend],
     "django-options": [test_options_snippet_configures_the_engine],
     "django-task": [
-        readme_django_tasks.test_task_snippet_runs_plainly_immediately_and_on_the_engine
+        readme_django_tasks.test_task_snippet_runs_plainly_immediately_and_on_the_engine,
+        FUNCTION_AND_BATCH,
     ],
-    "django-view": [readme_django_tasks.test_view_snippet_enqueues_for_the_user],
+    "django-view": [
+        readme_django_tasks.test_view_snippet_enqueues_for_the_user,
+        FUNCTION_AND_BATCH,
+    ],
     "django-page": [
         readme_django_tasks.test_project_template_is_the_page_snippet,
         readme_django_tasks.test_page_and_js_snippets_in_chromium,
+        FUNCTION_AND_BATCH,
     ],
     "django-js": [readme_django_tasks.test_page_and_js_snippets_in_chromium],
 }
-# The other blocks, by language and how their text starts.
-BLOCK_CHECKS: dict[tuple[str, str], Callable[..., Any]] = {
-    ("sh", "make demo"): test_make_demo_and_make_test_run_their_scripts,
-    ("sh", "REDIS_URL="): test_demo_on_celery_commands,
-    ("sh", "pip install"): test_pip_install_names_the_package_and_its_extras,
-    ("sh", "daphne "): test_server_and_worker_commands_exist_and_find_the_project,
-    ("json", "{\n"): test_task_json_example_has_the_fields_of_task_json,
-    ("json", '{"inputs"'): test_bad_request_example_is_what_the_api_answers,
-    ("", "task_api/"): test_layout_names_existing_paths,
-    ("", "TaskAPIException"): readme_django_tasks.test_exception_tree_is_the_code,
+# The other blocks, by file, language and how their text starts.
+BLOCK_CHECKS: dict[tuple[str, str, str], Callable[..., Any]] = {
+    ("README.md", "sh", "make demo"): test_make_demo_and_make_test_run_their_scripts,
+    ("docs/how-to/deployment.md", "sh", "REDIS_URL="): test_demo_on_celery_commands,
+    (
+        "docs/tutorial.md",
+        "sh",
+        "daphne ",
+    ): test_server_and_worker_commands_exist_and_find_the_project,
+    ("docs/reference/rest.md", "json", "{\n"): test_task_json_example_has_the_fields_of_task_json,
+    (
+        "docs/reference/rest.md",
+        "json",
+        '{"inputs"',
+    ): test_bad_request_example_is_what_the_api_answers,
+    ("docs/explanations/architecture.md", "", "task_api/"): test_layout_names_existing_paths,
+    ("docs/explanations/architecture.md", "mermaid", "flowchart"): (
+        test_docs.test_data_path_diagram_names_real_routes
+    ),
+    ("docs/how-to/task-classes.md", "", "TaskAPIException"): (
+        readme_django_tasks.test_exception_tree_is_the_code
+    ),
+    ("docs/contributing.md", "sh", "make docs"): test_docs.test_docs_commands_exist,
+    ("docs/protocol.md", "text", "retry: 1000"): test_sse.test_protocol_example_is_an_event_stream,
+    ("docs/protocol.md", "json", "{\n"): test_docs.test_protocol_task_json_has_the_fields,
+    ("docs/protocol.md", "json", '{"inputs"'): test_docs.test_protocol_bad_requests_are_answers,
+    ("docs/protocol.md", "json", '{"type": "start"'): test_docs.test_protocol_start_frames,
+    (
+        "docs/protocol.md",
+        "json",
+        test_streams.STREAM_EXAMPLE,
+    ): test_streams.test_the_documented_stream_answer_is_what_rest_answers,
 }
 
 
 def test_every_code_block_is_checked() -> None:
     unchecked = []
-    used: set[tuple[str, str]] = set()
-    for block in blocks():
+    used: set[tuple[str, str, str]] = set()
+    found = blocks()
+    for block in found:
         if block.name is not None:
             if block.name not in SNIPPET_CHECKS:
-                unchecked.append(f"README.md:{block.line}: snippet {block.name!r}")
+                unchecked.append(f"{block.where}:{block.line}: snippet {block.name!r}")
             continue
         keys = [
-            (lang, start)
-            for lang, start in BLOCK_CHECKS
-            if block.lang == lang and block.text.startswith(start)
+            (where, lang, start)
+            for where, lang, start in BLOCK_CHECKS
+            if (block.where, block.lang) == (where, lang) and block.text.startswith(start)
         ]
         if len(keys) != 1:
             kind = block.lang or "text"
-            unchecked.append(f"README.md:{block.line}: {kind} block {block.first_line!r}")
+            unchecked.append(f"{block.where}:{block.line}: {kind} block {block.first_line!r}")
         used.update(keys)
-    assert unchecked == [], "code blocks of README.md that no test checks"
-    assert set(BLOCK_CHECKS) == used, "checks of blocks that README.md no longer has"
-    named = {block.name for block in blocks() if block.name}
-    assert set(SNIPPET_CHECKS) == named, "checks of snippets that README.md no longer has"
+    assert unchecked == [], "code blocks of README.md and docs/ that no test checks"
+    assert set(BLOCK_CHECKS) == used, "checks of blocks that README.md and docs/ no longer have"
+    named = [block.name for block in found if block.name]
+    assert len(named) == len(set(named)), f"snippet names given twice: {sorted(named)}"
+    assert set(SNIPPET_CHECKS) == set(named), "checks of snippets that no file has any more"

@@ -16,6 +16,7 @@ from asgiref.sync import sync_to_async
 from rest_framework.test import APIClient
 
 from task_api.consumers.hub import get_hub
+from task_api.consumers.sse import Position
 from task_api.models import StreamBlock, TaskRecord, TaskStatus
 from tests.project.asgi import application
 from tests.services import DaphneServer, Service, UvicornServer, _started
@@ -260,6 +261,30 @@ async def test_another_user_and_a_visitor_get_nothing(users: Any, session_cookie
         application, "/tasks/00000000-0000-4000-8000-000000000000/events/", bob
     ).open()
     assert unknown.status == 404
+
+
+@pytest.mark.usefixtures("inprocess")
+async def test_a_share_link_opens_the_events_of_its_task_only(
+    users: Any, session_cookie: Any
+) -> None:
+    from task_api import links
+
+    record, other = [
+        await sync_to_async(make_task)(users.alice, status=TaskStatus.SUCCEEDED) for _ in range(2)
+    ]
+    token = await sync_to_async(links.share)(record)
+    visitor = await open_events(f"/tasks/{record.uuid}/events/?share={token}")
+    assert [event.event for event in await visitor.until_end()] == ["snapshot"]
+    bob = await cookie_of(session_cookie, users.bob)
+    header = await open_events(f"/tasks/{record.uuid}/events/", {**bob, "x-share-token": token})
+    assert [event.event for event in await header.until_end()] == ["snapshot"]
+    refused = await AsgiEvents(application, f"/tasks/{other.uuid}/events/?share={token}").open()
+    assert refused.status == 404
+    bad = await AsgiEvents(application, f"/tasks/{record.uuid}/events/?share=share_nope").open()
+    assert (bad.status, (await bad.json())["code"]) == (401, "share_invalid")
+    await sync_to_async(links.revoke)(record)
+    revoked = await AsgiEvents(application, f"/tasks/{record.uuid}/events/?share={token}").open()
+    assert (revoked.status, (await revoked.json())["code"]) == (403, "share_revoked")
 
 
 @pytest.mark.usefixtures("inprocess")
@@ -593,3 +618,33 @@ def test_readme_sse_snippet_in_chromium(
         assert errors == []
     finally:
         context.close()
+
+
+def test_protocol_example_is_an_event_stream() -> None:
+    """docs/protocol.md's example answer: the retry line, then events whose ``id`` is the
+    position after each frame, and a heartbeat."""
+    import json
+
+    from tests.readme_snippets import blocks
+    from tests.sse import Parser
+
+    (block,) = [
+        b
+        for b in blocks()
+        if (b.where, b.lang) == ("docs/protocol.md", "text") and b.text.startswith("retry:")
+    ]
+    events = Parser().feed(block.text.encode())
+    assert events[0].retry == 1000
+    assert events[-1].comment == "ping"
+    seq, streams = -1, {"answer": 0, "rows": 3}  # the query: ?streams=answer,rows:3
+    for event in events[1:-1]:
+        frame = json.loads(event.data.replace("{…task JSON…}", "{}"))
+        assert frame["type"] == event.event
+        if frame["type"] == "chunks":
+            assert frame["offset"] == streams[frame["stream"]]
+            assert frame["next"] == frame["offset"] + len(frame["chunks"])
+            streams[frame["stream"]] = frame["next"]
+        else:
+            assert frame["seq"] > seq
+            seq = frame["seq"]
+        assert event.id == str(Position(seq, dict(streams)))

@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import django
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -18,6 +17,7 @@ from rest_framework.test import APIClient
 from task_api import progress, testing
 from task_api.engine.retention import purge_finished
 from task_api.exceptions import StreamLimitExceeded
+from task_api.functions import django_tasks_available
 from task_api.models import StreamBlock, TaskRecord
 from task_api.reporting import Reporter
 from tests.project.asgi import application
@@ -126,7 +126,7 @@ def test_a_task_over_a_limit_fails_with_the_error_in_its_code(settings: Any) -> 
     assert 'self.write(f"t{i} "' in run.traceback
 
 
-@pytest.mark.skipif(django.VERSION < (6,), reason="django.tasks is in Django 6")
+@pytest.mark.skipif(not django_tasks_available(), reason="needs Django 6 or django-tasks")
 @pytest.mark.django_db
 def test_a_task_function_streams_through_progress() -> None:
     from tests.project.functions import spell
@@ -383,3 +383,41 @@ async def test_another_user_watches_nothing(users: Any, bob_headers: Any) -> Non
     await asyncio.sleep(0.3)
     assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
+
+
+def test_declared_streams_are_in_the_catalog_and_the_typescript_types(
+    django_user_model: Any, db: None
+) -> None:
+    from task_api.typescript import declarations
+
+    api = api_for(django_user_model.objects.create_user("alice"))
+    (entry,) = [e for e in api.get("/tasks/catalog/").json() if e["name"] == "tokens"]
+    rows = {"type": "object", "additionalProperties": True}
+    assert entry["streams"] == {"answer": {"type": "string"}, "rows": rows}
+    typed = declarations({"tokens": Tokens})
+    declared = "streams: {\n        answer: string\n        rows: Record<string, unknown>"
+    assert declared in typed
+
+
+STREAM_EXAMPLE = '{"uuid": "6f1c3a52-3c1e-4d8e-9a3e-1d5b4c2f7a10", "stream"'
+
+
+@pytest.mark.django_db
+def test_the_documented_stream_answer_is_what_rest_answers(django_user_model: Any) -> None:
+    from tests.readme_snippets import REPO_ROOT, blocks
+
+    (block,) = [
+        b
+        for b in blocks(path=REPO_ROOT / "docs" / "protocol.md")
+        if b.lang == "json" and b.text.startswith(STREAM_EXAMPLE)
+    ]
+    example = json.loads(block.text)
+    alice = django_user_model.objects.create_user("alice")
+    record = TaskRecord.objects.create(
+        uuid=example["uuid"], name="tokens", owner=alice, status="running", streams={"answer": 3}
+    )
+    StreamBlock.objects.create(
+        task=record, stream="answer", start=0, end=3, size=13, chunks=["The", " answer", " is"]
+    )
+    answer = api_for(alice).get(f"/tasks/{record.uuid}/streams/answer/", {"offset": 0})
+    assert answer.json() == example

@@ -8,11 +8,11 @@ import os
 import subprocess
 import sys
 
-import django
 import pytest
 from django.test import TestCase
 
 from task_api.exceptions import InputErrors
+from task_api.functions import django_tasks_available
 from task_api.models import TaskRecord
 from task_api.params import IntParameter, StringParameter
 from task_api.tasks import Task
@@ -20,7 +20,9 @@ from task_api.testing import run
 from tests.project.tasks import BadOutput, Burst, Countdown, Fail, Flaky
 from tests.services import REPO_ROOT
 
-needs_django6 = pytest.mark.skipif(django.VERSION < (6,), reason="@task functions need Django 6")
+needs_tasks = pytest.mark.skipif(
+    not django_tasks_available(), reason="@task functions need Django 6 or django-tasks"
+)
 
 
 class Import(Task):
@@ -113,7 +115,7 @@ def test_cancel_after_some_reports() -> None:
         before.assert_succeeded()
 
 
-@needs_django6
+@needs_tasks
 def test_a_function_task_takes_its_call_arguments() -> None:
     from tests.project.functions import count, explode
 

@@ -38,6 +38,12 @@ run('add', {a: 1, b: 2}, null, (json) => json.outputs.sum, (err) => err.code)
 run('messages', {lines: ['a', 'b']})
 TaskAPI.start('add', {a: 2}).then((json) => json.outputs.sum)
 TaskAPI.watch('6f1c3a52').then((json) => json.outputs)
+// Streams: the chunks of those the task declares are typed, any other name is read too.
+run('tokens', {count: 2}, {streams: {
+  answer: {offset: 1, onChunks: (words, offset) => words.map((w) => w.toUpperCase() + offset)},
+  rows: {onChunks: (rows) => rows[0]},
+  other: {},
+}})
 void waited
 """
 
@@ -50,6 +56,9 @@ BAD = {
     "wrong_list_item": "TaskAPI.run('messages', {lines: [1]})",
     "unknown_output": "TaskAPI.run('wait', {}).then((json) => json.outputs.slept)",
     "output_type": "TaskAPI.run('wait').then((json) => json.outputs.waited.toUpperCase())",
+    "stream_chunk_type": (
+        "TaskAPI.run('tokens', {count: 1}, {streams: {answer: {onChunks: (w) => w[0].toFixed()}}})"
+    ),
 }
 
 

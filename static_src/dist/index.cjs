@@ -119,7 +119,7 @@ function open(url) {
       } catch {
         return;
       }
-      for (const sub of subs) if (f[sub.key] == sub.id) sub.frame(f);
+      for (const sub of subs) if (f[sub.key] == sub.id && f.stream == sub.stream) sub.frame(f);
     };
     s.onerror = s.onclose = () => lost(s);
   };
@@ -148,7 +148,7 @@ function open(url) {
     },
     remove(sub) {
       if (!subs.delete(sub)) return;
-      if (![...subs].some((x) => x.key == sub.key && x.id == sub.id)) send(sub.bye);
+      if (![...subs].some((x) => x.key == sub.key && x.id == sub.id && x.stream == sub.stream)) send(sub.bye);
       if (!subs.size) idle = setTimeout(() => (close(), conns.delete(url)), IDLE);
     },
     hello: (sub) => send(sub.hello)
@@ -227,7 +227,7 @@ function follow(kind, o, id, create) {
     else gen++;
   };
   const unavailable = (err) => socketOnly ? settle(err) : setPolling(true);
-  const noSocket = () => new TaskAPIError("network", "WebSocket unavailable");
+  const noSocket2 = () => new TaskAPIError("network", "WebSocket unavailable");
   const sub = {
     key: kind.key,
     id: "",
@@ -245,7 +245,7 @@ function follow(kind, o, id, create) {
     down(failures) {
       resyncing = false;
       if (!socketOnly) setPolling(failures > 0);
-      else if (failures > o.maxRetries) settle(noSocket());
+      else if (failures > o.maxRetries) settle(noSocket2());
     }
   };
   function begin(uuid, known) {
@@ -256,7 +256,7 @@ function follow(kind, o, id, create) {
     if (over) return;
     const url = socketOf(o);
     if (url) (conn = connection(url)).add(sub);
-    else unavailable(noSocket());
+    else unavailable(noSocket2());
   }
   function cancel2() {
     return Promise.resolve(id || started.then((s) => s.uuid)).then(
@@ -335,11 +335,6 @@ var start = (name, inputs = {}, o) => {
 };
 var cancel = (uuid, o) => request(settings(o), "POST", uuid + "/cancel/");
 var get = (uuid, o) => request(settings(o), "GET", uuid + "/");
-var run = (name, inputs, a, b, c) => {
-  const o = callSettings(a, b, c);
-  return follow(taskKind, o, null, () => start(name, inputs, o));
-};
-var watch = (uuid, a, b, c) => follow(taskKind, callSettings(a, b, c), uuid);
 var taskKind = {
   key: "uuid",
   path: (uuid) => uuid + "/",
@@ -382,9 +377,223 @@ function startFrame(o, body, post) {
     );
 }
 
-// src/index.ts
+// src/api.ts
 extras.startFrame = startFrame;
-var TaskAPI = { options, run, watch, start, cancel, get, TaskAPIError, runAll, watchBatch, startBatch, getBatch, cancelBatch };
+
+// src/events.ts
+function events(o, uuid, streams, frame, failed) {
+  if (typeof EventSource != "function") return;
+  const url = o.baseURL.replace(/\/?$/, "/") + uuid + "/events/?streams=" + streams.map((s) => s.join(":"));
+  const source = new EventSource(url, { withCredentials: o.credentials == "include" });
+  let live = false;
+  const close = () => (clearTimeout(timer), source.close());
+  const fail = () => (close(), failed());
+  const timer = setTimeout(fail, o.connectTimeout);
+  const take = (e) => {
+    let f;
+    live = true;
+    clearTimeout(timer);
+    try {
+      f = JSON.parse(e.data);
+    } catch {
+      return;
+    }
+    frame(f);
+  };
+  for (const type of ["snapshot", "update", "chunks"]) source.addEventListener(type, take);
+  source.onerror = (e) => "data" in e ? take(e) : (!live || source.readyState == 2) && fail();
+  return close;
+}
+
+// src/streams.ts
+function read2(o, id, readers) {
+  const socketOnly = o.transport == "websocket";
+  const url = socketOf(o);
+  let tracks = [];
+  let over = false;
+  let down = false;
+  let close;
+  let settle;
+  const done = new Promise(
+    (y, n) => settle = (e) => over || (over = true, tracks.forEach((t) => t.stop()), close?.(), e ? n(e) : y())
+  );
+  const serve = (uuid) => {
+    close?.();
+    const open2 = tracks.filter((t) => !t.over && !t.refused);
+    const poll = (on) => open2.forEach((t) => t.poll(on));
+    const frame = (f) => {
+      for (const t of open2)
+        if (!f.stream || f.stream == t.reader.name) {
+          if (f.type == "chunks") t.feed(chunksOf(f), () => serve(uuid));
+          else if (f.type == "error") t.refused = true, t.poll(true);
+        }
+    };
+    const pairs = open2.map((t) => [t.reader.name, t.reader.next]);
+    close = down && o.transport != "polling" ? events(o, uuid, pairs, frame, () => (close = void 0, poll(true))) : void 0;
+    poll(down && !close);
+  };
+  const setDown = (on, uuid) => on != down && (down = on, serve(uuid));
+  const track = (uuid, reader) => {
+    const { name } = reader;
+    const conn = url && connection(url);
+    let gen = 0;
+    let polling = false;
+    let resyncing = false;
+    let timer;
+    async function poll(g, failures = 0) {
+      let delay = o.pollInterval;
+      try {
+        const f = await request(o, "GET", uuid + "/streams/" + name + "/?offset=" + reader.next);
+        if (g == gen) t.feed(f, () => {
+        });
+      } catch (e) {
+        if (g != gen) return;
+        if (!retryable(e)) return settle(e);
+        delay = backoff(delay, ++failures);
+      }
+      if (g == gen) timer = setTimeout(() => poll(g, failures), delay);
+    }
+    const sub = {
+      key: "uuid",
+      id: uuid,
+      stream: name,
+      // Read again on every reconnect, from the position reached.
+      get hello() {
+        return { type: "subscribe", uuid, stream: name, offset: reader.next };
+      },
+      bye: { type: "unsubscribe", uuid, stream: name },
+      frame(f) {
+        if (f.type == "chunks") t.feed(chunksOf(f), () => conn && conn.hello(sub));
+        else if (f.type == "error") {
+          conn && conn.remove(sub);
+          t.refused = true;
+          if (socketOnly) settle(new TaskAPIError("http_error", f.detail || f.code, null, f.code == "not_found" ? 404 : null, f));
+          else t.poll(true);
+        }
+      },
+      down(failures) {
+        if (!socketOnly) setDown(failures > 0, uuid);
+        else if (failures > o.maxRetries) settle(noSocket());
+      }
+    };
+    const t = {
+      reader,
+      feed(f, resync) {
+        if (t.over) return;
+        if (f.offset > reader.next) return void (resyncing || (resyncing = true, resync()));
+        resyncing = false;
+        const fresh = f.chunks.slice(reader.next - f.offset);
+        const at = reader.next;
+        reader.next += fresh.length;
+        if (fresh.length) reader.take(fresh, at);
+        if (f.done && reader.next >= f.next) {
+          t.over = true;
+          t.stop();
+          if (tracks.every((x) => x.over)) settle();
+        }
+      },
+      poll(on) {
+        if (on == polling) return;
+        polling = on;
+        clearTimeout(timer);
+        if (on) poll(++gen);
+        else gen++;
+      },
+      begin: () => conn && conn.add(sub),
+      stop() {
+        conn && conn.remove(sub);
+        t.poll(false);
+      }
+    };
+    return t;
+  };
+  Promise.resolve(id).then((uuid) => {
+    if (over) return;
+    tracks = readers.map((r) => track(uuid, r));
+    tracks.forEach((t) => t.begin());
+    if (!tracks.length) settle();
+    else if (!url) socketOnly ? settle(noSocket()) : setDown(true, uuid);
+  });
+  return { done, stop: () => settle() };
+}
+var noSocket = () => new TaskAPIError("network", "WebSocket unavailable");
+var chunksOf = (f) => f;
+function stream(uuid, name, so) {
+  let chunks = [];
+  let at = 0;
+  let error;
+  let ended = false;
+  let wake;
+  let changed;
+  const renew = () => changed = new Promise((y) => wake = y);
+  let reading;
+  renew();
+  const reader = {
+    name,
+    next: so?.offset || 0,
+    take: (more) => (chunks = chunks.slice(at).concat(more), at = 0, wake(), renew())
+  };
+  const it = {
+    position: reader.next,
+    async next() {
+      if (!reading && !ended) {
+        reading = read2(settings(so), uuid, [reader]);
+        reading.done.then(
+          () => ended = true,
+          (e) => error = e
+        ).then(() => wake());
+      }
+      while (at == chunks.length && !ended && !error) await changed;
+      if (at < chunks.length) return it.position++, { value: chunks[at++], done: false };
+      if (error) throw error;
+      return { value: void 0, done: true };
+    },
+    async return() {
+      reading?.stop();
+      ended = true;
+      chunks = [];
+      at = 0;
+      wake();
+      return { value: void 0, done: true };
+    },
+    [Symbol.asyncIterator]: () => it
+  };
+  return it;
+}
+var guarded = (o, fn) => (chunks, offset) => {
+  try {
+    fn?.(chunks, offset);
+  } catch (e) {
+    const err = Object.assign(new TaskAPIError("callback_error", "Callback failed: " + e), { cause: e });
+    try {
+      ;
+      (o.onCallbackError || console.error)(err);
+    } catch (x) {
+      console.error(x);
+    }
+  }
+};
+function following(o, id, create) {
+  const streams = o.streams;
+  if (!streams) return follow(taskKind, o, id, create);
+  let known;
+  const readers = Object.entries(streams).map(([name, s]) => ({ name, next: s.offset || 0, take: guarded(o, s.onChunks) }));
+  const reading = read2(o, id || new Promise((y) => known = y), readers);
+  reading.done.catch(() => {
+  });
+  const kind = { ...taskKind, outcome: (t, x) => reading.done.then(() => taskKind.outcome(t, x)) };
+  const promise = follow(kind, o, id, create && (() => create().then((t) => (known(t.uuid), t))));
+  promise.catch(reading.stop);
+  return promise;
+}
+var run2 = (name, inputs, a, b, c) => {
+  const o = callSettings(a, b, c);
+  return following(o, null, () => start(name, inputs, o));
+};
+var watch2 = (uuid, a, b, c) => following(callSettings(a, b, c), uuid);
+
+// src/index.ts
+var TaskAPI = { options, run: run2, watch: watch2, start, cancel, get, stream, TaskAPIError, runAll, watchBatch, startBatch, getBatch, cancelBatch };
 var index_default = TaskAPI;
 
 // src/node.ts

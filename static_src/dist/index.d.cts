@@ -30,6 +30,10 @@ declare namespace TaskAPI {
   export type OutputsOf<N extends string> = N extends Registered
     ? TaskTypes[N] extends { outputs: infer O } ? O : Record<string, any>
     : Record<string, any>
+  /** The chunk types of the streams task `N` declares, by name (none while no declarations are loaded). */
+  export type StreamsOf<N extends string> = N extends Registered
+    ? TaskTypes[N] extends { streams: infer S } ? S : {}
+    : {}
   /** The inputs argument, optional when every input is, followed by `Rest`. */
   export type InputArgs<N extends string, Rest extends unknown[]> = {} extends InputsOf<N>
     ? [inputs?: InputsOf<N>, ...Rest]
@@ -54,9 +58,11 @@ declare namespace TaskAPI {
     seq: number
     attempt: number
     cancel_requested: boolean
+    /** How many chunks each stream of the task holds, e.g. `{answer: 120}`. */
+    streams: Record<string, number>
   }
 
-  /** `auto` uses the WebSocket and polls while it is unavailable. */
+  /** `auto` uses the WebSocket and, while it is unavailable, polls (streams: Server-Sent Events first). */
   export type Transport = 'auto' | 'websocket' | 'polling'
 
   export interface Options {
@@ -118,8 +124,11 @@ declare namespace TaskAPI {
   }
   export interface TaskAPIError extends Partial<Task> {}
 
-  /** Per-call options: any of {@link Options} plus callbacks and controls. */
-  export interface CallOptions<O = Record<string, any>> extends Partial<Options> {
+  /**
+   * Per-call options: any of {@link Options} plus callbacks and controls. `O` types
+   * the outputs, `S` the chunks of the streams the task declares.
+   */
+  export interface CallOptions<O = Record<string, any>, S = {}> extends Partial<Options> {
     /** Called with the task JSON on every change, the first known state included. */
     onProgress?: ((task: Task<Partial<O>>) => void) | null
     /** Called with the final task JSON once it `succeeded`. */
@@ -132,6 +141,35 @@ declare namespace TaskAPI {
     signal?: AbortSignal | null
     /** The key that makes a repeated start return the same task; default a new random one per start. */
     idempotencyKey?: string | null
+    /**
+     * Streams of the task to read while following it, by name (typed as the task
+     * declares them); the promise then settles once the task is final and each of
+     * them has ended.
+     */
+    streams?: ({ [K in keyof S as string extends K ? never : K]?: StreamOptions<S[K]> } & { [name: string]: StreamOptions<any> }) | null
+  }
+
+  /** How one stream is read along with its task: from where, and what takes its chunks. */
+  export interface StreamOptions<C = unknown> {
+    /** The position to read from: 0 (the default) for the whole stream, or a `next` kept from an earlier read. */
+    offset?: number
+    /**
+     * Called with new chunks, in order, each once: `chunks[0]` is at position
+     * `offset`, so `offset + chunks.length` is where to read on from after a reload.
+     */
+    onChunks?: ((chunks: C[], offset: number) => void) | null
+  }
+
+  /** Options of {@link stream}: any of {@link Options}, and the position to read from. */
+  export interface StreamCallOptions extends Partial<Options> {
+    /** The position to read from: 0 (the default), or a `position` kept from an earlier read. */
+    offset?: number
+  }
+
+  /** The chunks of one stream, one at a time (`for await`), until the stream is done. */
+  export interface ChunkStream<C = unknown> extends AsyncIterableIterator<C> {
+    /** The position after the last chunk handed out: read on from there after a reload. */
+    readonly position: number
   }
 
   /** Settles once the task is final: resolves on `succeeded`, rejects otherwise. */
@@ -157,7 +195,7 @@ declare namespace TaskAPI {
   /** Starts task `name` and follows it to its end. */
   export function run<N extends TaskName>(
     name: N,
-    ...args: InputArgs<N, [options?: CallOptions<OutputsOf<N>>]>
+    ...args: InputArgs<N, [options?: CallOptions<OutputsOf<N>, StreamsOf<N>>]>
   ): TaskPromise<OutputsOf<N>>
   export function run<N extends TaskName>(
     name: N,
@@ -175,6 +213,13 @@ declare namespace TaskAPI {
     callback?: SuccessCallback,
     errback?: ErrorCallback,
   ): TaskPromise
+
+  /**
+   * Reads stream `name` of task `uuid` from `offset` (default 0), each chunk once
+   * and in order, until the task has ended and every chunk was handed out. `C`
+   * types the chunks (text, or the JSON values the task writes).
+   */
+  export function stream<C = unknown>(uuid: string, name: string, options?: StreamCallOptions): ChunkStream<C>
 
   /** Creates a task (`POST baseURL`) and resolves with its JSON. */
   export function start<N extends TaskName>(

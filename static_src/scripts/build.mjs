@@ -13,20 +13,27 @@ const repo = join(here, '..')
 const pkg = JSON.parse(await readFile(join(here, 'package.json'), 'utf8'))
 const banner = `/*! ${pkg.name} ${pkg.version} | ${pkg.license} */`
 
-/** Committed classic-script builds, relative to the repository root: the whole API, and the core alone. */
+/**
+ * Committed classic-script builds, relative to the repository root: the API
+ * without streams, the core alone, and the whole API with streams.
+ */
 const STATIC = ['task_api/static/django-task-api.min.js']
 const CORE = STATIC.map((path) => path.replace(/\.min\.js$/, '.core.min.js'))
+const STREAMS = STATIC.map((path) => path.replace(/\.min\.js$/, '.streams.min.js'))
 /** The most the core classic script may weigh, gzipped: 3 KB. */
 const CORE_LIMIT = 3072
 /** What `django-task-api/batch` exports: the main entry's batch calls and types. */
 const BATCH = ['runAll', 'watchBatch', 'startBatch', 'getBatch', 'cancelBatch']
 const BATCH_TYPES = ['Batch', 'BatchResult', 'BatchCallOptions', 'BatchPromise']
 /**
- * Members of the internal interfaces (`Kind`, `Sub`, `Conn` in src/), which
+ * Members of the internal interfaces (`Kind`, `Sub`, `Conn`, `Reader`, `Track` in src/), which
  * the classic scripts shorten. None may name a property of the public API or
  * of a web API the client uses; `build()` checks the public declarations.
  */
-const INTERNAL = ['key', 'id', 'hello', 'bye', 'live', 'frame', 'down', 'remove', 'path', 'merge', 'final', 'outcome', 'cancelFailed', 'describe']
+const INTERNAL = [
+  ...['key', 'id', 'hello', 'bye', 'live', 'frame', 'down', 'remove', 'path', 'merge', 'final', 'outcome', 'cancelFailed', 'describe'],
+  ...['reader', 'take', 'over', 'refused', 'feed', 'poll', 'begin', 'stop'],
+]
 
 async function bundle(entry, format, minify) {
   const result = await esbuild.build({
@@ -65,6 +72,7 @@ async function build() {
   if (clash.length) throw new Error(`types/index.d.ts: public names the classic scripts would shorten: ${clash.join(', ')}`)
   const iife = await bundle('browser.ts', 'iife', true)
   const core = await bundle('browser-core.ts', 'iife', true)
+  const streams = await bundle('browser-streams.ts', 'iife', true)
   const names = BATCH.join(', ')
   const batchTypes = (from) =>
     `/** Batches of the Django Task API browser client: the main entry's, re-exported. */\n` +
@@ -72,6 +80,7 @@ async function build() {
   return {
     ...Object.fromEntries(STATIC.map((path) => [path, iife])),
     ...Object.fromEntries(CORE.map((path) => [path, core])),
+    ...Object.fromEntries(STREAMS.map((path) => [path, streams])),
     'static_src/dist/index.mjs': await bundle('index.ts', 'esm', false),
     'static_src/dist/index.cjs': await bundle('node.ts', 'cjs', false),
     // One declaration file per module format, so that TypeScript reads the
@@ -106,7 +115,8 @@ const gzipped = (text) => gzipSync(text, { level: 9 }).length
 const weight = (text) => `${Buffer.byteLength(text)} bytes minified, ${gzipped(text)} bytes gzipped`
 const size = weight(outputs[STATIC[0]])
 const coreSize = weight(outputs[CORE[0]])
-const sizes = `TaskAPI: ${size}; core: ${coreSize}`
+const streamsSize = weight(outputs[STREAMS[0]])
+const sizes = `TaskAPI: ${size}; core: ${coreSize}; with streams: ${streamsSize}`
 
 if (process.argv.includes('--check')) {
   const stale = []
@@ -130,7 +140,8 @@ if (process.argv.includes('--check')) {
     readme,
     doc
       .replace(/(<!-- size -->).*(<!-- \/size -->)/, `$1${size}$2`)
-      .replace(/(<!-- core-size -->).*(<!-- \/core-size -->)/, `$1${coreSize}$2`),
+      .replace(/(<!-- core-size -->).*(<!-- \/core-size -->)/, `$1${coreSize}$2`)
+      .replace(/(<!-- streams-size -->).*(<!-- \/streams-size -->)/, `$1${streamsSize}$2`),
   )
   console.log(sizes)
 }

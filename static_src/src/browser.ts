@@ -1,4 +1,4 @@
-/** Classic-script entry: defines the `TaskAPI` global. */
-import TaskAPI from './index'
+/** Classic-script entry: defines the `TaskAPI` global (without streams). */
+import TaskAPI from './api'
 
 ;(globalThis as any).TaskAPI = TaskAPI

@@ -1,12 +1,8 @@
-/** The whole API: the core, starts over the open socket, and batches. */
-import { cancelBatch, getBatch, runAll, startBatch, watchBatch } from './batch'
-import { cancel, get, options, run, start, TaskAPIError, watch } from './core'
-import { startFrame } from './start-frame'
-import { extras } from './task'
+/** The whole API: the classic script's (api.ts), with streams. */
+import { cancel, cancelBatch, get, getBatch, options, runAll, start, startBatch, TaskAPIError, watchBatch } from './api'
+import { run, stream, watch } from './streams'
 
-extras.startFrame = startFrame
-
-/** The API object: the `TaskAPI` global, the default export and the CommonJS module. */
-const TaskAPI = { options, run, watch, start, cancel, get, TaskAPIError, runAll, watchBatch, startBatch, getBatch, cancelBatch }
-export { options, run, watch, start, cancel, get, TaskAPIError, runAll, watchBatch, startBatch, getBatch, cancelBatch }
+/** The API object: the npm default export, the CommonJS module and the `TaskAPI` global of `django-task-api.streams.min.js`. */
+const TaskAPI = { options, run, watch, start, cancel, get, stream, TaskAPIError, runAll, watchBatch, startBatch, getBatch, cancelBatch }
+export { options, run, watch, start, cancel, get, stream, TaskAPIError, runAll, watchBatch, startBatch, getBatch, cancelBatch }
 export default TaskAPI

@@ -23,6 +23,8 @@ export interface Frame {
   /** The REST status of a refused `start`, and its field errors for a 400. */
   status?: number
   errors?: object
+  /** The stream of a `chunks` frame, or of an `error` about a stream subscription. */
+  stream?: string
 }
 
 /**
@@ -33,6 +35,8 @@ export interface Sub {
   /** The frame field that marks the frames about it (`uuid`, `batch`, `ref`), and its value. */
   key: 'uuid' | 'batch' | 'ref'
   id: string
+  /** The stream of task `id` it reads; frames about another stream (or none) are not its own. */
+  stream?: string
   /** The frame that asks for it: sent when it is added to an open socket, and again on every reconnect. */
   hello: object
   /** The frame that ends it, sent once no other sub has the same key and id. */
@@ -113,7 +117,7 @@ function open(url: string): Conn {
       } catch {
         return
       }
-      for (const sub of subs) if (f[sub.key] == sub.id) sub.frame(f)
+      for (const sub of subs) if (f[sub.key] == sub.id && f.stream == sub.stream) sub.frame(f)
     }
     s.onerror = s.onclose = () => lost(s)
   }
@@ -149,7 +153,7 @@ function open(url: string): Conn {
     },
     remove(sub) {
       if (!subs.delete(sub)) return
-      if (![...subs].some((x) => x.key == sub.key && x.id == sub.id)) send(sub.bye)
+      if (![...subs].some((x) => x.key == sub.key && x.id == sub.id && x.stream == sub.stream)) send(sub.bye)
       if (!subs.size) idle = setTimeout(() => (close(), conns.delete(url)), IDLE)
     },
     hello: (sub) => send(sub.hello),

@@ -7,7 +7,7 @@ import { settings } from './options'
 type Callback<T> = ((v: T) => unknown) | null | undefined
 
 /** Reads the callbacks form `(progressCallback, callback, errback)` or an options object. */
-const callSettings = (a?: Callback<Task> | CallOptions, b?: Callback<Task>, c?: Callback<TaskAPIError>) =>
+export const callSettings = (a?: Callback<Task> | CallOptions, b?: Callback<Task>, c?: Callback<TaskAPIError>) =>
   settings<CallOptions>(a && typeof a == 'object' ? a : ({ onProgress: a, onSuccess: b, onError: c } as CallOptions))
 
 /** What the whole API adds to the core's ways (the core alone has none). */
@@ -55,7 +55,7 @@ export const watch = (uuid: string, a?: Callback<Task> | CallOptions, b?: Callba
  * polled at `GET <baseURL><uuid>/`; resolves with the final JSON once it
  * `succeeded`, rejects otherwise. Every error carries the last task JSON.
  */
-const taskKind: Kind<Task, Task> = {
+export const taskKind: Kind<Task, Task> = {
   key: 'uuid',
   path: (uuid) => uuid + '/',
   merge(t, f, resync) {

@@ -1,5 +1,5 @@
 // Fakes for the browser globals the client looks up at call time:
-// fetch, WebSocket, timers, document.cookie and location.
+// fetch, WebSocket, EventSource, timers, document.cookie and location.
 import assert from 'node:assert/strict'
 import { afterEach, beforeEach } from 'node:test'
 
@@ -167,13 +167,53 @@ export class FakeSocket {
   }
 }
 
+/** Fake EventSource class; every instance is kept in `FakeEventSource.all`. */
+export class FakeEventSource {
+  static all = []
+  constructor(url, init) {
+    this.url = url
+    this.init = init
+    this.readyState = 0
+    this.closed = false
+    this.listeners = {}
+    FakeEventSource.all.push(this)
+  }
+  static get last() {
+    return FakeEventSource.all[FakeEventSource.all.length - 1]
+  }
+  addEventListener(type, fn) {
+    ;(this.listeners[type] ||= []).push(fn)
+  }
+  close() {
+    this.readyState = 2
+    this.closed = true
+  }
+  /** Server side: an event named `type` whose data is `frame`. */
+  emit(type, frame) {
+    this.readyState = 1
+    const event = { type, data: JSON.stringify(frame), lastEventId: '' }
+    for (const fn of this.listeners[type] || []) fn(event)
+    if (type == 'error') this.onerror?.(event)
+  }
+  /**
+   * The connection failed or dropped: the browser reconnects (readyState
+   * CONNECTING), or with `giveUp` (an HTTP error, say) stops (CLOSED).
+   */
+  fail(giveUp = true) {
+    this.readyState = giveUp ? 2 : 0
+    this.onerror?.({ type: 'error' })
+  }
+}
+
 /** Installs every fake before each test of the file and removes them after. */
-export function useFakes({ socket = true } = {}) {
+export function useFakes({ socket = true, events = false } = {}) {
   beforeEach(() => {
     clock.install()
     server.install()
     FakeSocket.all = []
+    FakeEventSource.all = []
     if (socket) globalThis.WebSocket = FakeSocket
+    if (events) globalThis.EventSource = FakeEventSource
     rng.value = 0
     Math.random = () => rng.value
     globalThis.location = { href: 'https://example.test/app/page' }
@@ -183,10 +223,12 @@ export function useFakes({ socket = true } = {}) {
     // Let idle connections close so no state leaks into the next test.
     await clock.tick(60000)
     for (const ws of FakeSocket.all) assert.ok(ws.closed || ws.failed, `socket to ${ws.url} left open`)
+    for (const es of FakeEventSource.all) assert.ok(es.readyState == 2, `event source ${es.url} left open`)
     clock.uninstall()
     Math.random = real.random
     delete globalThis.fetch
     delete globalThis.WebSocket
+    delete globalThis.EventSource
     delete globalThis.location
     delete globalThis.document
   })

@@ -9,7 +9,9 @@ const require = createRequire(import.meta.url)
 const root = new URL('..', import.meta.url)
 const read = (path) => readFileSync(new URL(path, root), 'utf8')
 const pkg = JSON.parse(read('package.json'))
-const API = ['options', 'run', 'watch', 'start', 'cancel', 'get', 'TaskAPIError', 'runAll', 'watchBatch', 'startBatch', 'getBatch', 'cancelBatch']
+const API = ['options', 'run', 'watch', 'start', 'cancel', 'get', 'stream', 'TaskAPIError', 'runAll', 'watchBatch', 'startBatch', 'getBatch', 'cancelBatch']
+/** The API of the classic script `django-task-api.min.js`: all but streams. */
+const CLASSIC_API = API.filter((name) => name != 'stream')
 
 test('require() returns the API object, also as .default', () => {
   const api = require('../dist/index.cjs')
@@ -56,7 +58,7 @@ test('the classic script defines only the TaskAPI global', async () => {
   vm.runInContext(classic, context)
   assert.deepEqual(Object.keys(context), ['fetch', 'setTimeout', 'clearTimeout', 'TaskAPI'])
   const { TaskAPI } = context
-  assert.deepEqual(Object.keys(TaskAPI).sort(), [...API].sort())
+  assert.deepEqual(Object.keys(TaskAPI).sort(), [...CLASSIC_API].sort())
   assert.deepEqual({ ...TaskAPI.options }, {
     baseURL: '/tasks/',
     wsURL: '/ws/tasks/',
@@ -81,7 +83,7 @@ test('the classic script is at most 4 KB gzipped, under the 4.2 KB of 1.x', () =
 })
 
 const BATCH = ['runAll', 'watchBatch', 'startBatch', 'getBatch', 'cancelBatch']
-const CORE_API = API.filter((name) => !BATCH.includes(name))
+const CORE_API = CLASSIC_API.filter((name) => !BATCH.includes(name))
 
 test("'django-task-api/batch': the main entry's batch calls, for import and require", async () => {
   const entry = pkg.exports['./batch']
@@ -116,7 +118,9 @@ test('named imports of the main entry tree-shake: the core leaves batches out', 
   const core = await bundle(CORE_API.join(', '))
   assert.doesNotMatch(core, /batches\//)
   assert.match(core, /too_many/, 'starts by frame, as the main entry does')
+  assert.match(core, /\/streams\//, "run and watch read the streams their options name")
   assert.match(await bundle('runAll'), /batches\//)
+  assert.doesNotMatch(await bundle('get, cancel'), /\/streams\/|batches\//)
 })
 
 const core = read('../task_api/static/django-task-api.core.min.js')
@@ -143,4 +147,30 @@ test('the core classic script is at most 3 KB gzipped', () => {
   const size = gzipSync(core, { level: 9 }).length
   assert.ok(size <= 3072, `${size} bytes`)
   assert.match(read('README.md'), new RegExp(`<!-- core-size -->${Buffer.byteLength(core)} bytes minified, ${size} bytes gzipped<`))
+})
+
+const streams = read('../task_api/static/django-task-api.streams.min.js')
+
+test('the classic script with streams defines the TaskAPI global of the whole API', async () => {
+  const answers = {
+    'POST /tasks/': { uuid: 'u1', status: 'pending', seq: 1 },
+    'GET /tasks/u1/': { uuid: 'u1', status: 'succeeded', seq: 2, outputs: { n: 2 } },
+    'GET /tasks/u1/streams/answer/?offset=0': { offset: 0, next: 2, done: true, chunks: ['4', '2'] },
+  }
+  const context = vm.createContext({
+    fetch: async (url, init) => ({ ok: true, status: 200, text: async () => JSON.stringify(answers[`${init.method} ${url}`]) }),
+    setTimeout,
+    clearTimeout,
+  })
+  vm.runInContext(streams, context)
+  assert.deepEqual(Object.keys(context), ['fetch', 'setTimeout', 'clearTimeout', 'TaskAPI'])
+  const { TaskAPI } = context
+  assert.deepEqual(Object.keys(TaskAPI).sort(), [...API].sort())
+  const text = []
+  const task = await TaskAPI.run('count', {}, { streams: { answer: { onChunks: (chunks) => text.push(...chunks) } } })
+  assert.deepEqual([task.outputs.n, text.join('')], [2, '42'])
+  const chunks = []
+  for await (const chunk of TaskAPI.stream('u1', 'answer')) chunks.push(chunk)
+  assert.deepEqual(chunks, ['4', '2'])
+  assert.match(read('README.md'), new RegExp(`<!-- streams-size -->${Buffer.byteLength(streams)} bytes minified, ${gzipSync(streams, { level: 9 }).length} bytes gzipped<`))
 })

@@ -36,3 +36,30 @@ const batch: BatchPromise = runAll([{ task: 'wait', inputs: { seconds: 1 } }], {
 batch.then(({ tasks }) => tasks.map((t) => t.outputs))
 const sameCalls: typeof Declared.watchBatch = watchBatch
 void sameCalls
+
+// Streams: chunks typed by the caller, text by default unknown.
+import { stream, type ChunkStream, type StreamOptions } from '../types'
+interface Row {
+  name: string
+  count: number
+}
+async function readStreams(uuid: string) {
+  let text = ''
+  const answer: ChunkStream<string> = TaskAPI.stream<string>(uuid, 'answer', { offset: 3, transport: 'polling' })
+  for await (const word of answer) text += word.toUpperCase()
+  const kept: number = answer.position
+  for await (const row of stream<Row>(uuid, 'rows')) row.count.toFixed()
+  for await (const chunk of stream(uuid, 'any')) text += chunk
+  // @ts-expect-error: Row has no `missing`
+  for await (const row of stream<Row>(uuid, 'rows')) void row.missing
+  // @ts-expect-error: read-only
+  answer.position = 0
+  return [text, kept]
+}
+const rows: StreamOptions<Row> = { offset: 2, onChunks: (chunks, offset) => chunks[0].count + offset }
+TaskAPI.watch('6f1c3a52', {
+  streams: { answer: { onChunks: (words: string[], offset: number) => words.join('') + offset }, rows },
+  onSuccess: (t) => t.streams.answer,
+})
+TaskAPI.run('write', {}, { streams: { answer: {} } }).then((t) => t.streams)
+void readStreams

@@ -21,18 +21,23 @@ from task_api.exceptions import (
     BatchTooLarge,
     InputErrors,
     LimitReached,
+    ShareRefused,
     TaskFinished,
     UnknownTask,
 )
 from task_api.protocol import INVALID_DETAIL, Frame, error_frame
 
 #: Every code and its status (the domain errors' in :func:`to_api`). ``forbidden``: a
-#: permission class refused (REST may answer 401); ``too_many``: a connection's subscriptions;
+#: permission class refused (REST may answer 401); ``share_*``: a share token that opens
+#: nothing; ``too_many``: a connection's subscriptions;
 #: ``unavailable`` also answers a database busy or away; ``server_error``: anything else (logged).
 CODES = {
     "invalid": 400,
     "forbidden": 403,
     "not_found": 404,
+    "share_invalid": 401,
+    "share_expired": 401,
+    "share_revoked": 403,
     "finished": 409,
     "too_large": 413,
     "throttled": 429,
@@ -77,6 +82,8 @@ def to_api(exc: Exception) -> Exception:
         return ValidationError({"tasks": exc.errors.get("tasks", exc.errors)})
     if isinstance(exc, RequestDataTooBig):  # Django's own limit, before any parser
         return too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    if isinstance(exc, ShareRefused):
+        return Refused(exc.code, str(exc))
     for kind, code in _DOMAIN:
         if isinstance(exc, kind):
             return Refused(code, str(exc))

@@ -1,4 +1,5 @@
-"""A ``django.tasks`` backend (Django 6+) whose results are task records::
+"""A ``django.tasks`` backend whose results are task records (Django 6, or on Django 5.2
+the ``django-tasks`` backport, see :mod:`task_api.compat`)::
 
     TASKS = {"default": {"BACKEND": "task_api.backends.django_tasks.TaskAPIBackend"}}
 
@@ -16,14 +17,20 @@ from collections.abc import Sequence
 from typing import Any, ParamSpec, TypeVar, cast
 
 from django.core.checks import CheckMessage, Error
-from django.tasks import TaskContext, TaskResult, TaskResultStatus, task_backends
-from django.tasks import signals as django_signals
-from django.tasks.backends.base import BaseTaskBackend
-from django.tasks.base import Task as DjangoTask
-from django.tasks.base import TaskError
-from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
 
 from task_api import signals
+from task_api.compat import (
+    BaseTaskBackend,
+    InvalidTask,
+    TaskContext,
+    TaskError,
+    TaskResult,
+    TaskResultDoesNotExist,
+    TaskResultStatus,
+    task_backends,
+)
+from task_api.compat import Task as DjangoTask
+from task_api.compat import signals as django_signals
 from task_api.conf import TaskAPISettings
 from task_api.engine import service
 from task_api.engine.dispatch import get_backend

@@ -23,7 +23,8 @@ from task_api.conf import task_api_settings
 from task_api.consumers import inbox, subscriptions
 from task_api.consumers.hub import get_hub
 from task_api.consumers.subscriptions import Kind, Subscription
-from task_api.engine.policy import Actor, get_policy
+from task_api.engine import policy
+from task_api.engine.policy import Actor
 from task_api.protocol import Frame, FrameError
 
 logger = logging.getLogger("task_api.consumers")
@@ -164,8 +165,7 @@ class Connection:
                 self.behind(subscription, -1)  # read on from where this frame ends
 
     async def _can_see(self, obj: Any) -> bool:
-        policy = get_policy()
-        if policy.in_memory:
+        if policy.sees_in_memory():
             return policy.can_see(self.actor(), obj)
         return bool(await database_sync_to_async(policy.can_see)(self.actor(), obj))
 

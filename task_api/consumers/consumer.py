@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -23,8 +24,9 @@ from task_api.conf import task_api_settings
 from task_api.consumers import starts, subscriptions
 from task_api.consumers.connection import Connection
 from task_api.consumers.subscriptions import TASKS
-from task_api.engine import publisher
+from task_api.engine import publisher, sharing
 from task_api.engine.policy import Actor
+from task_api.exceptions import ShareRefused
 from task_api.models import TERMINAL_STATUSES
 from task_api.protocol import Frame, FrameError
 
@@ -32,6 +34,7 @@ logger = logging.getLogger("task_api.consumers")
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 EAGER = sys.version_info >= (3, 12)  # asyncio.Task(eager_start=...)
+MAX_LINKS = 100  # share links one connection holds at once
 
 
 class TaskConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -50,6 +53,7 @@ class TaskConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]
         self.channel_name = ""
         self.base_send = _server_send(send)
         self.open_connection()
+        self.links: tuple[Any, ...] = ()  # share links presented in subscribe frames
         try:
             with contextlib.suppress(StopConsumer):
                 while True:
@@ -80,8 +84,17 @@ class TaskConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]
         self.leave_all()
 
     def actor(self) -> Actor:
-        """Who is asking, for the access policy."""
-        return Actor.of(self.scope.get("user"), self.scope.get("session"))
+        """Who is asking, for the access policy, with the share links it presented."""
+        return Actor.of(self.scope.get("user"), self.scope.get("session"), self.links)
+
+    async def _add_link(self, token: Any, about: dict[str, Any]) -> None:
+        """Hold the share link of ``token`` for this connection's subscriptions."""
+        try:
+            link = await database_sync_to_async(sharing.resolve)(token)
+        except ShareRefused as refused:
+            raise FrameError(refused.code, str(refused), **about) from None
+        if all(held.pk != link.pk for held in self.links):
+            self.links = (*self.links, link)[-MAX_LINKS:]
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -98,6 +111,8 @@ class TaskConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]
         kind = subscriptions.kind_of(frame)
         uuid = kind.subject_of(frame)
         start = kind.start(frame)
+        if "share" in frame:
+            await self._add_link(frame["share"], kind.about_of(uuid))
         # A resumable kind reads on from what the client has.
         await self.subscribe(kind, uuid, last=start if kind.resumable else None)
 

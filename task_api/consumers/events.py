@@ -32,26 +32,37 @@ from task_api.api.renderers import SafeJSONRenderer
 from task_api.conf import task_api_settings
 from task_api.consumers.sse import EventStream, Position, Watch
 from task_api.consumers.subscriptions import BATCHES, STREAMS, TASKS, Kind
-from task_api.engine import publisher
-from task_api.engine.policy import Actor, get_policy
+from task_api.engine import policy, publisher, sharing
+from task_api.engine.policy import Actor
+from task_api.exceptions import ShareRefused
 from task_api.models import TaskRecord
 
 LAST_EVENT_ID = "Last-Event-ID"
+SHARE_HEADER = "X-Share-Token"  # as REST reads a share link's token
+SHARE_PARAMETER = "share"  # what an EventSource can send
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class _Door(APIView):
-    """What REST runs before a ``GET``: DRF's configured classes, read per request; the
-    errors as REST answers them, in JSON whatever the ``Accept`` header asks for."""
+    """What REST runs before a ``GET``: DRF's configured classes, read per request, or a
+    share link in their stead; the errors as REST answers them, in JSON whatever the
+    ``Accept`` header asks for."""
 
     queryset = TaskRecord.objects.none()  # for permission classes that read it
     renderer_classes = [SafeJSONRenderer]
+    links: tuple[Any, ...] = ()
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        token = request.headers.get(SHARE_HEADER) or request.query_params.get(SHARE_PARAMETER)
+        if token:
+            self.links = (sharing.resolve(token),)
+        super().initial(request, *args, **kwargs)
 
     def get_authenticators(self) -> list[Any]:
         return access.authenticators()
 
     def get_permissions(self) -> list[Any]:
-        return access.permissions()
+        return [] if self.links else access.permissions()
 
     def get_throttles(self) -> list[Any]:
         return access.throttles()
@@ -61,7 +72,14 @@ class _Door(APIView):
         return SafeJSONRenderer(), SafeJSONRenderer.media_type
 
     def handle_exception(self, exc: Exception) -> Response:
-        return super().handle_exception(to_api(exc))
+        response = super().handle_exception(to_api(exc))
+        if isinstance(exc, ShareRefused):  # a code the client can tell apart
+            response.data = {"detail": str(exc), "code": exc.code}
+        return response
+
+    def actor(self) -> Actor:
+        """Who is asking, for the access policy, with the share link it presented."""
+        return Actor.of(self.request.user, getattr(self.request, "session", None), self.links)
 
     def admit(self, http: HttpRequest) -> tuple[Request, HttpResponse | None]:
         """The request as DRF reads it, and the answer if it is refused."""
@@ -150,7 +168,7 @@ def _admit_task(http: HttpRequest, uuid: uuid_lib.UUID) -> Admitted:
     if refused is not None:
         return refused
     try:
-        actor = Actor.of(request.user, getattr(request, "session", None))
+        actor = door.actor()
         record: TaskRecord = _visible(TASKS, str(uuid), actor)[0]
         wanted = _wanted_streams(request.query_params.getlist("streams"))
         resumed = _last_event_id(http)
@@ -184,11 +202,11 @@ def _admit_task(http: HttpRequest, uuid: uuid_lib.UUID) -> Admitted:
 
 def _admit_batch(http: HttpRequest, uuid: uuid_lib.UUID) -> Admitted:
     door = _Door()
-    request, refused = door.admit(http)
+    _, refused = door.admit(http)
     if refused is not None:
         return refused
     try:
-        actor = Actor.of(request.user, getattr(request, "session", None))
+        actor = door.actor()
         frame = BATCHES.snapshot(_visible(BATCHES, str(uuid), actor)[1])
         resumed = _last_event_id(http)
         if resumed is not None and resumed.streams:
@@ -206,7 +224,7 @@ def _admit_batch(http: HttpRequest, uuid: uuid_lib.UUID) -> Admitted:
 def _visible(kind: Kind, uuid: str, actor: Actor) -> tuple[Any, dict[str, Any]]:
     """The task or batch ``uuid`` and its JSON, if the actor may see it; else 404."""
     loaded = kind.load(uuid, -1)
-    if loaded is None or not get_policy().can_see(actor, loaded[0]):
+    if loaded is None or not policy.can_see(actor, loaded[0]):
         raise NotFound(f"No {kind.name} {uuid!r}.")
     return loaded
 

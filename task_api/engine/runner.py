@@ -18,7 +18,7 @@ from typing import Any
 from django.utils import timezone
 
 from task_api.conf import task_api_settings
-from task_api.engine import flusher, lifecycle, reconnect
+from task_api.engine import flusher, lifecycle, reconnect, tracing
 from task_api.exceptions import Cancelled, TaskTimeout, UnknownTask
 from task_api.models import TaskRecord, TaskStatus
 from task_api.registry import get_runnable
@@ -96,7 +96,10 @@ def execute(
     task.attempt = record.attempt
     retries_left = max(task_class.max_retries - retries_done, 0) if task_class.retry_on else 0
     try:
-        return _run(task, task_class, record, reporter, retries_left)
+        with tracing.processing(record) as span:
+            outcome = _run(task, task_class, record, reporter, retries_left)
+            tracing.ended(span, outcome.status, outcome.error, reporter)
+            return outcome
     finally:
         reporter.close()
 

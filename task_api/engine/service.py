@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from task_api import signals
 from task_api.conf import task_api_settings
-from task_api.engine import lifecycle
+from task_api.engine import lifecycle, tracing
 from task_api.engine.dispatch import BackendUnavailable, get_backend
 from task_api.exceptions import InputErrors, LimitReached, TaskFinished, UnknownTask
 from task_api.functions import is_django_task, task_class_for
@@ -83,11 +83,13 @@ def start(
     if _nobody(owner):
         idempotency_key = ""  # nobody to tell repeats apart by
     fields = {"idempotency_key": idempotency_key, "run_after": run_after}
-    record = _record(task_class, cleaned, owner, **fields, uuid=uuid or uuid_lib.uuid4())
-    alias = database.alias()
-    if (repeat := _insert_unless_repeat(record, owner, idempotency_key, alias)) is not None:
-        return repeat, False
-    _dispatch_when_committed(alias, [(record, task_class)], run_after)
+    uuid = uuid or uuid_lib.uuid4()
+    with tracing.sending([task_class.name], [uuid]) as carrier:
+        record = _record(task_class, cleaned, owner, **fields, uuid=uuid, trace=carrier)
+        alias = database.alias()
+        if (repeat := _insert_unless_repeat(record, owner, idempotency_key, alias)) is not None:
+            return repeat, False
+        _dispatch_when_committed(alias, [(record, task_class)], run_after)
     return record, True
 
 
@@ -99,13 +101,18 @@ def start_many(
     owner = _owner(owner)
     alias = database.alias()
     new_batch = batch is None
-    with transaction.atomic(using=alias):
-        if batch is None:
-            batch = TaskBatch.objects.db_manager(alias).create(**owner)
-        records = [_record(task_class, inputs, owner, batch=batch) for task_class, inputs in items]
-        _insert(records, owner)
-    started = [(record, task_class) for record, (task_class, _) in zip(records, items, strict=True)]
-    _dispatch_when_committed(alias, started, None, batch if new_batch else None)
+    uuids = [uuid_lib.uuid4() for _ in items]
+    with tracing.sending([task_class.name for task_class, _ in items], uuids) as carrier:
+        with transaction.atomic(using=alias):
+            if batch is None:
+                batch = TaskBatch.objects.db_manager(alias).create(**owner)
+            records = [
+                _record(task_class, inputs, owner, batch=batch, uuid=uuid, trace=carrier)
+                for (task_class, inputs), uuid in zip(items, uuids, strict=True)
+            ]
+            _insert(records, owner)
+        started = [(r, task_class) for r, (task_class, _) in zip(records, items, strict=True)]
+        _dispatch_when_committed(alias, started, None, batch if new_batch else None)
     return batch, records
 
 

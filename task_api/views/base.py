@@ -18,9 +18,13 @@ from task_api.api.parsers import LimitedJSONParser
 from task_api.api.renderers import SafeJSONRenderer
 from task_api.api.serializers import TaskSerializer
 from task_api.conf import task_api_settings
-from task_api.engine import recovery
+from task_api.engine import policy, recovery, sharing
 from task_api.engine.policy import Actor, get_policy
+from task_api.exceptions import ShareRefused
 from task_api.models import TaskRecord, TaskRecordQuerySet
+
+SHARE_HEADER = "X-Share-Token"
+SHARE_PARAMETER = "share"
 
 
 class TaskPagination(PageNumberPagination):
@@ -41,12 +45,22 @@ class TaskAPIView(GenericAPIView[TaskRecord]):
     serializer_class = TaskSerializer
     # Set here so that the OpenAPI document works whatever DEFAULT_SCHEMA_CLASS says.
     schema = AutoSchema()
+    #: Whether a share token (``X-Share-Token`` header, or ``?share=``) opens the view: it
+    #: then takes the place of the permission classes, and the object it opens is checked.
+    opens_to_share_links = False
+    links: tuple[Any, ...] = ()
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        token = request.headers.get(SHARE_HEADER) or request.query_params.get(SHARE_PARAMETER)
+        if token and self.opens_to_share_links:
+            self.links = (sharing.resolve(token),)
+        super().initial(request, *args, **kwargs)
 
     def get_authenticators(self) -> list[Any]:
         return access.authenticators()
 
     def get_permissions(self) -> list[Any]:
-        return access.permissions()
+        return [] if self.links else access.permissions()
 
     def get_throttles(self) -> list[Any]:
         return access.throttles()
@@ -60,24 +74,34 @@ class TaskAPIView(GenericAPIView[TaskRecord]):
     def handle_exception(self, exc: Exception) -> Response:
         # Domain errors, a body over Django's limit, a locked SQLite file, a restarting
         # database: documented JSON errors (400, 409, 413, 429, 503), not a 500.
-        return super().handle_exception(to_api(exc))
+        response = super().handle_exception(to_api(exc))
+        if isinstance(exc, ShareRefused):  # a code the client can tell apart
+            response.data = {"detail": str(exc), "code": exc.code}
+        return response
 
     def get_queryset(self) -> TaskRecordQuerySet:
         return get_policy().visible(self.actor(), TaskRecord.objects.all())
 
     def actor(self) -> Actor:
-        """Who is asking, for the access policy."""
-        return Actor.of(self.request.user, getattr(self.request, "session", None))
+        """Who is asking, for the access policy, with the share link it presented."""
+        return Actor.of(self.request.user, getattr(self.request, "session", None), self.links)
 
     def check_cancel(self, obj: Any) -> Any:
         """``obj`` if the access policy lets the caller cancel it; 403 otherwise."""
-        if not get_policy().can_cancel(self.actor(), obj):
+        if not policy.can_cancel(self.actor(), obj):
             raise PermissionDenied(
                 f"You may not cancel {obj._meta.verbose_name} {str(obj.uuid)!r}."
             )
         return obj
 
     def get_record(self, uuid: Any) -> TaskRecord:
-        if (record := self.get_queryset().filter(uuid=uuid).first()) is None:
+        """The task ``uuid`` if the access policy lets the caller see it; 404 otherwise."""
+        record = self.readable(TaskRecord.objects.filter(uuid=uuid).first())
+        if record is None:
             raise NotFound(f"No task {str(uuid)!r}.")
         return recovery.fail_if_stale(record)
+
+    def readable(self, obj: Any) -> Any:
+        """``obj`` if the access policy lets the caller see it (the WebSocket's rule), else
+        ``None``."""
+        return obj if obj is not None and policy.can_see(self.actor(), obj) else None

@@ -12,7 +12,6 @@ from rest_framework.response import Response
 
 from task_api.engine import service
 from task_api.engine.batches import start_batch
-from task_api.engine.policy import get_policy
 from task_api.exceptions import BatchFinished
 from task_api.models import TaskBatch, TaskStatus
 from task_api.owners import owner_fields
@@ -74,8 +73,7 @@ class BatchView(TaskAPIView):
     """Base of the batch views: batches are visible to whom their tasks are."""
 
     def get_batch(self, uuid: Any) -> TaskBatch:
-        batches = get_policy().visible(self.actor(), TaskBatch.objects.all())
-        batch: TaskBatch | None = batches.filter(uuid=uuid).first()
+        batch: TaskBatch | None = self.readable(TaskBatch.objects.filter(uuid=uuid).first())
         if batch is None:
             raise NotFound(f"No batch {str(uuid)!r}.")
         return batch
@@ -106,6 +104,8 @@ class BatchListView(BatchView):
 class BatchDetailView(BatchView):
     """One of your batches: counts, summed progress, its tasks, and its status."""
 
+    opens_to_share_links = True
+
     @extend_schema(responses={200: BatchSerializer, **error_responses(404)})
     def get(self, request: Request, uuid: Any) -> Response:
         return Response(batch_json(self.get_batch(uuid)))
@@ -113,6 +113,8 @@ class BatchDetailView(BatchView):
 
 class BatchCancelView(BatchView):
     """Cancel every unfinished task of one of your batches."""
+
+    opens_to_share_links = True
 
     @extend_schema(
         operation_id="tasks_batches_cancel",

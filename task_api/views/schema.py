@@ -19,6 +19,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers
 
 from task_api import __version__
+from task_api.api import access
 from task_api.registry import get_tasks
 from task_api.views.base import TaskAPIView
 
@@ -51,6 +52,9 @@ class CatalogEntrySerializer(serializers.Serializer[dict[str, Any]]):
     description = serializers.CharField()
     inputs = serializers.DictField(help_text="JSON Schema of the inputs")
     outputs = serializers.DictField(help_text="JSON Schema of the outputs")
+    streams = serializers.DictField(
+        help_text="The declared streams: JSON Schema of one chunk of each, by name"
+    )
 
 
 class TaskStartSchemaExtension(OpenApiSerializerExtension):  # type: ignore[no-untyped-call]
@@ -182,12 +186,15 @@ def add_event_streams(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         if operation_id == "tasks_events":
             parameters.append(_STREAMS_PARAMETER)
         parameters.append(_LAST_EVENT_ID_PARAMETER)
+        named = (
+            "`streams` or `Last-Event-ID`" if operation_id == "tasks_events" else "`Last-Event-ID`"
+        )
         errors = {code: retrieve["responses"][code] for code in ("401", "403", "404")}
         errors["400"] = {
             "content": {
                 "application/json": {"schema": {"type": "object", "additionalProperties": {}}}
             },
-            "description": "A bad `streams` or `Last-Event-ID`, named as the field.",
+            "description": f"A bad {named}, named as the field.",
         }
         paths[f"{path}events/"] = {
             "get": {
@@ -253,7 +260,7 @@ class TaskSchemaView(SpectacularAPIView):
         return TaskAPIView.get_authenticators(self)  # type: ignore[arg-type]
 
     def get_permissions(self) -> list[Any]:
-        return TaskAPIView.get_permissions(self)  # type: ignore[arg-type]
+        return access.permissions()
 
 
 class DetailSerializer(serializers.Serializer[dict[str, Any]]):

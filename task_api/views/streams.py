@@ -21,6 +21,8 @@ HIDDEN = ("type", "seq")  # what only the WebSocket needs
 class TaskStreamView(TaskAPIView):
     """The chunks of one stream of one of your tasks, from position `offset` on."""
 
+    opens_to_share_links = True
+
     serializer_class = StreamChunksSerializer  # type: ignore[assignment]
 
     @extend_schema(

@@ -84,6 +84,8 @@ class TaskListView(TaskAPIView):
 class TaskDetailView(TaskAPIView):
     """One of your tasks."""
 
+    opens_to_share_links = True
+
     @extend_schema(responses={200: TaskSerializer, **error_responses(404)})
     def get(self, request: Request, uuid: Any) -> Response:
         return Response(TaskSerializer(self.get_record(uuid)).data)
@@ -91,6 +93,8 @@ class TaskDetailView(TaskAPIView):
 
 class TaskCancelView(TaskAPIView):
     """Cancel one of your tasks: at once if pending, at its next progress call if running."""
+
+    opens_to_share_links = True
 
     @extend_schema(
         operation_id="tasks_cancel",
@@ -119,6 +123,7 @@ class TaskCatalogView(TaskAPIView):
                 "description": cls.get_description(),
                 "inputs": cls.input_schema(),
                 "outputs": cls.output_schema(),
+                "streams": cls.stream_schema(),
             }
             for name, cls in sorted(get_tasks().items())
         ]

@@ -1,10 +1,9 @@
-"""A ``@task`` function (Django 6+) that starts children into its own batch."""
+"""A ``@task`` function that starts children into its own batch."""
 
 from __future__ import annotations
 
-from django.tasks import task
-
 from task_api.batches import start_child
+from task_api.compat import task
 from tests.project.functions import count
 
 

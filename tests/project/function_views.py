@@ -1,4 +1,4 @@
-"""Views that enqueue ``@task`` functions for the request's visitor (Django 6+).
+"""Views that enqueue ``@task`` functions for the request's visitor.
 
 ``/functions/<name>/?inputs={...}`` enqueues the function with those keyword
 arguments and renders a page that watches it; ``&format=json`` answers

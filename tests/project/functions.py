@@ -1,4 +1,4 @@
-"""Sample ``@task`` functions (Django 6+), run by ``task_api.backends.django_tasks``."""
+"""Sample ``@task`` functions, run by ``task_api.backends.django_tasks``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from django.conf import settings
-from django.tasks import TaskContext, signals, task
 
 from task_api import progress
+from task_api.compat import TaskContext, signals, task
 from task_api.exceptions import Cancelled
 
 

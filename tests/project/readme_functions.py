@@ -1,7 +1,7 @@
-"""The README's example function ``countdown``, run from the README's own text (Django 6+).
+"""The tutorial's example function ``countdown``, run from the docs' own text.
 
-The snippet ``django-task`` of README.md is executed as this module's code,
-so the worker and daphne run exactly what the README shows.
+The snippet ``django-task`` of docs/tutorial.md is executed as this module's code,
+so the worker and daphne run exactly what the tutorial shows.
 """
 
 from tests.readme_snippets import exec_snippet

@@ -1,7 +1,7 @@
-"""The README's example task ``Wait`` ("wait"), run from the README's own text.
+"""The tutorial's example task ``Wait`` ("wait"), run from the docs' own text.
 
-The snippet ``task`` of README.md is executed as this module's code, so the
-worker and daphne run exactly what the README shows.
+The snippet ``task`` of docs/tutorial.md is executed as this module's code, so the
+worker and daphne run exactly what the tutorial shows.
 """
 
 from tests.readme_snippets import exec_snippet

@@ -15,6 +15,7 @@ daphne). Environment variables choose the services:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -183,11 +184,14 @@ TASK_API_BACKGROUND_TASKS = [
     "tests.project.tasks.LimitedSwallower",
     "tests.project.tasks.RuntimeProbe",
     "tests.project.tasks.Tokens",
+    "tests.project.readme_streams.Answer",
     "tests.project.readme_tasks.Wait",
     "tests.project.batch_tasks.Spawn",
 ]
 
-if django.VERSION >= (6,):
+# Django's task framework: django.tasks, or on Django 5.2 the django-tasks backport
+# (not in INSTALLED_APPS: task_api loads its checks).
+if django.VERSION >= (6,) or importlib.util.find_spec("django_tasks"):
     TASKS = {"default": {"BACKEND": "task_api.backends.django_tasks.TaskAPIBackend"}}
     # Only these functions may be started over REST; any other @task function
     # of the project still runs when enqueued from code.
@@ -218,3 +222,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"task_api": {"handlers": ["console"], "level": "WARNING"}},
 }
+
+# Spans of the live processes, for tests/test_tracing.py.
+if os.environ.get("TASK_API_TEST_SPANS"):
+    from tests.project.tracing import export_spans_to
+
+    export_spans_to(os.environ["TASK_API_TEST_SPANS"])

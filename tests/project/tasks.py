@@ -254,6 +254,7 @@ class Tokens(Task):
         "every": IntParameter(required=False),
     }
     outputs = {"written": IntParameter()}
+    streams = {"answer": StringParameter(), "rows": DictParameter()}
     retry_on = (ConnectionError,)
     max_retries = 1
     retry_backoff = 0.05

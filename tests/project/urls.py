@@ -1,6 +1,7 @@
-import django
 from django.contrib import admin
 from django.urls import include, path
+
+from task_api.functions import django_tasks_available
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -8,7 +9,7 @@ urlpatterns = [
     path("", include("tests.project.pages")),
 ]
 
-if django.VERSION >= (6,):
+if django_tasks_available():
     from tests.project.readme_views import start_countdown
 
     urlpatterns += [

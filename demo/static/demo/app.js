@@ -2,10 +2,11 @@
 import { buildForm, clearErrors, readInputs, showBadRequest, showFieldError, showFormError } from './schema-form.js'
 import { RunList, storedRuns } from './runs.js'
 import { batchPanel } from './batch.js'
+import { answerOf, forgetAnswers } from './answers.js'
 
 const TaskAPI = window.TaskAPI
 /** The demo's tasks in the order that tells the story; other tasks follow by name. */
-const ORDER = ['countdown', 'primes', 'word-stats', 'report', 'flaky', 'long-job']
+const ORDER = ['countdown', 'write-answer', 'primes', 'word-stats', 'report', 'flaky', 'long-job']
 const rank = (name) => (ORDER.includes(name) ? ORDER.indexOf(name) : ORDER.length)
 /** The promise of each run followed on this page, by uuid (for Cancel). */
 const followed = new Map()
@@ -29,9 +30,11 @@ function submit(form, entry, runs) {
   }
   const button = form.querySelector('button[type=submit]')
   button.disabled = true
-  const run = TaskAPI.run(entry.name, inputs, { onProgress: (task) => runs.update(task, inputs) })
+  const answer = answerOf(entry.name, runs)
+  const run = TaskAPI.run(entry.name, inputs, { onProgress: (task) => runs.update(task, inputs), ...answer.options })
   run.started
     .then((task) => {
+      answer.started(task)
       followed.set(task.uuid, run)
       // On narrow screens the runs are below the forms: bring the new one into view.
       if (window.matchMedia('(max-width: 1020px)').matches) {
@@ -57,9 +60,13 @@ function submit(form, entry, runs) {
 
 /** Follows again the runs kept from an earlier visit. */
 function reattach(runs) {
-  for (const saved of storedRuns()) {
+  const kept = storedRuns()
+  forgetAnswers(kept.map((saved) => saved.uuid))
+  for (const saved of kept) {
     runs.placeholder(saved)
-    const watch = TaskAPI.watch(saved.uuid, { onProgress: (task) => runs.update(task, saved.inputs) })
+    // A task that writes an answer: shown from this tab's storage, read on from there.
+    const answer = answerOf(saved.task, runs, saved.uuid)
+    const watch = TaskAPI.watch(saved.uuid, { onProgress: (task) => runs.update(task, saved.inputs), ...answer.options })
     followed.set(saved.uuid, watch)
     watch.then(
       () => followed.delete(saved.uuid),
@@ -86,7 +93,7 @@ async function main() {
   const grid = document.getElementById('catalog')
   const failure = document.getElementById('catalog-error')
   if (!TaskAPI) {
-    failure.textContent = 'The Task API client (django-task-api.min.js) did not load.'
+    failure.textContent = 'The Task API client (django-task-api.streams.min.js) did not load.'
     failure.hidden = false
     return
   }

@@ -33,6 +33,7 @@ const ICONS = {
   countdown: `<circle cx="12" cy="13" r="8" ${stroke}/><path d="M12 9v4l2.5 2.5M9.5 2.5h5" ${stroke}/>`,
   primes: `<path d="M4 9h16M4 15h16M10 3 8 21M16 3l-2 18" ${stroke}/>`,
   'word-stats': `<path d="M4 6h16M4 12h10M4 18h13" ${stroke}/>`,
+  'write-answer': `<path d="M4 5h16v11H9l-5 4V5z" ${stroke}/><path d="M8 9h8M8 12.5h5" ${stroke}/>`,
   report: `<path d="M7 4h10l3 3v13H4V4h3z" ${stroke}/><path d="M8 10h8M8 14h8M8 18h5" ${stroke}/>`,
   flaky: `<path d="M12 3 2 20h20L12 3z" ${stroke}/><path d="M12 10v4M12 17.5v.01" ${stroke}/>`,
   'demo.functions.convert_temperatures': `<path d="M14 14.8V5a2 2 0 0 0-4 0v9.8a4 4 0 1 0 4 0z" ${stroke}/><path d="M12 17.5v-6" ${stroke}/>`,

@@ -89,6 +89,21 @@ export class RunList {
     this.persist()
   }
 
+  /**
+   * Shows the text a run's task has written to its stream so far; `resumedAt` is
+   * the position it was read on from after a reload (0: read from the start).
+   */
+  answer(uuid, { text, next, resumedAt }) {
+    const card = this.cards.get(uuid)
+    if (!card) return
+    const { answer, answerNote } = card.parts
+    answer.textContent = text
+    answer.dataset.next = String(next)
+    answer.hidden = !text
+    answerNote.hidden = !resumedAt
+    answerNote.textContent = `After the reload: words 1 to ${resumedAt} from this tab's storage, the rest read on from there.`
+  }
+
   /** Shows a notice on a run, e.g. when it can no longer be followed. */
   notice(uuid, text) {
     const card = this.cards.get(uuid)
@@ -118,6 +133,8 @@ export class RunList {
       elapsed: h('span', { class: 'elapsed' }),
       bar: h('div', { class: 'progress-bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': '0', 'aria-label': 'Progress' }),
       label: h('span', { class: 'progress-label', text: '0%' }),
+      answer: h('p', { class: 'answer', hidden: true, 'aria-label': 'Answer', dataset: { next: '0' } }),
+      answerNote: h('p', { class: 'muted answer-note', hidden: true }),
       messages: h('ol', { class: 'messages', hidden: true, 'aria-label': 'Messages' }),
       outputs: h('dl', { class: 'outputs', hidden: true }),
       error: h('div', { class: 'error', role: 'alert', hidden: true }),
@@ -153,6 +170,8 @@ export class RunList {
       ),
       chips.length ? h('div', { class: 'run-inputs chips' }, chips) : null,
       h('div', { class: 'progress' }, h('div', { class: 'progress-track' }, parts.bar), parts.label),
+      parts.answer,
+      parts.answerNote,
       parts.messages,
       parts.outputs,
       parts.error,
@@ -181,6 +200,7 @@ export class RunList {
     parts.bar.setAttribute('aria-valuenow', String(percent))
     parts.label.textContent = percent + '%'
     el.classList.toggle('indeterminate', status === 'running' && !task.target)
+    parts.answer.classList.toggle('live', !final)
 
     this.renderMessages(card)
     if (status === 'succeeded' && parts.outputs.hidden) this.renderOutputs(card)
