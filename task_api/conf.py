@@ -156,6 +156,9 @@ class TaskAPISettings:
         float, 0.25, "seconds between two aggregate updates of one batch from one process"
     )
     max_frame_bytes = Setting(int, 4096, "largest WebSocket frame from a client")
+    sse_heartbeat = Setting(
+        float, 15.0, "seconds without an event before an event stream sends `: ping` (0: never)"
+    )
     inprocess_workers = Setting(int, 4, "threads of the in-process backend")
     celery_queue = Setting(optional(str), None, "Celery queue of the tasks")
     metrics = Setting(

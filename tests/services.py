@@ -1,5 +1,5 @@
 """Fixtures that start real services for the tests: Redis, a Celery worker and
-daphne, sharing the test database; a private PostgreSQL cluster that tests may
+daphne (or uvicorn), sharing the test database; a private PostgreSQL cluster that tests may
 restart; and the users to act as.
 
 Each service runs as a child process on its own free port, with its own
@@ -282,6 +282,26 @@ class DaphneServer(Service):
         )
 
 
+class UvicornServer(Service):
+    """uvicorn serving the test project's ASGI application (HTTP and WebSocket); it waits
+    at most 2 s for open responses (event streams) when stopped."""
+
+    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        argv = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(self.port)]
+        argv += ["--lifespan", "off", "--no-access-log", "--timeout-graceful-shutdown", "2"]
+        argv += ["tests.project.asgi:application"]
+        super().__init__(
+            "uvicorn",
+            argv,
+            log_path=log_path,
+            ready=functools.partial(_http_answers, self.url + "/"),
+            env=env,
+        )
+
+
 def _postgres_bin() -> Path:
     """The newest installed PostgreSQL's binaries (Debian keeps them off the PATH)."""
     found = sorted(
@@ -498,7 +518,7 @@ def durable_stack(
 def _services_up(request: pytest.FixtureRequest) -> Iterator[None]:
     """Start each test with its services running, even if an earlier test
     stopped one; a service that crashes during a test fails it at teardown."""
-    names = ("postgres_cluster", "redis_server", "celery_worker", "daphne_server")
+    names = ("postgres_cluster", "redis_server", "celery_worker", "daphne_server", "uvicorn_server")
     services: list[Service] = [
         request.getfixturevalue(name) for name in names if name in request.fixturenames
     ]
@@ -568,6 +588,15 @@ def daphne_server(
     """daphne on a free port; ``.url``, ``.ws_url``, ``.stop()``, ``.start()``, ``.restart()``."""
     log_path = tmp_path_factory.mktemp("daphne") / "daphne.log"
     yield from _started(DaphneServer(services_env, log_path))
+
+
+@pytest.fixture(scope="session")
+def uvicorn_server(
+    services_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[UvicornServer]:
+    """uvicorn on a free port, like ``daphne_server``; ``.url``, ``.ws_url``."""
+    log_path = tmp_path_factory.mktemp("uvicorn") / "uvicorn.log"
+    yield from _started(UvicornServer(services_env, log_path))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -136,12 +136,8 @@ def test_demo_answer_streams_with_websockets_blocked(start_demo: Any, page: Page
     text, chunks = _final_text(page, demo.url)
     assert text == "".join(chunks), "a word lost or shown twice"
     assert page.evaluate("window.blockedSockets") >= 1
-    # Server-Sent Events first, from position 0; where the server has no events/
-    # endpoint (a 404), the stream is polled from the position reached.
+    # Server-Sent Events, from position 0, to the end: no polling.
     events = [status for url, status in reads if "/events/?streams=answer:0" in url]
-    assert events, reads
-    polled = [url for url, _status in reads if "/streams/answer/" in url]
-    if events[0] != 200:
-        assert polled, reads
-        assert polled[0].endswith("?offset=0"), polled
+    assert events[:1] == [200], reads
+    assert not [url for url, _status in reads if "/streams/answer/" in url], reads
     demo.stop()

@@ -59,6 +59,7 @@ def test_document_whatever_the_default_schema_class(schema_class: str | None) ->
         "/tasks/{uuid}/",
         "/tasks/{uuid}/cancel/",
         "/tasks/{uuid}/streams/{stream}/",
+        "/tasks/{uuid}/events/",
         "/tasks/{uuid}/share/",
         "/tasks/{uuid}/share/revoke/",
         "/tasks/batches/{uuid}/share/",
@@ -67,6 +68,7 @@ def test_document_whatever_the_default_schema_class(schema_class: str | None) ->
         "/tasks/batches/",
         "/tasks/batches/{uuid}/",
         "/tasks/batches/{uuid}/cancel/",
+        "/tasks/batches/{uuid}/events/",
     } == set(paths)
 
 
@@ -93,6 +95,7 @@ def test_operation_ids_and_version(document: dict[str, Any]) -> None:
         ("/tasks/{uuid}/", "get"): "tasks_retrieve",
         ("/tasks/{uuid}/cancel/", "post"): "tasks_cancel",
         ("/tasks/{uuid}/streams/{stream}/", "get"): "tasks_stream",
+        ("/tasks/{uuid}/events/", "get"): "tasks_events",
         ("/tasks/{uuid}/share/", "post"): "tasks_share",
         ("/tasks/{uuid}/share/revoke/", "post"): "tasks_share_revoke",
         ("/tasks/batches/{uuid}/share/", "post"): "tasks_batches_share",
@@ -101,6 +104,7 @@ def test_operation_ids_and_version(document: dict[str, Any]) -> None:
         ("/tasks/batches/", "post"): "tasks_batches_create",
         ("/tasks/batches/{uuid}/", "get"): "tasks_batches_retrieve",
         ("/tasks/batches/{uuid}/cancel/", "post"): "tasks_batches_cancel",
+        ("/tasks/batches/{uuid}/events/", "get"): "tasks_batches_events",
     }
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     assert document["info"]["version"] == project["version"]

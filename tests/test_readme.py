@@ -51,6 +51,7 @@ from tests import (
     test_newproject,
     test_operations_docs,
     test_policy,
+    test_sse,
     test_streams,
     test_tracing,
 )
@@ -839,6 +840,7 @@ SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
     "js": [test_js_snippet_runs_watches_and_cancels],
     "access-policy": [test_policy.test_readme_policy_snippet_widens_access_to_a_group],
     "admin-operators": [test_admin.test_operators_snippet_gives_the_actions],
+    "sse-js": [test_sse.test_readme_sse_snippet_in_chromium],
     **batches_readme.SNIPPET_CHECKS,
     **readme_streams.SNIPPET_CHECKS,
     **streams_howto.SNIPPET_CHECKS,
@@ -884,6 +886,7 @@ BLOCK_CHECKS: dict[tuple[str, str, str], Callable[..., Any]] = {
         readme_django_tasks.test_exception_tree_is_the_code
     ),
     ("docs/contributing.md", "sh", "make docs"): test_docs.test_docs_commands_exist,
+    ("docs/protocol.md", "text", "retry: 1000"): test_sse.test_protocol_example_is_an_event_stream,
     ("docs/protocol.md", "json", "{\n"): test_docs.test_protocol_task_json_has_the_fields,
     ("docs/protocol.md", "json", '{"inputs"'): test_docs.test_protocol_bad_requests_are_answers,
     ("docs/protocol.md", "json", '{"type": "start"'): test_docs.test_protocol_start_frames,

@@ -155,6 +155,83 @@ def add_task_outputs(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     return result
 
 
+_EVENTS = {
+    "tasks_retrieve": (
+        "tasks_events",
+        "The live events of one of your tasks, and of the streams `streams` names, as "
+        "Server-Sent Events (`text/event-stream`): `snapshot`, `update`, `chunks` and "
+        "`error`, each with the WebSocket frame's JSON as its data and the position as its "
+        "`id`. The answer ends after the task's terminal snapshot and the `done` chunks of "
+        "every stream; a reconnect with `Last-Event-ID` goes on from there.",
+    ),
+    "tasks_batches_retrieve": (
+        "tasks_batches_events",
+        "The live events of one of your batches, as Server-Sent Events "
+        "(`text/event-stream`): `batch_snapshot` and `batch_update`, each with its `seq` as "
+        "its `id`; the answer ends after the batch's terminal state.",
+    ),
+}
+
+
+def add_event_streams(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Describe the Server-Sent Events endpoints (plain views, which the generator skips)
+    beside the task and batch they follow."""
+    paths = result.setdefault("paths", {})
+    for path, operations in list(paths.items()):
+        retrieve = operations.get("get", {})
+        if retrieve.get("operationId") not in _EVENTS:
+            continue
+        operation_id, description = _EVENTS[retrieve["operationId"]]
+        parameters = list(retrieve.get("parameters", []))
+        if operation_id == "tasks_events":
+            parameters.append(_STREAMS_PARAMETER)
+        parameters.append(_LAST_EVENT_ID_PARAMETER)
+        named = (
+            "`streams` or `Last-Event-ID`" if operation_id == "tasks_events" else "`Last-Event-ID`"
+        )
+        errors = {code: retrieve["responses"][code] for code in ("401", "403", "404")}
+        errors["400"] = {
+            "content": {
+                "application/json": {"schema": {"type": "object", "additionalProperties": {}}}
+            },
+            "description": f"A bad {named}, named as the field.",
+        }
+        paths[f"{path}events/"] = {
+            "get": {
+                **{key: value for key, value in retrieve.items() if key in ("tags", "security")},
+                "operationId": operation_id,
+                "description": description,
+                "parameters": parameters,
+                "responses": {
+                    "200": {
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                        "description": "Events, until the end or until the client leaves.",
+                    },
+                    "204": {"description": "`Last-Event-ID` is at the end: nothing follows."},
+                    **errors,
+                    "501": {**errors["404"], "description": "Not served by an ASGI server."},
+                },
+            }
+        }
+    return result
+
+
+_STREAMS_PARAMETER = {
+    "in": "query",
+    "name": "streams",
+    "schema": {"type": "string"},
+    "description": "The streams to follow, comma-separated, each `name` or `name:offset` "
+    "(from position `offset`; default 0): `answer,rows:3`.",
+}
+_LAST_EVENT_ID_PARAMETER = {
+    "in": "header",
+    "name": "Last-Event-ID",
+    "schema": {"type": "string"},
+    "description": "The `id` of the last event received (EventSource sends it when it "
+    "reconnects): the events go on from there.",
+}
+
+
 class TaskSchemaView(SpectacularAPIView):
     """The OpenAPI 3 document of the task API."""
 
@@ -168,6 +245,7 @@ class TaskSchemaView(SpectacularAPIView):
         "POSTPROCESSING_HOOKS": [
             "drf_spectacular.hooks.postprocess_schema_enums",
             "task_api.views.schema.add_task_outputs",
+            "task_api.views.schema.add_event_streams",
         ],
         "COMPONENT_SPLIT_REQUEST": True,
         # Operation ids from the whole path (tasks_list, tasks_create, ...), not root_*.
