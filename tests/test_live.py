@@ -1,4 +1,5 @@
-"""End to end: daphne, a Celery worker and a private redis-server, real HTTP and WebSocket."""
+"""End to end: daphne (or uvicorn), a Celery worker and a private redis-server, real HTTP
+and WebSocket. The tests of ``stack`` run on both servers."""
 
 from __future__ import annotations
 
@@ -15,16 +16,18 @@ from tests.watching import RestClient, watch
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
+@pytest.fixture(params=["daphne_server", "uvicorn_server"])
 def stack(
-    celery_worker: Any, daphne_server: Any, users: Any, session_cookie: Any
+    request: pytest.FixtureRequest, celery_worker: Any, users: Any, session_cookie: Any
 ) -> dict[str, Any]:
+    """The server under test (``"daphne"``: daphne or uvicorn), its clients and cookies."""
+    server = request.getfixturevalue(request.param)
     return {
-        "alice": RestClient(daphne_server.url, "alice", "pw-alice"),
-        "bob": RestClient(daphne_server.url, "bob", "pw-bob"),
+        "alice": RestClient(server.url, "alice", "pw-alice"),
+        "bob": RestClient(server.url, "bob", "pw-bob"),
         "alice_cookie": session_cookie(users.alice).header,
         "bob_cookie": session_cookie(users.bob).header,
-        "daphne": daphne_server,
+        "daphne": server,
     }
 
 
