@@ -46,7 +46,14 @@ from task_api.store.task_json import task_json
 from task_api.tasks import Task
 from task_api.views.tasks import TaskCancelView, TaskCatalogView, TaskDetailView, TaskListView
 from tests import test_batches_readme as batches_readme
-from tests import test_docs, test_newproject, test_policy, test_streams, test_tracing
+from tests import (
+    test_docs,
+    test_newproject,
+    test_policy,
+    test_postgres_only_docs,
+    test_streams,
+    test_tracing,
+)
 from tests import test_readme_django_tasks as readme_django_tasks
 from tests import test_readme_streams as readme_streams
 from tests import test_readme_testing as readme_testing
@@ -848,10 +855,19 @@ SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
         FUNCTION_AND_BATCH,
     ],
     "django-js": [readme_django_tasks.test_page_and_js_snippets_in_chromium],
+    "postgres-only-settings": [
+        test_postgres_only_docs.test_settings_snippet_is_the_tested_configuration
+    ],
 }
 # The other blocks, by file, language and how their text starts.
 BLOCK_CHECKS: dict[tuple[str, str, str], Callable[..., Any]] = {
     ("README.md", "sh", "make demo"): test_make_demo_and_make_test_run_their_scripts,
+    ("docs/how-to/postgres-only.md", "sh", "python manage.py procrastinate"): (
+        test_postgres_only_docs.test_worker_command_is_a_management_command
+    ),
+    ("docs/how-to/postgres-only.md", "sh", "docker compose"): (
+        test_postgres_only_docs.test_compose_profile_runs_web_and_worker_without_redis
+    ),
     ("docs/how-to/deployment.md", "sh", "REDIS_URL="): test_demo_on_celery_commands,
     (
         "docs/tutorial.md",
