@@ -13,7 +13,7 @@ WORKDIR /app
 # The package first, so that its layer is reused while only the demo changes.
 COPY pyproject.toml README.md LICENSE ./
 COPY task_api ./task_api
-RUN pip install ".[redis,daphne,postgres]"
+RUN pip install ".[redis,daphne,postgres,postgres-only]"
 
 COPY demo ./demo
 RUN useradd --create-home --uid 1000 app \

@@ -74,7 +74,25 @@ else:
     DATABASES = {"default": sqlite_database(VAR_DIR / "demo.sqlite3")}
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
+# PostgreSQL alone (docs/how-to/postgres-only.md): Procrastinate workers, no Redis.
+POSTGRES_ONLY = (
+    os.environ.get("DEMO_STACK") == "postgres-only"
+    and not REDIS_URL
+    and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+)
+if POSTGRES_ONLY:
+    INSTALLED_APPS += ["procrastinate.contrib.django", "channels_postgres"]
+    TASK_API_BACKEND = "task_api.backends.procrastinate.ProcrastinateBackend"
+    DATABASES["channels_postgres"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "task_api.backends.postgres_layer.PostgresChannelLayer",
+            "CONFIG": {"PASSWORD": "", "OPTIONS": {}, "TIME_ZONE": None, **DATABASES["default"]},
+        }
+    }
+    PROCRASTINATE_WORKER_DEFAULTS = {"delete_jobs": "always", "concurrency": 4}
+    CELERY_BROKER_URL = "memory://"
+elif REDIS_URL:
     TASK_API_BACKEND = "task_api.backends.celery.CeleryBackend"
     CHANNEL_LAYERS = {
         "default": {

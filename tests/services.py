@@ -264,6 +264,26 @@ class CeleryWorker(Service):
         )
 
 
+class ProcrastinateWorker(Service):
+    """A Procrastinate worker of the test project (``manage.py procrastinate worker``):
+    ready once it logs that it started, after its latest start."""
+
+    def __init__(self, env: Mapping[str, str], log_path: Path, *, concurrency: int = 2) -> None:
+        argv = [sys.executable, "-m", "django", "procrastinate", "worker"]
+        argv += [f"--concurrency={concurrency}", "--name=test"]
+        super().__init__(
+            "procrastinate worker", argv, log_path=log_path, ready=self.started, env=env
+        )
+
+    def started(self) -> bool:
+        """True once the log shows the worker started since the latest start."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return False
+        return "Launching a worker" in text.rpartition("--- starting:")[2]
+
+
 class DaphneServer(Service):
     """daphne serving the test project's ASGI application."""
 

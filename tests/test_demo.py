@@ -633,7 +633,7 @@ def test_compose_config_is_valid_for_docker_when_available() -> None:
 def test_dockerfile_installs_the_package_and_the_demo() -> None:
     text = (REPO_ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.12-slim$", text, re.MULTILINE)
-    assert 'pip install ".[redis,daphne,postgres]"' in text
+    assert 'pip install ".[redis,daphne,postgres,postgres-only]"' in text
     ignored = (REPO_ROOT / ".dockerignore").read_text().split()
     for line in text.splitlines():
         if line.startswith("COPY "):

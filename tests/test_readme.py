@@ -51,6 +51,7 @@ from tests import (
     test_newproject,
     test_operations_docs,
     test_policy,
+    test_postgres_only_docs,
     test_sse,
     test_streams,
     test_tracing,
@@ -862,10 +863,19 @@ SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
     ],
     "django-js": [readme_django_tasks.test_page_and_js_snippets_in_chromium],
     **test_operations_docs.SNIPPET_CHECKS,
+    "postgres-only-settings": [
+        test_postgres_only_docs.test_settings_snippet_is_the_tested_configuration
+    ],
 }
 # The other blocks, by file, language and how their text starts.
 BLOCK_CHECKS: dict[tuple[str, str, str], Callable[..., Any]] = {
     ("README.md", "sh", "make demo"): test_make_demo_and_make_test_run_their_scripts,
+    ("docs/how-to/postgres-only.md", "sh", "python manage.py procrastinate"): (
+        test_postgres_only_docs.test_worker_command_is_a_management_command
+    ),
+    ("docs/how-to/postgres-only.md", "sh", "docker compose"): (
+        test_postgres_only_docs.test_compose_profile_runs_web_and_worker_without_redis
+    ),
     ("docs/how-to/deployment.md", "sh", "REDIS_URL="): test_demo_on_celery_commands,
     (
         "docs/tutorial.md",

@@ -8,6 +8,8 @@ daphne). Environment variables choose the services:
   process started by the tests shares with them.
 - ``REDIS_URL``: when set, Celery and the channel layer use that Redis;
   otherwise Celery runs eagerly and the channel layer lives in memory.
+- ``TASK_API_TEST_STACK``: ``postgres-only`` for Procrastinate and channels-postgres
+  on the PostgreSQL database (no Redis: ``REDIS_URL`` is not read then).
 - ``TASK_API_TEST_LAYER``: ``core`` (default) for channels-redis's
   ``RedisChannelLayer``, ``pubsub`` for its ``RedisPubSubChannelLayer`` on the
   same Redis. Processes started by the tests inherit it with the environment.
@@ -142,7 +144,30 @@ def redis_channel_layer(url: str, layer: str = TEST_LAYER) -> dict[str, Any]:
     }
 
 
-if REDIS_URL:
+PGONLY = os.environ.get("TASK_API_TEST_STACK") == "postgres-only"
+if PGONLY:
+    # docs/how-to/postgres-only.md: the queue and the channel layer in the same database.
+    INSTALLED_APPS += ["procrastinate.contrib.django", "channels_postgres"]
+    TASK_API_BACKEND = "task_api.backends.procrastinate.ProcrastinateBackend"
+    DATABASES["channels_postgres"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "task_api.backends.postgres_layer.PostgresChannelLayer",
+            # The database's settings, with the keys channels-postgres reads and Django
+            # fills in only for DATABASES.
+            "CONFIG": {
+                **{k: v for k, v in DATABASES["default"].items() if k != "TEST"},
+                "PASSWORD": os.environ.get("PGPASSWORD", ""),
+                "OPTIONS": {},
+                "TIME_ZONE": None,
+            },
+        }
+    }
+    PROCRASTINATE_WORKER_DEFAULTS = {"delete_jobs": "always", "update_heartbeat_interval": 2.0}
+    REDIS_URL = ""
+    CELERY_BROKER_URL = "memory://"
+    CELERY_TASK_ALWAYS_EAGER = True
+elif REDIS_URL:
     CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
     CELERY_BROKER_URL = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = False
