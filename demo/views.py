@@ -1,4 +1,4 @@
-"""The demo page."""
+"""The demo page, and the page of a shared run."""
 
 from __future__ import annotations
 
@@ -20,3 +20,9 @@ def _engine() -> dict[str, str]:
 def index(request: HttpRequest) -> HttpResponse:
     """The page: a form per task from the catalog, and the visitor's runs, live."""
     return render(request, "demo/index.html", {"engine": _engine()})
+
+
+def share(request: HttpRequest) -> HttpResponse:
+    """A shared run, followed without a login: the task and the token are in the URL's
+    fragment (``/share/#share=<token>&task=<uuid>``), which no server sees."""
+    return render(request, "demo/share.html")

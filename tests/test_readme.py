@@ -60,6 +60,7 @@ from tests import test_batches_readme as batches_readme
 from tests import test_readme_django_tasks as readme_django_tasks
 from tests import test_readme_streams as readme_streams
 from tests import test_readme_testing as readme_testing
+from tests import test_share_howto as share_howto
 from tests import test_streams_howto as streams_howto
 from tests.project.asgi import application
 from tests.readme_snippets import (
@@ -845,6 +846,7 @@ SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
     **batches_readme.SNIPPET_CHECKS,
     **readme_streams.SNIPPET_CHECKS,
     **streams_howto.SNIPPET_CHECKS,
+    **share_howto.SNIPPET_CHECKS,
     **readme_testing.SNIPPET_CHECKS,
     "django-settings": [readme_django_tasks.test_settings_snippet_configures_the_backend],
     "django-options": [test_options_snippet_configures_the_engine],

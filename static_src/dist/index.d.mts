@@ -93,6 +93,12 @@ export interface Options {
    * (one round trip, the task watched at once), else by `POST`; default true.
    */
   startFrame: boolean
+  /**
+   * A share link's token: sent as the `X-Share-Token` header of every request,
+   * in `subscribe` frames and as `?share=` on Server-Sent Events, so that a
+   * page without a login reads and follows the task or batch it opens.
+   */
+  share?: string | null
 }
 
 export type ErrorCode =
@@ -103,6 +109,9 @@ export type ErrorCode =
   | 'network'
   | 'aborted'
   | 'callback_error'
+  | 'share_invalid'
+  | 'share_expired'
+  | 'share_revoked'
 
 /**
  * The error every rejection carries. When a task JSON is known its fields are
@@ -293,6 +302,36 @@ export declare function getBatch(uuid: string, options?: Partial<Options>): Prom
 /** Cancels every unfinished task of a batch; resolves with the batch JSON. */
 export declare function cancelBatch(uuid: string, options?: Partial<Options>): Promise<Batch>
 
+/** What {@link share} and {@link shareBatch} take: any of {@link Options}, and the link's terms. */
+export interface ShareOptions extends Partial<Options> {
+  /** Seconds the link lasts; default the server's `TASK_API_SHARE_EXPIRY`, at most `TASK_API_SHARE_MAX_EXPIRY`. */
+  expiresIn?: number | null
+  /** Whether its holder may cancel the task or batch; default false. */
+  canCancel?: boolean | null
+}
+
+/** A new share link: its token is shown this once (the server keeps only its hash). */
+export interface ShareLink {
+  /** What its holder passes as the `share` option. */
+  token: string
+  /** When it expires (ISO 8601). */
+  expires: string
+  canCancel: boolean
+}
+
+/**
+ * Makes a share link to task `uuid` (`POST baseURL<uuid>/share/`): whoever holds
+ * its token reads and follows the task without logging in (the `share` option),
+ * until it expires or is revoked. Only whoever may cancel the task can make one.
+ */
+export declare function share(uuid: string, options?: ShareOptions): Promise<ShareLink>
+/** Makes a share link to batch `uuid` and its tasks (`POST baseURL + 'batches/<uuid>/share/'`). */
+export declare function shareBatch(uuid: string, options?: ShareOptions): Promise<ShareLink>
+/** Revokes the share link `token` of task `uuid`, or every one of them; resolves with how many were live. */
+export declare function revokeShares(uuid: string, token?: string | null, options?: Partial<Options>): Promise<number>
+/** Revokes the share link `token` of batch `uuid`, or every one of them; resolves with how many were live. */
+export declare function revokeBatchShares(uuid: string, token?: string | null, options?: Partial<Options>): Promise<number>
+
 declare const TaskAPI: {
   options: Options
   run: typeof run
@@ -307,5 +346,9 @@ declare const TaskAPI: {
   startBatch: typeof startBatch
   getBatch: typeof getBatch
   cancelBatch: typeof cancelBatch
+  share: typeof share
+  shareBatch: typeof shareBatch
+  revokeShares: typeof revokeShares
+  revokeBatchShares: typeof revokeBatchShares
 }
 export default TaskAPI

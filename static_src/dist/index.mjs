@@ -13,6 +13,7 @@ var taskError = (t) => new TaskAPIError(
   t.error ? t.error.type + ": " + t.error.message : "Task " + t.status,
   t
 );
+var shareCode = (body) => /^share_/.test(body?.code) && body.code;
 
 // src/http.ts
 function cookie(name) {
@@ -20,13 +21,18 @@ function cookie(name) {
     if (part.startsWith(name + "=")) return decodeURIComponent(part.slice(name.length + 1));
 }
 var flatten = (v, path) => v && typeof v == "object" ? Object.entries(v).flatMap(([k, x]) => flatten(x, Array.isArray(v) ? path : path ? path + "." + k : k)) : [(path && path != "detail" ? path + ": " : "") + v];
-var apiError = (status, data, fallback = "") => new TaskAPIError(status == 400 ? "bad_request" : "http_error", data && flatten(data, "").join("; ") || fallback, null, status, data);
+var apiError = (status, data, fallback = "") => {
+  const share2 = shareCode(data);
+  const message = share2 ? data.detail : data && flatten(data, "").join("; ");
+  return new TaskAPIError(status == 400 ? "bad_request" : share2 || "http_error", message || fallback, null, status, data);
+};
 async function request(o, method, path, body, key) {
   const headers = { Accept: "application/json" };
   const token = method != "GET" && cookie(o.csrfCookieName);
   if (token) headers[o.csrfHeaderName] = token;
   if (body) headers["Content-Type"] = "application/json";
   if (key) headers["Idempotency-Key"] = key;
+  if (o.share) headers["X-Share-Token"] = o.share;
   let res, text;
   const url = o.baseURL.replace(/\/?$/, "/") + path;
   const ctl = globalThis.AbortController && new AbortController();
@@ -158,7 +164,7 @@ function open(url) {
 }
 
 // src/follow.ts
-function follow(kind, o, id, create) {
+function follow(kind, o, id, create2) {
   const { signal } = o;
   const socketOnly = o.transport == "websocket";
   let ready;
@@ -238,7 +244,7 @@ function follow(kind, o, id, create) {
       } else {
         conn.remove(sub);
         conn = void 0;
-        unavailable(new TaskAPIError("http_error", f.detail || f.code, null, f.code == "not_found" ? 404 : null, f));
+        unavailable(new TaskAPIError(shareCode(f) || "http_error", f.detail || f.code, null, f.code == "not_found" ? 404 : null, f));
       }
     },
     down(failures) {
@@ -249,7 +255,7 @@ function follow(kind, o, id, create) {
   };
   function begin(uuid, known) {
     sub.id = id = uuid;
-    sub.hello = { type: "subscribe", [kind.key]: uuid };
+    sub.hello = { type: "subscribe", [kind.key]: uuid, ...{ share: o.share } };
     sub.bye = { type: "unsubscribe", [kind.key]: uuid };
     if (known) push(known);
     if (over) return;
@@ -277,7 +283,7 @@ function follow(kind, o, id, create) {
   if (signal?.aborted) settle(new TaskAPIError("aborted", "Aborted before start"));
   else {
     signal?.addEventListener("abort", cancel2);
-    if (create) create().then((s) => begin(s.uuid, s), settle);
+    if (create2) create2().then((s) => begin(s.uuid, s), settle);
     else begin(id, null);
   }
   return Object.assign(promise, { started, cancel: cancel2 });
@@ -299,6 +305,7 @@ async function read(o, path, failures = 0) {
   }
 }
 async function results(o, b) {
+  if (o.share) return Promise.all((b.tasks || []).map((uuid) => read(o, uuid + "/")));
   const found = /* @__PURE__ */ new Map();
   for (let page = 1; ; page++) {
     const data = await read(o, `?batch=${b.uuid}&page_size=200&page=${page}`);
@@ -358,6 +365,16 @@ var taskKind = {
   describe: withTask
 };
 
+// src/share.ts
+var create = (path, so) => request(settings(so), "POST", path + "share/", { expires_in: so?.expiresIn ?? void 0, can_cancel: !!so?.canCancel }).then(
+  (l) => ({ token: l.token, expires: l.expires, canCancel: l.can_cancel })
+);
+var revoke = (path, token, o) => request(settings(o), "POST", path + "share/revoke/", token ? { token } : {}).then((r) => r.revoked);
+var share = (uuid, o) => create(uuid + "/", o);
+var shareBatch = (uuid, o) => create("batches/" + uuid + "/", o);
+var revokeShares = (uuid, token, o) => revoke(uuid + "/", token, o);
+var revokeBatchShares = (uuid, token, o) => revoke("batches/" + uuid + "/", token, o);
+
 // src/start-frame.ts
 var refs = 0;
 function startFrame(o, body, post) {
@@ -382,7 +399,7 @@ extras.startFrame = startFrame;
 // src/events.ts
 function events(o, uuid, streams, frame, failed) {
   if (typeof EventSource != "function") return;
-  const url = o.baseURL.replace(/\/?$/, "/") + uuid + "/events/?streams=" + streams.map((s) => s.join(":"));
+  const url = o.baseURL.replace(/\/?$/, "/") + uuid + "/events/?streams=" + streams.map((s) => s.join(":")) + (o.share ? "&share=" + encodeURIComponent(o.share) : "");
   const source = new EventSource(url, { withCredentials: o.credentials == "include" });
   let live = false;
   const close = () => (clearTimeout(timer), source.close());
@@ -458,7 +475,7 @@ function read2(o, id, readers) {
       stream: name,
       // Read again on every reconnect, from the position reached.
       get hello() {
-        return { type: "subscribe", uuid, stream: name, offset: reader.next };
+        return { type: "subscribe", uuid, stream: name, offset: reader.next, share: o.share };
       },
       bye: { type: "unsubscribe", uuid, stream: name },
       frame(f) {
@@ -466,7 +483,7 @@ function read2(o, id, readers) {
         else if (f.type == "error") {
           conn && conn.remove(sub);
           t.refused = true;
-          if (socketOnly) settle(new TaskAPIError("http_error", f.detail || f.code, null, f.code == "not_found" ? 404 : null, f));
+          if (socketOnly) settle(new TaskAPIError(shareCode(f) || "http_error", f.detail || f.code, null, f.code == "not_found" ? 404 : null, f));
           else t.poll(true);
         }
       },
@@ -572,16 +589,16 @@ var guarded = (o, fn) => (chunks, offset) => {
     }
   }
 };
-function following(o, id, create) {
+function following(o, id, create2) {
   const streams = o.streams;
-  if (!streams) return follow(taskKind, o, id, create);
+  if (!streams) return follow(taskKind, o, id, create2);
   let known;
   const readers = Object.entries(streams).map(([name, s]) => ({ name, next: s.offset || 0, take: guarded(o, s.onChunks) }));
   const reading = read2(o, id || new Promise((y) => known = y), readers);
   reading.done.catch(() => {
   });
   const kind = { ...taskKind, outcome: (t, x) => reading.done.then(() => taskKind.outcome(t, x)) };
-  const promise = follow(kind, o, id, create && (() => create().then((t) => (known(t.uuid), t))));
+  const promise = follow(kind, o, id, create2 && (() => create2().then((t) => (known(t.uuid), t))));
   promise.catch(reading.stop);
   return promise;
 }
@@ -592,7 +609,25 @@ var run2 = (name, inputs, a, b, c) => {
 var watch2 = (uuid, a, b, c) => following(callSettings(a, b, c), uuid);
 
 // src/index.ts
-var TaskAPI = { options, run: run2, watch: watch2, start, cancel, get, stream, TaskAPIError, runAll, watchBatch, startBatch, getBatch, cancelBatch };
+var TaskAPI = {
+  options,
+  run: run2,
+  watch: watch2,
+  start,
+  cancel,
+  get,
+  stream,
+  TaskAPIError,
+  runAll,
+  watchBatch,
+  startBatch,
+  getBatch,
+  cancelBatch,
+  share,
+  shareBatch,
+  revokeShares,
+  revokeBatchShares
+};
 var index_default = TaskAPI;
 export {
   TaskAPIError,
@@ -602,8 +637,12 @@ export {
   get,
   getBatch,
   options,
+  revokeBatchShares,
+  revokeShares,
   run2 as run,
   runAll,
+  share,
+  shareBatch,
   start,
   startBatch,
   stream,

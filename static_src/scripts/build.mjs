@@ -41,6 +41,8 @@ async function bundle(entry, format, minify) {
     bundle: true,
     format,
     minify,
+    // `CORE` (src/env.d.ts): the core leaves out what is behind `!CORE`, e.g. share links.
+    define: { CORE: String(entry == 'browser-core.ts') },
     mangleProps: minify ? new RegExp(`^(${INTERNAL.join('|')})$`) : undefined,
     target: 'es2020',
     charset: 'utf8',

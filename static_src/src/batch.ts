@@ -36,8 +36,12 @@ async function read(o: Options, path: string, failures = 0): Promise<any> {
   }
 }
 
-/** Every task JSON of a finished batch, in the batch's order (`GET baseURL?batch=`, 200 a page). */
+/**
+ * Every task JSON of a finished batch, in the batch's order (`GET baseURL?batch=`,
+ * 200 a page). A share link opens no list: with `share`, each task is read by itself.
+ */
 async function results(o: Options, b: Batch): Promise<Task[]> {
+  if (o.share) return Promise.all((b.tasks || []).map((uuid) => read(o, uuid + '/')))
   const found = new Map<string, Task>()
   for (let page = 1; ; page++) {
     const data = await read(o, `?batch=${b.uuid}&page_size=200&page=${page}`)

@@ -28,3 +28,6 @@ export const taskError = (t: Task) =>
     t.error ? t.error.type + ': ' + t.error.message : 'Task ' + t.status,
     t,
   )
+
+/** The code of a share link's refusal (`share_invalid`, `share_expired`, `share_revoked`) in an error body or frame. */
+export const shareCode = (body: any): ErrorCode | false => /^share_/.test(body?.code) && body.code

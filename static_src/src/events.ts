@@ -3,7 +3,8 @@ import type { Options } from '../types'
 import type { Frame } from './socket'
 
 /**
- * Opens `GET <baseURL><uuid>/events/?streams=name:offset,...` and hands `frame`
+ * Opens `GET <baseURL><uuid>/events/?streams=name:offset,...` (and `&share=`
+ * the `share` option's token: an `EventSource` sends no headers) and hands `frame`
  * the data of each of its events (`snapshot`, `update`, `chunks`, `error`: the
  * WebSocket's frames). If no event comes within `connectTimeout` (no such
  * endpoint, a refusal, a proxy that buffers), or the browser gives up
@@ -13,7 +14,12 @@ import type { Frame } from './socket'
  */
 export function events(o: Options, uuid: string, streams: [string, number][], frame: (f: Frame) => void, failed: () => void) {
   if (typeof EventSource != 'function') return
-  const url = o.baseURL.replace(/\/?$/, '/') + uuid + '/events/?streams=' + streams.map((s) => s.join(':'))
+  const url =
+    o.baseURL.replace(/\/?$/, '/') +
+    uuid +
+    '/events/?streams=' +
+    streams.map((s) => s.join(':')) +
+    (o.share ? '&share=' + encodeURIComponent(o.share) : '')
   const source = new EventSource(url, { withCredentials: o.credentials == 'include' })
   let live = false
   const close = () => (clearTimeout(timer), source.close())

@@ -1,5 +1,5 @@
 import type { Options } from '../types'
-import { TaskAPIError } from './errors'
+import { shareCode, TaskAPIError } from './errors'
 import { request } from './http'
 import { backoff, retryable } from './options'
 import { connection, socketOf, type Conn, type Frame, type Sub } from './socket'
@@ -162,7 +162,7 @@ export function follow<S extends State, R>(
         // Refused: REST has the last word (socket-only: the refusal has).
         conn!.remove(sub)
         conn = undefined
-        unavailable(new TaskAPIError('http_error', f.detail || f.code!, null, f.code == 'not_found' ? 404 : null, f))
+        unavailable(new TaskAPIError((!CORE && shareCode(f)) || 'http_error', f.detail || f.code!, null, f.code == 'not_found' ? 404 : null, f))
       }
     },
     down(failures) {
@@ -175,7 +175,7 @@ export function follow<S extends State, R>(
   /** Follows `uuid`, whose state `known` may already be. */
   function begin(uuid: string, known: S | null) {
     sub.id = id = uuid
-    sub.hello = { type: 'subscribe', [kind.key]: uuid }
+    sub.hello = { type: 'subscribe', [kind.key]: uuid, ...(!CORE && { share: o.share }) }
     sub.bye = { type: 'unsubscribe', [kind.key]: uuid }
     if (known) push(known)
     if (over) return

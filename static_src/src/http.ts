@@ -1,5 +1,5 @@
 import type { Options } from '../types'
-import { TaskAPIError } from './errors'
+import { shareCode, TaskAPIError } from './errors'
 
 /** Reads a cookie from `document.cookie`, if there is a document. */
 function cookie(name: string): string | undefined {
@@ -13,9 +13,16 @@ const flatten = (v: unknown, path: string): string[] =>
     ? Object.entries(v).flatMap(([k, x]) => flatten(x, Array.isArray(v) ? path : path ? path + '.' + k : k))
     : [(path && path != 'detail' ? path + ': ' : '') + v]
 
-/** The rejection for an API error answer: `bad_request` (400) or `http_error`, the message from `data`. */
-export const apiError = (status: number, data: any, fallback = '') =>
-  new TaskAPIError(status == 400 ? 'bad_request' : 'http_error', (data && flatten(data, '').join('; ')) || fallback, null, status, data)
+/**
+ * The rejection for an API error answer: `bad_request` (400), a share link's
+ * refusal (its `code`, e.g. `share_expired`, and its `detail`) or `http_error`,
+ * the message from `data`.
+ */
+export const apiError = (status: number, data: any, fallback = '') => {
+  const share = !CORE && shareCode(data)
+  const message = share ? data.detail : data && flatten(data, '').join('; ')
+  return new TaskAPIError(status == 400 ? 'bad_request' : share || 'http_error', message || fallback, null, status, data)
+}
 
 /**
  * Sends a JSON request to `baseURL + path` and resolves with the parsed answer.
@@ -28,6 +35,7 @@ export async function request(o: Options, method: string, path: string, body?: o
   if (token) headers[o.csrfHeaderName] = token
   if (body) headers['Content-Type'] = 'application/json'
   if (key) headers['Idempotency-Key'] = key
+  if (!CORE && o.share) headers['X-Share-Token'] = o.share
   let res: Response, text: string
   const url = o.baseURL.replace(/\/?$/, '/') + path
   const ctl = globalThis.AbortController && new AbortController()

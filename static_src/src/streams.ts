@@ -1,7 +1,7 @@
 /** Streams: the chunks a task writes, each taken once and in order, from any position. */
 import type { CallOptions, ChunkStream, Options, StreamCallOptions, Task, TaskPromise } from '../types'
 import type { ChunksFrame } from '../types/protocol'
-import { TaskAPIError } from './errors'
+import { shareCode, TaskAPIError } from './errors'
 import { events } from './events'
 import { follow } from './follow'
 import { request } from './http'
@@ -111,7 +111,7 @@ export function read(o: Options, id: string | Promise<string>, readers: Reader[]
       stream: name,
       // Read again on every reconnect, from the position reached.
       get hello() {
-        return { type: 'subscribe', uuid, stream: name, offset: reader.next }
+        return { type: 'subscribe', uuid, stream: name, offset: reader.next, share: o.share }
       },
       bye: { type: 'unsubscribe', uuid, stream: name },
       frame(f) {
@@ -120,7 +120,7 @@ export function read(o: Options, id: string | Promise<string>, readers: Reader[]
           // Refused: REST has the last word (socket-only: the refusal has).
           conn && conn.remove(sub)
           t.refused = true
-          if (socketOnly) settle(new TaskAPIError('http_error', f.detail || f.code!, null, f.code == 'not_found' ? 404 : null, f))
+          if (socketOnly) settle(new TaskAPIError(shareCode(f) || 'http_error', f.detail || f.code!, null, f.code == 'not_found' ? 404 : null, f))
           else t.poll(true)
         }
       },

@@ -9,7 +9,7 @@ const require = createRequire(import.meta.url)
 const root = new URL('..', import.meta.url)
 const read = (path) => readFileSync(new URL(path, root), 'utf8')
 const pkg = JSON.parse(read('package.json'))
-const API = ['options', 'run', 'watch', 'start', 'cancel', 'get', 'stream', 'TaskAPIError', 'runAll', 'watchBatch', 'startBatch', 'getBatch', 'cancelBatch']
+const API = ['options', 'run', 'watch', 'start', 'cancel', 'get', 'stream', 'TaskAPIError', 'runAll', 'watchBatch', 'startBatch', 'getBatch', 'cancelBatch', 'share', 'shareBatch', 'revokeShares', 'revokeBatchShares']
 /** The API of the classic script `django-task-api.min.js`: all but streams. */
 const CLASSIC_API = API.filter((name) => name != 'stream')
 
@@ -83,7 +83,8 @@ test('the classic script is at most 4 KB gzipped, under the 4.2 KB of 1.x', () =
 })
 
 const BATCH = ['runAll', 'watchBatch', 'startBatch', 'getBatch', 'cancelBatch']
-const CORE_API = CLASSIC_API.filter((name) => !BATCH.includes(name))
+const SHARE = ['share', 'shareBatch', 'revokeShares', 'revokeBatchShares']
+const CORE_API = CLASSIC_API.filter((name) => !BATCH.includes(name) && !SHARE.includes(name))
 
 test("'django-task-api/batch': the main entry's batch calls, for import and require", async () => {
   const entry = pkg.exports['./batch']
@@ -120,6 +121,8 @@ test('named imports of the main entry tree-shake: the core leaves batches out', 
   assert.match(core, /too_many/, 'starts by frame, as the main entry does')
   assert.match(core, /\/streams\//, "run and watch read the streams their options name")
   assert.match(await bundle('runAll'), /batches\//)
+  assert.match(await bundle('share'), /share\//)
+  assert.doesNotMatch(core, /share\//)
   assert.doesNotMatch(await bundle('get, cancel'), /\/streams\/|batches\//)
 })
 

@@ -89,6 +89,14 @@ function cancel(runs, uuid) {
   )
 }
 
+/** Makes a share link to a run, for an hour, and shows the URL of its share page. */
+function share(runs, uuid) {
+  TaskAPI.share(uuid, { expiresIn: 3600 }).then(
+    (link) => runs.shared(uuid, `${location.origin}/share/#share=${link.token}&task=${uuid}`),
+    (error) => runs.shared(uuid, null, error.message),
+  )
+}
+
 async function main() {
   const grid = document.getElementById('catalog')
   const failure = document.getElementById('catalog-error')
@@ -109,6 +117,7 @@ async function main() {
   const runs = new RunList(document.getElementById('runs'), {
     catalog: new Map(catalog.map((entry) => [entry.name, entry])),
     onCancel: (uuid) => cancel(runs, uuid),
+    onShare: (uuid) => share(runs, uuid),
   })
   grid.replaceChildren(
     ...catalog.map((entry) => {

@@ -40,6 +40,7 @@ const ICONS = {
   'long-job': `<path d="M6 3h12M6 21h12M7 3c0 5 10 6 10 9s-10 4-10 9M17 3c0 5-10 6-10 9" ${stroke}/>`,
   run: `<path d="M7 4.5v15l12-7.5-12-7.5z" fill="currentColor"/>`,
   close: `<path d="M6 6l12 12M18 6 6 18" ${stroke}/>`,
+  link: `<path d="M10 14a4 4 0 0 0 5.7 0l3-3a4 4 0 0 0-5.7-5.7l-1 1M14 10a4 4 0 0 0-5.7 0l-3 3a4 4 0 0 0 5.7 5.7l1-1" ${stroke}/>`,
   stop: `<rect x="6" y="6" width="12" height="12" rx="2" fill="currentColor"/>`,
   task: `<rect x="4" y="4" width="16" height="16" rx="3" ${stroke}/><path d="M8 12l3 3 5-6" ${stroke}/>`,
 }

@@ -60,12 +60,13 @@ function outputValue(value) {
 export class RunList {
   /**
    * `root` is the `<ol>` of runs; `catalog` maps task names to catalog entries;
-   * `onCancel(uuid)` is called by a run's Cancel button.
+   * `onCancel(uuid)` is called by a run's Cancel button, `onShare(uuid)` by its Share button.
    */
-  constructor(root, { catalog, onCancel }) {
+  constructor(root, { catalog, onCancel, onShare }) {
     this.root = root
     this.catalog = catalog
     this.onCancel = onCancel
+    this.onShare = onShare
     this.cards = new Map()
     this.empty = document.getElementById('runs-empty')
     this.count = document.getElementById('runs-count')
@@ -112,6 +113,20 @@ export class RunList {
     card.parts.notice.hidden = !text
   }
 
+  /** Shows the URL of a run's share page, or why there is none. */
+  shared(uuid, url, error) {
+    const card = this.cards.get(uuid)
+    if (!card) return
+    const { share, shareLink } = card.parts
+    share.disabled = false
+    shareLink.hidden = false
+    shareLink.replaceChildren(
+      error
+        ? h('span', { class: 'error-text', text: 'Could not share: ' + error })
+        : h('a', { href: url, target: '_blank', rel: 'noopener', text: url, title: 'Follows this run live, without a login, for an hour' }),
+    )
+  }
+
   /** Removes a run from the page and from storage. */
   remove(uuid) {
     const card = this.cards.get(uuid)
@@ -139,6 +154,8 @@ export class RunList {
       outputs: h('dl', { class: 'outputs', hidden: true }),
       error: h('div', { class: 'error', role: 'alert', hidden: true }),
       notice: h('p', { class: 'notice', hidden: true }),
+      shareLink: h('p', { class: 'share-link', hidden: true }),
+      share: h('button', { type: 'button', class: 'button small ghost', dataset: { action: 'share' }, title: 'A link that follows this run without a login' }, icon('link', 14), h('span', { text: 'Share' })),
       cancel: h('button', { type: 'button', class: 'button small danger-ghost', dataset: { action: 'cancel' } }, icon('stop', 14), h('span', { text: 'Cancel' })),
       dismiss: h('button', { type: 'button', class: 'icon-button', dataset: { action: 'dismiss' }, title: 'Remove from the list', 'aria-label': 'Remove from the list' }, icon('close', 16)),
     }
@@ -146,6 +163,10 @@ export class RunList {
       parts.cancel.disabled = true
       parts.cancel.lastChild.textContent = 'Cancelling…'
       this.onCancel(uuid)
+    })
+    parts.share.addEventListener('click', () => {
+      parts.share.disabled = true
+      this.onShare(uuid)
     })
     parts.dismiss.addEventListener('click', () => this.remove(uuid))
     const chips = Object.entries(inputs || {}).map(([key, value]) => {
@@ -176,7 +197,8 @@ export class RunList {
       parts.outputs,
       parts.error,
       parts.notice,
-      h('div', { class: 'run-actions' }, parts.cancel),
+      parts.shareLink,
+      h('div', { class: 'run-actions' }, parts.share, parts.cancel),
     )
     const card = { uuid, name, inputs: inputs || {}, el, parts, task: null, shownMessages: 0 }
     this.cards.set(uuid, card)
