@@ -209,6 +209,7 @@ TASK_API_BACKGROUND_TASKS = [
     "tests.project.tasks.LimitedSwallower",
     "tests.project.tasks.RuntimeProbe",
     "tests.project.tasks.Tokens",
+    "tests.project.tasks.RetrySafeTokens",
     "tests.project.readme_streams.Answer",
     "tests.project.readme_tasks.Wait",
     "tests.project.batch_tasks.Spawn",
@@ -245,6 +246,8 @@ if os.environ.get("TASK_API_TEST_SSE_HEARTBEAT"):
 if os.environ.get("TASK_API_TEST_STALE_AFTER"):
     TASK_API_STALE_AFTER = float(os.environ["TASK_API_TEST_STALE_AFTER"])
     TASK_API_HEARTBEAT_INTERVAL = TASK_API_STALE_AFTER / 4
+if os.environ.get("TASK_API_TEST_RESYNC_INTERVAL"):
+    TASK_API_RESYNC_INTERVAL = float(os.environ["TASK_API_TEST_RESYNC_INTERVAL"])
 
 LOGGING = {
     "version": 1,

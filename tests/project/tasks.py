@@ -277,3 +277,24 @@ class Tokens(Task):
             if delay and i % every == 0:
                 time.sleep(delay)
         return count
+
+
+class RetrySafeTokens(Task):
+    """Write ``count`` tokens marked with the attempt ("2:17") to the "answer" stream;
+    safe to run again if its worker dies."""
+
+    name = "retry-safe-tokens"
+    retry_safe = True
+    inputs = {
+        "count": IntParameter(),
+        "delay": NumberParameter(required=False),
+        "every": IntParameter(required=False),
+    }
+    outputs = {"attempt": IntParameter()}
+
+    def run(self, count: int, delay: float = 0.0, every: int = 1) -> int:
+        for i in range(count):
+            self.write(f"{self.attempt}:{i}", stream="answer")
+            if delay and i % every == 0:
+                time.sleep(delay)
+        return self.attempt
