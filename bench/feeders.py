@@ -1,6 +1,8 @@
 """Baseline senders, run as separate processes: ``python -m bench.feeders KIND ...``.
 
 - ``redis URL CHANNEL RATE SECONDS``: raw Redis ``PUBLISH`` of timestamps.
+- ``redis-stream URL CHANNEL RATE SECONDS``: raw Redis ``PUBLISH`` of numbered
+  chunks, ``"<i>:<µs>"`` as the ``bench-stream`` task writes them, then ``end``.
 - ``layer GROUP RATE SECONDS``: ``async_to_sync(get_channel_layer().group_send)``
   of timestamps from sync code, one call per event, as a plain Django app does.
 - ``layer-burst GROUP COUNT OUT``: ``COUNT`` group sends as fast as one event loop
@@ -12,6 +14,7 @@ Timed feeds end with the timestamp ``-1``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
 import time
 from collections.abc import Callable
@@ -40,6 +43,18 @@ def feed_redis(url: str, channel: str, rate: float, seconds: float) -> None:
 
     def send(t: int) -> None:
         client.publish(channel, f'{{"t":{t}}}')
+
+    paced(rate, seconds, send)
+
+
+def feed_redis_stream(url: str, channel: str, rate: float, seconds: float) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    index = itertools.count()
+
+    def send(t: int) -> None:
+        client.publish(channel, f"{next(index)}:{t}" if t >= 0 else "end")
 
     paced(rate, seconds, send)
 
@@ -83,12 +98,14 @@ def main(argv: list[str]) -> None:
     kind, *args = argv
     if kind == "redis":
         feed_redis(args[0], args[1], float(args[2]), float(args[3]))
+    elif kind == "redis-stream":
+        feed_redis_stream(args[0], args[1], float(args[2]), float(args[3]))
     elif kind == "layer":
         feed_layer(args[0], float(args[1]), float(args[2]))
     elif kind == "layer-burst":
         burst_layer(args[0], int(args[1]), Path(args[2]))
     else:
-        raise SystemExit(f"unknown feeder {kind!r}; use redis, layer or layer-burst")
+        raise SystemExit(f"unknown feeder {kind!r}; use redis, redis-stream, layer or layer-burst")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ TASK_API_BACKGROUND_TASKS = [
     *TASK_API_BACKGROUND_TASKS,
     "bench.tasks.Noop",
     "bench.tasks.Ticker",
+    "bench.tasks.StreamWriter",
     "bench.tasks.Spin",
     "bench.tasks.LateBurst",
     "bench.tasks.Steps",

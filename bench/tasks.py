@@ -49,6 +49,25 @@ class Ticker(Task):
         return calls
 
 
+class StreamWriter(Task):
+    """Writes ``rate`` chunks a second to the "answer" stream for ``duration`` seconds;
+    chunk ``i`` is ``"<i>:<time of the write in µs>"``."""
+
+    name = "bench-stream"
+    inputs = {"rate": NumberParameter(minimum=1), "duration": NumberParameter(minimum=0)}
+    outputs = {"chunks": IntParameter()}
+
+    def run(self, rate: float, duration: float) -> int:
+        period, count = 1.0 / rate, int(rate * duration)
+        start = time.monotonic()
+        for i in range(count):
+            delay = start + i * period - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self.write(f"{i}:{now_us()}", stream="answer")
+        return count
+
+
 class Spin(Task):
     """Times a tight loop of ``count`` iterations, with or without ``set_progress``."""
 

@@ -12,6 +12,7 @@ from . import (
     polling,
     progress_cost,
     push_latency,
+    streams,
     throughput,
 )
 from .base import Mode, Scenario
@@ -27,6 +28,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     batch.SCENARIO,
     nodes.SCENARIO,
     peer.SCENARIO,
+    streams.SCENARIO,
 )
 
 __all__ = ["SCENARIOS", "Mode", "Scenario"]
