@@ -31,7 +31,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from ..harness import Stack
-from ..processes import Process, cpu_seconds
+from ..processes import Process, cpu_seconds, tree_cpu_seconds
 from ..stats import Metric, Sample, Target, percentile
 from ..ws import now_us
 from .base import Mode, Scenario, ms
@@ -39,7 +39,8 @@ from .fanout import CONNECTING, _close, _open
 from .push_latency import _use_worker
 
 RATE = 2000.0
-DEFAULT_INTERVAL = 0.1
+#: The interval of the first runs and of the 1,000 clients (the library's default).
+INTERVAL = float(os.environ.get("BENCH_STREAM_INTERVAL", "0.1"))
 RAW = "raw Redis pub/sub, same clients"
 CORE = "RedisChannelLayer"
 PUBSUB = "pub/sub layer"
@@ -127,18 +128,22 @@ class Streamed:
     got: list[Got]
     record: Any
     daphne_cpu: float
+    worker_cpu: float
 
 
 async def _library(
-    stack: Stack, clients: int, seconds: float, ws_url: str = "", daphne: Process | None = None
+    stack: Stack,
+    clients: int,
+    seconds: float,
+    node: tuple[str, Process, Process] | None = None,
 ) -> Streamed:
-    """Subscribe ``clients`` to a new task's stream on ``ws_url`` (served by ``daphne``;
-    default: the stack's), dispatch it, and follow it to the end."""
+    """Subscribe ``clients`` to a new task's stream on ``node`` (WebSocket URL, daphne,
+    worker; default: the stack's), dispatch it, and follow it to the end."""
     from task_api.engine.dispatch import get_backend
     from task_api.models import TaskRecord
     from task_api.registry import get_task
 
-    daphne, ws_url = daphne or stack.daphne, ws_url or stack.ws_url
+    ws_url, daphne, worker = node or (stack.ws_url, stack.daphne, stack.worker)
     inputs = {"rate": RATE, "duration": seconds}
     record = await asyncio.to_thread(
         lambda: TaskRecord.objects.create(name="bench-stream", inputs=inputs, owner=stack.user)
@@ -156,15 +161,15 @@ async def _library(
         ready = [ws for ws, ok in zip(sockets, subscribed, strict=True) if ok]
         deadline = time.monotonic() + seconds + 120
         following = [asyncio.create_task(_follow(ws, Got(count), deadline)) for ws in ready]
-        cpu = cpu_seconds(daphne.pid)
+        cpu = cpu_seconds(daphne.pid), tree_cpu_seconds(worker.pid)
         await asyncio.to_thread(get_backend().dispatch, record, get_task("bench-stream"))
         got = list(await asyncio.gather(*following))
-        cpu = cpu_seconds(daphne.pid) - cpu
+        cpu = cpu_seconds(daphne.pid) - cpu[0], tree_cpu_seconds(worker.pid) - cpu[1]
     finally:
         await _close(sockets)
     got += [Got(count, closed=True) for _ in range(clients - len(ready))]
     await asyncio.to_thread(record.refresh_from_db)
-    return Streamed(got, record, cpu)
+    return Streamed(got, record, *cpu)
 
 
 async def _raw(stack: Stack, clients: int, seconds: float) -> list[Got]:
@@ -194,11 +199,12 @@ async def _raw(stack: Stack, clients: int, seconds: float) -> list[Got]:
             got.wire += len(data)
             got.frames += 1
             buffer += data
-            end, chunks = 0, []
-            for message in MESSAGE.finditer(buffer):
-                end = message.end()
-                chunks.append(message.group(1))
-            buffer = buffer[end:]
+            # Complete messages only: the last one may still be on its way.
+            cut = max(buffer.rfind(b"*3\r\n$7\r\nmessage\r\n"), 0)
+            if last := MESSAGE.match(buffer, cut):
+                cut = last.end()
+            chunks = MESSAGE.findall(buffer, 0, cut)
+            buffer = buffer[cut:]
             if chunks and chunks[-1] == b"end":
                 got.batches.append((arrival, chunks[:-1]))
                 got.done_at = arrival
@@ -241,6 +247,7 @@ def _summary(prefix: str, got: list[Got]) -> Sample:
         f"{prefix}_missed": float(sum(not one.done_at for one in got)),
         f"{prefix}_rate": chunks / span if span > 0 else math.nan,
         f"{prefix}_frames": float(sum(one.frames for one in got)),
+        f"{prefix}_span": span,
         f"{prefix}_end": ms(max(ends)) if len(ends) == len(got) else math.nan,
     }
 
@@ -250,6 +257,9 @@ def _library_summary(prefix: str, run: Streamed, interval: float) -> Sample:
     sample.update(_writes(prefix, run.record, run.got, interval))
     frames = sample[f"{prefix}_frames"]
     sample[f"{prefix}_cpu_frame"] = run.daphne_cpu / frames * 1e6 if frames else math.nan
+    span = sample[f"{prefix}_span"]
+    sample[f"{prefix}_daphne"] = run.daphne_cpu / span * 100 if span > 0 else math.nan
+    sample[f"{prefix}_worker"] = run.worker_cpu / span * 100 if span > 0 else math.nan
     return sample
 
 
@@ -294,8 +304,8 @@ def _on_pubsub(stack: Stack, samples: list[Sample], clients: int, seconds: float
         _use_worker(stack, "worker-pubsub", paused="bench")
         for sample in samples:
             sample.update(_summary("rawps", asyncio.run(_raw(stack, clients, seconds))))
-            url = f"ws://127.0.0.1:{port}"
-            run = asyncio.run(_library(stack, clients, seconds, url, daphne))
+            node = (f"ws://127.0.0.1:{port}", daphne, worker)
+            run = asyncio.run(_library(stack, clients, seconds, node))
             sample.update(_library_summary("pubsub0", run, 0.0))
     finally:
         daphne.stop()
@@ -308,13 +318,13 @@ def _run(stack: Stack, mode: Mode) -> list[Sample]:
     many = mode.pick(int(os.environ.get("BENCH_STREAM_FANOUT", "1000")), 20)
     seconds = mode.pick(3.0, 0.5)
     samples: list[Sample] = [{"load": os.getloadavg()[0]} for _ in range(mode.repeats)]
-    _in_turns(stack, samples, clients, seconds, DEFAULT_INTERVAL)
+    _in_turns(stack, samples, clients, seconds, INTERVAL)
     _in_turns(stack, samples, clients, seconds, 0.0)
     _on_pubsub(stack, samples, clients, seconds)
-    stack.use_interval(DEFAULT_INTERVAL)
+    stack.use_interval(INTERVAL)
     for sample in samples:
         run = asyncio.run(_library(stack, many, seconds))
-        sample.update(_library_summary("many", run, DEFAULT_INTERVAL))
+        sample.update(_library_summary("many", run, INTERVAL))
         sample["load_end"] = os.getloadavg()[0]
     for sample in samples:
         sample["missed"] = sum(sample[f"{lib}_missed"] for lib in ("lib", "lib0", "pubsub0"))
@@ -355,7 +365,7 @@ def _bounded(label: str, key: str) -> Metric:
     )
 
 
-DEFAULT = "default interval 0.1 s"
+DEFAULT = "default interval 0.1 s" if INTERVAL == 0.1 else f"interval {INTERVAL:g} s"
 EVERY = "interval 0"
 WITHIN_2X = Target(op="<=", value=2, on_ratio=True)
 
@@ -373,6 +383,26 @@ METRICS = (
     Metric(label=f"daphne CPU per frame sent, {EVERY}, {CORE}", key="lib0_cpu_frame", unit="µs"),
     Metric(
         label=f"daphne CPU per frame sent, {EVERY}, {PUBSUB}", key="pubsub0_cpu_frame", unit="µs"
+    ),
+    Metric(
+        label=f"daphne CPU during the stream (of one core), {DEFAULT}", key="lib_daphne", unit="%"
+    ),
+    Metric(
+        label=f"worker CPU during the stream (of one core), {DEFAULT}", key="lib_worker", unit="%"
+    ),
+    Metric(
+        label=f"daphne / worker CPU during the stream, {EVERY}, {CORE}",
+        key="lib0_daphne",
+        unit="%",
+        baseline_key="lib0_worker",
+        baseline_label="worker",
+    ),
+    Metric(
+        label=f"daphne / worker CPU during the stream, {EVERY}, {PUBSUB}",
+        key="pubsub0_daphne",
+        unit="%",
+        baseline_key="pubsub0_worker",
+        baseline_label="worker",
     ),
     _bounded(f"stream block rows written per second, {DEFAULT}", "lib_blocks"),
     _bounded(f"task row UPDATEs per second, {DEFAULT}", "lib_updates"),
@@ -415,6 +445,11 @@ METRICS = (
     ),
     Metric(label="1,000 clients: bytes on the wire per chunk", key="many_bytes", unit="B"),
     Metric(label="1,000 clients: daphne CPU per frame sent", key="many_cpu_frame", unit="µs"),
+    Metric(
+        label="1,000 clients: daphne CPU during the stream (of one core)",
+        key="many_daphne",
+        unit="%",
+    ),
     _zero("1,000 clients: chunks lost", "many_lost"),
     _zero("1,000 clients: chunks duplicated", "many_duplicated"),
     _zero("1,000 clients: clients without the end of the stream", "many_missed"),
