@@ -22,8 +22,10 @@ import json
 import math
 import os
 import re
+import resource
 import time
 import uuid as uuid_lib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,33 +47,54 @@ RAW = "raw Redis pub/sub, same clients"
 CORE = "RedisChannelLayer"
 PUBSUB = "pub/sub layer"
 RAW_100 = "raw Redis pub/sub, the 100-client run"
+DONE = b'"done":true'
 #: One message of a Redis subscription: its payload is group 1.
 MESSAGE = re.compile(rb"\*3\r\n\$7\r\nmessage\r\n\$\d+\r\n[^\r]*\r\n\$\d+\r\n([^\r]*)\r\n")
 
 
 @dataclass
 class Got:
-    """What one client received of the stream. During the run it only keeps each batch
-    of chunks with its arrival; :meth:`tally` reads them afterwards, so that the
-    client's own work stays off the two shared cores while the stream runs."""
+    """What one client received of the stream. During the run it only stamps and keeps
+    what arrives (WebSocket frames, or Redis socket reads, as bytes); :meth:`tally`
+    parses it afterwards, so that the clients' own work stays off the two shared
+    cores while the stream runs."""
 
     count: int
-    batches: list[tuple[int, list[Any]]] = field(default_factory=list)
+    raw: bool = False  # Redis socket reads, else WebSocket frames
+    received: list[tuple[int, bytes]] = field(default_factory=list)
     wire: int = 0  # bytes received, framing included
-    frames: int = 0  # WebSocket frames (or socket reads, raw)
     done_at: int = 0  # µs; 0 when the end never came
     closed: bool = False
+    frames: int = 0
     latencies: list[float] = field(default_factory=list)
     lost: int = 0
     duplicated: int = 0
     first_write: int = 0  # µs of the first chunk's write
     last_write: int = 0  # µs of the last chunk's write
 
+    def batches(self) -> Iterator[tuple[int, list[Any]]]:
+        """Each arrival with the chunks it completed."""
+        if not self.raw:
+            for arrival, data in self.received:
+                yield arrival, json.loads(data)["chunks"]
+            return
+        buffer = b""
+        for arrival, data in self.received:
+            buffer += data
+            # Complete messages only: the last one may still be on its way.
+            cut = max(buffer.rfind(b"*3\r\n$7\r\nmessage\r\n"), 0)
+            if last := MESSAGE.match(buffer, cut):
+                cut = last.end()
+            chunks = MESSAGE.findall(buffer, 0, cut)
+            buffer = buffer[cut:]
+            yield arrival, [chunk for chunk in chunks if chunk != b"end"]
+
     def tally(self) -> Got:
-        """Latency of every chunk ``"<i>:<µs>"`` (text or bytes), and which ``i`` came."""
+        """Latency of every chunk ``"<i>:<µs>"``, and which ``i`` came how often."""
+        self.frames = len(self.received)
         seen = bytearray(self.count)
         writes: list[int] = []
-        for arrival, chunks in self.batches:
+        for arrival, chunks in self.batches():
             for chunk in chunks:
                 index, _, written = chunk.partition(":" if isinstance(chunk, str) else b":")
                 i, t = int(index), int(written)
@@ -81,7 +104,7 @@ class Got:
                 writes.append(t)
         if writes:
             self.first_write, self.last_write = min(writes), max(writes)
-        self.batches = []
+        self.received = []
         self.lost = seen.count(0)
         self.duplicated = sum(n - 1 for n in seen if n > 1)
         return self
@@ -105,14 +128,13 @@ async def _subscribe(ws: ClientConnection, uuid: str) -> bool:
 async def _follow(ws: ClientConnection, got: Got, deadline: float) -> Got:
     try:
         while True:
-            raw = await asyncio.wait_for(ws.recv(), max(deadline - time.monotonic(), 0.001))
+            data = await asyncio.wait_for(
+                ws.recv(decode=False), max(deadline - time.monotonic(), 0.001)
+            )
             arrival = now_us()
-            text = raw if isinstance(raw, str) else raw.decode()
-            got.wire += _ws_wire(len(text.encode()))
-            frame = json.loads(text)
-            got.frames += 1
-            got.batches.append((arrival, frame["chunks"]))
-            if frame["done"]:
+            got.wire += _ws_wire(len(data))
+            got.received.append((arrival, data))
+            if DONE in data:  # the chunks are "<i>:<µs>": only the frame's field matches
                 got.done_at = arrival
                 return got
     except (ConnectionClosed, TimeoutError):
@@ -129,6 +151,7 @@ class Streamed:
     record: Any
     daphne_cpu: float
     worker_cpu: float
+    client_cpu: float  # this process: the clients
 
 
 async def _library(
@@ -161,10 +184,14 @@ async def _library(
         ready = [ws for ws, ok in zip(sockets, subscribed, strict=True) if ok]
         deadline = time.monotonic() + seconds + 120
         following = [asyncio.create_task(_follow(ws, Got(count), deadline)) for ws in ready]
-        cpu = cpu_seconds(daphne.pid), tree_cpu_seconds(worker.pid)
+        cpu = cpu_seconds(daphne.pid), tree_cpu_seconds(worker.pid), _own_cpu()
         await asyncio.to_thread(get_backend().dispatch, record, get_task("bench-stream"))
         got = list(await asyncio.gather(*following))
-        cpu = cpu_seconds(daphne.pid) - cpu[0], tree_cpu_seconds(worker.pid) - cpu[1]
+        cpu = (
+            cpu_seconds(daphne.pid) - cpu[0],
+            tree_cpu_seconds(worker.pid) - cpu[1],
+            _own_cpu() - cpu[2],
+        )
     finally:
         await _close(sockets)
     got += [Got(count, closed=True) for _ in range(clients - len(ready))]
@@ -172,7 +199,12 @@ async def _library(
     return Streamed(got, record, *cpu)
 
 
-async def _raw(stack: Stack, clients: int, seconds: float) -> list[Got]:
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _raw(stack: Stack, clients: int, seconds: float) -> tuple[list[Got], float]:
     """``clients`` bare RESP subscribers, fed by a publisher process at the same rate."""
     channel, count = f"bench.stream.{uuid_lib.uuid4().hex}", int(RATE * seconds)
     command = f"*2\r\n$9\r\nSUBSCRIBE\r\n${len(channel)}\r\n{channel}\r\n".encode()
@@ -186,7 +218,6 @@ async def _raw(stack: Stack, clients: int, seconds: float) -> list[Got]:
             return reader, writer
 
     async def follow(reader: asyncio.StreamReader, got: Got, deadline: float) -> Got:
-        buffer = b""
         while time.monotonic() < deadline:
             try:
                 data = await asyncio.wait_for(reader.read(1 << 16), deadline - time.monotonic())
@@ -197,19 +228,10 @@ async def _raw(stack: Stack, clients: int, seconds: float) -> list[Got]:
                 got.closed = True
                 break
             got.wire += len(data)
-            got.frames += 1
-            buffer += data
-            # Complete messages only: the last one may still be on its way.
-            cut = max(buffer.rfind(b"*3\r\n$7\r\nmessage\r\n"), 0)
-            if last := MESSAGE.match(buffer, cut):
-                cut = last.end()
-            chunks = MESSAGE.findall(buffer, 0, cut)
-            buffer = buffer[cut:]
-            if chunks and chunks[-1] == b"end":
-                got.batches.append((arrival, chunks[:-1]))
+            got.received.append((arrival, data))
+            if data.endswith(b"$3\r\nend\r\n"):
                 got.done_at = arrival
                 break
-            got.batches.append((arrival, chunks))
         return got
 
     connections = await asyncio.gather(*(connect() for _ in range(clients)))
@@ -219,19 +241,23 @@ async def _raw(stack: Stack, clients: int, seconds: float) -> list[Got]:
     )
     try:
         deadline = time.monotonic() + seconds + 60
-        following = [asyncio.create_task(follow(r, Got(count), deadline)) for r, _ in connections]
+        following = [
+            asyncio.create_task(follow(r, Got(count, raw=True), deadline)) for r, _ in connections
+        ]
+        cpu = _own_cpu()
         feeder.start()
         got = list(await asyncio.gather(*following))
+        cpu = _own_cpu() - cpu
         feeder.wait(30)
     finally:
         feeder.stop()
         for _, writer in connections:
             writer.close()
-    return got
+    return got, cpu
 
 
 def _summary(prefix: str, got: list[Got]) -> Sample:
-    firsts = [one.batches[0][0] for one in got if one.batches]
+    firsts = [one.received[0][0] for one in got if one.received]
     for one in got:
         one.tally()
     latencies = [value for one in got for value in one.latencies]
@@ -260,6 +286,14 @@ def _library_summary(prefix: str, run: Streamed, interval: float) -> Sample:
     span = sample[f"{prefix}_span"]
     sample[f"{prefix}_daphne"] = run.daphne_cpu / span * 100 if span > 0 else math.nan
     sample[f"{prefix}_worker"] = run.worker_cpu / span * 100 if span > 0 else math.nan
+    sample[f"{prefix}_client"] = run.client_cpu / span * 100 if span > 0 else math.nan
+    return sample
+
+
+def _raw_summary(prefix: str, got: list[Got], cpu: float) -> Sample:
+    sample = _summary(prefix, got)
+    span = sample[f"{prefix}_span"]
+    sample[f"{prefix}_client"] = cpu / span * 100 if span > 0 else math.nan
     return sample
 
 
@@ -289,7 +323,7 @@ def _in_turns(
     stack.use_interval(interval)
     lib, raw = ("lib", "raw") if interval else ("lib0", "raw0")
     for sample in samples:
-        sample.update(_summary(raw, asyncio.run(_raw(stack, clients, seconds))))
+        sample.update(_raw_summary(raw, *asyncio.run(_raw(stack, clients, seconds))))
         run = asyncio.run(_library(stack, clients, seconds))
         sample.update(_library_summary(lib, run, interval))
 
@@ -303,7 +337,7 @@ def _on_pubsub(stack: Stack, samples: list[Sample], clients: int, seconds: float
         worker.start(timeout=60)
         _use_worker(stack, "worker-pubsub", paused="bench")
         for sample in samples:
-            sample.update(_summary("rawps", asyncio.run(_raw(stack, clients, seconds))))
+            sample.update(_raw_summary("rawps", *asyncio.run(_raw(stack, clients, seconds))))
             node = (f"ws://127.0.0.1:{port}", daphne, worker)
             run = asyncio.run(_library(stack, clients, seconds, node))
             sample.update(_library_summary("pubsub0", run, 0.0))
@@ -404,6 +438,7 @@ METRICS = (
         baseline_key="pubsub0_worker",
         baseline_label="worker",
     ),
+    _versus(f"the clients' CPU during the stream (of one core), {DEFAULT}", "client", "%"),
     _bounded(f"stream block rows written per second, {DEFAULT}", "lib_blocks"),
     _bounded(f"task row UPDATEs per second, {DEFAULT}", "lib_updates"),
     Metric(
@@ -446,9 +481,11 @@ METRICS = (
     Metric(label="1,000 clients: bytes on the wire per chunk", key="many_bytes", unit="B"),
     Metric(label="1,000 clients: daphne CPU per frame sent", key="many_cpu_frame", unit="µs"),
     Metric(
-        label="1,000 clients: daphne CPU during the stream (of one core)",
+        label="1,000 clients: daphne / the clients' CPU during the stream (of one core)",
         key="many_daphne",
         unit="%",
+        baseline_key="many_client",
+        baseline_label="the clients",
     ),
     _zero("1,000 clients: chunks lost", "many_lost"),
     _zero("1,000 clients: chunks duplicated", "many_duplicated"),
