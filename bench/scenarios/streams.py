@@ -439,6 +439,8 @@ METRICS = (
         baseline_label="worker",
     ),
     _versus(f"the clients' CPU during the stream (of one core), {DEFAULT}", "client", "%"),
+    _versus(f"the clients' CPU during the stream, {EVERY}, {CORE}", "client", "%", "lib0"),
+    _versus(f"the clients' CPU during the stream, {EVERY}, {PUBSUB}", "client", "%", "pubsub0"),
     _bounded(f"stream block rows written per second, {DEFAULT}", "lib_blocks"),
     _bounded(f"task row UPDATEs per second, {DEFAULT}", "lib_updates"),
     Metric(
