@@ -277,6 +277,64 @@ def test_a_daphne_restart_mid_stream_resumes_at_the_offset_on_the_new_server(
         assert len(live) >= 2, "the stream ended before the new server was up"
 
 
+# -- the task ends early --------------------------------------------------------------
+
+
+def test_a_stream_cancelled_mid_way_ends_done_with_what_was_written(
+    running: Stack, alice: RestClient, cookie: str
+) -> None:
+    uuid = alice.start("tokens", {"count": 5000, "delay": 0.01, "every": 10})["uuid"]
+
+    async def cancel_midway() -> list[Watched]:
+        watchers = [asyncio.create_task(follow(running.daphne, cookie, uuid)) for _ in range(2)]
+        await follow(running.daphne, cookie, uuid, until=at(500))
+        response = await asyncio.to_thread(
+            alice.session.post, f"{alice.base_url}/tasks/{uuid}/cancel/", timeout=10
+        )
+        assert response.status_code in (200, 202), response.text
+        return list(await asyncio.gather(*watchers))
+
+    watched = asyncio.run(cancel_midway())
+    final = alice.wait(uuid)
+    assert final["status"] == "cancelled", final
+    stored = read_stream(alice, uuid)["chunks"]
+    assert 500 <= len(stored) < 5000
+    assert stored == tokens(0, len(stored))
+    assert final["streams"]["answer"] == len(stored)
+    for one in watched:
+        assert one.done
+        assert one.chunks() == stored
+
+
+def test_a_killed_worker_fails_the_task_and_ends_its_stream_with_the_stored_chunks(
+    running: Stack, alice: RestClient, cookie: str
+) -> None:
+    """Not retry_safe: the task fails as lost, and what was stored before stays."""
+    uuid = alice.start("tokens", {"count": 5000, "delay": 0.01, "every": 10})["uuid"]
+    daphne, worker = running.daphne, running.worker
+
+    async def through_kill() -> list[Watched]:
+        watchers = [asyncio.create_task(follow(daphne, cookie, uuid)) for _ in range(2)]
+        await follow(daphne, cookie, uuid, until=at(500))
+        for pid in worker.child_pids():
+            os.kill(pid, signal.SIGKILL)
+        return list(await asyncio.gather(*watchers))
+
+    try:
+        watched = asyncio.run(through_kill())
+        final = alice.wait(uuid)
+    finally:
+        worker.restart()  # a pool whose processes were killed fails on the next reconnection
+    assert final["status"] == "failed", final
+    assert final["error"]["type"] == "WorkerLost", final
+    stored = read_stream(alice, uuid)["chunks"]
+    assert 500 <= len(stored) < 5000
+    assert stored == tokens(0, len(stored))
+    for one in watched:
+        assert one.done
+        assert one.chunks() == stored
+
+
 # -- the worker goes away mid-stream ---------------------------------------------------
 
 
