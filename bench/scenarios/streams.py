@@ -6,13 +6,16 @@ is dispatched and takes, for every chunk, its arrival minus its write time, the
 bytes of the frames that carried it (WebSocket header included) and which
 positions came (lost or duplicated chunks). The database writes are what the run
 left: the stream's block rows, and the task row's ``seq`` (one per flush, plus the
-start and the final write).
+start and the final write). The CPU of daphne, of the worker and its pool, and of
+the clients (this process) is taken from the dispatch to the end at the last client.
 
 The floor is raw Redis pub/sub in the same run: a publisher process sends the
 same chunks at the same rate, one ``PUBLISH`` each, to as many subscribers in
 this process, each a bare socket reading RESP (no client library in the way).
-Measured at the default ``TASK_API_PROGRESS_INTERVAL`` (0.1 s) and at 0, then
-with 1,000 clients at the default interval.
+In turns with it: the library at ``INTERVAL`` (``BENCH_STREAM_INTERVAL``, by
+default 0.1 s, the library's default) and at 0 on the stack's
+``RedisChannelLayer``, and at 0 on a second daphne and worker using
+``RedisPubSubChannelLayer``; then 1,000 clients at ``INTERVAL``.
 """
 
 from __future__ import annotations
@@ -145,7 +148,8 @@ async def _follow(ws: ClientConnection, got: Got, deadline: float) -> Got:
 @dataclass
 class Streamed:
     """A run of the library: what each client got, the task's record, and the CPU
-    seconds daphne used from the dispatch to the end at the last client."""
+    seconds daphne, the worker and the clients used from the dispatch to the end at
+    the last client."""
 
     got: list[Got]
     record: Any
@@ -299,7 +303,7 @@ def _raw_summary(prefix: str, got: list[Got], cpu: float) -> Sample:
 
 def _writes(prefix: str, record: Any, got: list[Got], interval: float) -> Sample:
     """The database writes of the run, per second of writing (first to last chunk's
-    write), and their bound: one flush per interval, plus the final write."""
+    write), and their bound: one flush per interval, plus the first and final writes."""
     from task_api.models import StreamBlock
 
     if record.status != "succeeded":
