@@ -1,10 +1,12 @@
-"""Streams end to end: a Celery worker writes, daphne pushes over channels-redis, and
-real WebSocket clients read every chunk once, in order, through reconnects, a Redis
-restart, a daphne restart and a worker killed or shut down mid-stream.
+"""Streams end to end: a Celery worker writes, daphne (or uvicorn) pushes over
+channels-redis, and real WebSocket clients read every chunk once, in order, through
+reconnects, a Redis restart, a server restart, a cancel, and a worker killed or shut
+down mid-stream.
 
-The stack is the module's own (persistent redis-server, worker, daphne), with a
-short re-check interval (``TASK_API_RESYNC_INTERVAL``) so that lost events are
-repaired quickly, and the deploy settings of ``tests/test_deploys.py``.
+The stack is the module's own (persistent redis-server, worker, daphne; uvicorn too
+for delivery, reconnects and the server restart), with a short re-check interval
+(``TASK_API_RESYNC_INTERVAL``) so that lost events are repaired quickly, and the
+deploy settings of ``tests/test_deploys.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.services import Stack, durable_stack
+from tests.services import Service, Stack, UvicornServer, durable_stack
 from tests.watching import RestClient
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -50,6 +52,26 @@ def running(stack: Stack) -> Stack:
         if not service.running:
             service.start()
     return stack
+
+
+@pytest.fixture(scope="module")
+def uvicorn(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UvicornServer]:
+    """uvicorn on the stack's Redis and database: the other ASGI server."""
+    server = UvicornServer(stack.daphne.env, tmp_path_factory.mktemp("streams-uvicorn") / "log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["daphne", "uvicorn"])
+def server(request: pytest.FixtureRequest, running: Stack) -> Service:
+    """The ASGI server the WebSocket clients use (REST goes to daphne)."""
+    if request.param == "daphne":
+        return running.daphne
+    uvicorn: UvicornServer = request.getfixturevalue("uvicorn")
+    if not uvicorn.running:
+        uvicorn.start()
+    return uvicorn
 
 
 @pytest.fixture
@@ -101,7 +123,7 @@ class Watched:
 
 
 async def follow(
-    daphne: Any,
+    server: Any,
     cookie: str,
     uuid: str,
     stream: str = "answer",
@@ -119,8 +141,8 @@ async def follow(
     while time.monotonic() < deadline:
         try:
             async with websockets.connect(
-                f"{daphne.ws_url}/ws/tasks/",
-                additional_headers={"Cookie": cookie, "Origin": daphne.url},
+                f"{server.ws_url}/ws/tasks/",
+                additional_headers={"Cookie": cookie, "Origin": server.url},
                 open_timeout=5,
             ) as socket:
                 watched.connections.append(len(watched.frames))
@@ -176,17 +198,17 @@ def at(position: int) -> Callable[[Watched], bool]:
 
 
 def test_every_chunk_arrives_once_in_order_from_the_worker(
-    running: Stack, alice: RestClient, cookie: str
+    server: Service, alice: RestClient, cookie: str
 ) -> None:
     uuid = alice.start("tokens", {"count": 5000, "delay": 0.005, "every": 10})["uuid"]
 
     async def joins_late() -> Watched:
-        await follow(running.daphne, cookie, uuid, until=at(2000))
-        return await follow(running.daphne, cookie, uuid)  # from 0, mid-stream
+        await follow(server, cookie, uuid, until=at(2000))
+        return await follow(server, cookie, uuid)  # from 0, mid-stream
 
     async def everyone() -> list[Watched]:
-        answers = [follow(running.daphne, cookie, uuid) for _ in range(4)]
-        rows = follow(running.daphne, cookie, uuid, "rows")
+        answers = [follow(server, cookie, uuid) for _ in range(4)]
+        rows = follow(server, cookie, uuid, "rows")
         return await asyncio.gather(*answers, rows, joins_late())
 
     *answers, rows, late = asyncio.run(everyone())
@@ -204,18 +226,17 @@ def test_every_chunk_arrives_once_in_order_from_the_worker(
 
 
 def test_a_client_that_reconnects_with_its_offset_loses_and_repeats_nothing(
-    running: Stack, alice: RestClient, cookie: str
+    server: Service, alice: RestClient, cookie: str
 ) -> None:
     uuid = alice.start("tokens", {"count": 4000, "delay": 0.005, "every": 10})["uuid"]
-    daphne = running.daphne
 
     async def reload_midway() -> tuple[Watched, Watched, Watched]:
-        first = await follow(daphne, cookie, uuid, until=at(500))
+        first = await follow(server, cookie, uuid, until=at(500))
         assert not first.done
         # The page reloads: a new connection, from the position the page had.
-        second = follow(daphne, cookie, uuid, offset=first.position)
+        second = follow(server, cookie, uuid, offset=first.position)
         # Another page drops its socket every third frame and comes back each time.
-        bumpy = follow(daphne, cookie, uuid, drop_every=3)
+        bumpy = follow(server, cookie, uuid, drop_every=3)
         return first, *await asyncio.gather(second, bumpy)
 
     first, second, bumpy = asyncio.run(reload_midway())
@@ -255,16 +276,15 @@ def test_a_redis_restart_mid_stream_loses_and_repeats_nothing(
     assert running.daphne.running, "daphne died"
 
 
-def test_a_daphne_restart_mid_stream_resumes_at_the_offset_on_the_new_server(
-    running: Stack, alice: RestClient, cookie: str
+def test_a_server_restart_mid_stream_resumes_at_the_offset_on_the_new_server(
+    server: Service, alice: RestClient, cookie: str
 ) -> None:
     uuid = alice.start("tokens", {"count": 8000, "delay": 0.01, "every": 10})["uuid"]
-    daphne = running.daphne
 
     async def through_restart() -> list[Watched]:
-        watchers = [asyncio.create_task(follow(daphne, cookie, uuid)) for _ in range(3)]
-        await follow(daphne, cookie, uuid, until=at(1000))
-        await asyncio.to_thread(daphne.restart)  # a deploy of the web server
+        watchers = [asyncio.create_task(follow(server, cookie, uuid)) for _ in range(3)]
+        await follow(server, cookie, uuid, until=at(1000))
+        await asyncio.to_thread(server.restart)  # a deploy of the web server
         return list(await asyncio.gather(*watchers))
 
     watched = asyncio.run(through_restart())
