@@ -421,3 +421,16 @@ def test_the_documented_stream_answer_is_what_rest_answers(django_user_model: An
     )
     answer = api_for(alice).get(f"/tasks/{record.uuid}/streams/answer/", {"offset": 0})
     assert answer.json() == example
+
+
+@pytest.mark.django_db
+def test_a_flush_repeated_after_its_commit_keeps_one_block() -> None:
+    from task_api.reporting import Written
+    from task_api.store import streams
+
+    record = TaskRecord.objects.create(name="tokens", status="running", attempt=1)
+    block = Written("answer", 0, ["a", "b"], [1, 1])
+    streams.insert(record.pk, [block])
+    streams.insert(record.pk, [block, Written("answer", 2, ["c"], [1])])  # the retry
+    assert streams.read(record.pk, "answer", 0) == ["a", "b", "c"]
+    assert StreamBlock.objects.filter(task=record).count() == 2

@@ -15,17 +15,21 @@ MAX_READ_BYTES = 1_000_000  # a read stops after the block that passes this
 
 
 def insert(task_pk: int, written: list[Written]) -> None:
-    """Store the blocks of one flush (inside the transaction that updates the task)."""
+    """Store the blocks of one flush (inside the transaction that updates the task). A block
+    already stored is kept: a flush retried after its commit's answer was lost repeats it."""
     StreamBlock.objects.using(database.alias()).bulk_create(
-        StreamBlock(
-            task_id=task_pk,
-            stream=block.stream,
-            start=block.start,
-            end=block.start + len(block.chunks),
-            size=block.size,
-            chunks=block.chunks,
-        )
-        for block in written
+        ignore_conflicts=True,
+        objs=(
+            StreamBlock(
+                task_id=task_pk,
+                stream=block.stream,
+                start=block.start,
+                end=block.start + len(block.chunks),
+                size=block.size,
+                chunks=block.chunks,
+            )
+            for block in written
+        ),
     )
 
 
