@@ -1,0 +1,101 @@
+"""Turns between passes of the suite that share the machine (``scripts/test`` runs
+two at once): a test marked ``alone`` runs while the other pass runs no test.
+
+``TASK_API_TEST_TURNS`` names a directory that the passes share. Every test holds
+a shared ``flock`` on a file in it from its setup to its teardown; a test marked
+``alone`` holds an exclusive one, so the other pass waits at its next test
+boundary. A second file is the gate: a waiting ``alone`` test closes it, so that
+the other pass cannot keep it waiting with test after test. Without the variable
+(a single pytest) nothing is locked. The waits happen outside pytest-timeout's
+timer, and the time waited is reported at the end.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+ENV = "TASK_API_TEST_TURNS"
+MARK = "alone"
+
+
+class Turns:
+    """The two lock files of a directory shared by the passes."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._gate: IO[bytes] = (directory / "gate.lock").open("ab")
+        self._turn: IO[bytes] = (directory / "turn.lock").open("ab")
+        self.waited = 0.0  # seconds spent waiting for the other pass's lone tests
+        self.alone = 0.0  # seconds spent in this pass's own lone tests
+
+    def take(self, *, alone: bool) -> None:
+        """Block until this test may run: with any others (shared), or alone (exclusive)."""
+        began = time.monotonic()
+        fcntl.flock(self._gate, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        try:
+            fcntl.flock(self._turn, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(self._gate, fcntl.LOCK_UN)
+        self.waited += time.monotonic() - began
+
+    def give_back(self) -> None:
+        """End this test's turn."""
+        fcntl.flock(self._turn, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        self._gate.close()
+        self._turn.close()
+
+
+_turns: Turns | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _turns
+    config.addinivalue_line(
+        "markers", f"{MARK}: timing or load: no other pass of scripts/test runs a test meanwhile"
+    )
+    # Popped: a pytest that a test starts must not wait for its own parent's turn.
+    directory = os.environ.pop(ENV, "")
+    if directory:
+        _turns = Turns(Path(directory))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _turns
+    if _turns is not None:
+        _turns.close()
+        _turns = None
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
+    """Hold a turn from setup to teardown; outside pytest-timeout's timer (tryfirst)."""
+    turns = _turns
+    if turns is None:
+        yield
+        return
+    alone = item.get_closest_marker(MARK) is not None
+    turns.take(alone=alone)
+    began = time.monotonic()
+    try:
+        yield
+    finally:
+        if alone:
+            turns.alone += time.monotonic() - began
+        turns.give_back()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _turns is not None:
+        terminalreporter.write_line(
+            f"turns: {_turns.waited:.0f} s waiting for a turn,"
+            f" {_turns.alone:.0f} s in tests marked {MARK}"
+        )
