@@ -372,6 +372,7 @@ class MakeDemo(DemoServer):
 
 
 @pytest.mark.services
+@pytest.mark.alone  # within 2 s
 @pytest.mark.timeout(360)
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_make_demo_stops_at_once_with_a_task_running(tmp_path: Path, signum: int) -> None:

@@ -197,6 +197,7 @@ def stop_with(service: Service, signum: int) -> float:
 
 
 @pytest.mark.services
+@pytest.mark.alone  # within STOP_WITHIN
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("signum", "layer"),
