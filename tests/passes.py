@@ -1,21 +1,24 @@
 """Turns between passes of the suite that share the machine (``scripts/test`` runs
-two at once): a test marked ``alone`` runs while the other pass runs no test.
+two at once): a test marked ``alone``, or the block of a test in ``with alone():``,
+runs while the other pass runs no test.
 
 ``TASK_API_TEST_TURNS`` names a directory that the passes share. Every test holds
 a shared ``flock`` on a file in it from its setup to its teardown; a test marked
 ``alone`` holds an exclusive one, so the other pass waits at its next test
 boundary. A second file is the gate: a waiting ``alone`` test closes it, so that
 the other pass cannot keep it waiting with test after test. Without the variable
-(a single pytest) nothing is locked. The waits happen outside pytest-timeout's
-timer, and the time waited is reported at the end.
+(a single pytest) nothing is locked. Waiting does not count against
+pytest-timeout's timer, and the time waited is reported at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import signal
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -55,6 +58,38 @@ class Turns:
 
 
 _turns: Turns | None = None
+
+
+@contextlib.contextmanager
+def _timer_paused() -> Iterator[None]:
+    """Stop the clock of pytest-timeout's signal method (an interval timer) meanwhile."""
+    left, interval = signal.setitimer(signal.ITIMER_REAL, 0)
+    try:
+        yield
+    finally:
+        if left:
+            signal.setitimer(signal.ITIMER_REAL, left, interval)
+
+
+@contextlib.contextmanager
+def alone() -> Iterator[None]:
+    """Run the block while the other pass runs no test: the timed part of a test whose
+    longer preparation may share the machine."""
+    turns = _turns
+    if turns is None:
+        yield
+        return
+    with _timer_paused():
+        turns.give_back()  # holding a shared turn, it would wait for itself
+        turns.take(alone=True)
+    began = time.monotonic()
+    try:
+        yield
+    finally:
+        turns.alone += time.monotonic() - began
+        with _timer_paused():
+            turns.give_back()
+            turns.take(alone=False)
 
 
 def pytest_configure(config: pytest.Config) -> None:

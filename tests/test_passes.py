@@ -5,6 +5,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+
+from tests import passes
 from tests.passes import Turns
 
 
@@ -52,3 +55,36 @@ def test_tests_that_are_not_alone_run_together(tmp_path: Path) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_waiting_for_a_turn_inside_a_test_stops_the_timeout_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pytest-timeout's signal method is an interval timer; it is paused while ``alone()``
+    waits for the other pass, and the time left is restored after."""
+    import signal
+
+    ours, theirs = Turns(tmp_path), Turns(tmp_path)
+    monkeypatch.setattr(passes, "_turns", ours)
+    alarms: list[int] = []
+    previous = signal.signal(signal.SIGALRM, lambda signum, frame: alarms.append(signum))
+    try:
+        ours.take(alone=False)
+        theirs.take(alone=False)  # the other pass's test runs on for 0.5 s
+        threading.Timer(0.5, theirs.give_back).start()
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with passes.alone():
+            left, _ = signal.getitimer(signal.ITIMER_REAL)
+            assert 0 < left <= 0.3
+            next_test = _taken(theirs, alone=False)
+            assert not next_test.wait(0.1)  # alone now
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        assert alarms == []
+        assert next_test.wait(5)
+        theirs.give_back()
+        ours.give_back()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        ours.close()
+        theirs.close()
