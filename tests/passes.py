@@ -1,13 +1,13 @@
 """Turns between passes of the suite that share the machine (``scripts/test`` runs
-two at once): a test marked ``alone``, or the block of a test in ``with alone():``,
-runs while the other pass runs no test.
+two at once): the function of a test marked ``alone``, or a block of a test in
+``with alone():``, runs while the other pass runs no test.
 
 ``TASK_API_TEST_TURNS`` names a directory that the passes share. Every test holds
-a shared ``flock`` on a file in it from its setup to its teardown; a test marked
-``alone`` holds an exclusive one, so the other pass waits at its next test
-boundary. A second file is the gate: a waiting ``alone`` test closes it, so that
-the other pass cannot keep it waiting with test after test. Without the variable
-(a single pytest) nothing is locked. Waiting does not count against
+a shared ``flock`` on a file in it from its setup to its teardown; running alone
+holds an exclusive one instead, so the other pass waits at its next test
+boundary. A second file is the gate: a test waiting to run alone closes it, so
+that the other pass cannot keep it waiting with test after test. Without the
+variable (a single pytest) nothing is locked. Waiting does not count against
 pytest-timeout's timer, and the time waited is reported at the end.
 """
 
@@ -112,20 +112,27 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
-    """Hold a turn from setup to teardown; outside pytest-timeout's timer (tryfirst)."""
+    """Hold a shared turn from setup to teardown, taken outside pytest-timeout's timer."""
     turns = _turns
     if turns is None:
         yield
         return
-    alone = item.get_closest_marker(MARK) is not None
-    turns.take(alone=alone)
-    began = time.monotonic()
+    turns.take(alone=False)
     try:
         yield
     finally:
-        if alone:
-            turns.alone += time.monotonic() - began
         turns.give_back()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Run the test function of a test marked alone by itself; its fixtures are set up
+    and torn down while the other pass goes on."""
+    if item.get_closest_marker(MARK) is None:
+        yield
+        return
+    with alone():
+        yield
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
