@@ -1,5 +1,5 @@
-"""Shared test configuration: the browser fixtures, and the service fixtures of
-``tests/services.py``.
+"""Shared test configuration: the browser fixtures, the service fixtures of
+``tests/services.py`` and the turns of concurrent passes of ``tests/passes.py``.
 
 Browser tests use Debian's Chromium (``make test`` installs it), driven by
 Playwright's sync API; Playwright never downloads a browser of its own.
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
     from pytest_django import DjangoDbBlocker
 
-pytest_plugins = ["tests.services"]
+pytest_plugins = ["tests.services", "tests.passes"]
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the networking flags Chromium keeps dialling out, which a closed

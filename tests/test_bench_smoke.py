@@ -13,8 +13,9 @@ from bench.scenarios import SCENARIOS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# The bench makes a database of its own, on the kind the tests use.
-pytestmark = [pytest.mark.services]
+# The bench makes a database of its own, on the kind the tests use; its load would
+# slow the other pass of scripts/test down.
+pytestmark = [pytest.mark.services, pytest.mark.alone]
 
 
 @pytest.mark.timeout(600)

@@ -362,6 +362,7 @@ def test_failed_task_shows_its_error(alice: Alice) -> None:
     assert alice.traffic.page_errors == []
 
 
+@pytest.mark.alone  # the socket must come back before the task ends
 def test_server_restart_mid_task(alice: Alice) -> None:
     """When daphne restarts under a running task, the page polls, reconnects and completes."""
     page = alice.open("lab")

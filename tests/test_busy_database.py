@@ -29,7 +29,8 @@ USERS = 32
 STARTS = 600
 INPROCESS = "task_api.backends.inprocess.InProcessBackend"
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+# Load and latency: no other pass of scripts/test runs meanwhile (tests/passes.py).
+pytestmark = [pytest.mark.services, pytest.mark.alone, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

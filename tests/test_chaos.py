@@ -41,10 +41,13 @@ from tests.watching import TERMINAL, RestClient, watch
 
 # These tests start a PostgreSQL cluster of their own, whatever the suite's
 # database is: of make test's two passes, the PostgreSQL one runs them.
-pytestmark = pytest.mark.skipif(
-    os.environ.get("TASK_API_TEST_DB") == "sqlite",
-    reason="independent of the test database; runs in the PostgreSQL pass",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        os.environ.get("TASK_API_TEST_DB") == "sqlite",
+        reason="independent of the test database; runs in the PostgreSQL pass",
+    ),
+    pytest.mark.alone,  # under load, with deadlines
+]
 
 CHAOS_SECONDS = float(os.environ.get("CHAOS_SECONDS", "12"))
 START_EVERY = 0.4

@@ -197,6 +197,7 @@ def test_progress_is_written_at_most_once_per_interval(
     assert 0 < values[-1] <= 100_000
 
 
+@pytest.mark.alone
 def test_a_running_task_is_cancelled_within_two_seconds(api: APIClient) -> None:
     uuid = start(api, "sleep", {"seconds": 30})
     wait_for(uuid, lambda r: r.status == "running")
@@ -226,6 +227,7 @@ def test_a_task_cancelled_before_dispatch_never_runs(alice: Any) -> None:
     )
 
 
+@pytest.mark.alone
 def test_soft_time_limit_of_the_task_class(api: APIClient) -> None:
     started = time.monotonic()
     record = wait_for(start(api, "limited", {"seconds": 10}))

@@ -166,3 +166,95 @@ def test_a_closed_publisher_leaves_nothing_for_the_garbage_collector(
 
     asyncio.run(collect())
     assert unraisable == []
+
+
+@pytest.fixture
+def memory_layer(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[publisher.Publisher]:
+    """The in-memory channel layer, and a fresh publisher."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.pop("default", None)
+    own = publisher.Publisher()
+    monkeypatch.setitem(runtime.RUNTIME.parts, publisher.Publisher, own)
+    yield own
+    own.close(timeout=0)
+    channel_layers.backends.pop("default", None)
+
+
+def test_frames_published_from_threads_reach_the_server_loop_in_order(
+    memory_layer: publisher.Publisher,
+) -> None:
+    """With the in-memory layer, frames go out on the loop of the consumers that bound it."""
+    import asyncio
+    import uuid as uuid_lib
+
+    from channels.layers import get_channel_layer
+
+    task = uuid_lib.uuid4()
+
+    async def scenario() -> list[int]:
+        memory_layer.bind_server_loop(asyncio.get_running_loop())  # as a consumer's connect()
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(protocol.task_group(task), channel)
+
+        def publish_all() -> list[bool]:
+            frames = [protocol.update_frame(task, seq, {"progress": seq}, []) for seq in (1, 2, 3)]
+            return [memory_layer.publish(task, frame) for frame in frames]
+
+        assert await asyncio.to_thread(publish_all) == [True, True, True]
+        seen = []
+        for _ in range(3):
+            message = await asyncio.wait_for(layer.receive(channel), 5)
+            seen.append(message["frame"]["seq"])
+        return seen
+
+    assert asyncio.run(scenario()) == [1, 2, 3]
+
+
+def test_publishing_while_the_server_loop_closes_leaves_no_task_on_it(
+    memory_layer: publisher.Publisher,
+) -> None:
+    """A worker thread publishes a task's last event while the ASGI server's loop shuts
+    down, after its tasks were cancelled: no sender task may be left pending on it, to
+    be destroyed with the loop ("Task was destroyed but it is pending")."""
+    import asyncio
+    import gc
+    import threading
+    import uuid as uuid_lib
+
+    task = uuid_lib.uuid4()
+    frame = protocol.update_frame(task, 1, {"progress": 1}, [])
+    closing = threading.Event()
+    sent: list[bool] = []
+    errors: list[str] = []
+
+    def last_event() -> None:
+        closing.wait(5)
+        sent.append(memory_layer.publish(task, frame))
+
+    async def connect() -> None:
+        memory_layer.bind_server_loop(asyncio.get_running_loop())
+        asyncio.get_running_loop().run_in_executor(None, last_event)
+
+    async def cancel_all() -> None:
+        tasks = asyncio.all_tasks() - {asyncio.current_task()}
+        for pending in tasks:
+            pending.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(lambda loop, context: errors.append(context["message"]))
+    try:
+        loop.run_until_complete(connect())
+        # What asyncio.run() and pytest-asyncio do at the end: cancel every task, then
+        # run the loop until the default executor's threads are done.
+        loop.run_until_complete(cancel_all())
+        closing.set()
+        loop.run_until_complete(loop.shutdown_default_executor())
+        left = asyncio.all_tasks(loop)
+    finally:
+        loop.close()
+    gc.collect()
+    assert sent == [False]  # nobody listens on a closing loop
+    assert not left
+    assert errors == []

@@ -2,7 +2,7 @@
 // `node scripts/build.mjs --check` rebuilds in memory and fails when the
 // built files, as committed (git HEAD) or on disk, differ from it.
 import { execFileSync } from 'node:child_process'
-import { readFile, writeFile, mkdir } from 'node:fs/promises'
+import { readFile, writeFile, mkdir, rename } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
@@ -112,6 +112,18 @@ function committed(path) {
   }
 }
 
+/**
+ * Write `text` to `file` unless it holds that already, through a temporary file and a
+ * rename: tests that read the built files while `npm test` rebuilds never see half of one.
+ */
+async function update(file, text) {
+  if ((await readFile(file, 'utf8').catch(() => null)) === text) return
+  await mkdir(dirname(file), { recursive: true })
+  const temporary = `${file}.${process.pid}.tmp`
+  await writeFile(temporary, text)
+  await rename(temporary, file)
+}
+
 const outputs = await build()
 const gzipped = (text) => gzipSync(text, { level: 9 }).length
 const weight = (text) => `${Buffer.byteLength(text)} bytes minified, ${gzipped(text)} bytes gzipped`
@@ -132,13 +144,10 @@ if (process.argv.includes('--check')) {
   }
   console.log(`Built files are up to date (${sizes}).`)
 } else {
-  for (const [path, text] of Object.entries(outputs)) {
-    await mkdir(dirname(join(repo, path)), { recursive: true })
-    await writeFile(join(repo, path), text)
-  }
+  for (const [path, text] of Object.entries(outputs)) await update(join(repo, path), text)
   const readme = join(here, 'README.md')
   const doc = await readFile(readme, 'utf8')
-  await writeFile(
+  await update(
     readme,
     doc
       .replace(/(<!-- size -->).*(<!-- \/size -->)/, `$1${size}$2`)

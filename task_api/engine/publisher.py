@@ -4,7 +4,9 @@ Sync code (workers, views) publishes through one long-lived event loop per proce
 in a daemon thread, so that channels-redis keeps its connection pool and an event
 costs a queue put, not a new loop and connection; frames are sent in order. The
 in-memory layer is not thread-safe: its events go out on the server's own loop,
-which the consumer hands over on connect.
+which the consumer hands over on connect. The sender task on that loop is started
+there and then, while the loop surely runs; once the loop's shutdown has cancelled
+it, nothing is sent (nor started) on that loop any more.
 """
 
 from __future__ import annotations
@@ -39,29 +41,46 @@ class Publisher:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[tuple[str, dict[str, Any], Future[bool] | None]] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # our own, for layers in Redis
+        self._queue: asyncio.Queue[Any] | None = None
         self._server_loop: asyncio.AbstractEventLoop | None = None
-        self._made_for: Any = None  # the in-memory layer, or the configuration, of the loop
+        self._server_queue: asyncio.Queue[Any] | None = None
+        self._server_sender: asyncio.Task[None] | None = None
+        self._made_for: Any = None  # the configuration of our own loop
+        self._own_layer: Any = None  # the layer object of our own loop
         self._thread: threading.Thread | None = None  # runs our own loop
         self._failures = 0
         self._last_failure_log = 0.0
         self._stopped = False
 
     def bind_server_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Send on this loop (the ASGI server's) when the layer is in memory."""
+        """Send on this loop (the ASGI server's) when the layer is in memory; called
+        on that loop, which starts its sender task unless one runs there already."""
+        if _running_loop() is not loop:
+            raise RuntimeError("bind_server_loop() must be called on the loop it binds")
         with self._lock:
-            if self._server_loop is not loop:
-                self._server_loop = loop
-                self._loop = self._queue = None
+            sender = self._server_sender
+            if self._server_loop is loop and sender is not None and not sender.done():
+                return
+            queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=MAX_QUEUED)
+            self._server_loop, self._server_queue = loop, queue
+            self._server_sender = loop.create_task(self._sender(queue))
+
+    def _server_target(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[Any]] | None:
+        """The server's loop and queue while its sender runs (not once its shutdown began)."""
+        loop, queue, sender = self._server_loop, self._server_queue, self._server_sender
+        if loop is None or queue is None or sender is None:
+            return None
+        if sender.done() or not loop.is_running():
+            return None
+        return loop, queue
 
     def reachable(self) -> bool:
         """Whether anybody can receive what is published now: a layer is configured,
-        and an in-memory one belongs to an ASGI server in this process."""
+        and an in-memory one belongs to a running ASGI server in this process."""
         layer = get_channel_layer(task_api_settings.channel_layer_alias)
         if isinstance(layer, InMemoryChannelLayer):
-            loop = self._server_loop
-            return loop is not None and not loop.is_closed()
+            return self._server_target() is not None
         return layer is not None
 
     def publish(
@@ -72,9 +91,9 @@ class Publisher:
         target = None if layer is None else self._target_loop(layer)
         if target is None:
             return False
-        loop, queue = target
+        loop, queue, layer = target
         future: Future[bool] | None = Future() if wait else None
-        item = (group or task_group(uuid), frame, future)
+        item = (layer, group or task_group(uuid), frame, future)
         try:
             loop.call_soon_threadsafe(self._enqueue, queue, item)
         except RuntimeError:  # the loop is closed
@@ -90,67 +109,68 @@ class Publisher:
 
     def _target_loop(
         self, layer: Any
-    ) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[Any]] | None:
-        # Our own loop is made for a configuration, not for the layer object: two threads
-        # that ask for the layer at once may each get an object of their own.
-        in_memory = isinstance(layer, InMemoryChannelLayer)
-        alias = task_api_settings.channel_layer_alias
-        made_for = layer if in_memory else channel_layers.configs.get(alias)
+    ) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[Any], Any] | None:
+        """The loop to send on, its queue and the layer object to send with."""
         with self._lock:
             if self._stopped:
                 return None
+            if isinstance(layer, InMemoryChannelLayer):
+                self._drop_own_loop()
+                server = self._server_target()
+                # None: nobody in this process can be listening.
+                return None if server is None else (*server, layer)
+            # Our own loop is made for a configuration, not for the layer object: two
+            # threads that ask for the layer at once may each get an object of their own.
+            alias = task_api_settings.channel_layer_alias
+            made_for = channel_layers.configs.get(alias)
             loop, queue = self._loop, self._queue
             if loop and queue and self._made_for is made_for and not loop.is_closed():
-                return loop, queue
-            if self._loop is not None and self._thread is not None:
-                _stop_soon(self._loop)  # ours, made for another configuration
-            self._made_for, self._thread = made_for, None
-            if in_memory:
-                loop = self._server_loop
-                if loop is None or not loop.is_running():
-                    self._loop = self._queue = None
-                    return None  # nobody in this process can be listening
-                self._loop, self._queue = loop, self._make_queue(loop, layer)
-            else:
-                # A layer object of our own: code that closes the shared object's
-                # pools from its own loop (celery-progress's close_pools()) would
-                # otherwise break the connections this loop keeps.
-                loop = asyncio.new_event_loop()
-                self._thread = runtime.start_thread("task_api-publisher", _run_until_stopped, loop)
-                if self._thread is None:  # the interpreter exits
-                    loop.close()
-                    self._loop = self._queue = None
-                    return None
-                own = channel_layers.make_backend(alias)
-                self._loop, self._queue = loop, self._make_queue(loop, own)
-            return self._loop, self._queue
+                return loop, queue, self._own_layer
+            self._drop_own_loop()  # made for another configuration
+            loop = asyncio.new_event_loop()
+            thread = runtime.start_thread("task_api-publisher", _run_until_stopped, loop)
+            if thread is None:  # the interpreter exits
+                loop.close()
+                return None
+            queue = asyncio.Queue(maxsize=MAX_QUEUED)
+            # Started on the new loop, which runs until _stop_soon(): that cancels it.
+            loop.call_soon_threadsafe(lambda: loop.create_task(self._sender(queue)))
+            # A layer object of our own: code that closes the shared object's pools
+            # from its own loop (celery-progress's close_pools()) would otherwise
+            # break the connections this loop keeps.
+            own = channel_layers.make_backend(alias)
+            self._loop, self._queue, self._thread = loop, queue, thread
+            self._made_for, self._own_layer = made_for, own
+            return loop, queue, own
 
-    def _make_queue(self, loop: asyncio.AbstractEventLoop, layer: Any) -> asyncio.Queue[Any]:
-        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=MAX_QUEUED)
-        loop.call_soon_threadsafe(lambda: loop.create_task(self._sender(queue, layer)))
-        return queue
+    def _drop_own_loop(self) -> None:
+        """Stop our own loop, if any; called with the lock held."""
+        if self._loop is not None:
+            _stop_soon(self._loop)
+        self._loop = self._queue = self._thread = self._made_for = self._own_layer = None
 
     def close(self, timeout: float = FLUSH_TIMEOUT) -> None:
         """Send what is queued, then stop our own loop and its thread; publish no more."""
         self.flush(timeout)
         with self._lock:
-            loop, thread = self._loop, self._thread
-            self._loop = self._queue = self._thread = None
+            thread = self._thread
+            self._drop_own_loop()
             self._stopped = True
-        if loop is not None and thread is not None:
-            _stop_soon(loop)
+        if thread is not None:
             thread.join(timeout)
 
     stop = close
 
-    def _enqueue(self, queue: asyncio.Queue[Any], item: tuple[str, dict[str, Any], Any]) -> None:
+    def _enqueue(
+        self, queue: asyncio.Queue[Any], item: tuple[Any, str, dict[str, Any], Any]
+    ) -> None:
         """Queue a frame; when the layer has been unreachable long enough to fill
         the queue, drop it (watchers catch up from the database)."""
         try:
             queue.put_nowait(item)
         except asyncio.QueueFull:
             self._log_failure(RuntimeError(f"{MAX_QUEUED} events waiting; dropping one"))
-            future = item[2]
+            future = item[3]
             if future is not None and not future.done():
                 future.set_result(False)
 
@@ -161,18 +181,18 @@ class Publisher:
             loop, queue = self._loop, self._queue
         if loop is None or queue is None:
             return True
-        if loop is self._server_loop or not loop.is_running() or loop is _running_loop():
-            return False  # the server's loop sends in turn; a stopped one never will
+        if not loop.is_running() or loop is _running_loop():
+            return False  # a stopped loop never sends
         marker: Future[bool] = Future()
         try:
-            loop.call_soon_threadsafe(self._enqueue, queue, ("", {}, marker))
+            loop.call_soon_threadsafe(self._enqueue, queue, (None, "", {}, marker))
             return marker.result(timeout=timeout)
         except Exception:
             return False
 
-    async def _sender(self, queue: asyncio.Queue[Any], layer: Any) -> None:
+    async def _sender(self, queue: asyncio.Queue[Any]) -> None:
         while True:
-            group, frame, future = await queue.get()
+            layer, group, frame, future = await queue.get()
             if not group:  # a flush marker: everything queued before it was sent
                 future.set_result(True)
                 continue
