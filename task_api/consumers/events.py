@@ -22,64 +22,32 @@ from django.http.response import HttpResponseBase
 from django.views import View
 from rest_framework.exceptions import MethodNotAllowed, NotFound, ValidationError
 from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from task_api import protocol
-from task_api.api import access
-from task_api.api.errors import to_api
+from task_api.api.doors import Door
 from task_api.api.renderers import SafeJSONRenderer
 from task_api.conf import task_api_settings
 from task_api.consumers.sse import EventStream, Position, Watch
 from task_api.consumers.subscriptions import BATCHES, STREAMS, TASKS, Kind
-from task_api.engine import policy, publisher, sharing
+from task_api.engine import policy, publisher
 from task_api.engine.policy import Actor
-from task_api.exceptions import ShareRefused
 from task_api.models import TaskRecord
 
 LAST_EVENT_ID = "Last-Event-ID"
-SHARE_HEADER = "X-Share-Token"  # as REST reads a share link's token
-SHARE_PARAMETER = "share"  # what an EventSource can send
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-class _Door(APIView):
-    """What REST runs before a ``GET``: DRF's configured classes, read per request, or a
-    share link in their stead; the errors as REST answers them, in JSON whatever the
-    ``Accept`` header asks for."""
+class _Door(Door):
+    """What REST runs before a ``GET`` (:class:`~task_api.api.doors.Door`, share links
+    open it), the errors in JSON whatever the ``Accept`` header asks for."""
 
     queryset = TaskRecord.objects.none()  # for permission classes that read it
     renderer_classes = [SafeJSONRenderer]
-    links: tuple[Any, ...] = ()
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        token = request.headers.get(SHARE_HEADER) or request.query_params.get(SHARE_PARAMETER)
-        if token:
-            self.links = (sharing.resolve(token),)
-        super().initial(request, *args, **kwargs)
-
-    def get_authenticators(self) -> list[Any]:
-        return access.authenticators()
-
-    def get_permissions(self) -> list[Any]:
-        return [] if self.links else access.permissions()
-
-    def get_throttles(self) -> list[Any]:
-        return access.throttles()
+    opens_to_share_links = True
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[Any, str]:
         # EventSource asks for text/event-stream: refusals are JSON all the same.
         return SafeJSONRenderer(), SafeJSONRenderer.media_type
-
-    def handle_exception(self, exc: Exception) -> Response:
-        response = super().handle_exception(to_api(exc))
-        if isinstance(exc, ShareRefused):  # a code the client can tell apart
-            response.data = {"detail": str(exc), "code": exc.code}
-        return response
-
-    def actor(self) -> Actor:
-        """Who is asking, for the access policy, with the share link it presented."""
-        return Actor.of(self.request.user, getattr(self.request, "session", None), self.links)
 
     def admit(self, http: HttpRequest) -> tuple[Request, HttpResponse | None]:
         """The request as DRF reads it, and the answer if it is refused."""
