@@ -385,16 +385,19 @@ def test_make_demo_stops_at_once_with_a_task_running(tmp_path: Path, signum: int
     _start(demo, DEMO_START_TIMEOUT)
     visitor = requests.Session()  # an anonymous visitor: the task belongs to the session
     try:
-        uuid = visitor.post(
-            f"{demo.url}/tasks/", json={"task": "long-job", "inputs": {"seconds": 60}}, timeout=10
-        ).json()["uuid"]
-        deadline = time.monotonic() + 20
-        while visitor.get(f"{demo.url}/tasks/{uuid}/", timeout=10).json()["progress"] is None:
-            assert time.monotonic() < deadline, "the task never reported progress"
-            time.sleep(0.1)
-        processes = [demo.pid, *child_pids(demo.pid)]
-        processes += [pid for parent in processes[1:] for pid in child_pids(parent)]
+        # Alone from the start: waiting for a turn must not let the 60 s task end first.
         with passes.alone():  # timed
+            uuid = visitor.post(
+                f"{demo.url}/tasks/",
+                json={"task": "long-job", "inputs": {"seconds": 60}},
+                timeout=10,
+            ).json()["uuid"]
+            deadline = time.monotonic() + 20
+            while visitor.get(f"{demo.url}/tasks/{uuid}/", timeout=10).json()["progress"] is None:
+                assert time.monotonic() < deadline, "the task never reported progress"
+                time.sleep(0.1)
+            processes = [demo.pid, *child_pids(demo.pid)]
+            processes += [pid for parent in processes[1:] for pid in child_pids(parent)]
             sent = time.monotonic()
             if signum == signal.SIGINT:
                 os.killpg(demo.pid, signum)

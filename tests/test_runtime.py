@@ -212,11 +212,12 @@ def test_a_signal_stops_daphne_at_once_and_fails_its_tasks_with_the_reason(
     daphne.start()
     try:
         alice = RestClient(daphne.url, "alice", "pw-alice")
-        # One that checks in at every progress call, one that never does.
-        sleeping = alice.start("sleep", {"seconds": 60})["uuid"]
-        stubborn = alice.start("stubborn", {"seconds": 60})["uuid"]
-        _wait_running(alice, [sleeping, stubborn])
+        # Alone from the start: waiting for a turn must not let the 60 s tasks end first.
         with passes.alone():  # timed
+            # One that checks in at every progress call, one that never does.
+            sleeping = alice.start("sleep", {"seconds": 60})["uuid"]
+            stubborn = alice.start("stubborn", {"seconds": 60})["uuid"]
+            _wait_running(alice, [sleeping, stubborn])
             took = stop_with(daphne, signum)
         log = daphne.log_path.read_text()
         print(f"{signal.Signals(signum).name} ({layer} layer): exited in {took:.2f} s")
