@@ -322,6 +322,28 @@ class UvicornServer(Service):
         )
 
 
+class GranianServer(Service):
+    """granian serving the test project's ASGI application (one worker process)."""
+
+    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        argv = [sys.executable, "-m", "granian", "--interface", "asginl", "--host", "127.0.0.1"]
+        argv += ["--port", str(self.port), "--workers-kill-timeout", "2"]
+        argv += ["tests.project.asgi:application"]
+        super().__init__(
+            "granian",
+            argv,
+            log_path=log_path,
+            ready=functools.partial(_http_answers, self.url + "/"),
+            env=env,
+        )
+
+
+AsgiServer = DaphneServer | UvicornServer | GranianServer
+
+
 def _postgres_bin() -> Path:
     """The newest installed PostgreSQL's binaries (Debian keeps them off the PATH)."""
     found = sorted(
@@ -538,7 +560,14 @@ def durable_stack(
 def _services_up(request: pytest.FixtureRequest) -> Iterator[None]:
     """Start each test with its services running, even if an earlier test
     stopped one; a service that crashes during a test fails it at teardown."""
-    names = ("postgres_cluster", "redis_server", "celery_worker", "daphne_server", "uvicorn_server")
+    names = (
+        "postgres_cluster",
+        "redis_server",
+        "celery_worker",
+        "daphne_server",
+        "uvicorn_server",
+        "granian_server",
+    )
     services: list[Service] = [
         request.getfixturevalue(name) for name in names if name in request.fixturenames
     ]
@@ -617,6 +646,15 @@ def uvicorn_server(
     """uvicorn on a free port, like ``daphne_server``; ``.url``, ``.ws_url``."""
     log_path = tmp_path_factory.mktemp("uvicorn") / "uvicorn.log"
     yield from _started(UvicornServer(services_env, log_path))
+
+
+@pytest.fixture(scope="session")
+def granian_server(
+    services_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GranianServer]:
+    """granian on a free port, like ``daphne_server``; ``.url``, ``.ws_url``."""
+    log_path = tmp_path_factory.mktemp("granian") / "granian.log"
+    yield from _started(GranianServer(services_env, log_path))
 
 
 @dataclass(frozen=True, kw_only=True)

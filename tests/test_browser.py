@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
         WebSocket,
     )
 
-    from tests.services import CeleryWorker, DaphneServer, SessionCookie, Users
+    from tests.services import AsgiServer, CeleryWorker, DaphneServer, SessionCookie, Users
 
 pytestmark = [
     pytest.mark.browser,
@@ -105,6 +106,23 @@ class Alice:
         return task
 
 
+@contextmanager
+def logged_in(
+    browser: Browser, server: AsgiServer, cookies: dict[str, str]
+) -> Iterator[tuple[BrowserContext, Page, Traffic]]:
+    """A browser context on ``server`` with ``cookies``, one page in it, and its traffic."""
+    context = browser.new_context(base_url=server.url)
+    context.set_default_timeout(TIMEOUT_MS)
+    context.add_cookies([{"name": k, "value": v, "url": server.url} for k, v in cookies.items()])
+    try:
+        page = context.new_page()
+        traffic = Traffic()
+        traffic.watch(page)
+        yield context, page, traffic
+    finally:
+        context.close()
+
+
 @pytest.fixture
 def alice(
     browser: Browser,
@@ -115,18 +133,8 @@ def alice(
 ) -> Iterator[Alice]:
     """alice's browser context on daphne, with the session and CSRF cookies."""
     cookies = session_cookie(users.alice).cookies
-    context = browser.new_context(base_url=daphne_server.url)
-    context.set_default_timeout(TIMEOUT_MS)
-    context.add_cookies(
-        [{"name": k, "value": v, "url": daphne_server.url} for k, v in cookies.items()]
-    )
-    try:
-        page = context.new_page()
-        traffic = Traffic()
-        traffic.watch(page)
+    with logged_in(browser, daphne_server, cookies) as (context, page, traffic):
         yield Alice(context=context, page=page, traffic=traffic, daphne=daphne_server)
-    finally:
-        context.close()
 
 
 def run(page: Page, task: str, inputs: dict[str, Any]) -> Locator:
@@ -187,6 +195,29 @@ def test_run_over_the_websocket(alice: Alice, tmp_path: Path) -> None:
     assert final["status"] == "succeeded"
     assert final["outputs"] == {"counted": 10}
     page.screenshot(path=tmp_path / "lab.png", full_page=True)
+
+
+@pytest.mark.parametrize("server", ["uvicorn_server", "granian_server"])
+def test_run_over_the_websocket_on_other_servers(
+    request: pytest.FixtureRequest,
+    browser: Browser,
+    celery_worker: CeleryWorker,
+    users: Users,
+    session_cookie: Callable[[User], SessionCookie],
+    server: str,
+) -> None:
+    """The same page on uvicorn and on granian: live progress over the socket, no polling."""
+    served: AsgiServer = request.getfixturevalue(server)
+    cookies = session_cookie(users.alice).cookies
+    with logged_in(browser, served, cookies) as (_, page, traffic):
+        page.goto("/pages/lab/")
+        row = run(page, "countdown", {"count": 10, "delay": 0.2})
+        uuid = uuid_of(row)
+        assert_counted(row, 10)
+        assert traffic.sockets == [f"{served.ws_url}/ws/tasks/"]
+        assert traffic.frames_about(uuid, "update"), "no live update frames"
+        assert traffic.polls == []
+        assert traffic.page_errors == []
 
 
 @pytest.mark.parametrize("way", ["no-websocket", "closed-port", "polling-option"])

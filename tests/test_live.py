@@ -16,7 +16,7 @@ from tests.watching import RestClient, watch
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(params=["daphne_server", "uvicorn_server"])
+@pytest.fixture(params=["daphne_server", "uvicorn_server", "granian_server"])
 def stack(
     request: pytest.FixtureRequest, celery_worker: Any, users: Any, session_cookie: Any
 ) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Server-Sent Events: ``GET /tasks/<uuid>/events/`` and ``GET /tasks/batches/<uuid>/events/``,
 through the ASGI application in process (in-process engine, in-memory layer), and from
-real daphne and uvicorn processes (Celery worker, Redis)."""
+real daphne, uvicorn and granian processes (Celery worker, Redis)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from task_api.consumers.hub import get_hub
 from task_api.consumers.sse import Position
 from task_api.models import StreamBlock, TaskRecord, TaskStatus
 from tests.project.asgi import application
-from tests.services import DaphneServer, Service, UvicornServer, _started
+from tests.services import DaphneServer, GranianServer, Service, UvicornServer, _started
 from tests.sse import AsgiEvents, Event, HttpEvents, frames_of
 from tests.watching import TERMINAL, RestClient, apply
 
@@ -445,21 +445,21 @@ async def test_a_batch_streams_its_aggregate_to_its_end(users: Any, session_cook
     assert (await hostile.open()).status == 400
 
 
-# -- daphne and uvicorn, a Celery worker and Redis ------------------------------------------------
+# -- daphne, uvicorn and granian, a Celery worker and Redis ---------------------------------
 
 
-@pytest.fixture(scope="module", params=["daphne", "uvicorn"])
+@pytest.fixture(scope="module", params=["daphne", "uvicorn", "granian"])
 def server(
     request: pytest.FixtureRequest,
     services_env: dict[str, str],
     celery_worker: Any,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Service]:
-    """daphne or uvicorn, sending heartbeats every half second."""
+    """daphne, uvicorn or granian, sending heartbeats every half second."""
     env = {**services_env, "TASK_API_TEST_SSE_HEARTBEAT": "0.5"}
     log = tmp_path_factory.mktemp(request.param) / "server.log"
-    kind = DaphneServer if request.param == "daphne" else UvicornServer
-    yield from _started(kind(env, log))
+    kinds = {"daphne": DaphneServer, "uvicorn": UvicornServer, "granian": GranianServer}
+    yield from _started(kinds[request.param](env, log))
 
 
 def basic(username: str) -> dict[str, str]:

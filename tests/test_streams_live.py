@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.services import Service, Stack, UvicornServer, durable_stack
+from tests.services import GranianServer, Service, Stack, UvicornServer, durable_stack
 from tests.watching import RestClient
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -63,15 +63,24 @@ def uvicorn(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     server.stop()
 
 
-@pytest.fixture(params=["daphne", "uvicorn"])
+@pytest.fixture(scope="module")
+def granian(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GranianServer]:
+    """granian on the stack's Redis and database: the third ASGI server."""
+    server = GranianServer(stack.daphne.env, tmp_path_factory.mktemp("streams-granian") / "log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["daphne", "uvicorn", "granian"])
 def server(request: pytest.FixtureRequest, running: Stack) -> Service:
     """The ASGI server the WebSocket clients use (REST goes to daphne)."""
     if request.param == "daphne":
         return running.daphne
-    uvicorn: UvicornServer = request.getfixturevalue("uvicorn")
-    if not uvicorn.running:
-        uvicorn.start()
-    return uvicorn
+    other: Service = request.getfixturevalue(request.param)
+    if not other.running:
+        other.start()
+    return other
 
 
 @pytest.fixture
