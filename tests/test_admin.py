@@ -90,9 +90,14 @@ def offered(client: Client, url: str = TASKS) -> set[str]:
     return set() if form is None else {name for name, _ in form.fields["action"].choices if name}
 
 
-def act(client: Client, action: str, objects: list[Any], url: str = TASKS) -> list[str]:
-    """Run ``action`` on ``objects`` from the list: the messages shown after it."""
+def act(
+    client: Client, action: str, objects: list[Any], url: str = TASKS, *, confirmed: bool = False
+) -> list[str]:
+    """Run ``action`` on ``objects`` from the list (``confirmed``: as its confirmation page
+    posts it): the messages shown after it."""
     data = {"action": action, "index": 0, "_selected_action": [obj.pk for obj in objects]}
+    if confirmed:
+        data["post"] = "yes"
     response = client.post(url, data, follow=True)
     assert response.status_code == 200
     return [str(message) for message in response.context["messages"]]
@@ -272,7 +277,22 @@ def test_purge_deletes_finished_tasks_with_their_blocks_links_and_empty_batches(
     failed = task(alice, status="failed", batch=shared_batch)
     running = task(alice, status="running", batch=shared_batch)
     assert act(operator, "purge_finished", [done, failed]) == ["No action selected."]
-    messages = act(purger, "purge_finished", [done, failed, running])
+    # First a page that lists what goes and what stays, and deletes nothing.
+    chosen = [done.pk, failed.pk, running.pk]
+    asked = purger.post(TASKS, {"action": "purge_finished", "_selected_action": chosen})
+    assert asked.status_code == 200
+    page = asked.content.decode()
+    assert "Delete these 2 finished tasks" in page
+    assert str(done.uuid) in page
+    assert str(failed.uuid) in page
+    assert str(running.uuid) not in page
+    assert "1 selected task has not finished and will be kept." in page
+    assert '<input type="hidden" name="post" value="yes">' in page
+    assert TaskRecord.objects.count() == 3
+    nothing = purger.post(TASKS, {"action": "purge_finished", "_selected_action": [running.pk]})
+    assert "there is nothing to delete" in nothing.content.decode()
+    assert 'name="post"' not in nothing.content.decode()
+    messages = act(purger, "purge_finished", [done, failed, running], confirmed=True)
     assert messages == ["Deleted 2 tasks; kept 1 task that has not finished."]
     assert list(TaskRecord.objects.all()) == [running]
     assert not StreamBlock.objects.exists()

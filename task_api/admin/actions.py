@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from task_api.engine import retention, service
 from task_api.exceptions import TaskAPIError, TaskFinished
@@ -69,9 +71,11 @@ def run_again(
 @admin.action(description="Delete the selected finished tasks", permissions=["purge"])
 def purge_finished(
     modeladmin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[TaskRecord]
-) -> None:
+) -> TemplateResponse | None:
     """Delete the finished ones among the selected tasks, with their stream blocks, share
-    links and the batches they leave empty."""
+    links and the batches they leave empty, once a confirmation page lists them."""
+    if request.POST.get("post") != "yes":
+        return _purge_confirmation(modeladmin, request, queryset)
     selected = queryset.count()
     removed = retention.remove_finished(queryset)
     message = f"Deleted {_tasks(removed)}"
@@ -79,6 +83,25 @@ def purge_finished(
         message += f"; kept {_tasks(kept)} that {'has' if kept == 1 else 'have'} not finished"
     level = messages.SUCCESS if removed else messages.WARNING
     modeladmin.message_user(request, message + ".", level)
+    return None
+
+
+def _purge_confirmation(
+    modeladmin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[TaskRecord]
+) -> TemplateResponse:
+    """The page that lists what a purge deletes and asks before it does."""
+    finished = list(queryset.exclude(status__in=UNFINISHED_STATUSES).order_by("-finished"))
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Delete finished tasks",
+        "opts": modeladmin.model._meta,
+        "finished": finished,
+        "unfinished": queryset.filter(status__in=UNFINISHED_STATUSES).count(),
+        "selected": list(queryset.values_list("pk", flat=True)),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+    }
+    request.current_app = modeladmin.admin_site.name
+    return TemplateResponse(request, "admin/task_api/purge_confirmation.html", context)
 
 
 @admin.action(
