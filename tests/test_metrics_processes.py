@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import requests
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.services import Stack, durable_stack
+from tests.services import Service, Stack, durable_stack, free_port
 from tests.watching import RestClient
 
 TOKEN = "multiprocess-scrape-token"
@@ -130,3 +131,53 @@ def test_daphne_and_the_worker_processes_add_up(
     assert get(again, "task_api_tasks_finished_total", name="sleep", state="cancelled") == 1
     assert get(again, "task_api_tasks_running", name="sleep") == 0
     assert get(again, "task_api_websocket_connections") == 0
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_only_host_serves_the_same_sums_without_daphne(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """``manage.py task_api_metrics`` reads the same directory: what daphne's page shows."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/metrics"
+    argv = [sys.executable, "-m", "django", "task_api_metrics", "--port", str(port)]
+    server = Service(
+        "task_api_metrics",
+        argv,
+        log_path=tmp_path / "metrics.log",
+        ready=lambda: _answers(url),
+        env=stack.daphne.env,
+    )
+    server.start()
+    try:
+        assert requests.get(url, timeout=10).status_code == 401
+        wrong = requests.get(url, headers={"Authorization": "Bearer nope"}, timeout=10)
+        assert wrong.status_code == 401
+        elsewhere = f"http://127.0.0.1:{port}/tasks/metrics/"
+        assert requests.get(elsewhere, timeout=10).status_code == 404
+        answer = requests.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["Content-Type"].startswith("text/plain")
+        here: Samples = {}
+        for family in text_string_to_metric_families(answer.text):
+            for sample in family.samples:
+                here[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
+        there = scrape(stack)
+        for metric, labels in [
+            ("task_api_tasks_enqueued_total", {"name": "add"}),
+            ("task_api_tasks_finished_total", {"name": "add", "state": "succeeded"}),
+            ("task_api_tasks_running", {"name": "sleep"}),
+        ]:
+            assert get(here, metric, **labels) == get(there, metric, **labels), metric
+        assert get(here, "task_api_tasks_finished_total", name="add", state="succeeded") > 0
+    finally:
+        server.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        requests.get(url, timeout=1)
+    except requests.ConnectionError:
+        return False
+    return True

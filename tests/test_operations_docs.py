@@ -152,6 +152,19 @@ def test_multiprocess_commands_set_the_variable_prometheus_client_reads(
     assert all(os.access(bin_dir / line.split()[0], os.X_OK) for line in lines[2:])
 
 
+def test_worker_host_command_parses() -> None:
+    block = block_starting("sh", "PROMETHEUS_MULTIPROC_DIR=", METRICS)
+    from task_api.management.commands.task_api_metrics import Command
+    from task_api.metrics.standalone import PATH
+
+    variable, *argv = block.text.split()
+    assert variable == "PROMETHEUS_MULTIPROC_DIR=/run/task-api-metrics"
+    assert argv[:3] == ["python", "manage.py", "task_api_metrics"]
+    options = Command().create_parser("manage.py", "task_api_metrics").parse_args(argv[3:])
+    assert (options.bind, options.port) == ("0.0.0.0", 9108)
+    assert PATH == "/metrics"
+
+
 def test_scrape_config_reads_the_page_with_a_bearer_token() -> None:
     config = yaml.safe_load(block_starting("yaml", "scrape_configs:", METRICS).text)
     [job] = config["scrape_configs"]
@@ -251,6 +264,7 @@ BLOCK_CHECKS: dict[tuple[str, str, str], Callable[..., Any]] = {
     (METRICS, "sh", "export PROMETHEUS_MULTIPROC_DIR"): (
         test_multiprocess_commands_set_the_variable_prometheus_client_reads
     ),
+    (METRICS, "sh", "PROMETHEUS_MULTIPROC_DIR="): test_worker_host_command_parses,
     (METRICS, "yaml", "scrape_configs:"): test_scrape_config_reads_the_page_with_a_bearer_token,
     (METRICS, "promql", "sum by (name)"): test_promql_names_series_that_exist,
     (HEALTH, "json", '{"database": "ok", "broker": "ok"'): test_health_answers_are_reports,

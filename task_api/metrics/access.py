@@ -16,8 +16,13 @@ TEXT = "text/plain; charset=utf-8"
 
 def has_token(request: HttpRequest) -> bool:
     """Whether the request carries ``Authorization: Bearer <TASK_API_METRICS_TOKEN>``."""
+    return bearer_matches(request.headers.get("Authorization", ""))
+
+
+def bearer_matches(authorization: str) -> bool:
+    """Whether an ``Authorization`` header's value is ``Bearer <TASK_API_METRICS_TOKEN>``."""
     token = task_api_settings.metrics_token
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    scheme, _, given = authorization.partition(" ")
     if not token or scheme.lower() != "bearer":
         return False
     return hmac.compare_digest(given.strip().encode(), token.encode())
