@@ -284,61 +284,59 @@ class ProcrastinateWorker(Service):
         return "Launching a worker" in text.rpartition("--- starting:")[2]
 
 
-class DaphneServer(Service):
-    """daphne serving the test project's ASGI application."""
+class _AsgiServer(Service):
+    """An ASGI server serving the test project's application on a free port of 127.0.0.1;
+    ``.url``, ``.ws_url``."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+    name = "asgi"
+
+    def __init__(self, env: Mapping[str, str], log_path: Path, options: Sequence[str] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
-        argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
-        argv += ["tests.project.asgi:application"]
+        argv = [sys.executable, "-m", self.name, *self.listen(self.port), *options]
         super().__init__(
-            "daphne",
-            argv,
+            self.name,
+            [*argv, "tests.project.asgi:application"],
             log_path=log_path,
             ready=functools.partial(_http_answers, self.url + "/"),
             env=env,
         )
 
+    def listen(self, port: int) -> list[str]:
+        """The arguments that bind the server to ``port``, and its fixed options."""
+        raise NotImplementedError
 
-class UvicornServer(Service):
+
+class DaphneServer(_AsgiServer):
+    """daphne serving the test project's ASGI application."""
+
+    name = "daphne"
+
+    def listen(self, port: int) -> list[str]:
+        return ["-b", "127.0.0.1", "-p", str(port)]
+
+
+class UvicornServer(_AsgiServer):
     """uvicorn serving the test project's ASGI application (HTTP and WebSocket); it waits
     at most 2 s for open responses (event streams) when stopped."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}"
-        argv = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(self.port)]
-        argv += ["--lifespan", "off", "--no-access-log", "--timeout-graceful-shutdown", "2"]
-        argv += ["tests.project.asgi:application"]
-        super().__init__(
-            "uvicorn",
-            argv,
-            log_path=log_path,
-            ready=functools.partial(_http_answers, self.url + "/"),
-            env=env,
-        )
+    name = "uvicorn"
+
+    def listen(self, port: int) -> list[str]:
+        bind = ["--host", "127.0.0.1", "--port", str(port)]
+        return [*bind, "--lifespan", "off", "--no-access-log", "--timeout-graceful-shutdown", "2"]
 
 
-class GranianServer(Service):
-    """granian serving the test project's ASGI application (one worker process)."""
+class GranianServer(_AsgiServer):
+    """granian serving the test project's ASGI application (one worker process); it waits
+    at most 2 s for open responses when stopped."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}"
-        argv = [sys.executable, "-m", "granian", "--interface", "asginl", "--host", "127.0.0.1"]
-        argv += ["--port", str(self.port), "--workers-kill-timeout", "2"]
-        argv += ["tests.project.asgi:application"]
-        super().__init__(
-            "granian",
-            argv,
-            log_path=log_path,
-            ready=functools.partial(_http_answers, self.url + "/"),
-            env=env,
-        )
+    name = "granian"
+
+    def listen(self, port: int) -> list[str]:
+        bind = ["--host", "127.0.0.1", "--port", str(port)]
+        return ["--interface", "asginl", *bind, "--workers-kill-timeout", "2"]
 
 
 AsgiServer = DaphneServer | UvicornServer | GranianServer

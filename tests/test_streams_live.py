@@ -1,9 +1,9 @@
-"""Streams end to end: a Celery worker writes, daphne (or uvicorn) pushes over
+"""Streams end to end: a Celery worker writes, daphne (or uvicorn, or granian) pushes over
 channels-redis, and real WebSocket clients read every chunk once, in order, through
 reconnects, a Redis restart, a server restart, a cancel, and a worker killed or shut
 down mid-stream.
 
-The stack is the module's own (persistent redis-server, worker, daphne; uvicorn too
+The stack is the module's own (persistent redis-server, worker, daphne; uvicorn and granian too
 for delivery, reconnects and the server restart), with a short re-check interval
 (``TASK_API_RESYNC_INTERVAL``) so that lost events are repaired quickly, and the
 deploy settings of ``tests/test_deploys.py``.
@@ -55,21 +55,15 @@ def running(stack: Stack) -> Stack:
 
 
 @pytest.fixture(scope="module")
-def uvicorn(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UvicornServer]:
-    """uvicorn on the stack's Redis and database: the other ASGI server."""
-    server = UvicornServer(stack.daphne.env, tmp_path_factory.mktemp("streams-uvicorn") / "log")
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def granian(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GranianServer]:
-    """granian on the stack's Redis and database: the third ASGI server."""
-    server = GranianServer(stack.daphne.env, tmp_path_factory.mktemp("streams-granian") / "log")
-    server.start()
-    yield server
-    server.stop()
+def others(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Service]]:
+    """uvicorn and granian on the stack's Redis and database, started when first used."""
+    servers: dict[str, Service] = {}
+    for kind in (UvicornServer, GranianServer):
+        log = tmp_path_factory.mktemp(f"streams-{kind.name}") / "log"
+        servers[kind.name] = kind(stack.daphne.env, log)
+    yield servers
+    for server in servers.values():
+        server.stop()
 
 
 @pytest.fixture(params=["daphne", "uvicorn", "granian"])
@@ -77,7 +71,7 @@ def server(request: pytest.FixtureRequest, running: Stack) -> Service:
     """The ASGI server the WebSocket clients use (REST goes to daphne)."""
     if request.param == "daphne":
         return running.daphne
-    other: Service = request.getfixturevalue(request.param)
+    other = request.getfixturevalue("others")[request.param]
     if not other.running:
         other.start()
     return other
