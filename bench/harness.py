@@ -18,7 +18,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .processes import REPO_ROOT, Process, cpu_seconds, free_port, port_open, rss_bytes
+from .processes import (
+    REPO_ROOT,
+    Process,
+    cpu_seconds,
+    free_port,
+    port_open,
+    rss_bytes,
+    server_argv,
+)
 
 LOGS = REPO_ROOT / "bench" / "results" / "logs"
 USERNAME, PASSWORD = "bench", "bench-password"
@@ -67,11 +75,9 @@ class Stack:
             ready=lambda: port_open(self.redis_port),
         )
         self.worker = self._worker(self.interval)
-        daphne_argv = [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1"]
-        daphne_argv += ["-p", str(self.port), "bench.asgi:application"]
-        self.daphne = Process(
+        self.daphne = Process(  # or uvicorn: BENCH_SERVER
             "daphne",
-            daphne_argv,
+            server_argv(sys.executable, self.port, "bench.asgi:application"),
             log_path=self.dir / "daphne.log",
             env=self.env,
             ready=lambda: port_open(self.port),
@@ -217,10 +223,9 @@ class Stack:
         port = free_port()
         suffix = "pubsub" if pubsub else "2"
         env = {**self.env, "BENCH_PUBSUB_LAYER": "1"} if pubsub else self.env
-        argv = [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port)]
         daphne = Process(
             f"daphne-{suffix}",
-            [*argv, "bench.asgi:application"],
+            server_argv(sys.executable, port, "bench.asgi:application"),
             log_path=self.dir / f"daphne-{suffix}.log",
             env=env,
             ready=lambda: port_open(port),

@@ -18,6 +18,17 @@ class ServiceError(RuntimeError):
     """A child process did not start."""
 
 
+def server_argv(python: str, port: int, application: str) -> list[str]:
+    """The ASGI server that serves ``application`` on 127.0.0.1:``port``: daphne, or
+    uvicorn with ``BENCH_SERVER=uvicorn`` (as the deployment docs start it)."""
+    if os.environ.get("BENCH_SERVER", "daphne") == "uvicorn":
+        argv = [python, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)]
+        argv += ["--lifespan", "off", "--no-access-log", "--log-level", "warning"]
+        argv += ["--ws-per-message-deflate", "false", "--timeout-graceful-shutdown", "5"]
+        return [*argv, application]
+    return [python, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), application]
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nobody listens on right now."""
     with socket.socket() as sock:

@@ -6,6 +6,14 @@ figure is daphne's resident memory with N idle subscribed connections, less
 its memory before them (fresh daphne, warmed by a few connections), over N.
 The baseline is the bare consumer with N clients, fed 10 events a second (the
 library's coalesced rate) by ``group_send`` from a separate process.
+
+Correctness, per client of the library: the final state arrives, nothing arrives in the
+second after it, every frame follows the one before (``seq`` grows, an update applies
+on the ``seq`` the client has), and the final state equals ``GET /tasks/<uuid>/``
+afterwards. "Final state after the task's end" runs from the ticker's last call (the
+final state's progress, a time on the shared clock) to the final frame's arrival.
+``BENCH_SERVER=uvicorn`` serves the bench project with uvicorn instead of daphne;
+``BENCH_FANOUT_BARE=0`` leaves out the bare consumer.
 """
 
 from __future__ import annotations
@@ -23,12 +31,15 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from ..harness import Stack
+from ..httpload import HttpConnection
 from ..stats import Metric, Sample, Target, percentile
 from ..ws import is_terminal, now_us, open_socket, progress_of, receive, subscribe
 from .base import Mode, Scenario, ms
 
 CONNECTING = 50  # connections opened at once
 BARE_RATE = 10.0
+AFTER_FINAL = 1.0  # seconds a client keeps listening after the final state
+KEPT_AFTER = 5.0  # seconds after the last close when the memory still held is read
 
 
 @dataclass
@@ -42,6 +53,11 @@ class Seen:
     final_at: int = 0
     snapshots: int = 0
     closed: bool = False
+    end: int = 0  # the task's last call (µs), as the final state tells it
+    task: dict[str, Any] | None = None  # the final state
+    seq: int = -1  # of the last frame
+    disorder: int = 0  # frames that did not follow the one before
+    after_final: int = 0  # frames after the final state
 
 
 async def _open(stack: Stack, url: str, n: int, *, strict: bool = True) -> list[ClientConnection]:
@@ -82,18 +98,40 @@ async def _watch_task(ws: ClientConnection, since: int, deadline: float) -> Seen
     seen = Seen()
     try:
         await _follow_task(ws, since, deadline, seen)
+        if seen.final:
+            while await receive(ws, AFTER_FINAL) is not None:
+                seen.after_final += 1
     except ConnectionClosed:
         seen.closed = True
     return seen
 
 
+def _in_order(seen: Seen, frame: dict[str, Any]) -> None:
+    """Count ``frame`` as out of order unless it follows what the client has."""
+    seq = frame.get("seq")
+    if not isinstance(seq, int):
+        return
+    if seen.seq < 0:  # the first frame after the snapshot, read before
+        follows = True
+    elif frame["type"] == "update":
+        follows = frame.get("base", seq - 1) == seen.seq
+    else:
+        follows = seq > seen.seq
+    seen.disorder += not follows
+    seen.seq = max(seen.seq, seq)
+
+
 async def _follow_task(ws: ClientConnection, since: int, deadline: float, seen: Seen) -> None:
     while (got := await receive(ws, deadline - time.monotonic())) is not None:
         arrival, frame = got
+        _in_order(seen, frame)
         if frame["type"] == "snapshot":
             seen.snapshots += 1
             if is_terminal(frame):
                 seen.final, seen.final_at = frame["task"]["status"] == "succeeded", arrival
+                seen.task = frame["task"]
+                progress = frame["task"]["progress"]
+                seen.end = progress if isinstance(progress, int) else 0
                 break
             continue
         value = progress_of(frame)
@@ -117,12 +155,42 @@ async def _watch_feed(ws: ClientConnection, deadline: float) -> Seen:
     return seen
 
 
-def _summary(prefix: str, n: int, memory: int, cpu: float, began: int, seen: list[Seen]) -> Sample:
+def _after_end(seen: list[Seen]) -> Sample:
+    """From the task's last call to the final state, at the first client, p50 and the last."""
+    after = sorted(ms(one.final_at - one.end) for one in seen if one.final and one.end)
+    if len(after) < len(seen) or not after:
+        return {"lib_end_first": math.nan, "lib_end_p50": math.nan, "lib_end_last": math.nan}
+    return {
+        "lib_end_first": after[0],
+        "lib_end_p50": percentile(after, 50),
+        "lib_end_last": after[-1],
+    }
+
+
+async def _checks(stack: Stack, uuid: str, seen: list[Seen]) -> Sample:
+    """Frames after the final state, out of order, and final states unlike ``GET``."""
+    connection = HttpConnection(stack.port, stack.basic_auth)
+    try:
+        status, stored = await connection.json("GET", f"/tasks/{uuid}/")
+    finally:
+        await connection.close()
+    if status != 200:
+        raise RuntimeError(f"GET /tasks/{uuid}/ answered {status}: {stored!r}")
+    return {
+        "lib_after_final": float(sum(one.after_final for one in seen)),
+        "lib_disorder": float(sum(one.disorder for one in seen)),
+        "lib_unlike_get": float(sum(one.final and one.task != stored for one in seen)),
+    }
+
+
+def _summary(prefix: str, n: int, measured: tuple[int, float, int, list[Seen], int]) -> Sample:
+    memory, cpu, began, seen, kept = measured
     latencies = [value for one in seen for value in one.latencies]
     first = min((one.first for one in seen if one.first), default=0)
     last = max((one.last for one in seen), default=0)
     return {
         f"{prefix}_kib": memory / n / 1024,
+        f"{prefix}_kept_mib": kept / 2**20,
         f"{prefix}_idle_cpu": cpu,
         f"{prefix}_missed": float(sum(not one.final for one in seen)),
         f"{prefix}_closed": float(sum(one.closed for one in seen)),
@@ -145,9 +213,10 @@ async def _measure(
     prepare: Callable[[list[ClientConnection]], Awaitable[list[ClientConnection]]],
     go: Callable[[], Awaitable[Any]],
     watch: Callable[[ClientConnection], Coroutine[Any, Any, Seen]],
-) -> tuple[int, float, int, list[Seen]]:
+) -> tuple[int, float, int, list[Seen], int]:
     """Memory of ``n`` prepared connections, daphne's CPU while they idle, when ``go``
-    was called (µs), and what each connection saw after it."""
+    was called (µs), what each connection saw after it, and the memory kept a few
+    seconds after every connection closed."""
     await _close(await prepare(await _open(stack, url, 5)))
     await asyncio.sleep(0.5)
     before = stack.daphne_rss()
@@ -162,9 +231,11 @@ async def _measure(
         began = now_us()
         await go()
         seen = list(await asyncio.gather(*watching))
-        return memory, cpu, began, seen + [Seen(closed=True) for _ in range(n - len(ready))]
     finally:
         await _close(sockets)
+    await asyncio.sleep(KEPT_AFTER)
+    kept = stack.daphne_rss() - before
+    return memory, cpu, began, seen + [Seen(closed=True) for _ in range(n - len(ready))], kept
 
 
 async def _library(stack: Stack, n: int, seconds: float, idle: float) -> Sample:
@@ -194,11 +265,14 @@ async def _library(stack: Stack, n: int, seconds: float, idle: float) -> Sample:
         await asyncio.to_thread(get_backend().dispatch, record, get_task("bench-ticker"))
 
     url = f"{stack.ws_url}/ws/tasks/"
-    memory, cpu, began, seen = await _measure(
+    measured = await _measure(
         stack, url, n, idle, prepare, go, lambda ws: _watch_task(ws, since, deadline)
     )
+    seen = measured[3]
     return {
-        **_summary("lib", n, memory, cpu, began, seen),
+        **_summary("lib", n, measured),
+        **_after_end(seen),
+        **await _checks(stack, uuid, seen),
         **await _storm(stack, url, n),
     }
 
@@ -254,7 +328,7 @@ async def _bare(stack: Stack, n: int, seconds: float, idle: float) -> Sample:
         feeder.start()
 
     try:
-        memory, cpu, began, seen = await _measure(
+        measured = await _measure(
             stack,
             f"{stack.ws_url}/ws/bare/{group}/",
             n,
@@ -265,7 +339,7 @@ async def _bare(stack: Stack, n: int, seconds: float, idle: float) -> Sample:
         )
     finally:
         feeder.wait(30)
-    return _summary("bare", n, memory, cpu, began, seen)
+    return _summary("bare", n, measured)
 
 
 def _run(stack: Stack, mode: Mode) -> list[Sample]:
@@ -276,8 +350,9 @@ def _run(stack: Stack, mode: Mode) -> list[Sample]:
     for _ in range(mode.repeats):
         stack.restart_daphne()
         sample = asyncio.run(_library(stack, n, seconds, idle))
-        stack.restart_daphne()
-        sample.update(asyncio.run(_bare(stack, n, seconds, idle)))
+        if os.environ.get("BENCH_FANOUT_BARE", "1") != "0":
+            stack.restart_daphne()
+            sample.update(asyncio.run(_bare(stack, n, seconds, idle)))
         samples.append(sample)
     return samples
 
@@ -302,8 +377,41 @@ METRICS = (
         aggregate="sum",
         check=True,
     ),
+    Metric(
+        label="frames after the final state",
+        key="lib_after_final",
+        unit="",
+        target=Target(op="==", value=0),
+        aggregate="sum",
+        check=True,
+    ),
+    Metric(
+        label="frames out of order (seq, base)",
+        key="lib_disorder",
+        unit="",
+        target=Target(op="==", value=0),
+        aggregate="sum",
+        check=True,
+    ),
+    Metric(
+        label="final states unlike GET /tasks/<uuid>/",
+        key="lib_unlike_get",
+        unit="",
+        target=Target(op="==", value=0),
+        aggregate="sum",
+        check=True,
+    ),
+    Metric(label="task's end to final state, first client", key="lib_end_first", unit="ms"),
+    Metric(label="task's end to final state, p50", key="lib_end_p50", unit="ms"),
+    Metric(
+        label="task's end to final state, last client",
+        key="lib_end_last",
+        unit="ms",
+        target=Target(op="<=", value=1000),
+    ),
     _versus("connections closed by the server", "closed", "", "max"),
     _versus("daphne memory per connection", "kib", "KiB"),
+    _versus("daphne memory still held 5 s after every socket closed", "kept_mib", "MiB"),
     _versus("daphne CPU with the clients idle (of one core)", "idle_cpu", "%"),
     _versus("start of events to final state at every client", "all_final", "s"),
     _versus("frames delivered per client", "frames", ""),
