@@ -520,22 +520,92 @@ async def test_simultaneous_subscribes_share_snapshot_reads(
         await communicator.disconnect()
 
 
-async def test_the_hub_lets_the_server_write_between_turns_of_listeners() -> None:
-    from task_api.consumers.hub import TURN, Hub
+class _Listener:
+    """A listener of a hub's group that takes every offer at once, as an idle connection."""
 
-    seen: list[int] = []
+    def __init__(self, number: int, last: int = 0) -> None:
+        self.number, self.last = number, last
+        self.frames: list[dict[str, Any]] = []
 
-    class Listener:
-        def __init__(self, number: int) -> None:
-            self.number = number
+    def offer(self, group: str, window: Any) -> None:
+        from task_api.consumers.hub import BEHIND
 
-        def deliver(self, group: str, message: dict[str, Any]) -> None:
-            seen.append(self.number)
+        while (offered := window.offer(self.last)) is not None:
+            assert offered is not BEHIND
+            frame, text = offered
+            assert json.loads(text) == frame
+            self.frames.append(frame)
+            self.last = frame["seq"]
+
+
+def _hub_with(listeners: list[_Listener]) -> Any:
+    from task_api.consumers.hub import Hub, Window
+    from task_api.consumers.subscriptions import TASKS
 
     hub = Hub(layer=None)
-    hub.listeners["g"] = {Listener(number) for number in range(2 * TURN + 50)}
-    handing = asyncio.ensure_future(hub.hand_out({"group": "g", "frame": {}}))
+    hub.windows["g"] = Window(TASKS)
+    hub.listeners["g"] = set(listeners)
+    return hub
+
+
+def _update(seq: int) -> dict[str, Any]:
+    frame = protocol.update_frame("u", seq, {"progress": seq}, [{"value": str(seq)}])
+    return {"group": "g", "frame": frame}
+
+
+async def test_the_hub_lets_the_server_write_between_turns_of_listeners() -> None:
+    from task_api.consumers.hub import TURN
+
+    listeners = [_Listener(number) for number in range(2 * TURN + 50)]
+    hub = _hub_with(listeners)
+    passing = hub.put(_update(1))
     await asyncio.sleep(0)
-    assert len(seen) == TURN  # the loop turns (and daphne writes) before the next ones
-    await handing
-    assert sorted(seen) == list(range(2 * TURN + 50))
+    # The loop turns (and daphne writes) before the next ones.
+    assert sum(bool(listener.frames) for listener in listeners) == TURN
+    await passing
+    assert all([f["seq"] for f in listener.frames] == [1] for listener in listeners)
+
+
+async def test_an_event_during_a_pass_supersedes_the_rest_of_it() -> None:
+    from task_api.consumers.hub import TURN
+
+    listeners = [_Listener(number) for number in range(3 * TURN)]
+    hub = _hub_with(listeners)
+    passing = hub.put(_update(1))
+    await asyncio.sleep(0)
+    hub.put(_update(2))  # the pass has reached TURN listeners
+    await passing
+    seqs = sorted(tuple(f["seq"] for f in listener.frames) for listener in listeners)
+    # Those reached before get the new event; the others one frame with both.
+    assert seqs == [(1, 2)] * TURN + [(2,)] * (2 * TURN)
+    merged = next(listener.frames[0] for listener in listeners if len(listener.frames) == 1)
+    assert merged == protocol.update_frame(
+        "u", 2, {"progress": 2}, [{"value": "1"}, {"value": "2"}], base=0
+    )
+    assert all(listener.last == 2 for listener in listeners)
+
+
+async def test_a_final_state_supersedes_the_updates_waiting_before_it() -> None:
+    listeners = [_Listener(number) for number in range(250)]
+    hub = _hub_with(listeners)
+    for seq in range(1, 6):
+        passing = hub.put(_update(seq))
+    final = protocol.snapshot_frame({"uuid": "u", "seq": 6, "status": "succeeded"})
+    hub.put({"group": "g", "frame": final})
+    assert passing is not None
+    await passing
+    assert all(listener.frames == [final] for listener in listeners)
+
+
+def test_a_window_offers_a_snapshot_to_a_listener_behind_it() -> None:
+    from task_api.consumers.hub import BEHIND, WINDOW, Window
+    from task_api.consumers.subscriptions import TASKS
+
+    window = Window(TASKS)
+    for seq in range(1, WINDOW + 3):
+        window.add(_update(seq)["frame"])
+    assert window.offer(WINDOW + 2) is None  # has the newest
+    assert window.offer(0) is BEHIND  # the events it misses are gone
+    frame, _ = window.offer(WINDOW)  # type: ignore[misc]
+    assert (frame["base"], frame["seq"]) == (WINDOW, WINDOW + 2)
+    assert window.offer(WINDOW) is window.offer(WINDOW)  # merged and encoded once

@@ -1,11 +1,12 @@
 """What one client connection watches, whatever carries its frames (WebSocket, SSE).
 
 A :class:`Connection` holds the subscriptions of one client and forwards the events
-of what it watches, in order, without gaps: the process's :class:`~.hub.Hub` hands
-each event to :meth:`Connection.deliver`; an idle connection writes it at once, a
-busy one keeps it in its :class:`~.inbox.Inbox`, drained in turn. A transport
-subclasses it and writes frames (:meth:`Connection.send_frame`,
-:meth:`Connection.send_now`).
+of what it watches, in order, without gaps: the process's :class:`~.hub.Hub` offers
+each group's newest events to :meth:`Connection.offer`; an idle connection writes
+what applies on what it sent at once, a busy one notes in its :class:`~.inbox.Inbox`
+to take it in turn, and then takes the newest (:meth:`~.hub.Window.offer`: what it
+missed, merged). A transport subclasses it and writes frames
+(:meth:`Connection.send_frame`, :meth:`Connection.send_now`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from channels.db import database_sync_to_async
 from task_api import protocol
 from task_api.conf import task_api_settings
 from task_api.consumers import inbox, subscriptions
-from task_api.consumers.hub import get_hub
+from task_api.consumers.hub import BEHIND, Window, get_hub
 from task_api.consumers.subscriptions import Kind, Subscription
 from task_api.engine import policy
 from task_api.engine.policy import Actor
@@ -30,7 +31,6 @@ from task_api.protocol import Frame, FrameError
 logger = logging.getLogger("task_api.consumers")
 
 T = TypeVar("T")
-SNAPSHOT: Frame = {}  # what a frame needs when it does not apply on what was sent
 
 
 class Connection:
@@ -66,11 +66,12 @@ class Connection:
         """Who is asking, for the access policy."""
         raise NotImplementedError
 
-    async def send_frame(self, frame: Frame) -> None:
-        """Send one frame to the client, in turn with the others."""
+    async def send_frame(self, frame: Frame, text: str | None = None) -> None:
+        """Send one frame to the client (``text``: its JSON, if known), in turn with the
+        others."""
         raise NotImplementedError
 
-    def send_now(self, frame: Frame) -> asyncio.Future[None]:
+    def send_now(self, frame: Frame, text: str | None = None) -> asyncio.Future[None]:
         """Start sending ``frame`` at once (only if :attr:`eager`); done once it is written."""
         raise NotImplementedError
 
@@ -127,7 +128,7 @@ class Connection:
         hub = get_hub()
         try:
             if hub is not None:
-                await hub.join(subscription.group, self)
+                await hub.join(subscription.group, self, subscription.kind)
         except Exception as exc:
             logger.warning("Could not join the group %s: %r", subscription.group, exc)
 
@@ -169,16 +170,13 @@ class Connection:
             return policy.can_see(self.actor(), obj)
         return bool(await database_sync_to_async(policy.can_see)(self.actor(), obj))
 
-    def deliver(self, group: str, message: dict[str, Any]) -> None:
-        """Take an event of a watched group (called by the hub; never blocks)."""
+    def offer(self, group: str, window: Window) -> None:
+        """The hub has newer events of a watched group (called in its pass; never blocks)."""
         subscription = self.subscriptions.get(group)
-        frame = message.get("frame")
-        if (
-            subscription is not None
-            and isinstance(frame, dict)
-            and (self._busy or self.inbox or not self._send_at_once(subscription, frame))
+        if subscription is not None and (
+            self._busy or self.inbox or not self._send_at_once(subscription, window)
         ):
-            self._queue(subscription, frame)
+            self._queue(subscription, inbox.pull())
 
     def behind(self, subscription: Subscription, stored: int) -> None:
         """The re-check read ``stored`` from the database: catch up in turn with the events."""
@@ -186,7 +184,7 @@ class Connection:
 
     def _queue(self, subscription: Subscription, frame: Frame) -> None:
         """Keep ``frame`` for its turn; an idle connection starts draining its inbox."""
-        self.inbox.put(subscription.group, frame, subscription.kind.merge)
+        self.inbox.put(subscription.group, frame)
         if not self._busy:
             self._start_draining(None)
 
@@ -206,7 +204,7 @@ class Connection:
             self._draining = None
 
     async def _drain(self) -> None:
-        """Handle the frames that waited in the inbox, per subscription in order."""
+        """Handle what waited in the inbox, per subscription in order."""
         while self.inbox:
             for group, frames in self.inbox.take().items():
                 for frame in frames:
@@ -217,63 +215,75 @@ class Connection:
                         # Frames sent since the re-check may have caught up already.
                         if frame["seq"] < 0 or subscription.last < frame["seq"]:
                             await self._send_snapshot(subscription)
-                        continue
-                    verdict = self._verdict(subscription, frame)
-                    if verdict is SNAPSHOT:
-                        await self._send_snapshot(subscription)
-                    elif verdict is not None:
-                        await self._emit(subscription, verdict)
+                    else:
+                        await self._pull(subscription)
 
-    def _send_at_once(self, subscription: Subscription, frame: Frame) -> bool:
-        """Handle an event in the hub's pass, without waiting for a turn; ``False`` when it
-        needs the connection's turn (a snapshot to catch up, or no way to send at once)."""
+    async def _pull(self, subscription: Subscription) -> None:
+        """Send what the hub's window offers, up to its newest event."""
+        snapshots = 0
+        while self.subscriptions.get(subscription.group) is subscription:
+            hub = get_hub()
+            window = hub.windows.get(subscription.group) if hub is not None else None
+            offer = window.offer(subscription.last) if window is not None else None
+            if offer is None:
+                return
+            if offer is BEHIND:
+                if snapshots:
+                    return  # the database is behind the events: the re-check catches up
+                snapshots += 1
+                await self._send_snapshot(subscription)
+                continue
+            frame, text = offer
+            if self._held(subscription, frame):
+                return
+            self._sent(subscription, frame)
+            await self.send_frame(frame, text)
+
+    def _send_at_once(self, subscription: Subscription, window: Window) -> bool:
+        """Send what the window offers in the hub's pass, without waiting for a turn;
+        ``False`` when it needs the connection's turn (a snapshot to catch up, or no way
+        to send at once)."""
         if not self.eager:
             return False
-        verdict = self._verdict(subscription, frame)
-        if verdict is SNAPSHOT:
+        offer = window.offer(subscription.last)
+        if offer is None:
+            return True
+        if offer is BEHIND:
             return False
-        if verdict is not None:
-            sending = self.send_now(verdict)
-            self._sent(subscription, verdict)
-            if not sending.done():
-                self._start_draining(sending)  # later events wait until this frame is written
+        frame, text = offer
+        if self._held(subscription, frame):
+            return True
+        sending = self.send_now(frame, text)
+        self._sent(subscription, frame)
+        if window.newest > subscription.last and subscription.group in self.subscriptions:
+            self.inbox.put(subscription.group, inbox.pull())  # more follows, in turn
+        if self.inbox or not sending.done():
+            self._start_draining(None if sending.done() else sending)
         return True
 
-    def _verdict(self, subscription: Subscription, frame: Frame) -> Frame | None:
-        """What to send for an event: the frame (or its equal), ``None`` (stale, or held for
-        the kind's interval) or :data:`SNAPSHOT` (it does not apply on what was sent)."""
-        seq, last, kind = frame["seq"], subscription.last, subscription.kind
-        if seq <= last:
-            return None
-        if frame["type"] != kind.update:
-            return frame  # a snapshot
-        if kind.changes:
-            base = kind.base(frame)
-            if last < 0 or base != last:
-                return SNAPSHOT  # events were lost, or a merged frame overlaps what was sent
-            if "base" in frame and base == seq - 1:
-                frame = {key: value for key, value in frame.items() if key != "base"}
-            return frame
+    def _held(self, subscription: Subscription, frame: Frame) -> bool:
+        """Whether the kind's interval holds ``frame`` back; a timer takes the newest when
+        the interval ends."""
+        kind = subscription.kind
+        if kind.changes or frame["type"] != kind.update or kind.final(frame):
+            return False
         interval = kind.interval()
-        if interval and not kind.final(frame):
-            now = asyncio.get_running_loop().time()
-            due = subscription.sent_at + interval
-            if now < due:
-                subscription.held = frame
-                if subscription.timer is None:
-                    subscription.timer = asyncio.get_running_loop().call_later(
-                        due - now, self._release, subscription
-                    )
-                return None
+        if not interval:
+            return False
+        loop = asyncio.get_running_loop()
+        now, due = loop.time(), subscription.sent_at + interval
+        if now >= due:
             subscription.sent_at = now
-        return frame
+            return False
+        if subscription.timer is None:
+            subscription.timer = loop.call_later(due - now, self._release, subscription)
+        return True
 
     def _release(self, subscription: Subscription) -> None:
-        """The interval ended: the update held since is due (a timer callback)."""
-        frame, subscription.held, subscription.timer = subscription.held, None, None
-        subscription.sent_at = -math.inf
-        if frame is not None:
-            self.deliver(subscription.group, {"frame": frame})
+        """The interval ended: the newest state is due (a timer callback)."""
+        subscription.timer, subscription.sent_at = None, -math.inf
+        if self.subscriptions.get(subscription.group) is subscription:
+            self._queue(subscription, inbox.pull())
 
     def _sent(self, subscription: Subscription, frame: Frame) -> None:
         subscription.last = frame["seq"]

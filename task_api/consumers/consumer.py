@@ -148,12 +148,13 @@ class TaskConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]
         if task["status"] in TERMINAL_STATUSES:
             self._leave(subscription)
 
-    def send_now(self, frame: Frame) -> asyncio.Future[None]:
-        return _send_now(self.base_send, protocol.encode(frame))
+    def send_now(self, frame: Frame, text: str | None = None) -> asyncio.Future[None]:
+        return _send_now(self.base_send, protocol.encode(frame) if text is None else text)
 
-    async def send_frame(self, frame: Frame) -> None:
+    async def send_frame(self, frame: Frame, text: str | None = None) -> None:
         """Send one frame to the client, in turn with the others."""
-        await self.base_send({"type": "websocket.send", "text": protocol.encode(frame)})
+        text = protocol.encode(frame) if text is None else text
+        await self.base_send({"type": "websocket.send", "text": text})
 
 
 _handled: dict[type, tuple[str, ...]] = {}

@@ -3,6 +3,15 @@
 Each event loop serving WebSockets has one :class:`Hub`, with its own channel: it
 joins a group for its first local listener and hands the group's events to every
 local listener, so Redis work per event grows with processes, not connections.
+
+The hub reads events as they come and keeps each group's recent ones in a
+:class:`Window`; a pass over the group's listeners offers each the newest state
+that applies on what it has (:meth:`Window.offer`: the events it missed, merged by
+the rule of their kind, encoded once for every listener at the same point). An
+event that arrives during a pass reaches the listeners the pass has not reached
+yet in the same frame, and the others in the next pass: however many events come,
+a listener is never more than one pass behind the newest, and the final state
+never waits behind updates that it supersedes.
 """
 
 from __future__ import annotations
@@ -11,12 +20,15 @@ import asyncio
 import contextlib
 import logging
 import weakref
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
 from task_api import probes, protocol
 from task_api.conf import task_api_settings
+from task_api.consumers import inbox
+from task_api.protocol import Frame
 
 logger = logging.getLogger("task_api.consumers")
 
@@ -24,13 +36,90 @@ RETRY_DELAY = 1.0
 # Listeners handed an event between two turns of the event loop: the server writes
 # what they sent in the next turn, so the first sockets do not wait for the last.
 TURN = 100
+WINDOW = 64  # events of a group kept for the listeners that have not caught up
+
+Offer = tuple[Frame, str]  # a frame and its JSON text
+BEHIND: Offer = ({}, "")  # what :meth:`Window.offer` answers when only a snapshot helps
+
+
+class Rules(Protocol):
+    """How the frames of a group's kind merge and apply (a subscription's ``Kind``)."""
+
+    update: str  # the type of its update frames
+    changes: bool  # updates apply on the last seq sent, else they are complete
+
+    @property
+    def merge(self) -> Callable[[list[Frame], Frame], None]:
+        """Adds an event to the pending ones."""
+
+    @property
+    def base(self) -> Callable[[Frame], int]:
+        """The ``seq`` an update applies on."""
 
 
 class Listener(Protocol):
     """A connection that wants the events of some groups."""
 
-    def deliver(self, group: str, message: dict[str, Any]) -> None:
-        """Take one event of ``group``; must not block."""
+    def offer(self, group: str, window: Window) -> None:
+        """The group has events newer than those offered before: take what applies (see
+        :meth:`Window.offer`) now or later; must not block."""
+
+
+class Window:
+    """The recent events of one group, and what each point of it is offered."""
+
+    __slots__ = ("_offers", "again", "events", "newest", "passing", "rules")
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        self.events: list[Frame] = []
+        self.newest = -1  # the highest seq of an event
+        self._offers: dict[int, Offer | None] = {}  # by the seq a listener has
+        self.passing: asyncio.Task[None] | None = None  # the pass over the listeners
+        self.again = False  # an event came during the pass
+
+    def add(self, frame: Frame) -> None:
+        """Keep an event (a state that is not an update supersedes those before it)."""
+        events = self.events
+        if frame["type"] != self.rules.update:
+            events.clear()
+        events.append(frame)
+        del events[:-WINDOW]
+        self.newest = max(self.newest, frame["seq"])
+        self._offers.clear()
+        self.again = True
+
+    def offer(self, last: int) -> Offer | None:
+        """What a listener that has ``last`` gets next: the first frame of the events it has
+        not got, merged, with its text; ``None`` if none is newer; :data:`BEHIND` if they
+        do not apply on ``last`` (events older than the window, or lost)."""
+        if last >= self.newest:
+            return None
+        if last in self._offers:
+            return self._offers[last]
+        offer = self._offers[last] = self._merge(last)
+        return offer
+
+    def _merge(self, last: int) -> Offer | None:
+        rules, pending = self.rules, list[Frame]()
+        for frame in self.events:
+            if frame["seq"] <= last:
+                continue
+            if pending:
+                rules.merge(pending, frame)
+            else:
+                pending.append(frame)
+        if not pending:
+            return None
+        first = pending[0] if rules.changes else pending[-1]  # complete states: the newest
+        if first["type"] == inbox.RESYNC:
+            return BEHIND  # too many to merge
+        if rules.changes and first["type"] == rules.update:
+            if last < 0 or rules.base(first) != last:
+                return BEHIND
+            if first.get("base") == first["seq"] - 1:
+                first = {key: value for key, value in first.items() if key != "base"}
+        return first, protocol.encode(first)
 
 
 class Hub:
@@ -40,13 +129,16 @@ class Hub:
         self.layer = layer
         self.channel: str | None = None
         self.listeners: dict[str, set[Listener]] = {}
+        self.windows: dict[str, Window] = {}
         self._joins: dict[str, asyncio.Future[None]] = {}
         self._channel_ready: asyncio.Future[str] | None = None
         self._reader: asyncio.Task[None] | None = None
 
-    async def join(self, group: str, listener: Listener) -> None:
-        """Send the group's events to ``listener``; returns once this process is a member (or
+    async def join(self, group: str, listener: Listener, rules: Rules) -> None:
+        """Offer the group's events to ``listener``; returns once this process is a member (or
         raises the layer's error: the listener stays registered, and :meth:`rejoin` retries)."""
+        if group not in self.windows:
+            self.windows[group] = Window(rules)
         listeners = self.listeners.setdefault(group, set())
         if listener not in listeners:
             listeners.add(listener)
@@ -65,6 +157,7 @@ class Hub:
             probes.probe.subscriptions(-1)
         if not listeners:
             self.listeners.pop(group, None)
+            self.windows.pop(group, None)  # a pass over it ends with its listeners
 
     async def rejoin(self, group: str) -> None:
         """Join the group again (the layer may have lost it, e.g. after a Redis restart)."""
@@ -86,6 +179,10 @@ class Hub:
         """Stop receiving (the layer was replaced)."""
         probes.probe.subscriptions(-sum(map(len, self.listeners.values())))
         self.listeners.clear()
+        for window in self.windows.values():
+            if window.passing is not None:
+                window.passing.cancel()
+        self.windows.clear()
         if self._reader is not None:
             self._reader.cancel()
 
@@ -113,25 +210,45 @@ class Hub:
                 logger.warning("Could not receive task events: %r; retrying", exc)
                 await asyncio.sleep(RETRY_DELAY)
                 continue
-            await self.hand_out(message)
+            self.put(message)
+            await asyncio.sleep(0)  # a backlog of events merges; passes go on meanwhile
+
+    def put(self, message: dict[str, Any]) -> asyncio.Task[None] | None:
+        """Keep a received event in its group's window and start a pass over the group's
+        listeners unless one runs (it makes another pass when it ends); the pass, if any."""
+        group, frame = _group_of(message), message.get("frame")
+        window = self.windows.get(group) if group is not None else None
+        if window is None or not isinstance(frame, dict) or not isinstance(frame.get("seq"), int):
+            return None
+        assert group is not None
+        window.add(frame)
+        if window.passing is None or window.passing.done():
+            window.passing = asyncio.get_running_loop().create_task(self._pass(group, window))
+        return window.passing
 
     async def hand_out(self, message: dict[str, Any]) -> None:
-        """Hand one received message to the local listeners of its group, letting the
-        event loop turn after every ``TURN`` listeners."""
-        group = _group_of(message)
-        if group is None:
-            return
-        listeners = list(self.listeners.get(group, ()))
-        for start in range(0, len(listeners), TURN):
-            if start:
-                await asyncio.sleep(0)
-            self._deliver(group, message, listeners[start : start + TURN])
+        """Hand one received message to the local listeners of its group; returns once they
+        were all offered it."""
+        passing = self.put(message)
+        if passing is not None:
+            await passing
+
+    async def _pass(self, group: str, window: Window) -> None:
+        """Offer the window to every listener of the group, letting the event loop turn after
+        every ``TURN`` listeners; again while events came meanwhile."""
+        while window.again:
+            window.again = False
+            listeners = list(self.listeners.get(group, ()))
+            for start in range(0, len(listeners), TURN):
+                if start:
+                    await asyncio.sleep(0)
+                self._offer(group, window, listeners[start : start + TURN])
 
     @staticmethod
-    def _deliver(group: str, message: dict[str, Any], listeners: list[Listener]) -> None:
+    def _offer(group: str, window: Window, listeners: list[Listener]) -> None:
         for listener in listeners:
             try:
-                listener.deliver(group, message)
+                listener.offer(group, window)
             except Exception:
                 logger.exception("Could not hand a task event to a connection")
 

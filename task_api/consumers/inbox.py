@@ -1,8 +1,11 @@
-"""A connection's pending frames, merged so that a slow connection gets the latest state.
+"""How frames merge, and what a connection has to do in turn.
 
-Events (and re-check requests) wait here while the connection is busy, per
-subscription in order, and merge by the rule of their kind, so a connection that
-falls behind sends fewer, fresher frames instead of a growing backlog.
+The merge rules of the kinds (:func:`merge_changes`, :func:`merge_chunks`,
+:func:`keep_states`) join the events a connection missed into fewer, fresher frames;
+the hub applies them once per process (:class:`~.hub.Window`). An :class:`Inbox`
+holds, per subscription in order, what a busy connection does when its turn comes:
+take the hub's newest events (:func:`pull`) or catch up after a re-check
+(:func:`resync`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from task_api.protocol import Frame
 
 MAX_PENDING = 64  # frames of one subscription that could not be merged; beyond, resync
 RESYNC = "resync"
+PULL = "pull"
 
 Merge = Callable[[list[Frame], Frame], None]
 
@@ -22,6 +26,11 @@ Merge = Callable[[list[Frame], Frame], None]
 def resync(seq: int) -> dict[str, Any]:
     """A re-check's request: a snapshot if what was sent is short of ``seq`` (``-1``: gone)."""
     return {"type": RESYNC, "seq": seq}
+
+
+def pull() -> dict[str, Any]:
+    """A note to take the newest events of the subscription's group from the hub."""
+    return {"type": PULL}
 
 
 def merge_changes(pending: list[Frame], frame: Frame) -> None:
@@ -82,8 +91,15 @@ def keep_states(pending: list[Frame], frame: Frame) -> None:
     del pending[:-MAX_PENDING]
 
 
+def _once(pending: list[Frame], frame: Frame) -> None:
+    """Add a note unless the same one waits already."""
+    if frame not in pending:
+        pending.append(frame)
+        del pending[:-MAX_PENDING]
+
+
 class Inbox:
-    """Pending frames per subscription of one connection, taken all at once by :meth:`take`."""
+    """Pending notes per subscription of one connection, taken all at once by :meth:`take`."""
 
     __slots__ = ("_pending",)
 
@@ -93,13 +109,13 @@ class Inbox:
     def __bool__(self) -> bool:
         return bool(self._pending)
 
-    def put(self, key: str, frame: Frame, merge: Merge) -> None:
-        """Queue ``frame`` for the subscription ``key`` (never blocks)."""
+    def put(self, key: str, frame: Frame) -> None:
+        """Queue the note ``frame`` for the subscription ``key`` (never blocks)."""
         pending = self._pending.get(key)
         if pending is None:
             self._pending[key] = [frame]
         else:
-            merge(pending, frame)
+            _once(pending, frame)
 
     def take(self) -> dict[str, list[Frame]]:
         """All pending frames, per subscription in order; the inbox is empty afterwards."""

@@ -134,7 +134,7 @@ class EventStream(Connection):
             detail = "The server could not read what this stream watches; try again."
             await self.send_frame(protocol.error_frame("unavailable", detail))
 
-    def send_now(self, frame: Frame) -> asyncio.Future[None]:
+    def send_now(self, frame: Frame, text: str | None = None) -> asyncio.Future[None]:
         kind = frame["type"]
         if kind == "chunks":
             self.position.streams[frame["stream"]] = frame["next"]
@@ -142,14 +142,15 @@ class EventStream(Connection):
             self.position.seq = frame["seq"]
             if kind == "snapshot" and frame["task"]["status"] in TERMINAL_STATUSES:
                 asyncio.get_running_loop().call_soon(self._finish_streams)
-        self._out.append(f"id: {self.position}\nevent: {kind}\ndata: {protocol.encode(frame)}\n\n")
+        data = protocol.encode(frame) if text is None else text
+        self._out.append(f"id: {self.position}\nevent: {kind}\ndata: {data}\n\n")
         self._wake.set()
         if self._taken is None:
             self._taken = asyncio.get_running_loop().create_future()
         return self._taken
 
-    async def send_frame(self, frame: Frame) -> None:
-        await self.send_now(frame)
+    async def send_frame(self, frame: Frame, text: str | None = None) -> None:
+        await self.send_now(frame, text)
 
     def _take(self) -> str:
         """Everything queued, for the response to write; the frames' senders go on."""

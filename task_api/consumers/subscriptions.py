@@ -59,7 +59,7 @@ class Kind:
     stored_seqs: Callable[[list[str]], dict[str, int]]  # runs in a thread
     snapshot: Callable[[dict[str, Any]], Frame]
     update: str  # the type of its update frames
-    merge: inbox.Merge  # how its frames waiting in an inbox merge
+    merge: inbox.Merge  # how the events a connection missed merge
     final: Callable[[Frame], bool]  # whether a frame is its last
     changes: bool = True  # updates apply on the last seq sent, else they are complete
     interval: Callable[[], float] = lambda: 0.0  # least time between two updates sent
@@ -108,7 +108,6 @@ class Subscription:
     group: str
     last: int = -1  # seq of the last frame sent
     sent_at: float = -math.inf  # loop time of the last update sent (kinds with an interval)
-    held: Frame | None = None  # the newest update waiting for the end of the interval
     timer: asyncio.TimerHandle | None = None
 
 
