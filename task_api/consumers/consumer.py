@@ -21,7 +21,7 @@ from channels.sessions import InstanceSessionWrapper
 from task_api import probes, protocol
 from task_api.api.errors import Refusal
 from task_api.conf import task_api_settings
-from task_api.consumers import starts, subscriptions
+from task_api.consumers import server_costs, starts, subscriptions
 from task_api.consumers.connection import Connection
 from task_api.consumers.subscriptions import TASKS
 from task_api.engine import publisher, sharing
@@ -79,6 +79,7 @@ class TaskConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]
         if isinstance(self.channel_layer, InMemoryChannelLayer):
             publisher.current().bind_server_loop(asyncio.get_running_loop())
         await self.accept()
+        server_costs.check_connection(self.scope, self.base_send)
         subscriptions.watch(self)
 
     async def disconnect(self, code: int) -> None:
