@@ -11,7 +11,11 @@ the rule of their kind, encoded once for every listener at the same point). An
 event that arrives during a pass reaches the listeners the pass has not reached
 yet in the same frame, and the others in the next pass: however many events come,
 a listener is never more than one pass behind the newest, and the final state
-never waits behind updates that it supersedes.
+never waits behind updates that it supersedes. Passes that carry no final state
+rest as long as the pass before took (:data:`REST`), so that a process with many
+listeners of one busy group keeps time to write the final state at once, and
+their clients to read it, rather than spending it all on updates that the next
+one overtakes.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ RETRY_DELAY = 1.0
 # what they sent in the next turn, so the first sockets do not wait for the last.
 TURN = 100
 WINDOW = 64  # events of a group kept for the listeners that have not caught up
+REST = 1.0  # between passes of updates, this much of the time the pass before took
 
 Offer = tuple[Frame, str]  # a frame and its JSON text
 BEHIND: Offer = ({}, "")  # what :meth:`Window.offer` answers when only a snapshot helps
@@ -56,6 +61,10 @@ class Rules(Protocol):
     def base(self) -> Callable[[Frame], int]:
         """The ``seq`` an update applies on."""
 
+    @property
+    def final(self) -> Callable[[Frame], bool]:
+        """Whether a frame is the last of its subject."""
+
 
 class Listener(Protocol):
     """A connection that wants the events of some groups."""
@@ -68,7 +77,17 @@ class Listener(Protocol):
 class Window:
     """The recent events of one group, and what each point of it is offered."""
 
-    __slots__ = ("_offers", "again", "events", "newest", "passing", "rules")
+    __slots__ = (
+        "_offers",
+        "again",
+        "events",
+        "final",
+        "newest",
+        "passing",
+        "rests_until",
+        "rules",
+        "waking",
+    )
 
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
@@ -77,6 +96,9 @@ class Window:
         self._offers: dict[int, Offer | None] = {}  # by the seq a listener has
         self.passing: asyncio.Task[None] | None = None  # the pass over the listeners
         self.again = False  # an event came during the pass
+        self.final = False  # ... and it was a final state: the next pass does not rest
+        self.rests_until = 0.0  # loop time before which a pass of updates waits
+        self.waking: asyncio.Future[None] | None = None  # ends the rest early
 
     def add(self, frame: Frame) -> None:
         """Keep an event (a state that is not an update supersedes those before it)."""
@@ -88,6 +110,22 @@ class Window:
         self.newest = max(self.newest, frame["seq"])
         self._offers.clear()
         self.again = True
+        if self.rules.final(frame):
+            self.final = True
+            if self.waking is not None and not self.waking.done():
+                self.waking.set_result(None)
+
+    async def rest(self) -> None:
+        """Wait until the rest after the last pass ends, or a final state comes."""
+        loop = asyncio.get_running_loop()
+        wait = self.rests_until - loop.time()
+        if wait <= 0 or self.final:
+            return
+        self.waking = loop.create_future()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await self.waking
+        self.waking = None
 
     def offer(self, last: int) -> Offer | None:
         """What a listener that has ``last`` gets next: the first frame of the events it has
@@ -235,14 +273,18 @@ class Hub:
 
     async def _pass(self, group: str, window: Window) -> None:
         """Offer the window to every listener of the group, letting the event loop turn after
-        every ``TURN`` listeners; again while events came meanwhile."""
+        every ``TURN`` listeners; again while events came meanwhile, after a rest."""
+        loop = asyncio.get_running_loop()
         while window.again:
-            window.again = False
+            await window.rest()
+            window.again = window.final = False
+            began = loop.time()
             listeners = list(self.listeners.get(group, ()))
             for start in range(0, len(listeners), TURN):
                 if start:
                     await asyncio.sleep(0)
                 self._offer(group, window, listeners[start : start + TURN])
+            window.rests_until = loop.time() + (loop.time() - began) * REST
 
     @staticmethod
     def _offer(group: str, window: Window, listeners: list[Listener]) -> None:
