@@ -527,7 +527,7 @@ class _Listener:
         self.number, self.last = number, last
         self.frames: list[dict[str, Any]] = []
 
-    def offer(self, group: str, window: Any) -> None:
+    def offer(self, group: str, window: Any) -> int:
         from task_api.consumers.hub import BEHIND
 
         while (offered := window.offer(self.last)) is not None:
@@ -536,6 +536,7 @@ class _Listener:
             assert json.loads(text) == frame
             self.frames.append(frame)
             self.last = frame["seq"]
+        return self.last
 
 
 def _hub_with(listeners: list[_Listener]) -> Any:
@@ -567,7 +568,7 @@ async def test_the_hub_lets_the_server_write_between_turns_of_listeners() -> Non
 
 
 async def test_an_event_during_a_pass_supersedes_the_rest_of_it() -> None:
-    from task_api.consumers.hub import TURN
+    from task_api.consumers.hub import BEHIND, TURN
 
     listeners = [_Listener(number) for number in range(3 * TURN)]
     hub = _hub_with(listeners)
@@ -583,6 +584,10 @@ async def test_an_event_during_a_pass_supersedes_the_rest_of_it() -> None:
         "u", 2, {"progress": 2}, [{"value": "1"}, {"value": "2"}], base=0
     )
     assert all(listener.last == 2 for listener in listeners)
+    window = hub.windows["g"]
+    assert window.events == []  # every listener has them: forgotten
+    assert window.offer(2) is None
+    assert window.offer(1) is BEHIND  # a listener that comes later reads a snapshot
 
 
 async def test_a_final_state_supersedes_the_updates_waiting_before_it() -> None:

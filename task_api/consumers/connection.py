@@ -170,13 +170,15 @@ class Connection:
             return policy.can_see(self.actor(), obj)
         return bool(await database_sync_to_async(policy.can_see)(self.actor(), obj))
 
-    def offer(self, group: str, window: Window) -> None:
-        """The hub has newer events of a watched group (called in its pass; never blocks)."""
+    def offer(self, group: str, window: Window) -> int:
+        """The hub has newer events of a watched group (called in its pass; never blocks);
+        returns the ``seq`` the connection has of it (newer events may wait for its turn)."""
         subscription = self.subscriptions.get(group)
-        if subscription is not None and (
-            self._busy or self.inbox or not self._send_at_once(subscription, window)
-        ):
+        if subscription is None:
+            return window.newest  # needs nothing more
+        if self._busy or self.inbox or not self._send_at_once(subscription, window):
             self._queue(subscription, inbox.pull())
+        return subscription.last
 
     def behind(self, subscription: Subscription, stored: int) -> None:
         """The re-check read ``stored`` from the database: catch up in turn with the events."""

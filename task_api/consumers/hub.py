@@ -69,9 +69,10 @@ class Rules(Protocol):
 class Listener(Protocol):
     """A connection that wants the events of some groups."""
 
-    def offer(self, group: str, window: Window) -> None:
+    def offer(self, group: str, window: Window) -> int:
         """The group has events newer than those offered before: take what applies (see
-        :meth:`Window.offer`) now or later; must not block."""
+        :meth:`Window.offer`) now or later; must not block. Returns the ``seq`` it has
+        now (what it may still need from the window is newer)."""
 
 
 class Window:
@@ -101,7 +102,8 @@ class Window:
         self.waking: asyncio.Future[None] | None = None  # ends the rest early
 
     def add(self, frame: Frame) -> None:
-        """Keep an event (a state that is not an update supersedes those before it)."""
+        """Keep an event (a state that is not an update supersedes those before it); a pass
+        forgets those that every listener has (:meth:`drop_until`)."""
         events = self.events
         if frame["type"] != self.rules.update:
             events.clear()
@@ -114,6 +116,12 @@ class Window:
             self.final = True
             if self.waking is not None and not self.waking.done():
                 self.waking.set_result(None)
+
+    def drop_until(self, seq: int) -> None:
+        """Forget the events up to ``seq``: no listener needs them any more."""
+        if self.events and self.events[0]["seq"] <= seq:
+            self.events[:] = [frame for frame in self.events if frame["seq"] > seq]
+            self._offers.clear()
 
     async def rest(self) -> None:
         """Wait until the rest after the last pass ends, or a final state comes."""
@@ -148,7 +156,7 @@ class Window:
             else:
                 pending.append(frame)
         if not pending:
-            return None
+            return BEHIND  # newer events were forgotten: every listener had them then
         first = pending[0] if rules.changes else pending[-1]  # complete states: the newest
         if first["type"] == inbox.RESYNC:
             return BEHIND  # too many to merge
@@ -280,19 +288,26 @@ class Hub:
             window.again = window.final = False
             began = loop.time()
             listeners = list(self.listeners.get(group, ()))
+            needed = window.newest  # the lowest seq a listener has
             for start in range(0, len(listeners), TURN):
                 if start:
                     await asyncio.sleep(0)
-                self._offer(group, window, listeners[start : start + TURN])
+                needed = min(needed, self._offer(group, window, listeners[start : start + TURN]))
+            if not window.again:
+                window.drop_until(needed)
             window.rests_until = loop.time() + (loop.time() - began) * REST
 
     @staticmethod
-    def _offer(group: str, window: Window, listeners: list[Listener]) -> None:
+    def _offer(group: str, window: Window, listeners: list[Listener]) -> int:
+        """Offer the window to ``listeners``; the lowest ``seq`` they have."""
+        needed = window.newest
         for listener in listeners:
             try:
-                listener.offer(group, window)
+                needed = min(needed, listener.offer(group, window))
             except Exception:
+                needed = -1
                 logger.exception("Could not hand a task event to a connection")
+        return needed
 
 
 def _group_of(message: dict[str, Any]) -> str | None:
