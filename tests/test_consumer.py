@@ -450,6 +450,48 @@ async def test_a_busy_connection_gets_one_merged_update(
     await communicator.disconnect()
 
 
+async def test_a_connection_behind_the_hubs_window_gets_a_snapshot(
+    users: Any, alice_headers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from task_api.consumers.hub import WINDOW
+    from task_api.consumers.subscriptions import TASKS
+
+    watched = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
+    other = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
+    communicator = await connect(alice_headers)
+    await communicator.send_json_to({"type": "subscribe", "uuid": str(watched.uuid)})
+    assert (await receive(communicator))["seq"] == 0
+    last = WINDOW + 10
+    await sync_to_async(TaskRecord.objects.filter(pk=watched.pk).update)(seq=last, progress=last)
+
+    real = TASKS.load
+    reading = threading.Event()
+
+    def slow(uuid: str, since: int) -> Any:
+        if uuid == str(other.uuid):
+            reading.set()
+            time.sleep(0.3)
+        return real(uuid, since)
+
+    monkeypatch.setattr(TASKS, "load", slow)
+    # Busy with another subscribe while more events come than the hub keeps.
+    await communicator.send_json_to({"type": "subscribe", "uuid": str(other.uuid)})
+    assert await asyncio.to_thread(reading.wait, 5)
+    for seq in range(1, last + 1):
+        await get_channel_layer().group_send(
+            protocol.task_group(watched.uuid),
+            {"type": "task.event", "frame": protocol.update_frame(watched.uuid, seq, {}, [])},
+        )
+    frames = await frames_for(communicator, 0.6)
+    mine = [f for f in frames if f["uuid"] == str(watched.uuid)]
+    assert [(f["type"], f["seq"]) for f in mine] == [("snapshot", last)]
+    assert mine[0]["task"]["progress"] == last
+    await communicator.disconnect()
+
+
 async def test_the_process_joins_a_group_once_for_all_its_connections(
     users: Any, alice_headers: Any
 ) -> None:
