@@ -13,7 +13,9 @@ on the ``seq`` the client has), and the final state equals ``GET /tasks/<uuid>/`
 afterwards. "Final state after the task's end" runs from the ticker's last call (the
 final state's progress, a time on the shared clock) to the final frame's arrival.
 ``BENCH_SERVER=uvicorn`` serves the bench project with uvicorn instead of daphne;
-``BENCH_FANOUT_BARE=0`` leaves out the bare consumer.
+``BENCH_FANOUT_BARE=0`` leaves out the bare consumer; ``BENCH_FANOUT_FLOOR=1`` adds the
+server's floor: a raw ASGI application (``bench/raw_asgi.py``) on the same server, N idle
+connections (memory, idle CPU, memory held after they close).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import contextlib
 import json
 import math
 import os
+import sys
 import time
 import uuid as uuid_lib
 from collections.abc import Awaitable, Callable, Coroutine
@@ -34,6 +37,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ..harness import Stack
 from ..httpload import HttpConnection
+from ..processes import Process, cpu_seconds, free_port, port_open, rss_bytes, server_argv
 from ..stats import Metric, Sample, Target, percentile
 from ..ws import is_terminal, now_us, open_socket, progress_of, receive, subscribe
 from .base import Mode, Scenario, ms
@@ -355,6 +359,42 @@ async def _bare(stack: Stack, n: int, seconds: float, idle: float) -> Sample:
     return _summary("bare", n, measured)
 
 
+async def _floor(stack: Stack, n: int, idle: float) -> Sample:
+    """The same server with a raw ASGI application: ``n`` idle connections."""
+    port = free_port()
+    server = Process(
+        "raw-asgi",
+        server_argv(sys.executable, port, "bench.raw_asgi:application"),
+        log_path=stack.dir / "raw-asgi.log",
+        env=stack.env,
+        ready=lambda: port_open(port),
+    )
+    server.start()
+    try:
+        url = f"ws://127.0.0.1:{port}/"
+        await _close(await _open(stack, url, 5))
+        await asyncio.sleep(0.5)
+        before = rss_bytes(server.pid)
+        sockets = await _open(stack, url, n, strict=False)
+        try:
+            await asyncio.sleep(1)
+            memory = rss_bytes(server.pid) - before
+            cpu = cpu_seconds(server.pid)
+            await asyncio.sleep(idle)
+            cpu = (cpu_seconds(server.pid) - cpu) / idle * 100
+        finally:
+            await _close(sockets)
+        await asyncio.sleep(KEPT_AFTER)
+        kept = rss_bytes(server.pid) - before
+    finally:
+        server.stop()
+    return {
+        "floor_kib": memory / max(len(sockets), 1) / 1024,
+        "floor_idle_cpu": cpu,
+        "floor_kept_mib": kept / 2**20,
+    }
+
+
 def _run(stack: Stack, mode: Mode) -> list[Sample]:
     clients = int(os.environ.get("BENCH_FANOUT_CLIENTS", "1000"))
     n, seconds, idle = mode.pick(clients, 20), mode.pick(3.0, 0.5), mode.pick(6.0, 0.5)
@@ -363,6 +403,8 @@ def _run(stack: Stack, mode: Mode) -> list[Sample]:
     for _ in range(mode.repeats):
         stack.restart_daphne()
         sample = asyncio.run(_library(stack, n, seconds, idle))
+        if os.environ.get("BENCH_FANOUT_FLOOR") == "1":
+            sample.update(asyncio.run(_floor(stack, n, idle)))
         if os.environ.get("BENCH_FANOUT_BARE", "1") != "0":
             stack.restart_daphne()
             sample.update(asyncio.run(_bare(stack, n, seconds, idle)))
@@ -426,6 +468,11 @@ METRICS = (
     _versus("daphne memory per connection", "kib", "KiB"),
     _versus("daphne memory still held 5 s after every socket closed", "kept_mib", "MiB"),
     _versus("daphne CPU with the clients idle (of one core)", "idle_cpu", "%"),
+    Metric(label="floor: raw ASGI app, memory per idle connection", key="floor_kib", unit="KiB"),
+    Metric(label="floor: raw ASGI app, CPU idle (of one core)", key="floor_idle_cpu", unit="%"),
+    Metric(
+        label="floor: raw ASGI app, memory held 5 s after close", key="floor_kept_mib", unit="MiB"
+    ),
     _versus("start of events to final state at every client", "all_final", "s"),
     _versus("frames delivered per client", "frames", ""),
     _versus("delivered frames/s, all clients", "rate", "/s"),
