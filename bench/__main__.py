@@ -1,4 +1,5 @@
-"""``python -m bench [--smoke] [--only NAME] [--repeats N] [--write]``."""
+"""``python -m bench [--smoke] [--only NAME] [--servers daphne,uvicorn,granian] [--repeats N]
+[--write]``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from types import FrameType
 
 from . import report
 from .harness import Stack
+from .processes import SERVERS
 from .scenarios import SCENARIOS, Mode
 from .stats import Row, build_rows, table
 
@@ -29,8 +31,23 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--repeats", type=int, default=5, help="runs per scenario (default 5; 1 with --smoke)"
     )
+    parser.add_argument(
+        "--servers",
+        type=_servers,
+        default=None,
+        help="run the scenarios on each of these ASGI servers in turn, e.g. "
+        "daphne,uvicorn,granian (default: BENCH_SERVER, or daphne)",
+    )
     parser.add_argument("--write", action="store_true", help="update the results in BENCHMARKS.md")
     return parser.parse_args(argv)
+
+
+def _servers(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SERVERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"servers are among {', '.join(SERVERS)}")
+    return names
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
@@ -46,18 +63,23 @@ def main(argv: list[str]) -> int:
     rows: list[Row] = []
     failed: list[str] = []
     with Stack() as stack:
-        for scenario in chosen:
-            print(f"{scenario.title} ...", file=sys.stderr, flush=True)
-            started = time.monotonic()
-            stack.clear_tasks()
-            try:
-                samples = scenario.run(stack, mode)
-            except Exception:
-                traceback.print_exc()
-                failed.append(scenario.name)
-                continue
-            rows += build_rows(scenario.title, scenario.metrics, samples)
-            print(f"  done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+        for server in args.servers or [None]:
+            if server is not None:
+                stack.use_server(server)
+            for scenario in chosen:
+                title = scenario.title if server is None else f"{scenario.title} [{server}]"
+                print(f"{title} ...", file=sys.stderr, flush=True)
+                started = time.monotonic()
+                stack.clear_tasks()
+                try:
+                    samples = scenario.run(stack, mode)
+                except Exception:
+                    traceback.print_exc()
+                    failed.append(title)
+                    continue
+                rows += build_rows(title, scenario.metrics, samples)
+                took = time.monotonic() - started
+                print(f"  done in {took:.1f} s", file=sys.stderr, flush=True)
     seconds = time.monotonic() - began
     result = table(rows)
     print(result)

@@ -75,7 +75,7 @@ class Stack:
             ready=lambda: port_open(self.redis_port),
         )
         self.worker = self._worker(self.interval)
-        self.daphne = Process(  # or uvicorn: BENCH_SERVER
+        self.daphne = Process(  # or uvicorn, granian: BENCH_SERVER
             "daphne",
             server_argv(sys.executable, self.port, "bench.asgi:application"),
             log_path=self.dir / "daphne.log",
@@ -236,6 +236,13 @@ class Stack:
         self.extra += [daphne, worker]
         return daphne, worker, port
 
+    def use_server(self, server: str) -> None:
+        """Serve the bench project with ``server`` (daphne, uvicorn, granian) from now on."""
+        os.environ["BENCH_SERVER"] = server
+        self.daphne.stop()
+        self.daphne.argv = server_argv(sys.executable, self.port, "bench.asgi:application")
+        self.daphne.start()
+
     def restart_daphne(self) -> None:
         """A fresh daphne process (for memory measurements)."""
         self.daphne.stop()
@@ -243,11 +250,11 @@ class Stack:
 
     def daphne_rss(self) -> int:
         """daphne's resident memory in bytes."""
-        return rss_bytes(self.daphne.pid)
+        return rss_bytes(self.daphne.serving_pid)
 
     def daphne_cpu(self) -> float:
         """CPU seconds daphne has used so far."""
-        return cpu_seconds(self.daphne.pid)
+        return cpu_seconds(self.daphne.serving_pid)
 
     # -- clients ----------------------------------------------------------------------
 

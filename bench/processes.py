@@ -18,14 +18,25 @@ class ServiceError(RuntimeError):
     """A child process did not start."""
 
 
+SERVERS = ("daphne", "uvicorn", "granian")
+
+
 def server_argv(python: str, port: int, application: str) -> list[str]:
     """The ASGI server that serves ``application`` on 127.0.0.1:``port``: daphne, or
-    uvicorn with ``BENCH_SERVER=uvicorn`` (as the deployment docs start it)."""
-    if os.environ.get("BENCH_SERVER", "daphne") == "uvicorn":
-        argv = [python, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)]
-        argv += ["--lifespan", "off", "--no-access-log", "--log-level", "warning"]
-        argv += ["--ws-per-message-deflate", "false", "--timeout-graceful-shutdown", "5"]
+    ``BENCH_SERVER`` (``uvicorn``, ``granian``) with the deployment docs' flags."""
+    server = os.environ.get("BENCH_SERVER", "daphne")
+    bind = ["--host", "127.0.0.1", "--port", str(port)]
+    if server == "uvicorn":
+        argv = [python, "-m", "uvicorn", *bind, "--lifespan", "off", "--no-access-log"]
+        argv += ["--log-level", "warning", "--ws-per-message-deflate", "false"]
+        argv += ["--timeout-graceful-shutdown", "5"]
         return [*argv, application]
+    if server == "granian":
+        argv = [python, "-m", "granian", "--interface", "asginl", *bind]
+        argv += ["--log-level", "warning", "--workers-kill-timeout", "5"]
+        return [*argv, application]
+    if server != "daphne":
+        raise ServiceError(f"BENCH_SERVER={server!r}: one of {', '.join(SERVERS)}")
     return [python, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), application]
 
 
@@ -62,15 +73,27 @@ def cpu_seconds(pid: int) -> float:
 
 def tree_cpu_seconds(pid: int) -> float:
     """CPU time of a process and its live children (a worker and its pool), so far."""
-    total = cpu_seconds(pid)
+    return cpu_seconds(pid) + sum(_cpu_or_zero(child) for child in child_pids(pid))
+
+
+def _cpu_or_zero(pid: int) -> float:
+    try:
+        return cpu_seconds(pid)
+    except OSError:  # it ended meanwhile
+        return 0.0
+
+
+def child_pids(pid: int) -> list[int]:
+    """The live children of a process."""
+    found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rpartition(")")[2].split()
         except OSError:
             continue
         if int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+            found.append(int(stat.parent.name))
+    return sorted(found)
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -107,6 +130,13 @@ class Process:
         if self.popen is None:
             raise ServiceError(f"{self.name} is not running")
         return self.popen.pid
+
+    @property
+    def serving_pid(self) -> int:
+        """The process that does the work: its one child when it has exactly one (granian's
+        worker under its supervisor), else itself."""
+        children = child_pids(self.pid)
+        return children[0] if len(children) == 1 else self.pid
 
     @property
     def running(self) -> bool:

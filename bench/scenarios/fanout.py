@@ -12,7 +12,8 @@ second after it, every frame follows the one before (``seq`` grows, an update ap
 on the ``seq`` the client has), and the final state equals ``GET /tasks/<uuid>/``
 afterwards. "Final state after the task's end" runs from the ticker's last call (the
 final state's progress, a time on the shared clock) to the final frame's arrival.
-``BENCH_SERVER=uvicorn`` serves the bench project with uvicorn instead of daphne;
+``BENCH_SERVER=uvicorn`` (or ``granian``; ``--servers`` runs each) serves the bench
+project with that server instead of daphne;
 ``BENCH_FANOUT_BARE=0`` leaves out the bare consumer; ``BENCH_FANOUT_FLOOR=1`` adds the
 server's floor: a raw ASGI application (``bench/raw_asgi.py``) on the same server, N idle
 connections (memory, idle CPU, memory held after they close).
@@ -374,18 +375,19 @@ async def _floor(stack: Stack, n: int, idle: float) -> Sample:
         url = f"ws://127.0.0.1:{port}/"
         await _close(await _open(stack, url, 5))
         await asyncio.sleep(0.5)
-        before = rss_bytes(server.pid)
+        serving = server.serving_pid
+        before = rss_bytes(serving)
         sockets = await _open(stack, url, n, strict=False)
         try:
             await asyncio.sleep(1)
-            memory = rss_bytes(server.pid) - before
-            cpu = cpu_seconds(server.pid)
+            memory = rss_bytes(serving) - before
+            cpu = cpu_seconds(serving)
             await asyncio.sleep(idle)
-            cpu = (cpu_seconds(server.pid) - cpu) / idle * 100
+            cpu = (cpu_seconds(serving) - cpu) / idle * 100
         finally:
             await _close(sockets)
         await asyncio.sleep(KEPT_AFTER)
-        kept = rss_bytes(server.pid) - before
+        kept = rss_bytes(serving) - before
     finally:
         server.stop()
     return {
@@ -465,9 +467,9 @@ METRICS = (
         target=Target(op="<=", value=1000),
     ),
     _versus("connections closed by the server", "closed", "", "max"),
-    _versus("daphne memory per connection", "kib", "KiB"),
-    _versus("daphne memory still held 5 s after every socket closed", "kept_mib", "MiB"),
-    _versus("daphne CPU with the clients idle (of one core)", "idle_cpu", "%"),
+    _versus("server memory per connection", "kib", "KiB"),
+    _versus("server memory still held 5 s after every socket closed", "kept_mib", "MiB"),
+    _versus("server CPU with the clients idle (of one core)", "idle_cpu", "%"),
     Metric(label="floor: raw ASGI app, memory per idle connection", key="floor_kib", unit="KiB"),
     Metric(label="floor: raw ASGI app, CPU idle (of one core)", key="floor_idle_cpu", unit="%"),
     Metric(

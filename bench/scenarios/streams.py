@@ -188,11 +188,11 @@ async def _library(
         ready = [ws for ws, ok in zip(sockets, subscribed, strict=True) if ok]
         deadline = time.monotonic() + seconds + 120
         following = [asyncio.create_task(_follow(ws, Got(count), deadline)) for ws in ready]
-        cpu = cpu_seconds(daphne.pid), tree_cpu_seconds(worker.pid), _own_cpu()
+        cpu = cpu_seconds(daphne.serving_pid), tree_cpu_seconds(worker.pid), _own_cpu()
         await asyncio.to_thread(get_backend().dispatch, record, get_task("bench-stream"))
         got = list(await asyncio.gather(*following))
         cpu = (
-            cpu_seconds(daphne.pid) - cpu[0],
+            cpu_seconds(daphne.serving_pid) - cpu[0],
             tree_cpu_seconds(worker.pid) - cpu[1],
             _own_cpu() - cpu[2],
         )
