@@ -5,8 +5,9 @@ The Celery+Redis side is the bench's ``Stack``; the PostgreSQL-only side is
 :class:`~bench.harness.PostgresOnly` (a Procrastinate worker and a daphne on
 channels-postgres, docs/how-to/postgres-only.md), on a PostgreSQL database of its own.
 Both run two tasks at a time, with the default progress interval (0.1 s), and are
-measured by the same code: a burst of ``POST /tasks/`` of a no-op task until all
-succeeded (tasks/s); ``POST`` then ``subscribe`` to the first progress frame
+measured by the same code, in turns (the Celery stack first in odd repeats): a burst
+of ``POST /tasks/`` of a no-op task until all succeeded (tasks/s); ``POST`` then
+``subscribe`` to the first progress frame
 (:func:`bench.scenarios.first_event._library`, p50); a ticker task watched by one client
 (:func:`bench.scenarios.push_latency.watch_ticker`, p50 from the ``set_progress`` call
 to the frame); and the same ticker (10 values a second) watched by ``n`` clients
@@ -55,9 +56,9 @@ def _start_rate(target: Any, succeeded: Callable[[], int], total: int) -> float:
     return started / (time.monotonic() - began)
 
 
-async def _fanout(target: Any, n: int, seconds: float) -> tuple[float, float]:
-    """Latency p50 (ms) over every progress frame of ``n`` watchers of one ticker, and how
-    many watchers did not get its final state."""
+async def _fanout(target: Any, n: int, seconds: float) -> Sample:
+    """Latency p50 and p99 (ms) over every progress frame of ``n`` watchers of one ticker,
+    frames per watcher, and how many watchers did not get its final state."""
     lead = max(2.0, n / 100)  # time to subscribe everyone before the first value
     url = f"{target.ws_url}/ws/tasks/"
     gate = asyncio.Semaphore(OPENING)
@@ -85,7 +86,12 @@ async def _fanout(target: Any, n: int, seconds: float) -> tuple[float, float]:
     results = await asyncio.gather(*(watcher() for _ in range(n)), return_exceptions=True)
     latencies = [v for r in results if not isinstance(r, BaseException) for v in r[0]]
     missed = sum(isinstance(r, BaseException) or not r[1] for r in results)
-    return percentile(latencies, 50), float(missed)
+    return {
+        "fan_p50": percentile(latencies, 50),
+        "fan_p99": percentile(latencies, 99),
+        "fan_frames": len(latencies) / n,
+        "fan_missed": float(missed),
+    }
 
 
 def _measure(prefix: str, target: Any, succeeded: Callable[[], int], mode: Mode) -> Sample:
@@ -94,14 +100,13 @@ def _measure(prefix: str, target: Any, succeeded: Callable[[], int], mode: Mode)
     by_post, _ = asyncio.run(first_progress(target, count + WARMUP))
     push = asyncio.run(watch_ticker(target, mode.pick(3.0, 0.5)))
     watchers = mode.pick(1000, 20)
-    fan_p50, missed = asyncio.run(_fanout(target, watchers, mode.pick(5.0, 1.0)))
+    fanout = asyncio.run(_fanout(target, watchers, mode.pick(5.0, 1.0)))
     return {
         f"{prefix}_rate": rate,
         f"{prefix}_first_p50": percentile(by_post[WARMUP:], 50),
         f"{prefix}_push_p50": percentile(push, 50),
-        f"{prefix}_fan_p50": fan_p50,
-        f"{prefix}_fan_missed": missed,
         f"{prefix}_watchers": float(watchers),
+        **{f"{prefix}_{key}": value for key, value in fanout.items()},
     }
 
 
@@ -120,11 +125,13 @@ def _run(stack: Stack, mode: Mode) -> list[Sample]:
             return pg.succeeded("bench-noop")
 
         samples = []
-        for _ in range(mode.repeats):
+        for repeat in range(mode.repeats):
             stack.clear_tasks()
             pg.clear_tasks()
-            sample = _measure("celery", stack, celery_succeeded, mode)
-            sample.update(_measure("pg", pg, pg_succeeded, mode))
+            turns = [("celery", stack, celery_succeeded), ("pg", pg, pg_succeeded)]
+            sample: Sample = {}
+            for prefix, target, succeeded in turns[:: 1 if repeat % 2 == 0 else -1]:
+                sample.update(_measure(prefix, target, succeeded, mode))
             samples.append(sample)
         return samples
     finally:
@@ -150,6 +157,8 @@ METRICS = (
     _versus("POST to first progress frame, p50", "first_p50", "ms"),
     _versus("push latency p50, set_progress to frame (interval 0.1 s)", "push_p50", "ms"),
     _versus("fan-out: latency p50 over every watcher's frames", "fan_p50", "ms"),
+    _versus("fan-out: latency p99", "fan_p99", "ms"),
+    _versus("fan-out: progress frames per watcher", "fan_frames", ""),
     _versus(
         "fan-out: watchers without the final state", "fan_missed", "", Target(op="==", value=0)
     ),
