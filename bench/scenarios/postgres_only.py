@@ -83,7 +83,9 @@ async def _fanout(target: Any, n: int, seconds: float) -> Sample:
         finally:
             await ws.close()
 
+    cpu = target.daphne_cpu()
     results = await asyncio.gather(*(watcher() for _ in range(n)), return_exceptions=True)
+    cpu = target.daphne_cpu() - cpu
     latencies = [v for r in results if not isinstance(r, BaseException) for v in r[0]]
     missed = sum(isinstance(r, BaseException) or not r[1] for r in results)
     return {
@@ -91,6 +93,7 @@ async def _fanout(target: Any, n: int, seconds: float) -> Sample:
         "fan_p99": percentile(latencies, 99),
         "fan_frames": len(latencies) / n,
         "fan_missed": float(missed),
+        "fan_cpu_ms": cpu * 1000 / max(len(latencies), 1),
     }
 
 
@@ -159,6 +162,7 @@ METRICS = (
     _versus("fan-out: latency p50 over every watcher's frames", "fan_p50", "ms"),
     _versus("fan-out: latency p99", "fan_p99", "ms"),
     _versus("fan-out: progress frames per watcher", "fan_frames", ""),
+    _versus("fan-out: daphne CPU per frame delivered (subscribes included)", "fan_cpu_ms", "ms"),
     _versus(
         "fan-out: watchers without the final state", "fan_missed", "", Target(op="==", value=0)
     ),
