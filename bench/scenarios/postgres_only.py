@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..harness import PostgresOnly, Stack
@@ -35,6 +36,16 @@ CONCURRENCY = 8  # keep-alive connections of the start burst
 OPENING = 50  # sockets opened (and subscribed) at once
 FANOUT_RATE = 10.0
 NOOP = {"task": "bench-noop", "inputs": {}}
+
+
+@dataclass
+class Watcher:
+    """What one fan-out client saw."""
+
+    latencies: list[float] = field(default_factory=list)
+    snapshot_at: int = 0  # arrival of its first snapshot (µs)
+    first_value: int = 0  # the earliest progress value it got (µs of the set_progress call)
+    final: bool = False
 
 
 def _start_rate(target: Any, succeeded: Callable[[], int], total: int) -> float:
@@ -58,41 +69,51 @@ def _start_rate(target: Any, succeeded: Callable[[], int], total: int) -> float:
 
 async def _fanout(target: Any, n: int, seconds: float) -> Sample:
     """Latency p50 and p99 (ms) over every progress frame of ``n`` watchers of one ticker,
-    frames per watcher, and how many watchers did not get its final state."""
-    lead = max(2.0, n / 100)  # time to subscribe everyone before the first value
+    frames per watcher, daphne's CPU per frame, how many watchers did not get the final
+    state, and how many had their first snapshot only after the first value was set
+    (subscribed late: then the subscribes, not the fan-out, are measured)."""
+    lead = max(2.0, n / 50)  # time to subscribe everyone before the first value
     url = f"{target.ws_url}/ws/tasks/"
     gate = asyncio.Semaphore(OPENING)
     inputs = {"rate": FANOUT_RATE, "duration": seconds, "lead": lead}
     uuid = await start_task(target, "bench-ticker", inputs)
     deadline = time.monotonic() + lead + seconds + 60
 
-    async def watcher() -> tuple[list[float], bool]:
-        latencies: list[float] = []
+    async def watcher() -> Watcher:
+        seen = Watcher()
         async with gate:
             ws = await open_socket(url, cookie=target.cookie, origin=target.origin)
             await subscribe(ws, uuid)
         try:
             while (got := await receive(ws, deadline - time.monotonic())) is not None:
                 arrival, frame = got
-                if frame["type"] == "snapshot" and is_terminal(frame):
-                    return latencies, frame["task"]["status"] == "succeeded"
+                if frame["type"] == "snapshot":
+                    seen.snapshot_at = seen.snapshot_at or arrival
+                    if is_terminal(frame):
+                        seen.final = frame["task"]["status"] == "succeeded"
+                        break
                 value = progress_of(frame)
                 if value is not None and frame["type"] == "update":
-                    latencies.append(ms(arrival - value))
-            return latencies, False
+                    seen.latencies.append(ms(arrival - value))
+                    seen.first_value = min(seen.first_value or value, value)
+            return seen
         finally:
             await ws.close()
 
     cpu = target.daphne_cpu()
     results = await asyncio.gather(*(watcher() for _ in range(n)), return_exceptions=True)
     cpu = target.daphne_cpu() - cpu
-    latencies = [v for r in results if not isinstance(r, BaseException) for v in r[0]]
-    missed = sum(isinstance(r, BaseException) or not r[1] for r in results)
+    seen = [r if isinstance(r, Watcher) else Watcher() for r in results]
+    latencies = [v for one in seen for v in one.latencies]
+    first_value = min((one.first_value for one in seen if one.first_value), default=0)
     return {
         "fan_p50": percentile(latencies, 50),
         "fan_p99": percentile(latencies, 99),
         "fan_frames": len(latencies) / n,
-        "fan_missed": float(missed),
+        "fan_missed": float(sum(not one.final for one in seen)),
+        "fan_late": float(
+            sum(not one.snapshot_at or one.snapshot_at > first_value for one in seen)
+        ),
         "fan_cpu_ms": cpu * 1000 / max(len(latencies), 1),
     }
 
@@ -166,6 +187,7 @@ METRICS = (
     _versus(
         "fan-out: watchers without the final state", "fan_missed", "", Target(op="==", value=0)
     ),
+    _versus("fan-out: watchers subscribed after the first value", "fan_late", ""),
     Metric(label="fan-out: watchers of the one task", key="pg_watchers", unit=""),
 )
 
