@@ -299,6 +299,7 @@ class PostgresOnly:
         self.origin = self.base_url
         self.basic_auth = stack.basic_auth
         self.cookie = ""
+        self._connection: Any = None
         env = {k: v for k, v in stack.env.items() if k != "REDIS_URL"}
         self.env = {
             **env,
@@ -348,36 +349,36 @@ class PostgresOnly:
 
     def stop(self) -> None:
         """Stop the processes and drop the database."""
+        if self._connection is not None:
+            self._connection.close()
         self.daphne.stop()
         self.worker.stop()
         Stack._postgres(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
 
-    def succeeded(self, name: str) -> int:
-        """How many tasks ``name`` succeeded."""
+    def _query(self, statement: str, *params: str) -> Any:
+        """Run ``statement`` on the stack's database, on one connection kept open (the
+        shared server's connections are few); the first row, if any."""
         import psycopg
 
-        with psycopg.connect(
-            host=os.environ.get("PGHOST", "127.0.0.1"),
-            port=os.environ.get("PGPORT", "5432"),
-            user=os.environ.get("PGUSER", "postgres"),
-            dbname=self.pg_name,
-        ) as connection:
-            query = "SELECT count(*) FROM task_api_taskrecord WHERE name = %s AND status = %s"
-            row = connection.execute(query, (name, "succeeded")).fetchone()
-        return int(row[0]) if row else 0
+        if self._connection is None or self._connection.closed:
+            self._connection = psycopg.connect(
+                host=os.environ.get("PGHOST", "127.0.0.1"),
+                port=os.environ.get("PGPORT", "5432"),
+                user=os.environ.get("PGUSER", "postgres"),
+                dbname=self.pg_name,
+                autocommit=True,
+            )
+        cursor = self._connection.execute(statement, params)  # type: ignore[arg-type]
+        return cursor.fetchone() if cursor.description else None
+
+    def succeeded(self, name: str) -> int:
+        """How many tasks ``name`` succeeded."""
+        query = "SELECT count(*) FROM task_api_taskrecord WHERE name = %s AND status = %s"
+        return int(self._query(query, name, "succeeded")[0])
 
     def clear_tasks(self) -> None:
         """Remove every task record."""
-        import psycopg
-
-        with psycopg.connect(
-            host=os.environ.get("PGHOST", "127.0.0.1"),
-            port=os.environ.get("PGPORT", "5432"),
-            user=os.environ.get("PGUSER", "postgres"),
-            dbname=self.pg_name,
-            autocommit=True,
-        ) as connection:
-            connection.execute("TRUNCATE task_api_taskrecord CASCADE")
+        self._query("TRUNCATE task_api_taskrecord CASCADE")
 
     def daphne_rss(self) -> int:
         return rss_bytes(self.daphne.pid)
