@@ -278,3 +278,122 @@ class Stack:
         from task_api.models import TaskRecord
 
         TaskRecord.objects.all().delete()
+
+
+LOGIN = f"""
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.models import User
+from django.contrib.sessions.backends.db import SessionStore
+user = User.objects.create_user({USERNAME!r}, password={PASSWORD!r})
+session = SessionStore()
+session[SESSION_KEY] = str(user.pk)
+session[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'
+session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+session.save()
+print(session.session_key)
+"""
+
+
+class PostgresOnly:
+    """The PostgreSQL-only stack (docs/how-to/postgres-only.md) next to a bench ``Stack``:
+    a Procrastinate worker (two at a time, as the Celery worker) and a daphne on
+    channels-postgres, on a fresh database of the PostgreSQL server the tests use, with
+    the same user. It answers what scenarios ask of a ``Stack`` (``port``, ``ws_url``,
+    ``cookie``, ``basic_auth``, ``daphne_rss`` ...); the bench's own Django stays on
+    the ``Stack``'s database, so :meth:`succeeded` counts tasks with a query of its own."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.pg_name = f"task_api_bench_pgonly_{os.getpid()}"
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        self.origin = self.base_url
+        self.basic_auth = stack.basic_auth
+        self.cookie = ""
+        self._connection: Any = None
+        env = {k: v for k, v in stack.env.items() if k != "REDIS_URL"}
+        self.env = {
+            **env,
+            "TASK_API_TEST_DB": "postgres",
+            "TASK_API_DB_NAME": self.pg_name,
+            "TASK_API_TEST_STACK": "postgres-only",
+            "BENCH_PROGRESS_INTERVAL": repr(stack.interval),
+        }
+        worker_log = stack.dir / "pgonly-worker.log"
+        self.worker = Process(
+            "procrastinate worker",
+            [sys.executable, "-m", "django", "procrastinate", "worker", "--concurrency=2"],
+            log_path=worker_log,
+            env=self.env,
+            ready=lambda: "Launching a worker" in worker_log.read_text(errors="replace"),
+        )
+        daphne_argv = [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1"]
+        self.daphne = Process(
+            "daphne pgonly",
+            [*daphne_argv, "-p", str(self.port), "bench.asgi:application"],
+            log_path=stack.dir / "pgonly-daphne.log",
+            env=self.env,
+            ready=lambda: port_open(self.port),
+        )
+
+    def start(self) -> None:
+        """Create and migrate the database, log the user in, start the worker and daphne."""
+        import subprocess
+
+        Stack._postgres(
+            f'DROP DATABASE IF EXISTS "{self.pg_name}"', f'CREATE DATABASE "{self.pg_name}"'
+        )
+        for args in (["migrate", "--verbosity=0"], ["shell", "-c", LOGIN]):
+            result = subprocess.run(
+                [sys.executable, "-m", "django", *args],
+                cwd=REPO_ROOT,
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=True,
+            )
+        self.cookie = f"sessionid={result.stdout.strip().splitlines()[-1]}"
+        self.stack.extra += [self.daphne, self.worker]  # stopped with the stack
+        self.worker.start(timeout=60)
+        self.daphne.start()
+
+    def stop(self) -> None:
+        """Stop the processes and drop the database."""
+        if self._connection is not None:
+            self._connection.close()
+        self.daphne.stop()
+        self.worker.stop()
+        Stack._postgres(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+
+    def _query(self, statement: str, *params: str) -> Any:
+        """Run ``statement`` on the stack's database, on one connection kept open (the
+        shared server's connections are few); the first row, if any."""
+        import psycopg
+
+        if self._connection is None or self._connection.closed:
+            self._connection = psycopg.connect(
+                host=os.environ.get("PGHOST", "127.0.0.1"),
+                port=os.environ.get("PGPORT", "5432"),
+                user=os.environ.get("PGUSER", "postgres"),
+                dbname=self.pg_name,
+                autocommit=True,
+            )
+        cursor = self._connection.execute(statement, params)  # type: ignore[arg-type]
+        return cursor.fetchone() if cursor.description else None
+
+    def succeeded(self, name: str) -> int:
+        """How many tasks ``name`` succeeded."""
+        query = "SELECT count(*) FROM task_api_taskrecord WHERE name = %s AND status = %s"
+        return int(self._query(query, name, "succeeded")[0])
+
+    def clear_tasks(self) -> None:
+        """Remove every task record."""
+        self._query("TRUNCATE task_api_taskrecord CASCADE")
+
+    def daphne_rss(self) -> int:
+        return rss_bytes(self.daphne.pid)
+
+    def daphne_cpu(self) -> float:
+        return cpu_seconds(self.daphne.pid)

@@ -45,6 +45,9 @@ def test_settings_snippet_is_the_tested_configuration() -> None:
     source = Path(project_settings.__file__).read_text()
     assert '"task_api.backends.postgres_layer.PostgresChannelLayer"' in source
     assert '"task_api.backends.procrastinate.ProcrastinateBackend"' in source
+    hook = settings["PROCRASTINATE_ON_APP_READY"]
+    assert hook == "task_api.backends.procrastinate.on_app_ready"
+    assert f'PROCRASTINATE_ON_APP_READY = "{hook}"' in source
     # What the layer does with CONFIG (no connection yet).
     from django.db.backends.postgresql.base import DatabaseWrapper
 

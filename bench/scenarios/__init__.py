@@ -10,6 +10,7 @@ from . import (
     nodes,
     peer,
     polling,
+    postgres_only,
     progress_cost,
     push_latency,
     streams,
@@ -29,6 +30,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     nodes.SCENARIO,
     peer.SCENARIO,
     streams.SCENARIO,
+    postgres_only.SCENARIO,
 )
 
 __all__ = ["SCENARIOS", "Mode", "Scenario"]

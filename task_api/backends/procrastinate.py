@@ -7,6 +7,12 @@ its own with :func:`task_api.engine.runner.execute`. A task's retries are the jo
 retries (Procrastinate's retry decision, with the delay the runner chose). Time limits
 are soft only, checked at the task's progress calls: Procrastinate cannot kill a thread.
 
+A worker that loses the database (a PostgreSQL restart) stops once its running tasks stored
+their outcome, for its supervisor to start it again; :func:`on_app_ready`
+(``PROCRASTINATE_ON_APP_READY``) makes its pool wait at most ``WORKER_POOL_TIMEOUT`` seconds
+for a connection (30 by default), so that it does not linger half a minute on a job status
+it cannot store, taking no jobs.
+
 A worker that dies leaves its tasks running without a heartbeat: the periodic job
 ``task_api.sweep``, every ``TASK_API_STALE_AFTER / 2`` seconds (one at a time, on any
 worker), fails them as lost, and marks their jobs failed. A worker asked to stop
@@ -16,12 +22,14 @@ worker), fails them as lost, and marks their jobs failed. A worker asked to stop
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
-from procrastinate import BaseRetryStrategy, JobContext, RetryDecision
+from procrastinate import App, BaseRetryStrategy, JobContext, RetryDecision
+from procrastinate.connector import BaseAsyncConnector
 from procrastinate.contrib.django import app
 from procrastinate.jobs import Job, Status
 
@@ -39,6 +47,31 @@ PENDING_JOBS = (
     "SELECT id FROM procrastinate_jobs"
     " WHERE task_name = %(task)s AND status = 'todo' AND args ->> 'uuid' = %(uuid)s"
 )
+
+
+WORKER_POOL_TIMEOUT = 5.0
+
+
+def on_app_ready(ready_app: App) -> None:
+    """``PROCRASTINATE_ON_APP_READY``: give ``manage.py procrastinate worker`` a pool that
+    waits at most ``WORKER_POOL_TIMEOUT`` seconds for a connection."""
+    connector = ready_app.connector
+    make = getattr(connector, "get_worker_connector", None)
+    if make is not None:
+        connector.get_worker_connector = _with_short_timeout(make)  # type: ignore[attr-defined]
+
+
+def _with_short_timeout(
+    make: Callable[[], BaseAsyncConnector],
+) -> Callable[[], BaseAsyncConnector]:
+    def make_worker_connector() -> BaseAsyncConnector:
+        worker_connector = make()
+        pool_args = getattr(worker_connector, "_pool_args", None)
+        if isinstance(pool_args, dict):  # a PsycopgConnector's pool arguments
+            pool_args.setdefault("timeout", WORKER_POOL_TIMEOUT)
+        return worker_connector
+
+    return make_worker_connector
 
 
 class TaskFailed(Exception):

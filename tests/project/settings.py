@@ -164,6 +164,7 @@ if PGONLY:
         }
     }
     PROCRASTINATE_WORKER_DEFAULTS = {"delete_jobs": "always", "update_heartbeat_interval": 2.0}
+    PROCRASTINATE_ON_APP_READY = "task_api.backends.procrastinate.on_app_ready"
     REDIS_URL = ""
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True
