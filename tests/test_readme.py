@@ -869,6 +869,22 @@ SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
         test_postgres_only_docs.test_settings_snippet_is_the_tested_configuration
     ],
 }
+
+
+def test_uvicorn_command_parses_with_lean_flags() -> None:
+    """The recommended server's command: every option is uvicorn's, with the flags the
+    deployment page explains."""
+    from uvicorn.main import main as uvicorn_main
+
+    argv = block_starting("sh", "uvicorn ", "docs/how-to/deployment.md").text.split()
+    assert argv[0] == "uvicorn"
+    params = uvicorn_main.make_context("uvicorn", argv[1:]).params
+    assert params["app"] == "myproject.asgi:application"
+    assert params["ws_per_message_deflate"] is False
+    assert params["lifespan"] == "off"
+    assert params["timeout_graceful_shutdown"] == 5
+
+
 # The other blocks, by file, language and how their text starts.
 BLOCK_CHECKS: dict[tuple[str, str, str], Callable[..., Any]] = {
     ("README.md", "sh", "make demo"): test_make_demo_and_make_test_run_their_scripts,
@@ -879,6 +895,7 @@ BLOCK_CHECKS: dict[tuple[str, str, str], Callable[..., Any]] = {
         test_postgres_only_docs.test_compose_profile_runs_web_and_worker_without_redis
     ),
     ("docs/how-to/deployment.md", "sh", "REDIS_URL="): test_demo_on_celery_commands,
+    ("docs/how-to/deployment.md", "sh", "uvicorn "): test_uvicorn_command_parses_with_lean_flags,
     (
         "docs/tutorial.md",
         "sh",
