@@ -22,6 +22,10 @@ STREAM_NAME = re.compile(r"[A-Za-z0-9_-]{1,40}")
 STREAM_NAME_RULE = "Stream names are 1 to 40 letters, digits, '_' or '-'."
 MAX_REF_LENGTH = 64
 INVALID_DETAIL = "The start frame has errors; see errors."
+#: How many ``seq`` a running task's events may be ahead of its stored row: a worker
+#: publishes a progress event while its write is under way, never a second one before
+#: that write got through. Whoever else moves a running task skips past them.
+AHEAD = 1
 
 
 def _hex(uuid: Any) -> str:

@@ -242,6 +242,36 @@ async def test_heartbeats_while_nothing_happens_and_a_late_end(
 
 
 @pytest.mark.usefixtures("inprocess")
+async def test_a_last_event_id_one_ahead_of_a_running_tasks_row_is_kept(
+    settings: Any, users: Any, session_cookie: Any
+) -> None:
+    from channels.layers import get_channel_layer
+
+    from task_api import protocol
+
+    settings.TASK_API_RESYNC_INTERVAL = 60
+    record = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING, seq=3)
+    alice = await cookie_of(session_cookie, users.alice)
+    url = f"/tasks/{record.uuid}/events/"
+    # The client got event 4, sent while its row was being written, then reconnects:
+    # no snapshot takes it back to seq 3, and the next update applies on what it has.
+    events = await open_events(url, {**alice, "last-event-id": "4"})
+    await sync_to_async(TaskRecord.objects.filter(pk=record.pk).update)(progress=4, seq=4)
+    await asyncio.sleep(0.3)  # its subscription joined and read the task
+    await sync_to_async(TaskRecord.objects.filter(pk=record.pk).update)(progress=5, seq=5)
+    frame = protocol.update_frame(record.uuid, 5, {"progress": 5}, [])
+    await get_channel_layer().group_send(
+        protocol.task_group(record.uuid), {"type": "task.event", "frame": frame}
+    )
+    event = await events.next(timeout=3)
+    assert (event.event, event.frame["seq"], event.id) == ("update", 5, "5")
+    # An id further ahead is not this task's: a fresh snapshot.
+    events = await open_events(url, {**alice, "last-event-id": "7"})
+    event = await events.next(timeout=3)
+    assert (event.event, event.frame["seq"]) == ("snapshot", 5)
+
+
+@pytest.mark.usefixtures("inprocess")
 async def test_another_user_and_a_visitor_get_nothing(users: Any, session_cookie: Any) -> None:
     record = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
     bob = await cookie_of(session_cookie, users.bob)

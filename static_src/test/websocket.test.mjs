@@ -69,6 +69,22 @@ describe('run over the WebSocket', () => {
     )
   })
 
+  test('an update ahead of its row is kept over the older snapshot that follows', async () => {
+    const { promise, seen, ws } = await started()
+    ws.open()
+    ws.receive({ type: 'snapshot', uuid: 'u1', seq: 2, task: task({ status: 'running', seq: 2 }) })
+    // Event 3 goes out while its row is written; a snapshot read meanwhile says seq 2.
+    ws.receive({ type: 'update', uuid: 'u1', seq: 3, set: { progress: 1 } })
+    ws.receive({ type: 'snapshot', uuid: 'u1', seq: 2, task: task({ status: 'running', seq: 2 }) })
+    assert.deepEqual([seen.at(-1).seq, seen.at(-1).progress], [3, 1])
+    ws.receive({ type: 'update', uuid: 'u1', seq: 4, set: { progress: 2 } })
+    assert.deepEqual([seen.at(-1).seq, seen.at(-1).progress], [4, 2])
+    assert.equal(ws.frames('subscribe').length, 1) // no gap, no resync
+    const final = task({ status: 'succeeded', seq: 6, progress: 3, target: 3 })
+    ws.receive({ type: 'snapshot', uuid: 'u1', seq: 6, task: final })
+    assert.deepEqual(await promise, final)
+  })
+
   test('a task already final in the POST answer opens no socket', async () => {
     server.route('POST', '/tasks/', { status: 201, body: task({ status: 'succeeded', outputs: { sum: 3 } }) })
     assert.equal((await TaskAPI.run('sum', { numbers: [1, 2] })).outputs.sum, 3)

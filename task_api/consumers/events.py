@@ -31,7 +31,7 @@ from task_api.consumers.sse import EventStream, Position, Watch
 from task_api.consumers.subscriptions import BATCHES, STREAMS, TASKS, Kind
 from task_api.engine import policy, publisher
 from task_api.engine.policy import Actor
-from task_api.models import TaskRecord
+from task_api.models import TaskRecord, TaskStatus
 
 LAST_EVENT_ID = "Last-Event-ID"
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -154,7 +154,9 @@ def _admit_task(http: HttpRequest, uuid: uuid_lib.UUID) -> Admitted:
         return door.refusal(exc)
     position, watches = Position(streams=starts), []
     finished = record.is_finished
-    if resumed is None or resumed.seq < 0 or resumed.seq > record.seq:  # none, or not ours
+    # A running task's last event may be ahead of its row (protocol.AHEAD): keep it.
+    newest = record.seq + (protocol.AHEAD if record.status == TaskStatus.RUNNING else 0)
+    if resumed is None or resumed.seq < 0 or resumed.seq > newest:  # none, or not ours
         watches.append(Watch(TASKS, str(uuid)))
     elif not (finished and resumed.seq == record.seq):  # else the client has the end
         position.seq = resumed.seq
