@@ -1,6 +1,6 @@
 """Writing and pushing the progress of running tasks: one flusher thread per process.
 
-The flusher stores, then publishes, at most one update per task every
+The flusher publishes and stores at most one update per task every
 ``TASK_API_PROGRESS_INTERVAL`` seconds (leading and trailing edge), and polls the
 cancel flags and writes the heartbeats of the running tasks.
 """
@@ -26,17 +26,33 @@ RETRY_DELAY = 1.0  # seconds before a failed flush (the database is away) is tri
 
 
 class DatabaseSink:
-    """Stores coalesced progress and publishes it; polls cancel flags and heartbeats."""
+    """Stores coalesced progress and publishes it; polls cancel flags and heartbeats.
+
+    A progress event goes out as its write starts, not once it is stored: the write (on
+    PostgreSQL a commit of a few milliseconds) runs while the event travels. Until it is
+    stored, a snapshot is one ``seq`` behind the event, and consumers and clients keep the
+    newer state they have (docs/explanations/architecture.md, "Events ahead of the row").
+    At most one event is ahead of the row (:data:`~task_api.protocol.AHEAD`): after a
+    failed write, the next flush stores all that was published, then publishes. Stream
+    chunks are stored before they are published: a reader must find every chunk it saw.
+    """
 
     def __init__(self, record: TaskRecord) -> None:
         self.record = record
         self._last_heartbeat = time.monotonic()
+        self.published = record.seq  # the last seq its watchers may have
+        self.stored = record.seq  # the last seq stored
 
     def schedule(self, reporter: Reporter) -> None:
         runtime.get(Flusher).schedule(reporter)
 
     def forget(self, reporter: Reporter) -> None:
         runtime.get(Flusher).forget(reporter)
+
+    @property
+    def behind(self) -> bool:
+        """Whether an event went out that was never stored (its write failed)."""
+        return self.stored < self.published
 
     def write(
         self,
@@ -45,11 +61,19 @@ class DatabaseSink:
         entries: list[dict[str, Any]],
         written: list[Written],
     ) -> bool:
-        """Store and publish a change; ``False`` when the task is no longer ours."""
+        """Publish and store a change; ``False`` when the task is no longer ours. Raises
+        when it could not be stored (:attr:`published` then says if it went out)."""
         fields: dict[str, Any] = {"seq": reporter.seq, **changes}
-        if entries:  # the reporter's lock is held during a flush
+        behind = self.behind  # the reporter's lock is held during a flush
+        if entries or behind:
             fields["messages"] = list(reporter.entries)
-        # Stored before it is published, so a snapshot is never behind an event.
+        if behind:  # the state as published, whatever the lost write held
+            fields["progress"], fields["target"] = reporter.flushed
+        frame = protocol.update_frame(reporter.uuid, reporter.seq, changes, entries)
+        if not written and not behind:
+            publisher.publish(reporter.uuid, frame)  # on its way while the row is written
+            self.published = reporter.seq
+            time.sleep(0)  # let the publisher's thread take the GIL and send it first
         record = self.record
         if written:
             stored = reconnect.once_more(
@@ -57,12 +81,15 @@ class DatabaseSink:
             )
         else:
             stored = reconnect.once_more(lambda: store_progress(record.pk, record.attempt, fields))
-        if stored:
-            frame = protocol.update_frame(reporter.uuid, reporter.seq, changes, entries)
+        if not stored:
+            return False
+        self.stored = reporter.seq
+        if self.published < reporter.seq:
             publisher.publish(reporter.uuid, frame)
-            streaming.publish(reporter.uuid, written)
-            batch_notifier.changed(self.record.batch_id)
-        return bool(stored)
+            self.published = reporter.seq
+        streaming.publish(reporter.uuid, written)
+        batch_notifier.changed(record.batch_id)
+        return True
 
     def poll(self, reporters: list[Reporter]) -> None:
         """Refresh the cancel flags and heartbeats of running tasks."""
@@ -94,16 +121,18 @@ def flush(reporter: Reporter) -> None:
         if written:
             changes["streams"] = reporter.stream_lengths()
         reporter.last_flush = time.monotonic()
-        if not changes and not entries:
+        if not changes and not entries and not sink.behind:
             return
         reporter.seq += 1
         try:
             still_ours = sink.write(reporter, changes, entries, written)
         except Exception as exc:
-            # Kept for the next flush: nothing of it was stored or published.
-            reporter.seq -= 1
-            reporter.flushed = flushed
-            reporter.pending_entries[:0] = entries
+            if max(sink.published, sink.stored) < reporter.seq:
+                # Kept for the next flush: nothing of it was stored or published.
+                reporter.seq -= 1
+                reporter.flushed = flushed
+                reporter.pending_entries[:0] = entries
+            # Else its event went out: the next flush stores it, with what follows.
             reporter.give_back(written)
             reporter.dirty = True
             reporter.last_flush = time.monotonic() + RETRY_DELAY

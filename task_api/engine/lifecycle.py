@@ -3,7 +3,11 @@
 Every transition is one conditional ``UPDATE`` (``WHERE status = ...``), so
 concurrent actors (the worker, a cancel request, the stale-task sweep) never
 overwrite each other: whoever moves the task first wins, and the others see
-zero rows updated. Each transition bumps ``seq`` and publishes a frame.
+zero rows updated. Each transition bumps ``seq`` and publishes a frame, after its
+write. A running task's worker may have published up to :data:`~task_api.protocol.AHEAD`
+progress events beyond its stored ``seq`` (:mod:`task_api.engine.flusher`): a
+transition of a running task by anyone else skips past them, so that its frame is
+never taken for one the watchers already have.
 """
 
 from __future__ import annotations
@@ -50,24 +54,30 @@ def reload(uuid: Any) -> TaskRecord | None:
 
 def start(record: TaskRecord, *, allow_takeover: bool = False) -> bool:
     """Move a pending task to running; ``False`` if it is not ours to run (the update is
-    conditional on ``record.seq`` too, so the new values are known without a read)."""
+    conditional on ``record.seq`` too, so the new values are known without a read).
+    Taking over a running task skips the ``seq`` its silent worker may have published."""
     now = timezone.now()
     statuses = [TaskStatus.PENDING, TaskStatus.RUNNING] if allow_takeover else [TaskStatus.PENDING]
+    base = record.seq
     fields = {
         "status": TaskStatus.RUNNING,
         "started": now,
         "heartbeat": now,
         "attempt": record.attempt + 1,
-        "seq": record.seq + 1,
+        "seq": base + 1 + (protocol.AHEAD if record.status == TaskStatus.RUNNING else 0),
     }
-    rows = TaskRecord.objects.filter(pk=record.pk, status__in=statuses, seq=record.seq)
+    rows = TaskRecord.objects.filter(pk=record.pk, status__in=statuses, seq=base)
     if not rows.update(**fields):
         return False
     for key, value in fields.items():
         setattr(record, key, value)
     started = task_json(record)["started"]
     changes = {"status": record.status, "started": started, "attempt": record.attempt}
-    publisher.publish(record.uuid, protocol.update_frame(record.uuid, record.seq, changes, []))
+    skipped = record.seq != base + 1  # a merged frame's ``base``: it applies on ``base``
+    frame = protocol.update_frame(
+        record.uuid, record.seq, changes, [], base=base if skipped else None
+    )
+    publisher.publish(record.uuid, frame)
     batch_notifier.changed(record.batch_id)
     send(signals.task_started, record)
     return True
@@ -108,12 +118,13 @@ def requeue(
     record: TaskRecord, message: dict[str, Any], written: Sequence[Written] = (), **fields: Any
 ) -> bool:
     """Put a running task back to pending before a retry, storing the stream chunks
-    ``written`` since the last flush (the next attempt goes on after them)."""
+    ``written`` since the last flush (the next attempt goes on after them). ``record.seq``
+    is the last its worker published: the new one is above it."""
     messages = [*record.messages, message]  # repeatable: ``record`` changes only on success
     rows = TaskRecord.objects.filter(status=TaskStatus.RUNNING, attempt=record.attempt)
-    fields.update(status=TaskStatus.PENDING, messages=messages)
+    fields.update(status=TaskStatus.PENDING, messages=messages, seq=record.seq + 1)
     with transaction.atomic(using=database.alias()):
-        updated = rows.filter(pk=record.pk).update(seq=F("seq") + 1, **fields)
+        updated = rows.filter(pk=record.pk).update(**fields)
         if updated and written:
             streams.insert(record.pk, list(written))
     if updated:
@@ -129,12 +140,21 @@ def fail(
     """Fail a task in one of ``from_statuses`` (and matching ``match``): no worker runs it."""
     rows = TaskRecord.objects.filter(status__in=from_statuses, **match)
     error = {"type": error_type, "message": message}
-    return _update(record, rows, status=TaskStatus.FAILED, error=error, finished=timezone.now())
+    skip = protocol.AHEAD if TaskStatus.RUNNING in from_statuses else 0
+    fields: dict[str, Any] = {
+        "status": TaskStatus.FAILED,
+        "error": error,
+        "finished": timezone.now(),
+    }
+    return _update(record, rows, skip=skip, **fields)
 
 
-def _update(record: TaskRecord, rows: QuerySet[TaskRecord], **fields: Any) -> bool:
-    """Update ``record`` if it is among ``rows``, bumping ``seq``; reload and publish it if so."""
-    updated = rows.filter(pk=record.pk).update(seq=F("seq") + 1, **fields)
+def _update(
+    record: TaskRecord, rows: QuerySet[TaskRecord], *, skip: int = 0, **fields: Any
+) -> bool:
+    """Update ``record`` if it is among ``rows``, bumping ``seq`` (past ``skip`` published
+    beyond it); reload and publish it if so."""
+    updated = rows.filter(pk=record.pk).update(seq=F("seq") + 1 + skip, **fields)
     if updated:
         record.refresh_from_db()
         publish_snapshot(record)
@@ -145,7 +165,7 @@ def cancel(record: TaskRecord) -> TaskRecord:
     """Cancel a pending task at once, or ask a running one to stop."""
     error = {"type": "Cancelled", "message": "The task was cancelled before it started."}
     pending = TaskRecord.objects.filter(status=TaskStatus.PENDING)
-    fields = {"finished": timezone.now(), "cancel_requested": True, "error": error}
+    fields: dict[str, Any] = {"finished": timezone.now(), "cancel_requested": True, "error": error}
     if not _update(record, pending, status=TaskStatus.CANCELLED, **fields):
         running = TaskRecord.objects.filter(pk=record.pk, status=TaskStatus.RUNNING)
         running.update(cancel_requested=True)

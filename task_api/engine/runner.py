@@ -180,6 +180,7 @@ def _finish(
 
 def _requeue(record: TaskRecord, reporter: Reporter, exc: BaseException, delay: float) -> Outcome:
     reporter.close()
+    record.seq = reporter.seq  # what its watchers may have: the requeue goes on from there
     record.messages = list(reporter.entries)
     failed = f"Attempt {record.attempt} failed ({type(exc).__name__}: {exc})"
     entry = {"value": f"{failed}; retrying in {delay:g} s.", "level": "warning", "time": now_iso()}
