@@ -194,3 +194,24 @@ async def test_taking_over_a_running_task_skips_the_event_its_worker_may_have_se
     assert (task["attempt"], task["progress"]) == (2, None)
     assert task == task_json(await stored(str(record.uuid)))
     await communicator.disconnect()
+
+
+async def test_a_retry_goes_on_above_the_event_its_worker_sent(
+    settings: Any, users: Any, alice_headers: Any
+) -> None:
+    settings.TASK_API_RESYNC_INTERVAL = 60
+    record = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING, attempt=1)
+    communicator = await connect(alice_headers)
+    await communicator.send_json_to({"type": "subscribe", "uuid": str(record.uuid)})
+    first = await receive(communicator)
+    # Event 1 went out, its write failed; the task then raised and is retried.
+    await publish_update(record, 1, {"progress": 5})
+    frames = [first, await receive(communicator)]
+    record.seq = 1  # what the runner passes: the last seq its worker published
+    message = {"value": "retrying", "level": "warning", "time": "t"}
+    assert await sync_to_async(lifecycle.requeue)(record, message)
+    frames += await frames_for(communicator, 0.5)
+    task = replay(frames)
+    assert (task["status"], task["seq"]) == ("pending", 2)
+    assert task == task_json(await stored(str(record.uuid)))
+    await communicator.disconnect()
