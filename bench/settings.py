@@ -31,14 +31,17 @@ TASK_API_BACKGROUND_TASKS = [
     "bench.tasks.Steps",
 ]
 TASK_API_PROGRESS_INTERVAL = float(os.environ.get("BENCH_PROGRESS_INTERVAL", "0.1"))
-# Persistent connections, as a PostgreSQL deployment keeps them: with Django's default
-# (CONN_MAX_AGE 0) every request connects anew, and Celery's Django fixup closes the
-# connections around every task unless CELERY_DB_REUSE_MAX is set; the server forks a
-# process for each connection (finding 27). BENCH_CONN_MAX_AGE=0 measures the defaults.
-_conn_max_age = int(os.environ.get("BENCH_CONN_MAX_AGE", "60"))
-if _conn_max_age and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+# Connections kept open, as a PostgreSQL deployment keeps them: with Django's defaults
+# every request connects anew, and Celery's Django fixup closes the connections around
+# every task unless CELERY_DB_REUSE_MAX is set; the server forks a process for each
+# connection (finding 30). Under ASGI, Django's docs advise a pool, not CONN_MAX_AGE
+# (a request thread's connection would outlive its thread). BENCH_DB_POOL=0 measures
+# the defaults.
+if os.environ.get("BENCH_DB_POOL", "1") != "0" and DATABASES["default"]["ENGINE"].endswith(
+    "postgresql"
+):
     for _database in DATABASES.values():
-        _database["CONN_MAX_AGE"] = _conn_max_age
+        _database["OPTIONS"] = {**_database.get("OPTIONS", {}), "pool": {"max_size": 4}}
     CELERY_DB_REUSE_MAX = 1000  # tasks between two closes
 # The per-user limit query still runs on every start; a load test just never reaches it.
 TASK_API_MAX_RUNNING_PER_USER = 1_000_000
