@@ -49,6 +49,7 @@ from tests import (
     test_admin,
     test_docs,
     test_newproject,
+    test_newproject_postgres,
     test_operations_docs,
     test_policy,
     test_postgres_only_docs,
@@ -865,8 +866,12 @@ SNIPPET_CHECKS: dict[str, list[Callable[..., Any]]] = {
     ],
     "django-js": [readme_django_tasks.test_page_and_js_snippets_in_chromium],
     **test_operations_docs.SNIPPET_CHECKS,
+    "postgres-only-database": [
+        test_newproject_postgres.test_the_page_on_a_new_project_runs_a_task_live_without_redis
+    ],
     "postgres-only-settings": [
-        test_postgres_only_docs.test_settings_snippet_is_the_tested_configuration
+        test_newproject_postgres.test_the_page_on_a_new_project_runs_a_task_live_without_redis,
+        test_postgres_only_docs.test_settings_snippet_is_the_tested_configuration,
     ],
 }
 
