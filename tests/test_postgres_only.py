@@ -425,3 +425,35 @@ def test_streams_arrive_whole_in_order_and_resume_at_an_offset(stack: Stack) -> 
     )
     assert response.status_code == 200, response.text
     assert response.json()["chunks"][0] == big_tokens[250]
+
+
+def test_a_soft_time_limit_stops_the_task_at_its_next_progress_call(stack: Stack) -> None:
+    """Even inside ``except Exception``: the task reports progress, past its 0.5 s limit."""
+    task = stack.client.start("limited-swallower", {"seconds": 30})
+    final = _final(stack.client, task["uuid"], timeout=20)
+    assert final["status"] == "failed", final
+    assert final["error"] == {
+        "type": "TaskTimeout",
+        "message": "The task ran past its time limit and was stopped.",
+    }
+
+
+def test_a_batch_runs_to_its_end(stack: Stack) -> None:
+    client = stack.client
+    tasks = [{"task": "countdown", "inputs": {"count": 3, "delay": 0.05}} for _ in range(3)]
+    tasks.append({"task": "fail", "inputs": {"reason": "one of four"}})
+    started = client.session.post(f"{client.base_url}/tasks/batches/", json={"tasks": tasks})
+    assert started.status_code == 201, started.text
+    url = f"{client.base_url}/tasks/batches/{started.json()['uuid']}/"
+    deadline = time.monotonic() + 30
+    while (batch := client.session.get(url, timeout=10).json())["status"] in ("pending", "running"):
+        assert time.monotonic() < deadline, batch
+        time.sleep(0.1)
+    assert batch["status"] == "failed", batch
+    assert batch["counts"] == {
+        "pending": 0,
+        "running": 0,
+        "succeeded": 3,
+        "failed": 1,
+        "cancelled": 0,
+    }
