@@ -36,12 +36,16 @@ TASK_API_PROGRESS_INTERVAL = float(os.environ.get("BENCH_PROGRESS_INTERVAL", "0.
 # every task unless CELERY_DB_REUSE_MAX is set; the server forks a process for each
 # connection (finding 30). Under ASGI, Django's docs advise a pool, not CONN_MAX_AGE
 # (a request thread's connection would outlive its thread). BENCH_DB_POOL=0 measures
-# the defaults.
+# the defaults. Up to 16 connections a process: the bench's own threads (the peer's and
+# the streams' clients) hold one each while they run, and 4 left them waiting 30 s.
 if os.environ.get("BENCH_DB_POOL", "1") != "0" and DATABASES["default"]["ENGINE"].endswith(
     "postgresql"
 ):
     for _database in DATABASES.values():
-        _database["OPTIONS"] = {**_database.get("OPTIONS", {}), "pool": {"max_size": 4}}
+        _database["OPTIONS"] = {
+            **_database.get("OPTIONS", {}),
+            "pool": {"min_size": 1, "max_size": 16},
+        }
     CELERY_DB_REUSE_MAX = 1000  # tasks between two closes
 # The per-user limit query still runs on every start; a load test just never reaches it.
 TASK_API_MAX_RUNNING_PER_USER = 1_000_000
