@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid as uuid_lib
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.utils import timezone
 
 from task_api import protocol
 from task_api.batches import batch_json, start_batch
@@ -106,30 +104,6 @@ async def test_a_lost_final_update_is_resent_by_the_re_check(
         assert frame["type"] == "batch_snapshot"
         assert (frame["seq"], frame["data"]["status"]) == (4, "succeeded")
         assert await communicator.receive_nothing(timeout=0.5)
-    finally:
-        await communicator.disconnect()
-
-
-async def test_a_batch_whose_worker_died_ends_without_a_sweep(
-    users: Any, session_cookie: Any, settings: Any
-) -> None:
-    settings.TASK_API_RESYNC_INTERVAL = 0.2
-    settings.TASK_API_STALE_AFTER = 5
-    batch = await sync_to_async(TaskBatch.objects.create)(owner=users.alice)
-    old = timezone.now() - timedelta(seconds=60)
-    await sync_to_async(TaskRecord.objects.create)(
-        name="add", owner=users.alice, batch=batch, status="running", heartbeat=old
-    )
-    communicator = await connect(users, session_cookie)
-    try:
-        await communicator.send_json_to({"type": "subscribe", "batch": str(batch.uuid)})
-        first = await receive(communicator)
-        assert (first["type"], first["data"]["status"]) == ("batch_snapshot", "running")
-        # The re-check fails the task; its event brings the batch's new state.
-        state = (await receive(communicator, timeout=3)).get("set")
-        assert state is not None
-        assert state["status"] == "failed"
-        assert state["counts"]["failed"] == 1
     finally:
         await communicator.disconnect()
 

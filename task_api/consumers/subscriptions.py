@@ -120,21 +120,8 @@ def _load_task(uuid: str, since: int = -1) -> Loaded:
 
 
 def _task_seqs(uuids: list[str]) -> dict[str, int]:
-    rows = TaskRecord.objects.filter(uuid__in=uuids).values_list(
-        "uuid", "seq", "status", "heartbeat"
-    )
-    seqs = {str(uuid): seq for uuid, seq, _, _ in rows}
-    _fail_stale(
-        [str(uuid) for uuid, _, status, beat in rows if recovery.may_be_stale(status, beat)]
-    )
-    return seqs
-
-
-def _fail_stale(uuids: list[str]) -> None:
-    """Fail the watched tasks whose worker died, as a read of them does: the re-check then
-    brings their final state even where no worker is left to sweep them."""
-    if uuids:
-        recovery.sweep_stale(TaskRecord.objects.filter(uuid__in=uuids))
+    rows = TaskRecord.objects.filter(uuid__in=uuids).values_list("uuid", "seq")
+    return {str(uuid): seq for uuid, seq in rows}
 
 
 def _task_final(frame: Frame) -> bool:
@@ -147,7 +134,6 @@ def _load_batch(uuid: str, since: int = -1) -> Loaded:
 
 
 def _batch_seqs(uuids: list[str]) -> dict[str, int]:
-    recovery.sweep_stale(TaskRecord.objects.filter(batch__uuid__in=uuids))
     rows = TaskRecord.objects.filter(batch__uuid__in=uuids).order_by().values("batch__uuid")
     totals = rows.annotate(seq=Sum("seq"), n=Count("id"))
     return {str(row["batch__uuid"]): row["seq"] + row["n"] for row in totals}
@@ -236,16 +222,12 @@ def _stream_seqs(subjects: list[str]) -> dict[str, int]:
     for subject in subjects:
         uuid, name = subject.split("/", 1)
         wanted.setdefault(uuid, []).append(name)
-    fields = ("uuid", "streams", "status", "heartbeat")
-    rows = TaskRecord.objects.filter(uuid__in=list(wanted)).values_list(*fields)
+    rows = TaskRecord.objects.filter(uuid__in=list(wanted)).values_list("uuid", "streams", "status")
     seqs = {}
-    for task, lengths, status, _ in rows:
+    for task, lengths, status in rows:
         ended = status in TERMINAL_STATUSES
         for name in wanted[str(task)]:
             seqs[f"{task}/{name}"] = (lengths or {}).get(name, 0) + ended
-    _fail_stale(
-        [str(uuid) for uuid, _, status, beat in rows if recovery.may_be_stale(status, beat)]
-    )
     return seqs
 
 

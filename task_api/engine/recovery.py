@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from task_api.conf import task_api_settings
@@ -64,13 +63,7 @@ def fail_if_stale(record: TaskRecord) -> TaskRecord:
     return record
 
 
-def sweep_stale(records: QuerySet[TaskRecord] | None = None) -> int:
-    """Fail every stale running task (of ``records``, else of all); returns how many."""
-    among = TaskRecord.objects.all() if records is None else records
-    stale = among.filter(status=TaskStatus.RUNNING, heartbeat__lt=_cutoff())
+def sweep_stale() -> int:
+    """Fail every stale running task; returns how many."""
+    stale = TaskRecord.objects.filter(status=TaskStatus.RUNNING, heartbeat__lt=_cutoff())
     return sum(fail_if_stale(record).status != TaskStatus.RUNNING for record in stale)
-
-
-def may_be_stale(status: str, heartbeat: datetime | None) -> bool:
-    """Whether a record read as (``status``, ``heartbeat``) is worth :func:`fail_if_stale`."""
-    return status == TaskStatus.RUNNING and heartbeat is not None and heartbeat < _cutoff()
