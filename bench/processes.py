@@ -23,13 +23,15 @@ SERVERS = ("daphne", "uvicorn", "granian")
 
 def server_argv(python: str, port: int, application: str) -> list[str]:
     """The ASGI server that serves ``application`` on 127.0.0.1:``port``: daphne, or
-    ``BENCH_SERVER`` (``uvicorn``, ``granian``) with the deployment docs' flags."""
+    ``BENCH_SERVER`` (``uvicorn``, ``granian``) with the deployment docs' flags, and for uvicorn
+    ``BENCH_UVICORN_OPTS`` (e.g. ``--loop uvloop --http httptools``)."""
     server = os.environ.get("BENCH_SERVER", "daphne")
     bind = ["--host", "127.0.0.1", "--port", str(port)]
     if server == "uvicorn":
         argv = [python, "-m", "uvicorn", *bind, "--lifespan", "off", "--no-access-log"]
         argv += ["--log-level", "warning", "--ws-per-message-deflate", "false"]
         argv += ["--timeout-graceful-shutdown", "5"]
+        argv += os.environ.get("BENCH_UVICORN_OPTS", "").split()
         return [*argv, application]
     if server == "granian":
         argv = [python, "-m", "granian", "--interface", "asginl", *bind]

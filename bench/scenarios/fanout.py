@@ -33,20 +33,24 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from ..harness import Stack
 from ..httpload import HttpConnection
+from ..lean_ws import HEARTBEAT, connect
+from ..lean_ws import LeanSocket as ClientConnection
 from ..processes import Process, cpu_seconds, free_port, port_open, rss_bytes, server_argv
 from ..stats import Metric, Sample, Target, percentile
-from ..ws import is_terminal, now_us, open_socket, progress_of, receive, subscribe
+from ..ws import is_terminal, now_us, progress_of, subscribe
 from .base import Mode, Scenario, ms
 
 CONNECTING = 50  # connections opened at once
 BARE_RATE = 10.0
 AFTER_FINAL = 1.0  # seconds a client keeps listening after the final state
 KEPT_AFTER = 5.0  # seconds after the last close when the memory still held is read
+# The idle window: a round of the clients' heartbeats and of the servers' keepalive pings
+# (every 20 s on daphne and uvicorn), whatever their phase when it begins.
+IDLE = HEARTBEAT
 
 
 @dataclass
@@ -73,8 +77,7 @@ async def _open(stack: Stack, url: str, n: int, *, strict: bool = True) -> list[
 
     async def one() -> ClientConnection:
         async with gate:
-            ws: ClientConnection = await open_socket(url, cookie=stack.cookie, origin=stack.origin)
-            return ws
+            return await connect(url, cookie=stack.cookie, origin=stack.origin)
 
     results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
     sockets = [ws for ws in results if isinstance(ws, ClientConnection)]
@@ -89,6 +92,17 @@ async def _open(stack: Stack, url: str, n: int, *, strict: bool = True) -> list[
 
 async def _close(sockets: list[ClientConnection]) -> None:
     await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+
+
+async def receive(ws: ClientConnection, timeout: float) -> tuple[int, dict[str, Any]] | None:
+    """The next JSON frame and the time its bytes arrived (µs), or ``None`` after
+    ``timeout`` s of silence."""
+    try:
+        raw = await asyncio.wait_for(ws.recv(), max(timeout, 0.001))
+    except TimeoutError:
+        return None
+    frame: dict[str, Any] = json.loads(raw)
+    return ws.arrival, frame
 
 
 async def _snapshot(ws: ClientConnection, uuid: str) -> bool:
@@ -135,7 +149,7 @@ async def _follow_task(ws: ClientConnection, since: int, deadline: float, seen: 
         async with asyncio.timeout(deadline - time.monotonic()):
             while True:
                 raw = await ws.recv()
-                if _take(seen, since, now_us(), json.loads(raw)):
+                if _take(seen, since, ws.arrival, json.loads(raw)):
                     return
 
 
@@ -399,7 +413,7 @@ async def _floor(stack: Stack, n: int, idle: float) -> Sample:
 
 def _run(stack: Stack, mode: Mode) -> list[Sample]:
     clients = int(os.environ.get("BENCH_FANOUT_CLIENTS", "1000"))
-    n, seconds, idle = mode.pick(clients, 20), mode.pick(3.0, 0.5), mode.pick(6.0, 0.5)
+    n, seconds, idle = mode.pick(clients, 20), mode.pick(3.0, 0.5), mode.pick(IDLE, 0.5)
     stack.use_interval(0.1)
     samples = []
     for _ in range(mode.repeats):
