@@ -145,6 +145,17 @@ async def test_bad_frames_get_an_error_and_the_connection_stays_usable(
     await communicator.disconnect()
 
 
+@pytest.mark.parametrize("text", ['{"type":"ping"}', '{"type": "ping"}', '{ "type":"ping" }'])
+async def test_ping_is_answered_however_it_is_spaced(alice_headers: Any, text: str) -> None:
+    # The JS client's exact text takes a path of its own; any other spelling, the parser's.
+    communicator = await connect(alice_headers)
+    await communicator.send_to(text_data=text)
+    assert await communicator.receive_from() == '{"type":"pong"}'
+    await communicator.send_to(text_data='{"type":"ping","extra":1}')
+    assert await receive(communicator) == {"type": "pong"}
+    await communicator.disconnect()
+
+
 async def test_binary_frame_is_refused(alice_headers: Any) -> None:
     communicator = await connect(alice_headers)
     await communicator.send_to(bytes_data=b"\x00\x01")

@@ -35,6 +35,9 @@ logger = logging.getLogger("task_api.consumers")
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 EAGER = sys.version_info >= (3, 12)  # asyncio.Task(eager_start=...)
 MAX_LINKS = 100  # share links one connection holds at once
+# The JS client's heartbeat, as it sends it: 10,000 idle pages send 400 a second.
+PING_TEXT = '{"type":"ping"}'  # as JSON.stringify writes it
+PONG_MESSAGE = {"type": "websocket.send", "text": protocol.encode(protocol.pong_frame())}
 
 
 class TaskConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -57,7 +60,11 @@ class TaskConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]
         try:
             with contextlib.suppress(StopConsumer):
                 while True:
-                    await self._handle(await receive())
+                    message = await receive()
+                    if message.get("text") == PING_TEXT:  # a heartbeat: no turn, no parse
+                        await self.base_send(PONG_MESSAGE)
+                    else:
+                        await self._handle(message)
         finally:
             if self._draining is not None:
                 self._draining.cancel()
