@@ -1,6 +1,10 @@
-"""The settings of the app, each described once and read at every access (so
-``override_settings`` applies at once): ``TASK_API_<NAME>``, else ``<name>`` in the
-``OPTIONS`` of the ``TaskAPIBackend`` entry of ``TASKS``."""
+"""The settings of the app, each described once: ``TASK_API_<NAME>``, else ``<name>`` in
+the ``OPTIONS`` of the ``TaskAPIBackend`` entry of ``TASKS``.
+
+A value is read once and kept until Django's ``setting_changed`` signal (which
+``override_settings`` sends) says a setting changed: a setting left at its default is
+otherwise an ``AttributeError`` raised and caught in ``LazySettings`` at every read,
+and the hot paths (a subscribe, a frame) read several."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar, overload
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 T = TypeVar("T")
 
@@ -59,6 +64,14 @@ class Setting(Generic[T]):
 
     def read(self) -> T:
         """The value in force now."""
+        try:
+            value: T = _values[self]
+        except KeyError:
+            value = _values[self] = self.look_up()
+        return value
+
+    def look_up(self) -> T:
+        """The value in the settings now, read afresh."""
         for name in self.names:
             value = getattr(settings, name, _UNSET)
             if value is not _UNSET:
@@ -70,10 +83,23 @@ class Setting(Generic[T]):
         return self.default
 
 
+_values: dict[Setting[Any], Any] = {}
+
+
+def reload(**kwargs: Any) -> None:
+    """Forget the values read so far: the next reads see the settings as they are now
+    (Django's ``setting_changed`` signal calls it; call it after changing settings
+    without ``override_settings``)."""
+    _values.clear()
+
+
+setting_changed.connect(reload, dispatch_uid="task_api.conf")
+
+
 class _Joined(Setting[list[Any]]):
     """A list setting whose names all add to it (an older name kept readable)."""
 
-    def read(self) -> list[Any]:
+    def look_up(self) -> list[Any]:
         given = [getattr(settings, name, None) or [] for name in self.names]
         if not any(given):
             options = backend_options()

@@ -128,6 +128,16 @@ def _in_test_transaction(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture(autouse=True)
+def _settings_read_afresh() -> Iterator[None]:
+    """pytest-django's ``settings`` fixture deletes and restores a setting without
+    ``setting_changed``: the next test reads the settings as they are."""
+    yield
+    from task_api import conf
+
+    conf.reload()
+
+
+@pytest.fixture(autouse=True)
 def _browser_test(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
