@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import uuid as uuid_lib
 from typing import Any
 
 import pytest
@@ -379,7 +380,8 @@ async def test_recheck_snapshot_never_goes_behind_a_sent_frame(
     assert (await receive(communicator))["seq"] == 0
 
     # The re-check's read of the task is slow: it reads seq 1, then stalls.
-    real = TASKS.load
+    real = TASKS.load_many
+    assert real is not None
     read = threading.Event()
 
     def slow_once(*args: Any) -> Any:
@@ -389,7 +391,7 @@ async def test_recheck_snapshot_never_goes_behind_a_sent_frame(
             time.sleep(0.5)
         return task
 
-    monkeypatch.setattr(TASKS, "load", slow_once)
+    monkeypatch.setattr(TASKS, "load_many", slow_once)
     # seq 1 is stored but its event is late, so the re-check finds the task behind.
     await sync_to_async(TaskRecord.objects.filter(pk=record.pk).update)(progress=1, seq=1)
     assert await asyncio.to_thread(read.wait, 5)
@@ -424,7 +426,8 @@ async def test_a_busy_connection_gets_one_merged_update(
     await communicator.send_json_to({"type": "subscribe", "uuid": str(watched.uuid)})
     assert (await receive(communicator))["seq"] == 0
 
-    real = TASKS.load
+    real = TASKS.load_many
+    assert real is not None
     reading = threading.Event()
 
     def slow(*args: Any) -> Any:
@@ -432,7 +435,7 @@ async def test_a_busy_connection_gets_one_merged_update(
         time.sleep(0.3)
         return real(*args)
 
-    monkeypatch.setattr(TASKS, "load", slow)
+    monkeypatch.setattr(TASKS, "load_many", slow)
     # The connection is busy with another subscribe while 20 updates arrive.
     await communicator.send_json_to({"type": "subscribe", "uuid": str(other.uuid)})
     assert await asyncio.to_thread(reading.wait, 5)
@@ -478,16 +481,17 @@ async def test_a_connection_behind_the_hubs_window_gets_a_snapshot(
     last = WINDOW + 10
     await sync_to_async(TaskRecord.objects.filter(pk=watched.pk).update)(seq=last, progress=last)
 
-    real = TASKS.load
+    real = TASKS.load_many
+    assert real is not None
     reading = threading.Event()
 
-    def slow(uuid: str, since: int) -> Any:
-        if uuid == str(other.uuid):
+    def slow(uuids: list[str]) -> Any:
+        if str(other.uuid) in uuids:
             reading.set()
             time.sleep(0.3)
-        return real(uuid, since)
+        return real(uuids)
 
-    monkeypatch.setattr(TASKS, "load", slow)
+    monkeypatch.setattr(TASKS, "load_many", slow)
     # Busy with another subscribe while more events come than the hub keeps.
     await communicator.send_json_to({"type": "subscribe", "uuid": str(other.uuid)})
     assert await asyncio.to_thread(reading.wait, 5)
@@ -551,14 +555,15 @@ async def test_simultaneous_subscribes_share_snapshot_reads(
     from task_api.consumers.subscriptions import TASKS
 
     record = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
-    reads: list[str] = []
-    real = TASKS.load
+    reads: list[list[str]] = []
+    real = TASKS.load_many
+    assert real is not None
 
-    def counted(uuid: str, since: int) -> Any:
-        reads.append(uuid)
-        return real(uuid, since)
+    def counted(uuids: list[str]) -> Any:
+        reads.append(uuids)
+        return real(uuids)
 
-    monkeypatch.setattr(TASKS, "load", counted)
+    monkeypatch.setattr(TASKS, "load_many", counted)
     alices = [await connect(alice_headers) for _ in range(20)]
     bob = await connect(bob_headers)
     for communicator in [*alices, bob]:
@@ -570,6 +575,43 @@ async def test_simultaneous_subscribes_share_snapshot_reads(
     assert (await receive(bob))["code"] == "not_found"  # ownership still per connection
     assert 1 <= len(reads) <= 3, reads
     for communicator in [*alices, bob]:
+        await communicator.disconnect()
+
+
+async def test_simultaneous_subscribes_to_many_tasks_are_read_in_few_queries(
+    users: Any, alice_headers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from task_api.consumers.subscriptions import TASKS
+
+    records = [await sync_to_async(make_task)(users.alice) for _ in range(30)]
+    await sync_to_async(TaskRecord.objects.filter(pk=records[0].pk).update)(progress=7, seq=3)
+    unknown = str(uuid_lib.uuid4())
+    reads: list[list[str]] = []
+    real = TASKS.load_many
+    assert real is not None
+
+    def counted(uuids: list[str]) -> Any:
+        reads.append(uuids)
+        return real(uuids)
+
+    monkeypatch.setattr(TASKS, "load_many", counted)
+    communicators = [await connect(alice_headers) for _ in records]
+    stranger = await connect(alice_headers)
+    for communicator, record in zip(communicators, records, strict=True):
+        await communicator.send_json_to({"type": "subscribe", "uuid": str(record.uuid)})
+    await stranger.send_json_to({"type": "subscribe", "uuid": unknown})
+    for communicator, record in zip(communicators, records, strict=True):
+        frame = await receive(communicator)
+        assert frame["type"] == "snapshot"
+        assert frame["task"]["uuid"] == str(record.uuid)  # each its own task
+        if record is records[0]:
+            assert (frame["seq"], frame["task"]["progress"]) == (3, 7)
+    assert (await receive(stranger))["code"] == "not_found"
+    assert 1 <= len(reads) <= 4, [len(read) for read in reads]
+    assert sorted(uuid for read in reads for uuid in read) == sorted(
+        [str(record.uuid) for record in records] + [unknown]
+    )
+    for communicator in [*communicators, stranger]:
         await communicator.disconnect()
 
 

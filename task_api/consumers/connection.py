@@ -159,7 +159,7 @@ class Connection:
             detail = f"offset: {loaded[1]['beyond']}"
             await self.send_frame(protocol.error_frame("invalid", detail, **kind.about_of(uuid)))
             return
-        frame = kind.snapshot(loaded[1])
+        frame = subscriptions.snapshot_of(kind, loaded[1])
         if frame["seq"] > subscription.last or (repeat and frame["seq"] == subscription.last):
             await self._emit(subscription, frame)
             if kind.more(loaded[0], frame):

@@ -41,6 +41,7 @@ from task_api.store.task_json import task_json
 logger = logging.getLogger("task_api.consumers")
 
 Loaded = tuple[Any, dict[str, Any]] | None  # the stored object and its JSON
+MANY = 500  # subjects read in one query
 
 
 def _base(frame: Frame) -> int:
@@ -69,6 +70,9 @@ class Kind:
     base: Callable[[Frame], int] = _base  # the ``seq`` an update applies on
     resumable: bool = False  # snapshots read from the ``seq`` the subscription has
     more: Callable[[Any, Frame], bool] = lambda obj, frame: False  # a snapshot left some out
+    # What ``load`` reads, for many subjects in one query (not resumable kinds); by subject,
+    # the unknown left out; runs in a thread.
+    load_many: Callable[[list[str]], dict[str, Loaded]] | None = None
 
     def __post_init__(self) -> None:
         key, name = self.key, self.name
@@ -119,6 +123,14 @@ def _load_task(uuid: str, since: int = -1) -> Loaded:
     return record, task_json(record)
 
 
+def _load_tasks(uuids: list[str]) -> dict[str, Loaded]:
+    loaded: dict[str, Loaded] = {}
+    for record in TaskRecord.objects.select_related(None).filter(uuid__in=uuids):
+        record = recovery.fail_if_stale(record)
+        loaded[str(record.uuid)] = record, task_json(record)
+    return loaded
+
+
 def _task_seqs(uuids: list[str]) -> dict[str, int]:
     rows = TaskRecord.objects.filter(uuid__in=uuids).values_list("uuid", "seq")
     return {str(uuid): seq for uuid, seq in rows}
@@ -149,6 +161,7 @@ TASKS = Kind(
     key="uuid",
     group=protocol.task_group,
     load=_load_task,
+    load_many=_load_tasks,
     stored_seqs=_task_seqs,
     snapshot=protocol.snapshot_frame,
     update="update",
@@ -269,10 +282,16 @@ class _Shared:
         self.watchers: weakref.WeakSet[Watcher] = weakref.WeakSet()
         self.checking: asyncio.Task[None] | None = None
         self.stored: dict[str, dict[str, int]] = {}  # per kind, what the previous check read
+        # Kinds read many at once: the requests of the next read, and the read running.
+        self.gathering: dict[str, dict[str, asyncio.Future[Loaded]]] = {}
+        self.loading: dict[str, asyncio.Future[None]] = {}
+        self.reads: set[asyncio.Task[None]] = set()
 
     async def read(self, kind: Kind, uuid: str, since: int = -1) -> Loaded:
         """A read of the object that starts after this call, shared with every request that
         arrives while the read before it runs (for a stream: from the same position)."""
+        if kind.load_many is not None and not kind.resumable:
+            return await self._read_many(kind, uuid)
         key = f"{kind.group(uuid)}@{since}" if kind.resumable else kind.group(uuid)
         future = self.next.get(key)
         if future is None:
@@ -297,6 +316,47 @@ class _Shared:
         finally:
             if self.running.get(key) is future:
                 del self.running[key]
+
+    async def _read_many(self, kind: Kind, uuid: str) -> Loaded:
+        """``read`` for a kind that loads many at once: the requests that arrive while its
+        read before runs share the next one, a query for all of them."""
+        loop = asyncio.get_running_loop()
+        requests = self.gathering.get(kind.name)
+        if requests is None:
+            requests = self.gathering[kind.name] = {}
+            task = loop.create_task(self._load_many(kind, requests))
+            self.reads.add(task)  # a running task is kept by its loop only weakly
+            task.add_done_callback(self.reads.discard)
+        future = requests.get(uuid)
+        if future is None:
+            future = requests[uuid] = loop.create_future()
+        return await asyncio.shield(future)
+
+    async def _load_many(self, kind: Kind, requests: dict[str, asyncio.Future[Loaded]]) -> None:
+        assert kind.load_many is not None
+        running = self.loading.get(kind.name)
+        if running is not None:
+            with contextlib.suppress(Exception):
+                await running  # requests arriving meanwhile join ``requests``
+        if self.gathering.get(kind.name) is requests:
+            del self.gathering[kind.name]
+        done = self.loading[kind.name] = asyncio.get_running_loop().create_future()
+        try:
+            subjects = list(requests)
+            for start in range(0, len(subjects), MANY):
+                part = subjects[start : start + MANY]
+                try:
+                    loaded = await database_sync_to_async(kind.load_many)(part)
+                except Exception as exc:
+                    for subject in part:
+                        requests[subject].set_exception(exc)
+                else:
+                    for subject in part:
+                        requests[subject].set_result(loaded.get(subject))
+        finally:
+            done.set_result(None)
+            if self.loading.get(kind.name) is done:
+                del self.loading[kind.name]
 
     def watch(self, watcher: Watcher) -> None:
         self.watchers.add(watcher)
@@ -356,6 +416,22 @@ def _shared() -> _Shared:
     if loop not in _by_loop:
         _by_loop[loop] = _Shared()
     return _by_loop[loop]
+
+
+_snapshots: dict[int, tuple[dict[str, Any], Frame]] = {}
+
+
+def snapshot_of(kind: Kind, state: dict[str, Any]) -> Frame:
+    """The snapshot frame of a state that :func:`read` loaded: the same frame for every
+    connection that shared the read, so that it is encoded once (:func:`protocol.encode`)."""
+    cached = _snapshots.get(id(state))
+    if cached is not None and cached[0] is state:
+        return cached[1]
+    frame = kind.snapshot(state)
+    if len(_snapshots) >= 64:
+        _snapshots.clear()
+    _snapshots[id(state)] = (state, frame)
+    return frame
 
 
 async def read(kind: Kind, uuid: str, since: int = -1) -> Loaded:
