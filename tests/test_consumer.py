@@ -549,12 +549,10 @@ async def test_idle_connections_are_written_in_the_hubs_pass(
         await communicator.disconnect()
 
 
-async def test_simultaneous_subscribes_share_snapshot_reads(
-    users: Any, alice_headers: Any, bob_headers: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _counted_reads(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The task ids of each snapshot read from now on, one list a query."""
     from task_api.consumers.subscriptions import TASKS
 
-    record = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
     reads: list[list[str]] = []
     real = TASKS.load_many
     assert real is not None
@@ -564,6 +562,14 @@ async def test_simultaneous_subscribes_share_snapshot_reads(
         return real(uuids)
 
     monkeypatch.setattr(TASKS, "load_many", counted)
+    return reads
+
+
+async def test_simultaneous_subscribes_share_snapshot_reads(
+    users: Any, alice_headers: Any, bob_headers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = await sync_to_async(make_task)(users.alice, status=TaskStatus.RUNNING)
+    reads = _counted_reads(monkeypatch)
     alices = [await connect(alice_headers) for _ in range(20)]
     bob = await connect(bob_headers)
     for communicator in [*alices, bob]:
@@ -581,20 +587,11 @@ async def test_simultaneous_subscribes_share_snapshot_reads(
 async def test_simultaneous_subscribes_to_many_tasks_are_read_in_few_queries(
     users: Any, alice_headers: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from task_api.consumers.subscriptions import TASKS
 
     records = [await sync_to_async(make_task)(users.alice) for _ in range(30)]
     await sync_to_async(TaskRecord.objects.filter(pk=records[0].pk).update)(progress=7, seq=3)
     unknown = str(uuid_lib.uuid4())
-    reads: list[list[str]] = []
-    real = TASKS.load_many
-    assert real is not None
-
-    def counted(uuids: list[str]) -> Any:
-        reads.append(uuids)
-        return real(uuids)
-
-    monkeypatch.setattr(TASKS, "load_many", counted)
+    reads = _counted_reads(monkeypatch)
     communicators = [await connect(alice_headers) for _ in records]
     stranger = await connect(alice_headers)
     for communicator, record in zip(communicators, records, strict=True):
