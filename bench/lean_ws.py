@@ -18,6 +18,7 @@ import collections
 import os
 import random
 import struct
+from typing import Literal, overload
 from urllib.parse import urlsplit
 
 from websockets.exceptions import ConnectionClosedError
@@ -27,7 +28,7 @@ from .clock import now_us
 OPEN_TIMEOUT = 30.0
 CLOSE_TIMEOUT = 2.0
 HEARTBEAT = 25.0  # the JS client's period (static_src/src/socket.ts)
-PING_TEXT, PONG_TEXT = '{"type":"ping"}', '{"type":"pong"}'
+PING_TEXT, PONG_BYTES = '{"type":"ping"}', b'{"type":"pong"}'
 TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG = 1, 2, 0, 8, 9, 10
 
 
@@ -39,7 +40,7 @@ class LeanSocket(asyncio.Protocol):
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.upgraded = False
         self.buffer = bytearray()
-        self.messages: collections.deque[tuple[int, str]] = collections.deque()
+        self.messages: collections.deque[tuple[int, bytes]] = collections.deque()
         self.fragments: list[bytes] = []
         self.waiter: asyncio.Future[None] | None = None
         self.closed = False
@@ -109,10 +110,10 @@ class LeanSocket(asyncio.Protocol):
         if opcode in (TEXT, BINARY, CONTINUATION):
             self.fragments.append(payload)
             if fin:
-                text = b"".join(self.fragments).decode()
+                data = b"".join(self.fragments)
                 self.fragments = []
-                if text != PONG_TEXT:
-                    self.messages.append((stamp, text))
+                if data != PONG_BYTES:
+                    self.messages.append((stamp, data))
         elif opcode == PING:
             self._write(PONG, payload)
         elif opcode == CLOSE:
@@ -152,8 +153,12 @@ class LeanSocket(asyncio.Protocol):
             raise ConnectionClosedError(None, None)
         self._write(TEXT, text.encode())
 
-    async def recv(self) -> str:
-        """The next message; its arrival is in :attr:`arrival`."""
+    @overload
+    async def recv(self, decode: Literal[True] = True) -> str: ...
+    @overload
+    async def recv(self, decode: Literal[False]) -> bytes: ...
+    async def recv(self, decode: bool = True) -> str | bytes:
+        """The next message (``decode``: as text); its arrival is in :attr:`arrival`."""
         while not self.messages:
             if self.closed:
                 raise ConnectionClosedError(None, None)
@@ -162,8 +167,8 @@ class LeanSocket(asyncio.Protocol):
                 await self.waiter
             finally:
                 self.waiter = None
-        self.arrival, text = self.messages.popleft()
-        return text
+        self.arrival, data = self.messages.popleft()
+        return data.decode() if decode else data
 
     async def close(self) -> None:
         if self.closed or self.transport is None:

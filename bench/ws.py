@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin
@@ -42,7 +42,13 @@ async def receive(ws: ClientConnection, timeout: float) -> tuple[int, dict[str, 
     return arrival, frame
 
 
-async def subscribe(ws: ClientConnection, uuid: str) -> None:
+class Sends(Protocol):
+    """A client connection that sends text (``websockets``' or :mod:`.lean_ws`'s)."""
+
+    async def send(self, message: str, /) -> None: ...
+
+
+async def subscribe(ws: Sends, uuid: str) -> None:
     """Ask the task API to watch ``uuid``."""
     await ws.send(json.dumps({"type": "subscribe", "uuid": uuid}))
 

@@ -14,11 +14,11 @@ import asyncio
 import time
 
 import redis
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from ..harness import Stack
 from ..httpload import load
+from ..lean_ws import LeanSocket as ClientConnection
 from ..stats import Metric, Sample, Target
 from ..ws import now_us, subscribe
 from .base import Mode, Scenario

@@ -32,10 +32,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from ..harness import Stack
+from ..lean_ws import LeanSocket as ClientConnection
 from ..processes import Process, cpu_seconds, tree_cpu_seconds
 from ..stats import Metric, Sample, Target, percentile
 from ..ws import now_us
