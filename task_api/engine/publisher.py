@@ -199,9 +199,10 @@ class Publisher:
             sent = False
             try:
                 started = time.monotonic()
-                await asyncio.wait_for(
-                    layer.group_send(group, event_message(group, frame)), SEND_TIMEOUT
-                )
+                # Not wait_for: on Python 3.11 it swallows a cancel that comes once the send
+                # is done, and the loop's shutdown then waits forever for this task.
+                async with asyncio.timeout(SEND_TIMEOUT):
+                    await layer.group_send(group, event_message(group, frame))
                 sent = True
                 self._failures = 0
                 probes.probe.sent(time.monotonic() - started)
