@@ -37,8 +37,10 @@ def stack(live_db: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
     env = {
         "TASK_API_TEST_RESYNC_INTERVAL": str(RESYNC),
         "TASK_API_TEST_SOFT_SHUTDOWN": str(GRACE),
-        # Heartbeats every 2.5 s: a rerun takes a dead worker's task over after 5 s.
-        "TASK_API_TEST_STALE_AFTER": "10",
+        # Heartbeats every 5 s: a rerun takes a dead worker's task over after 10 s, and a
+        # read fails it as lost after 20 s; Celery's redelivery of a killed pool's task must
+        # come in between, which took more than 5 s on a loaded machine.
+        "TASK_API_TEST_STALE_AFTER": "20",
         "REMAP_SIGTERM": "SIGQUIT",
     }
     with durable_stack(live_db, tmp_path_factory, "streams", env=env) as started:
