@@ -116,11 +116,7 @@ class Subscription:
 
 
 def _load_task(uuid: str, since: int = -1) -> Loaded:
-    record = TaskRecord.objects.select_related(None).filter(uuid=uuid).first()
-    if record is None:
-        return None
-    record = recovery.fail_if_stale(record)
-    return record, task_json(record)
+    return next(iter(_load_tasks([uuid]).values()), None)  # whatever spelling ``uuid`` has
 
 
 def _load_tasks(uuids: list[str]) -> dict[str, Loaded]:
